@@ -1,0 +1,176 @@
+#include "commands.h"
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "common/errors.h"
+#include "config/run_config.h"
+#include "data/make_data.h"
+#include "engine/run_thread.h"
+#include "progress_printer.h"
+#include "store/run_store.h"
+
+namespace ps::cli {
+namespace {
+
+std::atomic<RunControl*> g_control{nullptr};
+
+extern "C" void on_interrupt(int) {
+    // Only an atomic store: the engine sees it at the next step and ends the run as stopped.
+    if (RunControl* c = g_control.load()) c->request_stop();
+}
+
+std::string db_or_default(const std::string& db) { return db.empty() ? RunStore::default_path() : db; }
+
+std::string fmt(double v, const char* f = "%.4f") {
+    if (!std::isfinite(v)) return "-";
+    char b[32];
+    std::snprintf(b, sizeof b, f, v);
+    return b;
+}
+
+double metric(const nlohmann::json& m, const char* key) {
+    auto it = m.find(key);
+    return it != m.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+}  // namespace
+
+int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
+                const std::string& db_path) {
+    RunConfig config = load_run_config(config_path, overrides);
+    nlohmann::json raw = read_config_json(config_path, overrides);
+    auto store = std::make_shared<RunStore>(db_or_default(db_path));
+    auto store_sink = std::make_shared<StoreSink>(store);
+    ProgressPrinter printer(stderr);
+    std::vector<RunSink*> sinks{store_sink.get(), &printer};
+
+    RunControl control;
+    g_control = &control;
+    auto previous = std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    RunStatus status = run_training(config, raw, sinks, control);
+    std::signal(SIGINT, previous);
+    g_control = nullptr;
+
+    auto run = store->find_run(store_sink->run_id());
+    if (!store_sink->last_error().empty())
+        std::fprintf(stderr, "warning: the run store reported: %s\n", store_sink->last_error().c_str());
+    if (run) {
+        const auto& m = run->final_metrics;
+        std::printf("run %lld '%s' %s in %s; stored in %s\n", static_cast<long long>(run->id), run->name.c_str(),
+                    to_string(status), format_duration(run->duration_s).c_str(), store->path().c_str());
+        if (status != RunStatus::Failed)
+            std::printf("  rewards/chosen %s  rewards/rejected %s  rewards/margins %s  eval/rewards/accuracies %s\n",
+                        fmt(metric(m, "rewards/chosen")).c_str(), fmt(metric(m, "rewards/rejected")).c_str(),
+                        fmt(metric(m, "rewards/margins")).c_str(), fmt(metric(m, "eval/rewards/accuracies"), "%.3f").c_str());
+        else
+            std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", run->error.c_str());
+    }
+    return status == RunStatus::Completed ? 0 : 1;
+}
+
+int runs_command(const std::string& db_path, bool json) {
+    RunStore store(db_or_default(db_path));
+    auto runs = store.list_runs();
+    if (json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& r : runs)
+            out.push_back({{"id", r.id}, {"name", r.name}, {"algorithm", r.algorithm}, {"model", r.model},
+                           {"dataset", r.dataset}, {"device", r.device}, {"status", to_string(r.status)},
+                           {"created_at", r.created_at}, {"duration_s", r.duration_s}, {"error", r.error},
+                           {"final_metrics", r.final_metrics}});
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    if (runs.empty()) {
+        std::printf("No runs in %s yet. Start one with `prefstudio-cli run experiments/demo-dpo.json`.\n",
+                    store.path().c_str());
+        return 0;
+    }
+    std::printf("%-4s %-20s %-6s %-10s %-20s %8s %9s %9s %8s %8s\n", "id", "name", "algo", "status", "created (UTC)",
+                "duration", "chosen", "rejected", "margin", "eval acc");
+    for (const auto& r : runs) {
+        const auto& m = r.final_metrics;
+        std::string created = r.created_at.substr(0, 19);
+        for (auto& ch : created) if (ch == 'T') ch = ' ';
+        std::printf("%-4lld %-20.20s %-6s %-10s %-20s %8s %9s %9s %8s %8s\n", static_cast<long long>(r.id),
+                    r.name.c_str(), r.algorithm.c_str(), to_string(r.status), created.c_str(),
+                    format_duration(r.duration_s).c_str(), fmt(metric(m, "rewards/chosen")).c_str(),
+                    fmt(metric(m, "rewards/rejected")).c_str(), fmt(metric(m, "rewards/margins")).c_str(),
+                    fmt(metric(m, "eval/rewards/accuracies"), "%.3f").c_str());
+    }
+    return 0;
+}
+
+int export_command(const std::string& db_path, const std::string& run_text, const std::string& format,
+                   const std::string& out_path) {
+    RunStore store(db_or_default(db_path));
+    StoredRun run = store.resolve_run(run_text);
+    auto series = store.load_metrics(run.id);
+    std::ofstream file;
+    std::ostream* out = &std::cout;
+    if (!out_path.empty() && out_path != "-") {
+        file.open(out_path);
+        if (!file) throw Error("cannot write '" + out_path + "'");
+        out = &file;
+    }
+    if (format == "json") {
+        nlohmann::json j;
+        j["run"] = {{"id", run.id}, {"name", run.name}, {"algorithm", run.algorithm}, {"model", run.model},
+                    {"dataset", run.dataset}, {"status", to_string(run.status)}, {"created_at", run.created_at},
+                    {"duration_s", run.duration_s}, {"config", run.resolved_config},
+                    {"final_metrics", run.final_metrics}};
+        nlohmann::json metrics = nlohmann::json::object();
+        for (const auto& s : series) {
+            nlohmann::json values = nlohmann::json::array();
+            for (double v : s.values) values.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
+            metrics[s.name] = {{"step", s.steps}, {"wall_time", s.wall_times}, {"value", values}};
+        }
+        j["metrics"] = metrics;
+        nlohmann::json events = nlohmann::json::array();
+        for (const auto& e : store.load_events(run.id))
+            events.push_back({{"step", e.step}, {"wall_time", e.wall_time}, {"kind", e.kind}, {"message", e.message},
+                              {"data", e.data}});
+        j["events"] = events;
+        *out << j.dump(2) << "\n";
+        return 0;
+    }
+    // CSV in long form (one row per metric value) keeps SFT, train and eval steps apart without
+    // empty cells; pandas: df.pivot(index="step", columns="metric", values="value").
+    *out << "metric,step,wall_time,value\n";
+    char buf[128];
+    for (const auto& s : series)
+        for (size_t i = 0; i < s.values.size(); ++i) {
+            std::snprintf(buf, sizeof buf, "%lld,%.6f,", static_cast<long long>(s.steps[i]), s.wall_times[i]);
+            *out << s.name << "," << buf;
+            if (std::isfinite(s.values[i])) {
+                std::snprintf(buf, sizeof buf, "%.17g", s.values[i]);
+                *out << buf;
+            }
+            *out << "\n";
+        }
+    return 0;
+}
+
+int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
+                      long long seed) {
+    if (kind != "arith")
+        throw Error("make-data: unknown dataset kind '" + kind + "' (available: arith)");
+    ArithDataOptions o;
+    o.count = count;
+    o.max_operand = max_operand;
+    o.seed = static_cast<uint64_t>(seed);
+    auto pairs = make_arith_pairs(o);
+    write_preference_jsonl(pairs, out_path);
+    std::printf("wrote %zu pairs to %s\n", pairs.size(), out_path.c_str());
+    return 0;
+}
+
+}  // namespace ps::cli

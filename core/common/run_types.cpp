@@ -1,0 +1,35 @@
+#include "common/run_types.h"
+
+#include <cmath>
+#include <limits>
+
+#include "common/errors.h"
+
+namespace ps {
+
+const char* to_string(RunStatus s) {
+    switch (s) {
+        case RunStatus::Created: return "created";
+        case RunStatus::Running: return "running";
+        case RunStatus::Paused: return "paused";
+        case RunStatus::Completed: return "completed";
+        case RunStatus::Stopped: return "stopped";
+        case RunStatus::Failed: return "failed";
+    }
+    return "unknown";
+}
+
+RunStatus run_status_from_string(const std::string& s) {
+    for (RunStatus v : {RunStatus::Created, RunStatus::Running, RunStatus::Paused,
+                        RunStatus::Completed, RunStatus::Stopped, RunStatus::Failed})
+        if (s == to_string(v)) return v;
+    throw Error("unknown run status '" + s + "'");
+}
+
+double StepMetrics::get(const std::string& name) const {
+    for (const auto& [k, v] : values)
+        if (k == name) return v;
+    return std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace ps

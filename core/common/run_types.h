@@ -1,0 +1,79 @@
+// What a run emits while it trains: metrics, events, progress. Plain data, no torch, no Qt,
+// so the store, the CLI and the GUI can consume it without the engine's headers.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ps {
+
+enum class RunStatus { Created, Running, Paused, Completed, Stopped, Failed };
+const char* to_string(RunStatus s);
+RunStatus run_status_from_string(const std::string& s);  // throws ps::Error on unknown text
+
+// One step's metrics. Names follow TRL (DESIGN.md section 1): "loss", "rewards/chosen", ...
+// Eval metrics carry the "eval/" prefix, SFT warm-up metrics the "sft/" prefix.
+// `step` counts optimiser steps of the phase the metrics belong to (SFT and preference
+// training each count from 1), so preference curves line up with TRL's.
+struct StepMetrics {
+    int64_t step = 0;
+    double wall_time = 0.0;  // seconds since the run started
+    std::vector<std::pair<std::string, double>> values;
+
+    void set(const std::string& name, double value) { values.emplace_back(name, value); }
+    // NaN when absent.
+    double get(const std::string& name) const;
+};
+
+// Something that happened in a run: a phase change, a warning, a diagnosis (regime change).
+struct RunEvent {
+    int64_t step = 0;
+    double wall_time = 0.0;
+    std::string kind;     // "phase", "warning", "info", "regime", "error"
+    std::string message;  // one sentence for people
+    nlohmann::json data = nlohmann::json::object();  // evidence, machine-readable
+};
+
+struct RunProgress {
+    std::string phase;  // "prepare", "sft", "reference", "train", "eval", "done"
+    int64_t step = 0;
+    int64_t total_steps = 0;
+    double elapsed_s = 0.0;
+    double eta_s = -1.0;  // < 0 when unknown
+    double tokens_per_second = 0.0;
+    double loss = 0.0;
+    double reward_chosen = 0.0;
+    double reward_rejected = 0.0;
+};
+
+// Identity of a run, given to sinks before the first step.
+struct RunInfo {
+    std::string name;
+    std::string algorithm;
+    std::string model;
+    std::string dataset;
+    nlohmann::json config;           // as written by the user (after --set overrides)
+    nlohmann::json resolved_config;  // every key with its effective value, paths absolute
+    std::string device;
+};
+
+// Receives a run's stream. Called on the engine thread: implementations must be quick and
+// thread-safe with respect to their own readers (the GUI drains a buffer on its own timer).
+class RunSink {
+public:
+    virtual ~RunSink() = default;
+    virtual void on_start(const RunInfo& info) { (void)info; }
+    virtual void on_metrics(const StepMetrics& metrics) = 0;
+    virtual void on_event(const RunEvent& event) { (void)event; }
+    virtual void on_progress(const RunProgress& progress) { (void)progress; }
+    // Last call. `final_metrics` holds the last value of every metric; `error` is set for Failed.
+    virtual void on_finish(RunStatus status, const nlohmann::json& final_metrics,
+                           const std::string& error) {
+        (void)status; (void)final_metrics; (void)error;
+    }
+};
+
+}  // namespace ps

@@ -1,0 +1,368 @@
+#include "config/run_config.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/errors.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ps {
+namespace {
+
+std::string join_path(const std::string& prefix, const std::string& key) {
+    return prefix.empty() ? key : prefix + "." + key;
+}
+
+const char* type_name(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        default: return "a number";
+    }
+}
+
+// Reads one section of the config, remembering which keys it consumed so that the rest
+// (typos, keys of another version) can be reported as unknown.
+class Section {
+public:
+    Section(const json& j, std::string path) : j_(j), path_(std::move(path)) {
+        if (!j_.is_object())
+            throw ConfigError(path_, std::string("must be an object, got ") + type_name(j_));
+    }
+
+    void get(const char* key, std::string& out) {
+        if (const json* v = take(key)) {
+            if (!v->is_string()) throw type_error(key, "a string", *v);
+            out = v->get<std::string>();
+        }
+    }
+    void get(const char* key, std::optional<std::string>& out) {
+        if (const json* v = take(key)) {
+            if (v->is_null()) { out.reset(); return; }
+            if (!v->is_string()) throw type_error(key, "a string or null", *v);
+            out = v->get<std::string>();
+        }
+    }
+    void get(const char* key, double& out) {
+        if (const json* v = take(key)) {
+            if (!v->is_number()) throw type_error(key, "a number", *v);
+            out = v->get<double>();
+            if (!std::isfinite(out)) throw ConfigError(join_path(path_, key), "must be finite");
+        }
+    }
+    void get(const char* key, bool& out) {
+        if (const json* v = take(key)) {
+            if (!v->is_boolean()) throw type_error(key, "true or false", *v);
+            out = v->get<bool>();
+        }
+    }
+    template <typename Int>
+    void get_int(const char* key, Int& out) {
+        if (const json* v = take(key)) {
+            if (v->is_number_integer()) { out = v->get<Int>(); return; }
+            if (v->is_number_float()) {
+                double d = v->get<double>();
+                if (std::floor(d) == d && std::fabs(d) < 9e15) { out = static_cast<Int>(d); return; }
+            }
+            throw type_error(key, "a whole number", *v);
+        }
+    }
+    void get(const char* key, int& out) { get_int(key, out); }
+    void get(const char* key, int64_t& out) { get_int(key, out); }
+    void get_json(const char* key, json& out) {
+        if (const json* v = take(key)) out = *v;
+    }
+    const json* take_object(const char* key) { return take(key); }
+    const std::string& path() const { return path_; }
+
+    // Throws for the first key nobody asked for.
+    void finish() const {
+        for (auto it = j_.begin(); it != j_.end(); ++it)
+            if (!used_.count(it.key()))
+                throw ConfigError(join_path(path_, it.key()),
+                                  "unknown key (check the spelling; valid keys are listed in the "
+                                  "README's config reference)");
+    }
+
+private:
+    const json* take(const char* key) {
+        used_.insert(key);
+        auto it = j_.find(key);
+        return it == j_.end() ? nullptr : &*it;
+    }
+    ConfigError type_error(const char* key, const char* want, const json& got) const {
+        return ConfigError(join_path(path_, key),
+                           std::string("must be ") + want + ", got " + type_name(got) + " " + got.dump());
+    }
+
+    const json& j_;
+    std::string path_;
+    std::set<std::string> used_;
+};
+
+void require(bool ok, const std::string& field, const std::string& message) {
+    if (!ok) throw ConfigError(field, message);
+}
+
+void require_one_of(const std::string& value, std::initializer_list<const char*> options,
+                    const std::string& field) {
+    std::string list;
+    for (const char* o : options) {
+        if (value == o) return;
+        list += (list.empty() ? "" : ", ") + std::string(o);
+    }
+    throw ConfigError(field, "'" + value + "' is not one of: " + list);
+}
+
+}  // namespace
+
+RunConfig RunConfig::from_json(const json& j) {
+    RunConfig c;
+    Section root(j, "");
+    root.get("name", c.name);
+    root.get("seed", c.seed);
+
+    auto section = [&](const char* key, auto&& read) {
+        if (const json* v = root.take_object(key)) {
+            Section s(*v, key);
+            read(s);
+            s.finish();
+        }
+    };
+    section("model", [&](Section& s) {
+        s.get("source", c.model.source);
+        s.get("tokenizer", c.model.tokenizer);
+        s.get("template", c.model.chat_template);
+        s.get("dtype", c.model.dtype);
+        s.get_json("lora", c.model.lora);
+    });
+    section("data", [&](Section& s) {
+        s.get("train", c.data.train);
+        s.get("eval", c.data.eval);
+        s.get("eval_fraction", c.data.eval_fraction);
+        s.get("format", c.data.format);
+        s.get("max_length", c.data.max_length);
+        s.get("max_prompt_length", c.data.max_prompt_length);
+    });
+    section("sft", [&](Section& s) {
+        s.get("steps", c.sft.steps);
+        s.get("learning_rate", c.sft.learning_rate);
+    });
+    section("objective", [&](Section& s) {
+        s.get("algorithm", c.objective.algorithm);
+        s.get("beta", c.objective.beta);
+        s.get("loss_type", c.objective.loss_type);
+        s.get("label_smoothing", c.objective.label_smoothing);
+        s.get("sft_weight", c.objective.sft_weight);
+        s.get("dpop_lambda", c.objective.dpop_lambda);
+        s.get("desirable_weight", c.objective.desirable_weight);
+        s.get("undesirable_weight", c.objective.undesirable_weight);
+        s.get("gamma", c.objective.gamma);
+        s.get("reference_free", c.objective.reference_free);
+    });
+    section("train", [&](Section& s) {
+        s.get("steps", c.train.steps);
+        s.get("batch_size", c.train.batch_size);
+        s.get("grad_accum", c.train.grad_accum);
+        s.get("learning_rate", c.train.learning_rate);
+        s.get("warmup_steps", c.train.warmup_steps);
+        s.get("schedule", c.train.schedule);
+        s.get("weight_decay", c.train.weight_decay);
+        s.get("max_grad_norm", c.train.max_grad_norm);
+        s.get("eval_every", c.train.eval_every);
+        s.get("checkpoint_every", c.train.checkpoint_every);
+        s.get("device", c.train.device);
+    });
+    root.finish();
+    c.validate();
+    return c;
+}
+
+void RunConfig::validate() const {
+    require(!name.empty(), "name", "must not be empty");
+    require(seed >= 0, "seed", "must be 0 or positive");
+
+    require(!model.source.empty(), "model.source",
+            "must be 'builtin:tiny' or a Hugging Face model directory");
+    if (model.source.rfind("builtin:", 0) == 0)
+        require_one_of(model.source.substr(8), {"tiny", "small"}, "model.source");
+    require_one_of(model.chat_template, {"auto", "plain"}, "model.template");
+    require_one_of(model.dtype, {"auto", "float32"}, "model.dtype");
+    require(model.lora.is_null(), "model.lora", "LoRA is not supported yet; set it to null");
+
+    require(!data.train.empty(), "data.train", "must name a preference dataset file (JSONL)");
+    require(data.eval_fraction >= 0.0 && data.eval_fraction < 1.0, "data.eval_fraction",
+            "must be in [0, 1), e.g. 0.1");
+    require_one_of(data.format, {"auto", "trl"}, "data.format");
+    require(data.max_length >= 8, "data.max_length", "must be at least 8 tokens");
+    require(data.max_prompt_length >= 1 && data.max_prompt_length < data.max_length,
+            "data.max_prompt_length", "must be at least 1 and below data.max_length (" +
+                                          std::to_string(data.max_length) + ")");
+
+    require(sft.steps >= 0, "sft.steps", "must be 0 (no warm-up) or positive");
+    require(sft.learning_rate > 0.0 && sft.learning_rate < 1.0, "sft.learning_rate",
+            "must be in (0, 1), e.g. 1e-3");
+
+    const auto& o = objective;
+    require_one_of(o.algorithm, {"dpo", "kto", "orpo", "simpo"}, "objective.algorithm");
+    require(o.beta > 0.0, "objective.beta", "must be positive (DPO 0.1, SimPO 2.0, ORPO lambda 0.1)");
+    require_one_of(o.loss_type, {"sigmoid", "ipo", "hinge", "robust"}, "objective.loss_type");
+    require(o.label_smoothing >= 0.0 && o.label_smoothing < 0.5, "objective.label_smoothing",
+            "must be in [0, 0.5)");
+    require(o.sft_weight >= 0.0, "objective.sft_weight", "must be 0 or positive");
+    require(o.dpop_lambda >= 0.0, "objective.dpop_lambda", "must be 0 or positive");
+    require(o.desirable_weight > 0.0, "objective.desirable_weight", "must be positive");
+    require(o.undesirable_weight > 0.0, "objective.undesirable_weight", "must be positive");
+    require(o.gamma >= 0.0, "objective.gamma", "must be 0 or positive (SimPO margin, e.g. 0.5)");
+
+    require(train.steps >= 1, "train.steps", "must be at least 1");
+    require(train.batch_size >= 1, "train.batch_size", "must be at least 1");
+    require(train.grad_accum >= 1, "train.grad_accum", "must be at least 1");
+    require(train.learning_rate > 0.0 && train.learning_rate < 1.0, "train.learning_rate",
+            "must be in (0, 1), e.g. 5e-4");
+    require(train.warmup_steps >= 0, "train.warmup_steps", "must be 0 or positive");
+    require_one_of(train.schedule, {"cosine", "linear", "constant"}, "train.schedule");
+    require(train.weight_decay >= 0.0, "train.weight_decay", "must be 0 or positive");
+    require(train.max_grad_norm >= 0.0, "train.max_grad_norm", "must be 0 (no clipping) or positive");
+    require(train.eval_every >= 0, "train.eval_every", "must be 0 (only at the end) or positive");
+    require(train.checkpoint_every >= 0, "train.checkpoint_every", "must be 0 or positive");
+    require(train.device == "auto" || train.device == "cpu" || train.device == "cuda" ||
+                train.device.rfind("cuda:", 0) == 0,
+            "train.device", "must be auto, cpu, cuda or cuda:N");
+}
+
+json RunConfig::to_json() const {
+    json j;
+    j["name"] = name;
+    j["seed"] = seed;
+    j["model"] = {{"source", model.source},
+                  {"tokenizer", model.tokenizer ? json(*model.tokenizer) : json(nullptr)},
+                  {"template", model.chat_template},
+                  {"dtype", model.dtype},
+                  {"lora", model.lora}};
+    j["data"] = {{"train", data.train},
+                 {"eval", data.eval ? json(*data.eval) : json(nullptr)},
+                 {"eval_fraction", data.eval_fraction},
+                 {"format", data.format},
+                 {"max_length", data.max_length},
+                 {"max_prompt_length", data.max_prompt_length}};
+    j["sft"] = {{"steps", sft.steps}, {"learning_rate", sft.learning_rate}};
+    j["objective"] = {{"algorithm", objective.algorithm},
+                      {"beta", objective.beta},
+                      {"loss_type", objective.loss_type},
+                      {"label_smoothing", objective.label_smoothing},
+                      {"sft_weight", objective.sft_weight},
+                      {"dpop_lambda", objective.dpop_lambda},
+                      {"desirable_weight", objective.desirable_weight},
+                      {"undesirable_weight", objective.undesirable_weight},
+                      {"gamma", objective.gamma},
+                      {"reference_free", objective.reference_free}};
+    j["train"] = {{"steps", train.steps},
+                  {"batch_size", train.batch_size},
+                  {"grad_accum", train.grad_accum},
+                  {"learning_rate", train.learning_rate},
+                  {"warmup_steps", train.warmup_steps},
+                  {"schedule", train.schedule},
+                  {"weight_decay", train.weight_decay},
+                  {"max_grad_norm", train.max_grad_norm},
+                  {"eval_every", train.eval_every},
+                  {"checkpoint_every", train.checkpoint_every},
+                  {"device", train.device}};
+    return j;
+}
+
+void apply_override(json& j, const std::string& assignment) {
+    auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw ConfigError("", "--set expects key.path=value, got '" + assignment + "'");
+    std::string path = assignment.substr(0, eq);
+    std::string text = assignment.substr(eq + 1);
+    json value;
+    try {
+        value = json::parse(text);
+    } catch (const json::exception&) {
+        value = text;  // bare words are strings: --set objective.algorithm=kto
+    }
+    json* node = &j;
+    std::stringstream ss(path);
+    std::string part, walked;
+    std::vector<std::string> parts;
+    while (std::getline(ss, part, '.')) parts.push_back(part);
+    for (size_t i = 0; i < parts.size(); ++i) {
+        if (parts[i].empty()) throw ConfigError(path, "--set has an empty key part");
+        walked = join_path(walked, parts[i]);
+        if (!node->is_object()) throw ConfigError(walked, "--set cannot descend into a non-object");
+        if (i + 1 == parts.size()) {
+            (*node)[parts[i]] = value;
+        } else {
+            if (!node->contains(parts[i])) (*node)[parts[i]] = json::object();
+            node = &(*node)[parts[i]];
+        }
+    }
+}
+
+json read_config_json(const std::string& path, const std::vector<std::string>& overrides) {
+    std::ifstream in(path);
+    if (!in) throw ConfigError("", "cannot read config file '" + path + "'");
+    json j;
+    try {
+        j = json::parse(in);
+    } catch (const json::parse_error& e) {
+        // nlohmann reports the byte offset; turn it into line:column for people.
+        std::ifstream again(path);
+        std::string text((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+            if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+        }
+        std::string what = e.what();
+        auto pos = what.find("parse error");
+        throw ConfigError("", path + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                                  ": invalid JSON (" + (pos == std::string::npos ? what : what.substr(pos)) + ")");
+    }
+    for (const auto& o : overrides) apply_override(j, o);
+    return j;
+}
+
+std::string resolve_data_path(const std::string& path, const std::string& config_dir,
+                              const std::string& field) {
+    fs::path p(path);
+    if (p.is_absolute()) {
+        if (fs::exists(p)) return p.lexically_normal().string();
+        throw ConfigError(field, "file '" + path + "' does not exist");
+    }
+    std::vector<fs::path> tried;
+    tried.push_back(fs::current_path() / p);
+    if (!config_dir.empty()) {
+        for (fs::path dir = fs::absolute(config_dir); ; dir = dir.parent_path()) {
+            tried.push_back(dir / p);
+            if (dir == dir.root_path() || dir.parent_path() == dir) break;
+        }
+    }
+    for (const auto& t : tried)
+        if (fs::exists(t)) return fs::weakly_canonical(t).string();
+    std::string hint;
+    if (p.filename() == "arith-dpo.jsonl")
+        hint = " (generate the demo data with `prefstudio-cli make-data arith --out " + path + "`)";
+    throw ConfigError(field, "file '" + path + "' not found in the current directory or next to the "
+                             "config file" + hint);
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+    json j = read_config_json(path, overrides);
+    RunConfig c = RunConfig::from_json(j);
+    std::string dir = fs::absolute(path).parent_path().string();
+    c.data.train = resolve_data_path(c.data.train, dir, "data.train");
+    if (c.data.eval) c.data.eval = resolve_data_path(*c.data.eval, dir, "data.eval");
+    return c;
+}
+
+}  // namespace ps

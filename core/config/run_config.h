@@ -1,0 +1,94 @@
+// RunConfig: the run-config JSON (DESIGN.md section 3) as a struct. Parsing rejects unknown
+// keys and validates every value; each error is a ps::ConfigError naming the field path.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ps {
+
+struct ModelConfig {
+    std::string source = "builtin:tiny";
+    std::optional<std::string> tokenizer;
+    std::string chat_template = "auto";  // JSON key "template"
+    std::string dtype = "auto";
+    nlohmann::json lora = nullptr;
+};
+
+struct DataConfig {
+    std::string train;
+    std::optional<std::string> eval;
+    double eval_fraction = 0.1;
+    std::string format = "auto";
+    int max_length = 256;
+    int max_prompt_length = 128;
+};
+
+struct SftConfig {
+    int steps = 0;
+    double learning_rate = 1e-3;
+};
+
+struct ObjectiveConfig {
+    std::string algorithm = "dpo";  // dpo | kto | orpo | simpo
+    double beta = 0.1;
+    std::string loss_type = "sigmoid";
+    double label_smoothing = 0.0;
+    double sft_weight = 0.0;
+    double dpop_lambda = 0.0;
+    double desirable_weight = 1.0;
+    double undesirable_weight = 1.0;
+    double gamma = 0.5;
+    bool reference_free = false;  // DPO against a uniform reference (ref log-probs = 0)
+};
+
+struct TrainConfig {
+    int steps = 300;
+    int batch_size = 8;
+    int grad_accum = 1;
+    double learning_rate = 5e-4;
+    int warmup_steps = 10;
+    std::string schedule = "cosine";  // cosine | linear | constant
+    double weight_decay = 0.0;
+    double max_grad_norm = 1.0;
+    int eval_every = 50;
+    int checkpoint_every = 100;
+    std::string device = "auto";
+};
+
+struct RunConfig {
+    std::string name = "run";
+    int64_t seed = 0;
+    ModelConfig model;
+    DataConfig data;
+    SftConfig sft;
+    ObjectiveConfig objective;
+    TrainConfig train;
+
+    // Parse and validate. Missing keys take their defaults; unknown keys are errors.
+    static RunConfig from_json(const nlohmann::json& j);
+    // Every key with its value (the resolved config a run records).
+    nlohmann::json to_json() const;
+    // Throws ConfigError for the first invalid value.
+    void validate() const;
+};
+
+// Reads a config file. `overrides` are "key.path=value" strings (the CLI's --set), applied to the
+// JSON before parsing; a value is parsed as JSON when it can be, as a string otherwise.
+// Relative data paths are resolved (see resolve_data_path) and made absolute.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The raw JSON of a config file with overrides applied (for RunInfo::config).
+nlohmann::json read_config_json(const std::string& path,
+                                const std::vector<std::string>& overrides = {});
+void apply_override(nlohmann::json& j, const std::string& assignment);
+
+// A relative data path is looked up in the current directory, then in the config file's
+// directory and each of its parents. Returns the absolute path of the first that exists,
+// or throws ConfigError(field) listing where it looked.
+std::string resolve_data_path(const std::string& path, const std::string& config_dir,
+                              const std::string& field);
+
+}  // namespace ps

@@ -1,0 +1,85 @@
+#include "data/batching.h"
+
+#include <algorithm>
+
+namespace ps {
+
+std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs,
+                                          const ByteTokenizer& tok, int max_length,
+                                          int max_prompt_length, TokenizeStats& stats) {
+    std::vector<TokenizedPair> out;
+    out.reserve(pairs.size());
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        TokenizedPair t;
+        t.index = i;
+        t.prompt.push_back(tok.bos_id());
+        auto p = tok.encode(pairs[i].prompt);
+        t.prompt.insert(t.prompt.end(), p.begin(), p.end());
+        if (static_cast<int>(t.prompt.size()) > max_prompt_length) {
+            ++stats.dropped_prompt_too_long;
+            continue;
+        }
+        const size_t room = static_cast<size_t>(max_length) - t.prompt.size();
+        bool truncated = false;
+        auto completion = [&](const std::string& text) {
+            auto ids = tok.encode(text);
+            ids.push_back(tok.eos_id());
+            if (ids.size() > room) {
+                ids.resize(room);  // keep the start, as TRL's keep_start for completions
+                truncated = true;
+            }
+            return ids;
+        };
+        t.chosen = completion(pairs[i].chosen);
+        t.rejected = completion(pairs[i].rejected);
+        if (truncated) ++stats.truncated_completions;
+        out.push_back(std::move(t));
+    }
+    stats.kept = out.size();
+    return out;
+}
+
+namespace {
+
+SequenceBatch collate(const std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>>& rows,
+                      int64_t pad_id) {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    int64_t t_max = 1;
+    for (const auto& [p, c] : rows) t_max = std::max<int64_t>(t_max, static_cast<int64_t>(p->size() + c->size()));
+    std::vector<int64_t> ids(static_cast<size_t>(n * t_max), pad_id);
+    std::vector<float> mask(static_cast<size_t>(n * t_max), 0.0f);
+    int64_t real = 0;
+    for (int64_t r = 0; r < n; ++r) {
+        const auto& [p, c] = rows[static_cast<size_t>(r)];
+        int64_t* row = ids.data() + r * t_max;
+        float* mrow = mask.data() + r * t_max;
+        std::copy(p->begin(), p->end(), row);
+        std::copy(c->begin(), c->end(), row + p->size());
+        std::fill(mrow + p->size(), mrow + p->size() + c->size(), 1.0f);
+        real += static_cast<int64_t>(p->size() + c->size());
+    }
+    SequenceBatch b;
+    b.input_ids = torch::from_blob(ids.data(), {n, t_max}, torch::kInt64).clone();
+    b.completion_mask = torch::from_blob(mask.data(), {n, t_max}, torch::kFloat32).clone();
+    b.real_tokens = real;
+    return b;
+}
+
+}  // namespace
+
+SequenceBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+    rows.reserve(pairs.size() * 2);
+    for (const auto* p : pairs) rows.emplace_back(&p->prompt, &p->chosen);
+    for (const auto* p : pairs) rows.emplace_back(&p->prompt, &p->rejected);
+    return collate(rows, pad_id);
+}
+
+SequenceBatch collate_chosen(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+    rows.reserve(pairs.size());
+    for (const auto* p : pairs) rows.emplace_back(&p->prompt, &p->chosen);
+    return collate(rows, pad_id);
+}
+
+}  // namespace ps

@@ -1,0 +1,44 @@
+// From text pairs to padded token tensors. A sequence is [BOS] prompt completion [EOS];
+// only completion tokens (EOS included) are scored, so the mask marks those positions.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "data/preference_data.h"
+#include "text/byte_tokenizer.h"
+
+namespace ps {
+
+struct TokenizedPair {
+    std::vector<int64_t> prompt;    // BOS + prompt tokens
+    std::vector<int64_t> chosen;    // completion tokens + EOS
+    std::vector<int64_t> rejected;  // completion tokens + EOS
+    size_t index = 0;               // position in the split it came from
+};
+
+struct TokenizeStats {
+    size_t kept = 0;
+    size_t dropped_prompt_too_long = 0;  // prompt alone over max_prompt_length: dropped, counted
+    size_t truncated_completions = 0;    // completion cut (keep start) to fit max_length
+};
+
+std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs,
+                                          const ByteTokenizer& tokenizer, int max_length,
+                                          int max_prompt_length, TokenizeStats& stats);
+
+// Right-padded [N, T] tensors. Right padding needs no attention mask under causal attention:
+// real tokens come first and never attend to the padding after them.
+struct SequenceBatch {
+    torch::Tensor input_ids;        // int64 [N, T]
+    torch::Tensor completion_mask;  // float [N, T], 1 where the token is a scored completion token
+    int64_t real_tokens = 0;        // non-padding tokens in the batch
+};
+
+// Rows 0..B-1 are prompt+chosen, rows B..2B-1 prompt+rejected: one forward for both.
+SequenceBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
+// Rows are prompt+chosen only (SFT warm-up).
+SequenceBatch collate_chosen(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
+
+}  // namespace ps

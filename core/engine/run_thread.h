@@ -1,0 +1,65 @@
+// A training run on its own thread: the GUI and the CLI start it, pause, resume or stop it,
+// and read its stream through sinks. No torch types here, so callers need no torch headers.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/run_types.h"
+#include "config/run_config.h"
+
+namespace ps {
+
+// Shared by the run's owner and the engine thread.
+class RunControl {
+public:
+    void request_stop();
+    void pause();
+    void resume();
+    bool stop_requested() const { return stop_.load(); }
+    bool paused() const { return paused_.load(); }
+    // Engine side: blocks while paused; returns false when a stop was requested.
+    bool wait_if_paused();
+
+private:
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> paused_{false};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+};
+
+// Runs the whole pipeline (data, model, SFT warm-up, reference, preference training, eval)
+// synchronously on the calling thread. Errors do not escape: they end the run as Failed and
+// reach the sinks' on_finish with one clear sentence. Returns the final status.
+// `config_json` is the config as the user wrote it (recorded in RunInfo::config).
+RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
+                       const std::vector<RunSink*>& sinks, RunControl& control);
+
+class RunThread {
+public:
+    RunThread(RunConfig config, nlohmann::json config_json,
+              std::vector<std::shared_ptr<RunSink>> sinks);
+    ~RunThread();  // requests stop and joins
+    void start();
+    void request_stop() { control_.request_stop(); }
+    void pause() { control_.pause(); }
+    void resume() { control_.resume(); }
+    bool paused() const { return control_.paused(); }
+    bool finished() const { return finished_.load(); }
+    void join();
+    RunStatus status() const { return status_.load(); }
+
+private:
+    RunConfig config_;
+    nlohmann::json config_json_;
+    std::vector<std::shared_ptr<RunSink>> sinks_;
+    RunControl control_;
+    std::thread thread_;
+    std::atomic<bool> finished_{false};
+    std::atomic<RunStatus> status_{RunStatus::Created};
+};
+
+}  // namespace ps

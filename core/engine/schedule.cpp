@@ -1,0 +1,21 @@
+#include "engine/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/errors.h"
+
+namespace ps {
+
+double lr_factor(const std::string& schedule, int step, int warmup_steps, int total_steps) {
+    if (warmup_steps > 0 && step <= warmup_steps)
+        return static_cast<double>(step) / static_cast<double>(warmup_steps);
+    if (schedule == "constant") return 1.0;
+    const int decay_steps = std::max(1, total_steps - warmup_steps);
+    const double progress = std::clamp(static_cast<double>(step - 1 - warmup_steps) / decay_steps, 0.0, 1.0);  // HF: 0-based
+    if (schedule == "cosine") return 0.5 * (1.0 + std::cos(M_PI * progress));
+    if (schedule == "linear") return 1.0 - progress;
+    throw ConfigError("train.schedule", "'" + schedule + "' is not one of: cosine, linear, constant");
+}
+
+}  // namespace ps

@@ -1,0 +1,438 @@
+#include "engine/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "common/errors.h"
+#include "common/run_types.h"
+#include "engine/run_thread.h"
+#include "engine/schedule.h"
+#include "objectives/objective.h"
+
+namespace ps {
+
+torch::Device resolve_device(const std::string& requested) {
+    if (requested == "cpu") return torch::Device(torch::kCPU);
+    const bool cuda = torch::cuda::is_available();
+    if (requested == "auto") return cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    if (!cuda)
+        throw TrainingError("train.device is '" + requested +
+                            "' but this libtorch has no CUDA support or no GPU is visible; use 'auto' or 'cpu'");
+    torch::Device d(requested);
+    if (d.index() >= static_cast<int>(torch::cuda::device_count()))
+        throw TrainingError("train.device is '" + requested + "' but only " +
+                            std::to_string(torch::cuda::device_count()) + " CUDA device(s) are visible");
+    return d;
+}
+
+SequenceLogps forward_logps(CausalLM& model, const SequenceBatch& batch, const torch::Device& device) {
+    auto ids = batch.input_ids.to(device);
+    auto mask = batch.completion_mask.to(device);
+    return completion_logps(model->forward(ids), ids, mask);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Thrown inside the pipeline when the user stops the run; caught at the top.
+struct StopRequested {};
+
+// Endless shuffled passes over a split; a new seeded order each epoch.
+class BatchSampler {
+public:
+    BatchSampler(size_t n, uint64_t seed) : order_(n), rng_(seed) {
+        for (size_t i = 0; i < n; ++i) order_[i] = i;
+        std::shuffle(order_.begin(), order_.end(), rng_);
+    }
+    std::vector<size_t> next(size_t batch) {
+        std::vector<size_t> out;
+        out.reserve(batch);
+        while (out.size() < batch) {
+            if (pos_ == order_.size()) {
+                std::shuffle(order_.begin(), order_.end(), rng_);
+                pos_ = 0;
+            }
+            out.push_back(order_[pos_++]);
+        }
+        return out;
+    }
+
+private:
+    std::vector<size_t> order_;
+    std::mt19937_64 rng_;
+    size_t pos_ = 0;
+};
+
+double grad_norm_and_clip(const std::vector<torch::Tensor>& params, double max_norm) {
+    // clip_grad_norm_ returns the norm before clipping (TRL logs that one).
+    if (max_norm > 0) return torch::nn::utils::clip_grad_norm_(params, max_norm);
+    double sq = 0;
+    for (const auto& p : params)
+        if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+    return std::sqrt(sq);
+}
+
+class Pipeline {
+public:
+    Pipeline(const RunConfig& c, const nlohmann::json& config_json, const std::vector<RunSink*>& sinks,
+             RunControl& control)
+        : c_(c), config_json_(config_json), sinks_(sinks), control_(control), start_(Clock::now()) {}
+
+    RunStatus run() {
+        RunStatus status = RunStatus::Completed;
+        std::string error;
+        try {
+            execute();
+        } catch (const StopRequested&) {
+            status = RunStatus::Stopped;
+        } catch (const Error& e) {
+            status = RunStatus::Failed;
+            error = e.what();
+        } catch (const c10::Error& e) {
+            status = RunStatus::Failed;
+            error = std::string("libtorch error: ") + e.what_without_backtrace();
+        } catch (const std::exception& e) {
+            status = RunStatus::Failed;
+            error = e.what();
+        }
+        if (!started_) {
+            // Sinks have not seen the run yet (it failed while preparing): introduce it first so
+            // the failure is stored like any other run.
+            RunInfo info = make_info("unknown");
+            for (auto* s : sinks_) s->on_start(info);
+        }
+        if (status == RunStatus::Failed) event("error", error, {});
+        if (status == RunStatus::Stopped) event("phase", "Stopped by the user at step " + std::to_string(step_) + ".", {});
+        nlohmann::json final_metrics = nlohmann::json::object();
+        for (const auto& [k, v] : last_values_) final_metrics[k] = v;
+        RunProgress p;
+        p.phase = "done";
+        p.step = global_step();
+        p.total_steps = c_.sft.steps + c_.train.steps;
+        p.elapsed_s = elapsed();
+        p.eta_s = 0;
+        for (auto* s : sinks_) s->on_progress(p);
+        for (auto* s : sinks_) s->on_finish(status, final_metrics, error);
+        return status;
+    }
+
+private:
+    double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+    int64_t global_step() const { return sft_step_ + step_; }
+
+    RunInfo make_info(const std::string& device) const {
+        RunInfo info;
+        info.name = c_.name;
+        info.algorithm = c_.objective.algorithm;
+        info.model = c_.model.source;
+        info.dataset = c_.data.train;
+        info.config = config_json_;
+        info.resolved_config = c_.to_json();
+        info.device = device;
+        return info;
+    }
+
+    void event(const std::string& kind, const std::string& message, nlohmann::json data) {
+        RunEvent e;
+        e.step = step_;
+        e.wall_time = elapsed();
+        e.kind = kind;
+        e.message = message;
+        e.data = data.is_null() ? nlohmann::json::object() : std::move(data);
+        for (auto* s : sinks_) s->on_event(e);
+    }
+
+    void emit(StepMetrics& m) {
+        m.wall_time = elapsed();
+        for (const auto& [k, v] : m.values) last_values_[k] = v;
+        for (auto* s : sinks_) s->on_metrics(m);
+    }
+
+    void progress(const std::string& phase, double tokens_per_second, double loss, double rc, double rr) {
+        RunProgress p;
+        p.phase = phase;
+        p.step = global_step();
+        p.total_steps = c_.sft.steps + c_.train.steps;
+        p.elapsed_s = elapsed();
+        const double since = std::chrono::duration<double>(Clock::now() - steps_start_).count();
+        const int64_t done = global_step() - steps_at_start_;
+        if (done > 0) p.eta_s = since / static_cast<double>(done) * static_cast<double>(p.total_steps - p.step);
+        p.tokens_per_second = tokens_per_second;
+        p.loss = loss;
+        p.reward_chosen = rc;
+        p.reward_rejected = rr;
+        for (auto* s : sinks_) s->on_progress(p);
+    }
+
+    void check_control() {
+        if (!control_.wait_if_paused()) throw StopRequested{};
+    }
+
+    void prepare() {
+        progress("prepare", 0, 0, 0, 0);
+        device_ = resolve_device(c_.train.device);
+        PreferenceDataset ds = read_preference_file(c_.data.train);
+        std::vector<PreferencePair> train_text, eval_text;
+        if (c_.data.eval) {
+            train_text = ds.pairs;
+            eval_text = read_preference_file(*c_.data.eval).pairs;
+        } else {
+            split_train_eval(ds.pairs, c_.data.eval_fraction, static_cast<uint64_t>(c_.seed), train_text, eval_text);
+        }
+        TokenizeStats ts, es;
+        train_ = tokenize_pairs(train_text, tokenizer_, c_.data.max_length, c_.data.max_prompt_length, ts);
+        eval_ = tokenize_pairs(eval_text, tokenizer_, c_.data.max_length, c_.data.max_prompt_length, es);
+        if (train_.empty())
+            throw DataError(c_.data.train, 0, "no pair fits data.max_prompt_length=" + std::to_string(c_.data.max_prompt_length) +
+                                                  "; raise it or shorten the prompts");
+
+        torch::manual_seed(static_cast<uint64_t>(c_.seed));
+        if (c_.model.source.rfind("builtin:", 0) != 0)
+            throw ConfigError("model.source", "Hugging Face model directories are not supported yet; use builtin:tiny or builtin:small");
+        policy_ = CausalLM(builtin_shape(c_.model.source.substr(8)));
+        policy_->to(device_);
+
+        started_ = true;
+        RunInfo info = make_info(device_.str());
+        for (auto* s : sinks_) s->on_start(info);
+        for (const auto& w : ds.warnings) event("warning", w, {});
+        event("info", "Data: " + std::to_string(train_.size()) + " train and " + std::to_string(eval_.size()) +
+                          " eval pairs.",
+              {{"train_pairs", train_.size()}, {"eval_pairs", eval_.size()},
+               {"dropped_prompt_too_long", ts.dropped_prompt_too_long + es.dropped_prompt_too_long},
+               {"truncated_completions", ts.truncated_completions + es.truncated_completions}});
+        if (ts.dropped_prompt_too_long + es.dropped_prompt_too_long > 0)
+            event("warning",
+                  std::to_string(ts.dropped_prompt_too_long + es.dropped_prompt_too_long) +
+                      " pair(s) dropped: prompt longer than data.max_prompt_length",
+                  {});
+        event("info", "Model " + c_.model.source + ": " + std::to_string(policy_->shape().parameter_count()) +
+                          " parameters on " + device_.str() + ".",
+              {{"parameters", policy_->shape().parameter_count()}});
+    }
+
+    std::vector<const TokenizedPair*> pick(const std::vector<TokenizedPair>& split, const std::vector<size_t>& idx) {
+        std::vector<const TokenizedPair*> out;
+        out.reserve(idx.size());
+        for (size_t i : idx) out.push_back(&split[i]);
+        return out;
+    }
+
+    void sft_warmup() {
+        if (c_.sft.steps <= 0) return;
+        event("phase", "SFT warm-up: " + std::to_string(c_.sft.steps) + " steps on the chosen answers.", {});
+        torch::optim::AdamW opt(policy_->parameters(), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
+        BatchSampler sampler(train_.size(), static_cast<uint64_t>(c_.seed) + 1);
+        const int warmup = std::max(1, c_.sft.steps / 20);
+        steps_start_ = Clock::now();
+        steps_at_start_ = 0;
+        policy_->train();
+        for (int s = 1; s <= c_.sft.steps; ++s) {
+            check_control();
+            auto t0 = Clock::now();
+            const double lr = c_.sft.learning_rate * lr_factor("cosine", s, warmup, c_.sft.steps);
+            for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+            opt.zero_grad();
+            auto batch = collate_chosen(pick(train_, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_.pad_id());
+            auto lp = forward_logps(policy_, batch, device_);
+            auto loss = -lp.sum.sum() / lp.tokens.sum();
+            loss.backward();
+            const double gn = grad_norm_and_clip(policy_->parameters(), c_.train.max_grad_norm);
+            opt.step();
+            const double l = loss.item<double>();
+            if (!std::isfinite(l))
+                throw TrainingError("the SFT loss became " + std::to_string(l) + " at warm-up step " + std::to_string(s) +
+                                    "; lower sft.learning_rate");
+            sft_step_ = s;
+            const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+            StepMetrics m;
+            m.step = s;
+            m.set("sft/loss", l);
+            m.set("sft/grad_norm", gn);
+            m.set("sft/learning_rate", lr);
+            m.set("sft/tokens_per_second", static_cast<double>(batch.real_tokens) / std::max(dt, 1e-9));
+            emit(m);
+            progress("sft", static_cast<double>(batch.real_tokens) / std::max(dt, 1e-9), l, 0, 0);
+        }
+    }
+
+    // Reference log-probs of every pair, computed once: a preference step then needs no
+    // reference forward.
+    void cache_reference() {
+        if (!objective_needs_reference(c_.objective)) return;
+        progress("reference", 0, 0, 0, 0);
+        CausalLM reference = clone_frozen(policy_);
+        torch::NoGradGuard no_grad;
+        auto fill = [&](const std::vector<TokenizedPair>& split, std::vector<float>& rc, std::vector<float>& rr) {
+            rc.assign(split.size(), 0.0f);
+            rr.assign(split.size(), 0.0f);
+            const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
+            for (size_t i = 0; i < split.size(); i += bs) {
+                check_control();
+                std::vector<size_t> idx;
+                for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
+                auto batch = collate_pairs(pick(split, idx), tokenizer_.pad_id());
+                auto lp = forward_logps(reference, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
+                const float* v = lp.data_ptr<float>();
+                const size_t n = idx.size();
+                for (size_t j = 0; j < n; ++j) {
+                    rc[idx[j]] = v[j];
+                    rr[idx[j]] = v[n + j];
+                }
+            }
+        };
+        fill(train_, ref_train_c_, ref_train_r_);
+        fill(eval_, ref_eval_c_, ref_eval_r_);
+        event("info", "Reference log-probs cached for " + std::to_string(train_.size() + eval_.size()) + " pairs.", {});
+    }
+
+    PairedLogps paired(const SequenceLogps& lp, const std::vector<size_t>& idx, const std::vector<float>& rc,
+                       const std::vector<float>& rr) {
+        const int64_t B = static_cast<int64_t>(idx.size());
+        PairedLogps p;
+        p.chosen = lp.sum.narrow(0, 0, B);
+        p.rejected = lp.sum.narrow(0, B, B);
+        p.chosen_tokens = lp.tokens.narrow(0, 0, B);
+        p.rejected_tokens = lp.tokens.narrow(0, B, B);
+        if (objective_needs_reference(c_.objective)) {
+            std::vector<float> c(idx.size()), r(idx.size());
+            for (size_t j = 0; j < idx.size(); ++j) {
+                c[j] = rc[idx[j]];
+                r[j] = rr[idx[j]];
+            }
+            p.ref_chosen = torch::tensor(c).to(device_);
+            p.ref_rejected = torch::tensor(r).to(device_);
+        }
+        return p;
+    }
+
+    ObjectiveOutput objective(const PairedLogps& p) {
+        if (c_.objective.algorithm == "dpo") return dpo_objective(p, c_.objective);
+        throw ConfigError("objective.algorithm", "'" + c_.objective.algorithm + "' is not implemented by the trainer yet; use dpo");
+    }
+
+    void train() {
+        event("phase", "Preference training (" + c_.objective.algorithm + "): " + std::to_string(c_.train.steps) + " steps.", {});
+        torch::optim::AdamW opt(policy_->parameters(),
+                                torch::optim::AdamWOptions(c_.train.learning_rate).weight_decay(c_.train.weight_decay));
+        BatchSampler sampler(train_.size(), static_cast<uint64_t>(c_.seed) + 2);
+        steps_start_ = Clock::now();
+        steps_at_start_ = global_step();
+        for (int s = 1; s <= c_.train.steps; ++s) {
+            check_control();
+            policy_->train();
+            auto t0 = Clock::now();
+            const double lr = c_.train.learning_rate * lr_factor(c_.train.schedule, s, c_.train.warmup_steps, c_.train.steps);
+            for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+            opt.zero_grad();
+            std::map<std::string, double> sums;
+            double loss_sum = 0, logits_c = 0, logits_r = 0;
+            int64_t tokens = 0;
+            for (int micro = 0; micro < c_.train.grad_accum; ++micro) {
+                auto idx = sampler.next(static_cast<size_t>(c_.train.batch_size));
+                auto batch = collate_pairs(pick(train_, idx), tokenizer_.pad_id());
+                auto lp = forward_logps(policy_, batch, device_);
+                auto out = objective(paired(lp, idx, ref_train_c_, ref_train_r_));
+                (out.loss / static_cast<double>(c_.train.grad_accum)).backward();
+                loss_sum += out.loss.item<double>();
+                for (const auto& [k, v] : out.metrics) sums[k] += v;
+                const int64_t B = static_cast<int64_t>(idx.size());
+                logits_c += lp.logits_mean.narrow(0, 0, B).mean().item<double>();
+                logits_r += lp.logits_mean.narrow(0, B, B).mean().item<double>();
+                tokens += batch.real_tokens;
+            }
+            const double k = static_cast<double>(c_.train.grad_accum);
+            const double loss = loss_sum / k;
+            if (!std::isfinite(loss))
+                throw TrainingError("the loss became " + std::to_string(loss) + " at step " + std::to_string(s) +
+                                    "; lower train.learning_rate or raise objective.beta");
+            const double gn = grad_norm_and_clip(policy_->parameters(), c_.train.max_grad_norm);
+            opt.step();
+            step_ = s;
+            const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+            const double tps = static_cast<double>(tokens) / std::max(dt, 1e-9);
+            StepMetrics m;
+            m.step = s;
+            m.set("loss", loss);
+            for (const auto& [name, v] : sums) m.set(name, v / k);
+            m.set("logits/chosen", logits_c / k);
+            m.set("logits/rejected", logits_r / k);
+            m.set("grad_norm", gn);
+            m.set("learning_rate", lr);
+            m.set("tokens_per_second", tps);
+            emit(m);
+            progress("train", tps, loss, m.get("rewards/chosen"), m.get("rewards/rejected"));
+            if ((c_.train.eval_every > 0 && s % c_.train.eval_every == 0) || s == c_.train.steps) evaluate(s);
+        }
+    }
+
+    void evaluate(int s) {
+        if (eval_.empty()) return;
+        torch::NoGradGuard no_grad;
+        policy_->eval();
+        std::map<std::string, double> sums;
+        double loss_sum = 0, n_total = 0;
+        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
+        for (size_t i = 0; i < eval_.size(); i += bs) {
+            check_control();
+            std::vector<size_t> idx;
+            for (size_t j = i; j < std::min(eval_.size(), i + bs); ++j) idx.push_back(j);
+            auto batch = collate_pairs(pick(eval_, idx), tokenizer_.pad_id());
+            auto lp = forward_logps(policy_, batch, device_);
+            auto out = objective(paired(lp, idx, ref_eval_c_, ref_eval_r_));
+            const double n = static_cast<double>(idx.size());
+            loss_sum += out.loss.item<double>() * n;
+            for (const auto& [k, v] : out.metrics) sums[k] += v * n;
+            const int64_t B = static_cast<int64_t>(idx.size());
+            sums["logits/chosen"] += lp.logits_mean.narrow(0, 0, B).mean().item<double>() * n;
+            sums["logits/rejected"] += lp.logits_mean.narrow(0, B, B).mean().item<double>() * n;
+            n_total += n;
+        }
+        StepMetrics m;
+        m.step = s;
+        m.set("eval/loss", loss_sum / n_total);
+        for (const auto& [k, v] : sums) m.set("eval/" + k, v / n_total);
+        emit(m);
+        policy_->train();
+    }
+
+    void execute() {
+        prepare();
+        sft_warmup();
+        cache_reference();
+        train();
+        event("phase", "Run completed after " + std::to_string(step_) + " preference steps.", {});
+    }
+
+    const RunConfig& c_;
+    nlohmann::json config_json_;
+    const std::vector<RunSink*>& sinks_;
+    RunControl& control_;
+    Clock::time_point start_;
+    Clock::time_point steps_start_;
+    int64_t steps_at_start_ = 0;
+    bool started_ = false;
+    int64_t sft_step_ = 0;
+    int64_t step_ = 0;
+    std::map<std::string, double> last_values_;
+
+    torch::Device device_{torch::kCPU};
+    ByteTokenizer tokenizer_;
+    std::vector<TokenizedPair> train_, eval_;
+    CausalLM policy_{nullptr};
+    std::vector<float> ref_train_c_, ref_train_r_, ref_eval_c_, ref_eval_r_;
+};
+
+}  // namespace
+
+RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
+                       const std::vector<RunSink*>& sinks, RunControl& control) {
+    Pipeline pipeline(config, config_json, sinks, control);
+    return pipeline.run();
+}
+
+}  // namespace ps

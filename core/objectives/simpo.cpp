@@ -1,0 +1,32 @@
+// SimPO (Meng et al. 2024; TRL CPOTrainer loss_type "simpo"): length-normalised log-probs,
+// target reward margin gamma, no reference model; optional CPO-style NLL term.
+#include "common/errors.h"
+#include "objectives/objective.h"
+
+namespace ps {
+
+using namespace objective_detail;
+
+ObjectiveOutput simpo_objective(const PairedLogps& b, const ObjectiveConfig& c) {
+    check_common(c);
+    const double beta = c.beta;
+    const double eps = c.label_smoothing;
+    const Paired p = prepare_paired(b, "simpo_objective", /*need_tokens=*/true, /*use_ref=*/false);
+
+    const torch::Tensor pc = p.chosen / p.chosen_tokens;
+    const torch::Tensor pr = p.rejected / p.rejected_tokens;
+    // TRL: logits = (pc - pr) - gamma / beta; loss on beta * logits = beta (pc - pr) - gamma.
+    const torch::Tensor logits = (pc - pr) - c.gamma / beta;
+    const torch::Tensor losses = -torch::log_sigmoid(beta * logits) * (1.0 - eps) -
+                                 torch::log_sigmoid(-beta * logits) * eps;
+    const torch::Tensor nll = chosen_nll(p);
+
+    ObjectiveOutput out;
+    out.loss = losses.mean();
+    if (c.sft_weight > 0) out.loss = out.loss + c.sft_weight * nll;
+    add_paired_metrics(out, beta * pc, beta * pr, p);
+    add_metric(out, "nll_loss", nll);
+    return out;
+}
+
+}  // namespace ps

@@ -1,0 +1,715 @@
+// The run store on the sqlite3 C API. One connection per RunStore, serialised by mutex_;
+// WAL so that other connections (a second PrefStudio, the CLI) read while a run writes.
+#include "store/run_store.h"
+
+#include <sqlite3.h>
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+#include "common/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace ps {
+
+namespace {
+
+// Every table of schema version 1. Created in one transaction together with the version row,
+// so a file either is a complete store or has none of it.
+constexpr const char* kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS meta(
+  key   TEXT PRIMARY KEY,
+  value TEXT);
+CREATE TABLE IF NOT EXISTS runs(
+  id                   INTEGER PRIMARY KEY,
+  name                 TEXT NOT NULL DEFAULT '',
+  algorithm            TEXT NOT NULL DEFAULT '',
+  model                TEXT NOT NULL DEFAULT '',
+  dataset              TEXT NOT NULL DEFAULT '',
+  device               TEXT NOT NULL DEFAULT '',
+  status               TEXT NOT NULL DEFAULT 'created',
+  created_at           TEXT NOT NULL DEFAULT '',
+  duration_s           REAL NOT NULL DEFAULT 0,
+  error                TEXT NOT NULL DEFAULT '',
+  tags                 TEXT NOT NULL DEFAULT '',
+  notes                TEXT NOT NULL DEFAULT '',
+  config_json          TEXT NOT NULL DEFAULT 'null',
+  resolved_config_json TEXT NOT NULL DEFAULT 'null',
+  final_metrics_json   TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS runs_by_name ON runs(name);
+CREATE TABLE IF NOT EXISTS metric_keys(
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS metrics(
+  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key_id    INTEGER NOT NULL REFERENCES metric_keys(id),
+  step      INTEGER NOT NULL,
+  wall_time REAL,
+  value     REAL,
+  PRIMARY KEY(run_id, key_id, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events(
+  id        INTEGER PRIMARY KEY,
+  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step      INTEGER NOT NULL DEFAULT 0,
+  wall_time REAL,
+  kind      TEXT NOT NULL DEFAULT '',
+  message   TEXT NOT NULL DEFAULT '',
+  data_json TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id);
+)sql";
+
+constexpr const char* kRunColumns =
+    "id, name, algorithm, model, dataset, device, status, created_at, duration_s, error, tags, "
+    "notes, config_json, resolved_config_json, final_metrics_json";
+
+// The statements, each kept prepared for the life of the connection (keyed by address).
+constexpr const char* kSqlMetaTableExists =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'";
+constexpr const char* kSqlAnyTable =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+constexpr const char* kSqlSchemaVersion = "SELECT value FROM meta WHERE key = 'schema_version'";
+constexpr const char* kSqlSetSchemaVersion =
+    "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?1)";
+constexpr const char* kSqlInsertRun =
+    "INSERT INTO runs(name, algorithm, model, dataset, device, status, created_at, "
+    "config_json, resolved_config_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr const char* kSqlRunExists = "SELECT 1 FROM runs WHERE id = ?1";
+constexpr const char* kSqlSetStatus = "UPDATE runs SET status = ?2 WHERE id = ?1";
+constexpr const char* kSqlFinishRun =
+    "UPDATE runs SET status = ?2, final_metrics_json = ?3, error = ?4, duration_s = ?5 "
+    "WHERE id = ?1";
+constexpr const char* kSqlSetTagsNotes = "UPDATE runs SET tags = ?2, notes = ?3 WHERE id = ?1";
+constexpr const char* kSqlDeleteMetrics = "DELETE FROM metrics WHERE run_id = ?1";
+constexpr const char* kSqlDeleteEvents = "DELETE FROM events WHERE run_id = ?1";
+constexpr const char* kSqlDeleteRun = "DELETE FROM runs WHERE id = ?1";
+constexpr const char* kSqlInsertKey = "INSERT OR IGNORE INTO metric_keys(name) VALUES(?1)";
+constexpr const char* kSqlKeyId = "SELECT id FROM metric_keys WHERE name = ?1";
+constexpr const char* kSqlInsertMetric =
+    "INSERT OR REPLACE INTO metrics(run_id, key_id, step, wall_time, value) "
+    "VALUES(?1, ?2, ?3, ?4, ?5)";
+constexpr const char* kSqlInsertEvent =
+    "INSERT INTO events(run_id, step, wall_time, kind, message, data_json) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* kSqlRunMetricNames =
+    "SELECT k.id, k.name FROM metric_keys k WHERE EXISTS "
+    "(SELECT 1 FROM metrics m WHERE m.run_id = ?1 AND m.key_id = k.id) ORDER BY k.id";
+constexpr const char* kSqlRunMetricSpan =
+    "SELECT (SELECT min(step) FROM metrics WHERE run_id = ?1 AND key_id = ?2), "
+    "(SELECT max(step) FROM metrics WHERE run_id = ?1 AND key_id = ?2)";
+constexpr const char* kSqlOneMetric =
+    "SELECT step, wall_time, value FROM metrics WHERE run_id = ?1 AND key_id = ?2 ORDER BY step";
+constexpr const char* kSqlEvents =
+    "SELECT step, wall_time, kind, message, data_json FROM events WHERE run_id = ?1 ORDER BY id";
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string now_iso8601_utc() {
+    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// JSON text for a column; invalid UTF-8 in strings is replaced rather than thrown on.
+std::string to_json_text(const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A damaged JSON cell must not make the whole run list unreadable: it reads as `fallback`.
+nlohmann::json from_json_text(const std::string& text, nlohmann::json fallback) {
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    return j.is_discarded() ? fallback : j;
+}
+
+std::string column_text(sqlite3_stmt* s, int i) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+    if (!p) return {};
+    return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i)));
+}
+
+// NULL (how SQLite keeps NaN) reads back as NaN. NULL reads as 0.0, so only a 0.0 needs the
+// type check: one sqlite3 call per cell instead of two on the hot path of load_metrics.
+double column_double(sqlite3_stmt* s, int i) {
+    const double v = sqlite3_column_double(s, i);
+    if (v == 0.0 && sqlite3_column_type(s, i) == SQLITE_NULL) return kNaN;
+    return v;
+}
+
+RunStatus status_from_text(const std::string& text) {
+    try {
+        return run_status_from_string(text);
+    } catch (const Error&) {
+        return RunStatus::Failed;  // unknown text (hand-edited file): show the run as failed
+    }
+}
+
+bool is_run_id(const std::string& text) {
+    if (text.empty() || text.size() > 18) return false;
+    for (char c : text)
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
+}  // namespace
+
+// Connection-level state that the header keeps opaque.
+struct RunStore::Detail {
+    sqlite3* db = nullptr;
+    std::string path;
+    std::unordered_map<const char*, sqlite3_stmt*> statements;  // by the SQL constant's address
+    std::unordered_map<std::string, int64_t> key_ids;            // metric name -> metric_keys.id
+
+    ~Detail() { finalize_all(); }
+
+    void finalize_all() {
+        for (auto& entry : statements) sqlite3_finalize(entry.second);
+        statements.clear();
+    }
+
+    // "<what> run store '<path>': <sqlite message>", e.g. "cannot open run store '/x.db': ...".
+    [[noreturn]] void fail(const std::string& what) const {
+        throw StoreError(what + " run store '" + path + "': " + sqlite3_errmsg(db));
+    }
+
+    sqlite3_stmt* prepare(const char* sql, const std::string& what) {
+        auto it = statements.find(sql);
+        if (it != statements.end()) return it->second;
+        sqlite3_stmt* s = nullptr;
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+            sqlite3_finalize(s);
+            fail(what);
+        }
+        statements.emplace(sql, s);
+        return s;
+    }
+
+    void exec(const char* sql, const std::string& what) {
+        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(what);
+    }
+
+    // A cached statement in use: reset and unbound when it leaves scope, so it never holds a
+    // read snapshot (which would keep the WAL from being checkpointed).
+    class Stmt {
+    public:
+        Stmt(Detail& d, const char* sql, std::string what)
+            : d_(d), s_(d.prepare(sql, what)), what_(std::move(what)) {}
+        ~Stmt() {
+            sqlite3_reset(s_);
+            sqlite3_clear_bindings(s_);
+        }
+        Stmt(const Stmt&) = delete;
+        Stmt& operator=(const Stmt&) = delete;
+
+        sqlite3_stmt* get() const { return s_; }
+        Stmt& bind(int i, int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
+        Stmt& bind(int i, const std::string& v) {
+            return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()),
+                                           SQLITE_TRANSIENT));
+        }
+        Stmt& bind_real(int i, double v) {  // NaN is stored as NULL
+            return check(std::isnan(v) ? sqlite3_bind_null(s_, i) : sqlite3_bind_double(s_, i, v));
+        }
+        // true while rows come; false when done; throws on error.
+        bool step() {
+            const int rc = sqlite3_step(s_);
+            if (rc == SQLITE_ROW) return true;
+            if (rc == SQLITE_DONE) return false;
+            d_.fail(what_);
+        }
+        void run() {
+            while (step()) {
+            }
+        }
+        void reset() { sqlite3_reset(s_); }
+
+    private:
+        Stmt& check(int rc) {
+            if (rc != SQLITE_OK) d_.fail(what_);
+            return *this;
+        }
+        Detail& d_;
+        sqlite3_stmt* s_;
+        std::string what_;
+    };
+
+    // BEGIN IMMEDIATE for writes (takes the write lock up front, so no deadlocked upgrade),
+    // BEGIN for reads (one snapshot for several statements). Rolls back unless committed.
+    class Transaction {
+    public:
+        Transaction(Detail& d, bool write, std::string what) : d_(d), what_(std::move(what)) {
+            d_.exec(write ? "BEGIN IMMEDIATE" : "BEGIN", what_);
+        }
+        ~Transaction() {
+            if (done_) return;
+            sqlite3_exec(d_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+            d_.key_ids.clear();  // ids handed out inside the rolled-back transaction are gone
+        }
+        Transaction(const Transaction&) = delete;
+        Transaction& operator=(const Transaction&) = delete;
+        void commit() {
+            d_.exec("COMMIT", what_);
+            done_ = true;
+        }
+
+    private:
+        Detail& d_;
+        std::string what_;
+        bool done_ = false;
+    };
+
+    // -1 when the file has no schema_version yet.
+    int schema_version() {
+        {
+            Stmt s(*this, kSqlMetaTableExists, "cannot read the schema of");
+            if (!s.step() || sqlite3_column_int64(s.get(), 0) == 0) return -1;
+        }
+        Stmt s(*this, kSqlSchemaVersion, "cannot read the schema version of");
+        if (!s.step()) return -1;
+        const std::string text = column_text(s.get(), 0);
+        try {
+            size_t used = 0;
+            const int v = std::stoi(text, &used);
+            if (used == text.size()) return v;
+        } catch (const std::exception&) {
+        }
+        throw StoreError("run store '" + path + "' has an unreadable schema version '" + text +
+                         "'; it was not written by PrefStudio");
+    }
+
+    void check_not_newer(int version) const {
+        if (version > RunStore::kSchemaVersion)
+            throw StoreError("run store '" + path + "' has schema version " +
+                             std::to_string(version) + ", newer than this PrefStudio supports (" +
+                             std::to_string(RunStore::kSchemaVersion) +
+                             "); upgrade PrefStudio to open it");
+    }
+
+    void open_schema() {
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, 5000);
+        // The first statement that reads the file: a file that is not SQLite fails here.
+        exec("PRAGMA journal_mode = WAL", "cannot open");
+        exec("PRAGMA synchronous = NORMAL", "cannot open");
+        exec("PRAGMA foreign_keys = ON", "cannot open");
+
+        int version = schema_version();
+        check_not_newer(version);
+        if (version == RunStore::kSchemaVersion) return;
+
+        Transaction tx(*this, true, "cannot create the tables of");
+        version = schema_version();  // another process may have created it meanwhile
+        check_not_newer(version);
+        if (version < 0) {
+            Stmt any(*this, kSqlAnyTable, "cannot read the schema of");
+            if (any.step() && sqlite3_column_int64(any.get(), 0) > 0)
+                throw StoreError("'" + path +
+                                 "' is an SQLite database but not a PrefStudio run store; "
+                                 "choose another file");
+        }
+        // Version 1 is the first schema; later versions migrate from `version` here.
+        exec(kSchemaSql, "cannot create the tables of");
+        Stmt set(*this, kSqlSetSchemaVersion, "cannot create the tables of");
+        set.bind(1, std::to_string(RunStore::kSchemaVersion)).run();
+        tx.commit();
+    }
+
+    void require_run(int64_t run_id, const std::string& what) {
+        Stmt s(*this, kSqlRunExists, what);
+        s.bind(1, run_id);
+        if (!s.step())
+            throw StoreError(what + " run store '" + path + "': there is no run " +
+                             std::to_string(run_id));
+    }
+
+    void require_changed(int64_t run_id, const std::string& what) {
+        if (sqlite3_changes(db) == 0)
+            throw StoreError(what + " run store '" + path + "': there is no run " +
+                             std::to_string(run_id));
+    }
+
+    StoredRun read_run(sqlite3_stmt* s) {
+        StoredRun r;
+        r.id = sqlite3_column_int64(s, 0);
+        r.name = column_text(s, 1);
+        r.algorithm = column_text(s, 2);
+        r.model = column_text(s, 3);
+        r.dataset = column_text(s, 4);
+        r.device = column_text(s, 5);
+        r.status = status_from_text(column_text(s, 6));
+        r.created_at = column_text(s, 7);
+        r.duration_s = sqlite3_column_double(s, 8);
+        r.error = column_text(s, 9);
+        r.tags = column_text(s, 10);
+        r.notes = column_text(s, 11);
+        r.config = from_json_text(column_text(s, 12), nullptr);
+        r.resolved_config = from_json_text(column_text(s, 13), nullptr);
+        r.final_metrics = from_json_text(column_text(s, 14), nlohmann::json::object());
+        return r;
+    }
+
+    // Run queries are built from kRunColumns; they are few, so they are cached like the rest.
+    static const char* run_query(int which) {
+        static const std::string by_id = std::string("SELECT ") + kRunColumns +
+                                         " FROM runs WHERE id = ?1";
+        static const std::string by_name = std::string("SELECT ") + kRunColumns +
+                                           " FROM runs WHERE name = ?1 ORDER BY id DESC LIMIT 1";
+        static const std::string all = std::string("SELECT ") + kRunColumns +
+                                       " FROM runs ORDER BY id DESC";
+        return which == 0 ? by_id.c_str() : which == 1 ? by_name.c_str() : all.c_str();
+    }
+
+    std::optional<StoredRun> find_run(int64_t run_id) {
+        Stmt s(*this, run_query(0), "cannot read run " + std::to_string(run_id) + " from");
+        s.bind(1, run_id);
+        if (!s.step()) return std::nullopt;
+        return read_run(s.get());
+    }
+
+    std::optional<StoredRun> find_run_by_name(const std::string& name) {
+        Stmt s(*this, run_query(1), "cannot read run '" + name + "' from");
+        s.bind(1, name);
+        if (!s.step()) return std::nullopt;
+        return read_run(s.get());
+    }
+
+    // 0 when the name was never logged (nothing is inserted).
+    int64_t find_key(const std::string& name) {
+        auto it = key_ids.find(name);
+        if (it != key_ids.end()) return it->second;
+        Stmt s(*this, kSqlKeyId, "cannot read metric names from");
+        s.bind(1, name);
+        if (!s.step()) return 0;
+        const int64_t id = sqlite3_column_int64(s.get(), 0);
+        key_ids.emplace(name, id);
+        return id;
+    }
+
+    // Caller holds a write transaction.
+    int64_t key_id(const std::string& name) {
+        auto it = key_ids.find(name);
+        if (it != key_ids.end()) return it->second;
+        {
+            Stmt ins(*this, kSqlInsertKey, "cannot add metric '" + name + "' to");
+            ins.bind(1, name).run();
+        }
+        const int64_t id = find_key(name);
+        if (id == 0)
+            throw StoreError("cannot add metric '" + name + "' to run store '" + path + "'");
+        return id;
+    }
+
+    // One series in step order, straight from the primary key (run_id, key_id, step).
+    void read_series(int64_t run_id, int64_t key, MetricSeries& out, const std::string& what) {
+        {
+            // Reserve the step span: exact for per-step series; sparse ones give back the slack.
+            Stmt span(*this, kSqlRunMetricSpan, what);
+            span.bind(1, run_id).bind(2, key);
+            if (span.step() && sqlite3_column_type(span.get(), 0) != SQLITE_NULL) {
+                const int64_t n = std::min<int64_t>(
+                    sqlite3_column_int64(span.get(), 1) - sqlite3_column_int64(span.get(), 0) + 1,
+                    int64_t(1) << 24);
+                if (n > 0) {
+                    out.steps.reserve(static_cast<size_t>(n));
+                    out.wall_times.reserve(static_cast<size_t>(n));
+                    out.values.reserve(static_cast<size_t>(n));
+                }
+            }
+        }
+        Stmt s(*this, kSqlOneMetric, what);
+        s.bind(1, run_id).bind(2, key);
+        sqlite3_stmt* q = s.get();
+        while (s.step()) {
+            out.steps.push_back(sqlite3_column_int64(q, 0));
+            out.wall_times.push_back(column_double(q, 1));
+            out.values.push_back(column_double(q, 2));
+        }
+        if (out.steps.capacity() > 2 * out.steps.size() + 1024) {
+            out.steps.shrink_to_fit();
+            out.wall_times.shrink_to_fit();
+            out.values.shrink_to_fit();
+        }
+    }
+};
+
+RunStore::RunStore(const std::string& path) : path_(path), detail_(std::make_unique<Detail>()) {
+    detail_->path = path;
+    if (path.empty())
+        throw StoreError("the run store path is empty; give a file such as '" + default_path() +
+                         "'");
+    if (path != ":memory:") {
+        std::error_code ec;
+        const fs::path parent = fs::path(path).parent_path();
+        if (!parent.empty() && !fs::is_directory(parent, ec)) {
+            fs::create_directories(parent, ec);
+            if (ec)
+                throw StoreError("cannot create the folder '" + parent.string() +
+                                 "' for run store '" + path + "': " + ec.message());
+        }
+        if (fs::is_directory(path, ec))
+            throw StoreError("cannot open run store '" + path + "': it is a folder, not a file");
+    }
+
+    // NOMUTEX: mutex_ already serialises every call on this connection, and SQLite's own
+    // per-call locking cost a quarter of load_metrics' time.
+    const int rc = sqlite3_open_v2(path.c_str(), &db_,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                   nullptr);
+    if (rc != SQLITE_OK) {
+        const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        throw StoreError("cannot open run store '" + path + "': " + message);
+    }
+    detail_->db = db_;
+    try {
+        detail_->open_schema();
+    } catch (...) {
+        detail_->finalize_all();
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        throw;
+    }
+}
+
+RunStore::~RunStore() {
+    if (detail_) detail_->finalize_all();
+    if (db_) sqlite3_close_v2(db_);
+}
+
+std::string RunStore::default_path() {
+    fs::path base;
+    const char* xdg = std::getenv("XDG_DATA_HOME");
+    if (xdg && xdg[0] == '/') {
+        base = xdg;
+    } else {
+        std::string home;
+        if (const char* h = std::getenv("HOME"); h && h[0] != '\0') {
+            home = h;
+        } else if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_dir) {
+            home = pw->pw_dir;
+        } else {
+            home = ".";
+        }
+        base = fs::path(home) / ".local" / "share";
+    }
+    return (base / "prefstudio" / "runs.db").string();
+}
+
+void RunStore::exec(const char* sql) { detail_->exec(sql, "cannot update"); }
+
+int64_t RunStore::metric_key_id(const std::string& name) { return detail_->key_id(name); }
+
+int64_t RunStore::create_run(const RunInfo& info) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail& d = *detail_;
+    const std::string what = "cannot add run '" + info.name + "' to";
+    Detail::Stmt s(d, kSqlInsertRun, what);
+    s.bind(1, info.name)
+        .bind(2, info.algorithm)
+        .bind(3, info.model)
+        .bind(4, info.dataset)
+        .bind(5, info.device)
+        .bind(6, std::string(to_string(RunStatus::Created)))
+        .bind(7, now_iso8601_utc())
+        .bind(8, to_json_text(info.config))
+        .bind(9, to_json_text(info.resolved_config))
+        .run();
+    return sqlite3_last_insert_rowid(db_);
+}
+
+void RunStore::set_status(int64_t run_id, RunStatus status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string what = "cannot set the status of run " + std::to_string(run_id) + " in";
+    Detail::Stmt s(*detail_, kSqlSetStatus, what);
+    s.bind(1, run_id).bind(2, std::string(to_string(status))).run();
+    detail_->require_changed(run_id, what);
+}
+
+void RunStore::append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (batch.empty()) return;
+    Detail& d = *detail_;
+    const std::string what = "cannot write metrics of run " + std::to_string(run_id) + " to";
+    Detail::Transaction tx(d, true, what);
+    d.require_run(run_id, what);
+    sqlite3_stmt* s = d.prepare(kSqlInsertMetric, what);
+    // The hot loop talks to sqlite directly: one reset per row, no per-row allocations.
+    struct Reset {
+        sqlite3_stmt* s;
+        ~Reset() {
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+        }
+    } reset{s};
+    sqlite3_bind_int64(s, 1, run_id);
+    for (const StepMetrics& m : batch) {
+        for (const auto& [name, value] : m.values) {
+            int rc = sqlite3_bind_int64(s, 2, d.key_id(name));
+            if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, m.step);
+            if (rc == SQLITE_OK)
+                rc = std::isnan(m.wall_time) ? sqlite3_bind_null(s, 4)
+                                             : sqlite3_bind_double(s, 4, m.wall_time);
+            if (rc == SQLITE_OK)
+                rc = std::isnan(value) ? sqlite3_bind_null(s, 5) : sqlite3_bind_double(s, 5, value);
+            if (rc == SQLITE_OK) rc = sqlite3_step(s);
+            if (rc != SQLITE_DONE) d.fail(what);
+            sqlite3_reset(s);
+        }
+    }
+    tx.commit();
+}
+
+void RunStore::append_events(int64_t run_id, const std::vector<RunEvent>& events) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (events.empty()) return;
+    Detail& d = *detail_;
+    const std::string what = "cannot write events of run " + std::to_string(run_id) + " to";
+    Detail::Transaction tx(d, true, what);
+    d.require_run(run_id, what);
+    for (const RunEvent& e : events) {
+        Detail::Stmt s(d, kSqlInsertEvent, what);
+        s.bind(1, run_id).bind(2, e.step).bind_real(3, e.wall_time);
+        s.bind(4, e.kind).bind(5, e.message).bind(6, to_json_text(e.data)).run();
+    }
+    tx.commit();
+}
+
+void RunStore::finish_run(int64_t run_id, RunStatus status, const nlohmann::json& final_metrics,
+                          const std::string& error, double duration_s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string what = "cannot record the end of run " + std::to_string(run_id) + " in";
+    Detail::Stmt s(*detail_, kSqlFinishRun, what);
+    s.bind(1, run_id).bind(2, std::string(to_string(status)));
+    s.bind(3, to_json_text(final_metrics.is_null() ? nlohmann::json::object() : final_metrics));
+    s.bind(4, error).bind_real(5, std::isfinite(duration_s) ? duration_s : 0.0);
+    s.run();
+    detail_->require_changed(run_id, what);
+}
+
+void RunStore::set_tags_notes(int64_t run_id, const std::string& tags, const std::string& notes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string what = "cannot set tags and notes of run " + std::to_string(run_id) + " in";
+    Detail::Stmt s(*detail_, kSqlSetTagsNotes, what);
+    s.bind(1, run_id).bind(2, tags).bind(3, notes).run();
+    detail_->require_changed(run_id, what);
+}
+
+void RunStore::delete_run(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail& d = *detail_;
+    const std::string what = "cannot delete run " + std::to_string(run_id) + " from";
+    Detail::Transaction tx(d, true, what);
+    // Explicit deletes (the schema also cascades), so connections without foreign_keys agree.
+    for (const char* sql : {kSqlDeleteMetrics, kSqlDeleteEvents}) {
+        Detail::Stmt s(d, sql, what);
+        s.bind(1, run_id).run();
+    }
+    {
+        Detail::Stmt s(d, kSqlDeleteRun, what);
+        s.bind(1, run_id).run();
+        d.require_changed(run_id, what);
+    }
+    tx.commit();
+}
+
+std::vector<StoredRun> RunStore::list_runs() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail::Stmt s(*detail_, Detail::run_query(2), "cannot list the runs of");
+    std::vector<StoredRun> runs;
+    while (s.step()) runs.push_back(detail_->read_run(s.get()));
+    return runs;
+}
+
+std::optional<StoredRun> RunStore::find_run(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return detail_->find_run(run_id);
+}
+
+StoredRun RunStore::resolve_run(const std::string& id_or_name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (is_run_id(id_or_name)) {
+        if (auto run = detail_->find_run(std::stoll(id_or_name))) return *run;
+    }
+    if (!id_or_name.empty()) {
+        if (auto run = detail_->find_run_by_name(id_or_name)) return *run;
+    }
+    throw StoreError("no run '" + id_or_name + "' in " + path_ +
+                     "; list runs with `prefstudio-cli runs`");
+}
+
+std::vector<std::string> RunStore::metric_names(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail::Stmt s(*detail_, kSqlRunMetricNames,
+                   "cannot read the metric names of run " + std::to_string(run_id) + " from");
+    s.bind(1, run_id);
+    std::vector<std::string> names;
+    while (s.step()) names.push_back(column_text(s.get(), 1));
+    return names;
+}
+
+std::vector<MetricSeries> RunStore::load_metrics(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail& d = *detail_;
+    const std::string what = "cannot read metrics of run " + std::to_string(run_id) + " from";
+    Detail::Transaction tx(d, false, what);  // one snapshot for the key list and every series
+    std::vector<std::pair<int64_t, std::string>> keys;
+    {
+        Detail::Stmt s(d, kSqlRunMetricNames, what);
+        s.bind(1, run_id);
+        while (s.step()) keys.emplace_back(sqlite3_column_int64(s.get(), 0), column_text(s.get(), 1));
+    }
+    std::vector<MetricSeries> series(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+        series[i].name = std::move(keys[i].second);
+        d.read_series(run_id, keys[i].first, series[i], what);
+    }
+    tx.commit();
+    return series;
+}
+
+MetricSeries RunStore::load_metric(int64_t run_id, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail& d = *detail_;
+    MetricSeries out;
+    out.name = name;
+    const int64_t key = d.find_key(name);
+    if (key == 0) return out;
+    d.read_series(run_id, key, out,
+                  "cannot read metric '" + name + "' of run " + std::to_string(run_id) + " from");
+    return out;
+}
+
+std::vector<RunEvent> RunStore::load_events(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail::Stmt s(*detail_, kSqlEvents,
+                   "cannot read events of run " + std::to_string(run_id) + " from");
+    s.bind(1, run_id);
+    std::vector<RunEvent> events;
+    while (s.step()) {
+        RunEvent e;
+        e.step = sqlite3_column_int64(s.get(), 0);
+        e.wall_time = column_double(s.get(), 1);
+        e.kind = column_text(s.get(), 2);
+        e.message = column_text(s.get(), 3);
+        e.data = from_json_text(column_text(s.get(), 4), nlohmann::json::object());
+        events.push_back(std::move(e));
+    }
+    return events;
+}
+
+}  // namespace ps

@@ -1,0 +1,135 @@
+// The run store: every run, its config, metrics and events in one SQLite file.
+// WAL mode and a busy timeout so a second PrefStudio (or the CLI) can read while a run writes.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/run_types.h"
+
+struct sqlite3;
+
+namespace ps {
+
+struct StoredRun {
+    int64_t id = 0;
+    std::string name;
+    std::string algorithm;
+    std::string model;
+    std::string dataset;
+    std::string device;
+    RunStatus status = RunStatus::Created;
+    std::string created_at;  // ISO 8601 UTC
+    double duration_s = 0.0;
+    std::string error;
+    std::string tags;   // comma-separated
+    std::string notes;
+    nlohmann::json config;
+    nlohmann::json resolved_config;
+    nlohmann::json final_metrics = nlohmann::json::object();
+};
+
+// A metric series: step and value columns, in step order.
+struct MetricSeries {
+    std::string name;
+    std::vector<int64_t> steps;
+    std::vector<double> wall_times;
+    std::vector<double> values;
+};
+
+class RunStore {
+public:
+    static constexpr int kSchemaVersion = 1;
+
+    // Opens (creating when missing, with its parent directories) the store at `path`.
+    // Throws StoreError naming the file when it cannot be opened or has a newer schema.
+    explicit RunStore(const std::string& path);
+    ~RunStore();
+    RunStore(const RunStore&) = delete;
+    RunStore& operator=(const RunStore&) = delete;
+
+    // $XDG_DATA_HOME/prefstudio/runs.db, or ~/.local/share/prefstudio/runs.db.
+    static std::string default_path();
+    const std::string& path() const { return path_; }
+
+    int64_t create_run(const RunInfo& info);
+    void set_status(int64_t run_id, RunStatus status);
+    // One transaction for the whole batch.
+    void append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch);
+    void append_events(int64_t run_id, const std::vector<RunEvent>& events);
+    void finish_run(int64_t run_id, RunStatus status, const nlohmann::json& final_metrics,
+                    const std::string& error, double duration_s);
+    void set_tags_notes(int64_t run_id, const std::string& tags, const std::string& notes);
+    void delete_run(int64_t run_id);
+
+    std::vector<StoredRun> list_runs();
+    std::optional<StoredRun> find_run(int64_t run_id);
+    // A run by numeric id, or by exact name (the newest run of that name). Throws StoreError.
+    StoredRun resolve_run(const std::string& id_or_name);
+    std::vector<std::string> metric_names(int64_t run_id);
+    std::vector<MetricSeries> load_metrics(int64_t run_id);  // every series of the run
+    MetricSeries load_metric(int64_t run_id, const std::string& name);
+    std::vector<RunEvent> load_events(int64_t run_id);
+
+private:
+    void exec(const char* sql);
+    int64_t metric_key_id(const std::string& name);  // caller holds mutex_
+
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    std::mutex mutex_;  // one connection shared by threads; SQLite calls are serialised here
+    struct Detail;      // cached prepared statements and metric key ids (run_store.cpp)
+    std::unique_ptr<Detail> detail_;
+};
+
+// A RunSink that writes to a RunStore: the run row on start, metrics in batches (one
+// transaction per batch, flushed every `flush_every` steps or half a second), the final
+// status on finish. If the store fails mid-run the error is kept and reported, the run goes on.
+class StoreSink : public RunSink {
+public:
+    explicit StoreSink(std::shared_ptr<RunStore> store, int flush_every = 50);
+    ~StoreSink() override;
+    void on_start(const RunInfo& info) override;
+    void on_metrics(const StepMetrics& metrics) override;
+    void on_event(const RunEvent& event) override;
+    void on_progress(const RunProgress& progress) override;
+    void on_finish(RunStatus status, const nlohmann::json& final_metrics,
+                   const std::string& error) override;
+
+    int64_t run_id() const { return run_id_; }
+    const std::string& last_error() const { return last_error_; }
+    void flush();
+
+private:
+    std::shared_ptr<RunStore> store_;
+    int flush_every_;
+    int64_t run_id_ = 0;
+    std::vector<StepMetrics> pending_metrics_;
+    std::vector<RunEvent> pending_events_;
+    double last_flush_wall_ = 0.0;
+    double last_wall_ = 0.0;
+    RunStatus last_status_ = RunStatus::Running;
+    std::string last_error_;
+
+    bool ensure_run();     // creates the run row when on_start could not; false when it fails
+    void try_finish();     // writes the final status kept from on_finish
+    void record_error(const std::string& message);
+    RunInfo info_;
+    bool started_ = false;
+    bool finish_called_ = false;
+    bool finish_pending_ = false;
+    nlohmann::json final_metrics_ = nlohmann::json::object();
+    std::string final_error_;
+    int steps_since_attempt_ = 0;  // steps buffered since the last flush attempt
+    int failures_ = 0;             // consecutive failed flushes; retries back off
+    int64_t dropped_steps_ = 0;    // metrics dropped because the store kept failing
+    int64_t dropped_events_ = 0;
+    std::string store_error_;      // the store's last message, without the dropped counts
+};
+
+}  // namespace ps

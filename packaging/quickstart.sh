@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's two Quick-start commands:
+#   quickstart.sh demo   install what is missing, build, open the studio on the built-in demo
+#   quickstart.sh test   install what is missing, build, run every test through CTest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-}"
+case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
+
+bash packaging/install-deps.sh
+
+BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build}"
+JOBS="${PREFSTUDIO_JOBS:-$(nproc)}"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$BUILD_DIR" -j "$JOBS"
+
+if [ "$mode" = test ]; then
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j 1
+else
+  if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+    echo "quickstart: no display (DISPLAY/WAYLAND_DISPLAY unset); starting the studio under xvfb-run," \
+         "use a desktop session to see it" >&2
+    exec xvfb-run -a -s "-screen 0 1600x1000x24" "$BUILD_DIR/bin/prefstudio" --demo
+  fi
+  exec "$BUILD_DIR/bin/prefstudio" --demo
+fi

@@ -1,0 +1,95 @@
+// prefstudio-cli as a user runs it: exit codes, one-line errors, run -> runs -> export.
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+class TestCli : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    QString cli_;
+    QString db_;
+
+    struct Result {
+        int code;
+        QString out, err;
+    };
+    Result cli(const QStringList& args) {
+        QProcess p;
+        p.start(cli_, args);
+        if (!p.waitForFinished(180000)) return {-1, "", "timeout"};
+        return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+    }
+
+private slots:
+    void initTestCase() {
+        cli_ = qEnvironmentVariable("PREFSTUDIO_CLI");
+        QVERIFY2(QFileInfo::exists(cli_), "PREFSTUDIO_CLI must point at the built prefstudio-cli");
+        db_ = dir_.filePath("runs.db");
+    }
+
+    void makeDataThenRunThenList() {
+        auto data = dir_.filePath("arith.jsonl");
+        auto r = cli({"make-data", "arith", "--out", data, "--count", "64", "--max-operand", "10"});
+        QCOMPARE(r.code, 0);
+        QFile f(data);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll().count('\n'), 64);
+
+        QFile cfg(dir_.filePath("c.json"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write(R"({"name": "cli-run", "data": {"train": "arith.jsonl", "max_length": 32, "max_prompt_length": 16},
+                     "sft": {"steps": 5}, "train": {"steps": 6, "batch_size": 4, "eval_every": 3}})");
+        cfg.close();
+        r = cli({"run", cfg.fileName(), "--db", db_, "--set", "seed=3"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("'cli-run' completed"));
+        // Not a terminal: plain progress lines, no carriage-return redraws.
+        QVERIFY(r.err.contains("step 11/11 train"));
+        QVERIFY(!r.err.contains('\r'));
+
+        r = cli({"runs", "--db", db_, "--json"});
+        QCOMPARE(r.code, 0);
+        auto runs = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(runs.size(), size_t(1));
+        QCOMPARE(runs[0]["name"].get<std::string>(), std::string("cli-run"));
+        QCOMPARE(runs[0]["status"].get<std::string>(), std::string("completed"));
+        QVERIFY(runs[0]["final_metrics"].contains("rewards/margins"));
+
+        r = cli({"runs", "--db", db_});
+        QVERIFY(r.out.contains("cli-run"));
+        QVERIFY(r.out.contains("completed"));
+
+        r = cli({"export", "cli-run", "--db", db_, "--format", "csv"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.startsWith("metric,step,wall_time,value\n"));
+        QCOMPARE(r.out.count(QRegularExpression("^loss,", QRegularExpression::MultilineOption)), 6);
+        r = cli({"export", "1", "--db", db_, "--format", "json"});
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["metrics"]["loss"]["step"].size(), size_t(6));
+        QCOMPARE(j["run"]["config"]["seed"].get<int>(), 3);  // the --set override is recorded
+    }
+
+    void badInputExitsWithTwoAndOneLine() {
+        QFile cfg(dir_.filePath("bad.json"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write(R"({"data": {"train": "arith.jsonl"}, "train": {"stepz": 3}})");
+        cfg.close();
+        auto r = cli({"run", cfg.fileName(), "--db", db_});
+        QCOMPARE(r.code, 2);
+        QCOMPARE(r.err.trimmed().count('\n'), 0);
+        QVERIFY2(r.err.contains("train.stepz: unknown key"), qPrintable(r.err));
+        r = cli({"run", cfg.fileName(), "--db", db_, "--set", "train.stepz"});
+        QCOMPARE(r.code, 2);
+        r = cli({"export", "no-such-run", "--db", db_});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("no-such-run"));
+        r = cli({"frobnicate"});
+        QCOMPARE(r.code, 2);
+        r = cli({"run", "--help"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains("--set"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "test_cli.moc"

@@ -1,0 +1,157 @@
+// RunConfig: parsing, defaults, validation errors with field paths, overrides, round trip.
+#include <QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/errors.h"
+#include "config/run_config.h"
+
+using nlohmann::json;
+
+class TestConfig : public QObject {
+    Q_OBJECT
+
+    static std::string error_of(const json& j) {
+        try {
+            ps::RunConfig::from_json(j);
+        } catch (const ps::ConfigError& e) {
+            return e.what();
+        }
+        return "no error";
+    }
+    static json minimal() { return json{{"data", {{"train", "x.jsonl"}}}}; }
+
+private slots:
+    void defaultsMatchDesign() {
+        auto c = ps::RunConfig::from_json(minimal());
+        QCOMPARE(c.model.source, std::string("builtin:tiny"));
+        QCOMPARE(c.objective.algorithm, std::string("dpo"));
+        QCOMPARE(c.objective.beta, 0.1);
+        QCOMPARE(c.objective.gamma, 0.5);
+        QCOMPARE(c.train.steps, 300);
+        QCOMPARE(c.train.batch_size, 8);
+        QCOMPARE(c.train.learning_rate, 5e-4);
+        QCOMPARE(c.train.schedule, std::string("cosine"));
+        QCOMPARE(c.data.max_length, 256);
+        QCOMPARE(c.data.max_prompt_length, 128);
+        QCOMPARE(c.data.eval_fraction, 0.1);
+        QVERIFY(!c.data.eval.has_value());
+    }
+
+    void demoConfigParses() {
+        const std::string root = qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR").toStdString();
+        auto j = ps::read_config_json(root + "/experiments/demo-dpo.json");
+        auto c = ps::RunConfig::from_json(j);
+        QCOMPARE(c.name, std::string("demo-dpo"));
+        QCOMPARE(c.objective.algorithm, std::string("dpo"));
+        QVERIFY(c.sft.steps > 0);
+    }
+
+    void unknownKeyNamesTheField() {
+        json j = minimal();
+        j["train"] = {{"learning_rat", 1e-3}};
+        QCOMPARE(error_of(j).substr(0, 26), std::string("train.learning_rat: unknow"));
+        j = minimal();
+        j["colour"] = "red";
+        QVERIFY(error_of(j).rfind("colour: unknown key", 0) == 0);
+    }
+
+    void wrongTypesAndValues() {
+        json j = minimal();
+        j["train"] = {{"steps", "many"}};
+        QCOMPARE(error_of(j), std::string("train.steps: must be a whole number, got a string \"many\""));
+        j["train"] = {{"steps", 2.5}};
+        QVERIFY(error_of(j).rfind("train.steps: must be a whole number", 0) == 0);
+        j["train"] = {{"steps", 10.0}};  // a whole float is accepted
+        QCOMPARE(ps::RunConfig::from_json(j).train.steps, 10);
+        j["train"] = {{"learning_rate", 0}};
+        QVERIFY(error_of(j).rfind("train.learning_rate: must be in (0, 1)", 0) == 0);
+        j["train"] = json::object();
+        j["objective"] = {{"algorithm", "ppo"}};
+        QCOMPARE(error_of(j), std::string("objective.algorithm: 'ppo' is not one of: dpo, kto, orpo, simpo"));
+        j["objective"] = {{"beta", -1}};
+        QVERIFY(error_of(j).rfind("objective.beta: must be positive", 0) == 0);
+        j["objective"] = json::object();
+        j["data"]["max_prompt_length"] = 300;
+        QVERIFY(error_of(j).rfind("data.max_prompt_length: must be at least 1 and below data.max_length (256)", 0) == 0);
+        QVERIFY(error_of(json::array()).find("must be an object") != std::string::npos);
+        QVERIFY(error_of(json{{"model", 3}}).rfind("model: must be an object", 0) == 0);
+        QCOMPARE(error_of(json::object()), std::string("data.train: must name a preference dataset file (JSONL)"));
+    }
+
+    void overridesApplyToNestedKeys() {
+        json j = minimal();
+        ps::apply_override(j, "train.learning_rate=0.002");
+        ps::apply_override(j, "objective.algorithm=simpo");
+        ps::apply_override(j, "objective.beta=2");
+        ps::apply_override(j, "data.eval=null");
+        ps::apply_override(j, "name=\"with spaces\"");
+        auto c = ps::RunConfig::from_json(j);
+        QCOMPARE(c.train.learning_rate, 0.002);
+        QCOMPARE(c.objective.algorithm, std::string("simpo"));
+        QCOMPARE(c.objective.beta, 2.0);
+        QCOMPARE(c.name, std::string("with spaces"));
+        QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::apply_override(j, "novalue"));
+        QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::apply_override(j, "name.sub=1"));
+    }
+
+    void roundTripThroughJson() {
+        json j = minimal();
+        j["seed"] = 7;
+        j["objective"] = {{"algorithm", "kto"}, {"desirable_weight", 1.33}};
+        j["train"] = {{"schedule", "linear"}, {"grad_accum", 4}};
+        auto a = ps::RunConfig::from_json(j);
+        auto b = ps::RunConfig::from_json(a.to_json());
+        QCOMPARE(a.to_json().dump(), b.to_json().dump());
+        QCOMPARE(b.seed, int64_t(7));
+        QCOMPARE(b.objective.desirable_weight, 1.33);
+        QCOMPARE(b.train.grad_accum, 4);
+        // Every section and key of DESIGN.md section 3 is present in the resolved config.
+        auto r = a.to_json();
+        for (const char* k : {"source", "tokenizer", "template", "dtype", "lora"}) QVERIFY(r["model"].contains(k));
+        for (const char* k : {"train", "eval", "eval_fraction", "format", "max_length", "max_prompt_length"})
+            QVERIFY(r["data"].contains(k));
+        for (const char* k : {"algorithm", "beta", "loss_type", "label_smoothing", "sft_weight", "dpop_lambda",
+                              "desirable_weight", "undesirable_weight", "gamma"})
+            QVERIFY(r["objective"].contains(k));
+        for (const char* k : {"steps", "batch_size", "grad_accum", "learning_rate", "warmup_steps", "schedule",
+                              "weight_decay", "max_grad_norm", "eval_every", "checkpoint_every", "device"})
+            QVERIFY(r["train"].contains(k));
+    }
+
+    void invalidJsonReportsLineAndColumn() {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("bad.json").toStdString();
+        std::ofstream(path) << "{\n  \"name\": \"x\",\n  \"seed\": ,\n}\n";
+        try {
+            ps::read_config_json(path);
+            QFAIL("no error");
+        } catch (const ps::ConfigError& e) {
+            QVERIFY2(std::string(e.what()).find("bad.json:3:11: invalid JSON") != std::string::npos, e.what());
+        }
+    }
+
+    void dataPathsResolveAgainstConfigDirectory() {
+        QTemporaryDir dir;
+        namespace fs = std::filesystem;
+        fs::create_directories(dir.filePath("proj/experiments/data").toStdString());
+        std::ofstream(dir.filePath("proj/experiments/data/d.jsonl").toStdString()) << "{}\n";
+        std::ofstream(dir.filePath("proj/experiments/c.json").toStdString())
+            << R"({"data": {"train": "experiments/data/d.jsonl"}})";
+        // From an unrelated working directory, the path is found through the config's parents.
+        auto c = ps::load_run_config(dir.filePath("proj/experiments/c.json").toStdString());
+        QCOMPARE(fs::path(c.data.train), fs::weakly_canonical(dir.filePath("proj/experiments/data/d.jsonl").toStdString()));
+        std::ofstream(dir.filePath("proj/experiments/c2.json").toStdString())
+            << R"({"data": {"train": "experiments/data/missing.jsonl"}})";
+        try {
+            ps::load_run_config(dir.filePath("proj/experiments/c2.json").toStdString());
+            QFAIL("no error");
+        } catch (const ps::ConfigError& e) {
+            QCOMPARE(e.field(), std::string("data.train"));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestConfig)
+#include "test_config.moc"

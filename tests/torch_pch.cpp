@@ -1,0 +1,1 @@
+// Anchor for the shared precompiled torch header of the tests.
