@@ -76,6 +76,20 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     return status == RunStatus::Completed ? 0 : 1;
 }
 
+int eval_command(const std::string& config_path, const std::vector<std::string>& overrides, bool json) {
+    RunConfig config = load_run_config(config_path, overrides);
+    nlohmann::json metrics = evaluate_initial_model(config);
+    if (json) {
+        std::cout << metrics.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%s on %s (%lld pairs, %s split), model in its initial state:\n", config.objective.algorithm.c_str(),
+                config.data.train.c_str(), metrics["pairs"].get<long long>(), metrics["split"].get<std::string>().c_str());
+    for (auto it = metrics.begin(); it != metrics.end(); ++it)
+        if (it->is_number_float()) std::printf("  %-22s %s\n", it.key().c_str(), fmt(it->get<double>(), "%.6g").c_str());
+    return 0;
+}
+
 int runs_command(const std::string& db_path, bool json) {
     RunStore store(db_or_default(db_path));
     auto runs = store.list_runs();

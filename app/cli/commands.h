@@ -8,6 +8,7 @@ namespace ps::cli {
 
 int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
                 const std::string& db_path);
+int eval_command(const std::string& config_path, const std::vector<std::string>& overrides, bool json);
 int runs_command(const std::string& db_path, bool json);
 int export_command(const std::string& db_path, const std::string& run, const std::string& format,
                    const std::string& out_path);

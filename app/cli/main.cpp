@@ -24,6 +24,14 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false);
 
     bool json = false;
+    std::string eval_config;
+    std::vector<std::string> eval_overrides;
+    auto* eval = app.add_subcommand("eval", "Score the configured model (initial state, no training) on the data");
+    eval->add_option("CONFIG", eval_config, "Run config JSON")->required();
+    eval->add_option("--set", eval_overrides, "Override a config value: key.path=value (repeatable)")
+        ->allow_extra_args(false);
+    eval->add_flag("--json", json, "Print one JSON object with the metric names");
+
     auto* runs = app.add_subcommand("runs", "List the stored runs with their status and final metrics");
     runs->add_flag("--json", json, "Print JSON instead of a table");
 
@@ -58,6 +66,7 @@ int main(int argc, char** argv) {
 
     try {
         if (*run) return ps::cli::run_command(config, overrides, db);
+        if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);
         if (*runs) return ps::cli::runs_command(db, json);
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
         if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);

@@ -180,6 +180,7 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("eval_every", c.train.eval_every);
         s.get("checkpoint_every", c.train.checkpoint_every);
         s.get("device", c.train.device);
+        s.get("reference_logps", c.train.reference_logps);
     });
     root.finish();
     c.validate();
@@ -237,6 +238,7 @@ void RunConfig::validate() const {
     require(train.device == "auto" || train.device == "cpu" || train.device == "cuda" ||
                 train.device.rfind("cuda:", 0) == 0,
             "train.device", "must be auto, cpu, cuda or cuda:N");
+    require_one_of(train.reference_logps, {"cached", "on_the_fly"}, "train.reference_logps");
 }
 
 json RunConfig::to_json() const {
@@ -275,7 +277,8 @@ json RunConfig::to_json() const {
                   {"max_grad_norm", train.max_grad_norm},
                   {"eval_every", train.eval_every},
                   {"checkpoint_every", train.checkpoint_every},
-                  {"device", train.device}};
+                  {"device", train.device},
+                  {"reference_logps", train.reference_logps}};
     return j;
 }
 

@@ -57,6 +57,9 @@ struct TrainConfig {
     int eval_every = 50;
     int checkpoint_every = 100;
     std::string device = "auto";
+    // "cached": reference log-probs computed once before training (one policy forward per
+    // step); "on_the_fly": a reference forward every step (less memory, slower).
+    std::string reference_logps = "cached";
 };
 
 struct RunConfig {

@@ -82,4 +82,14 @@ SequenceBatch collate_chosen(const std::vector<const TokenizedPair*>& pairs, int
     return collate(rows, pad_id);
 }
 
+SequenceBatch collate_mismatched(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
+    std::vector<const std::vector<int64_t>*> prompts, completions;
+    for (const auto* p : pairs) { prompts.push_back(&p->prompt); completions.push_back(&p->chosen); }
+    for (const auto* p : pairs) { prompts.push_back(&p->prompt); completions.push_back(&p->rejected); }
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+    const size_t n = prompts.size();
+    for (size_t j = 0; j < n; ++j) rows.emplace_back(prompts[j], completions[(j + n - 1) % n]);
+    return collate(rows, pad_id);
+}
+
 }  // namespace ps

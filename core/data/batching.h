@@ -40,5 +40,9 @@ struct SequenceBatch {
 SequenceBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
 // Rows are prompt+chosen only (SFT warm-up).
 SequenceBatch collate_chosen(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
+// KTO's mismatched pairs for its reference point: the 2B examples (prompt_i, chosen_i) then
+// (prompt_i, rejected_i), each given the completion of the example before it (rotated by one,
+// as TRL builds its KL completions), so no prompt keeps its own answer when B > 1.
+SequenceBatch collate_mismatched(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
 
 }  // namespace ps

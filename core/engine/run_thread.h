@@ -38,6 +38,12 @@ private:
 RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
                        const std::vector<RunSink*>& sinks, RunControl& control);
 
+// `prefstudio-cli eval`: every metric of the configured objective for the model in its initial
+// state (no SFT warm-up, no training; the reference is the model itself) on the eval split, or
+// on all data when there is none. Keys are the metric names (README's metric reference) plus
+// "pairs". Throws ps::Error for bad input.
+nlohmann::json evaluate_initial_model(const RunConfig& config);
+
 class RunThread {
 public:
     RunThread(RunConfig config, nlohmann::json config_json,

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include "common/errors.h"
 #include "common/run_types.h"
@@ -265,7 +267,12 @@ private:
     void cache_reference() {
         if (!objective_needs_reference(c_.objective)) return;
         progress("reference", 0, 0, 0, 0);
-        CausalLM reference = clone_frozen(policy_);
+        reference_ = clone_frozen(policy_);
+        if (on_the_fly_reference()) {
+            event("info", "Reference log-probs are computed on the fly (train.reference_logps).", {});
+            return;
+        }
+        CausalLM& reference = reference_;
         torch::NoGradGuard no_grad;
         auto fill = [&](const std::vector<TokenizedPair>& split, std::vector<float>& rc, std::vector<float>& rr) {
             rc.assign(split.size(), 0.0f);
@@ -288,31 +295,65 @@ private:
         fill(train_, ref_train_c_, ref_train_r_);
         fill(eval_, ref_eval_c_, ref_eval_r_);
         event("info", "Reference log-probs cached for " + std::to_string(train_.size() + eval_.size()) + " pairs.", {});
+        // KTO still needs the reference for the mismatched pairs of each batch; others drop it.
+        if (c_.objective.algorithm != "kto") reference_ = CausalLM(nullptr);
     }
 
-    PairedLogps paired(const SequenceLogps& lp, const std::vector<size_t>& idx, const std::vector<float>& rc,
-                       const std::vector<float>& rr) {
+    bool on_the_fly_reference() const { return c_.train.reference_logps == "on_the_fly"; }
+
+    // Reference log-probs of a batch: from the cache, or a reference forward when configured so.
+    std::pair<torch::Tensor, torch::Tensor> reference_logps(const SequenceBatch& batch, const std::vector<size_t>& idx,
+                                                            const std::vector<float>& rc, const std::vector<float>& rr) {
         const int64_t B = static_cast<int64_t>(idx.size());
-        PairedLogps p;
-        p.chosen = lp.sum.narrow(0, 0, B);
-        p.rejected = lp.sum.narrow(0, B, B);
-        p.chosen_tokens = lp.tokens.narrow(0, 0, B);
-        p.rejected_tokens = lp.tokens.narrow(0, B, B);
-        if (objective_needs_reference(c_.objective)) {
-            std::vector<float> c(idx.size()), r(idx.size());
-            for (size_t j = 0; j < idx.size(); ++j) {
-                c[j] = rc[idx[j]];
-                r[j] = rr[idx[j]];
-            }
-            p.ref_chosen = torch::tensor(c).to(device_);
-            p.ref_rejected = torch::tensor(r).to(device_);
+        if (on_the_fly_reference() || rc.empty()) {
+            torch::NoGradGuard no_grad;
+            auto lp = forward_logps(reference_, batch, device_).sum;
+            return {lp.narrow(0, 0, B), lp.narrow(0, B, B)};
         }
-        return p;
+        std::vector<float> c(idx.size()), r(idx.size());
+        for (size_t j = 0; j < idx.size(); ++j) {
+            c[j] = rc[idx[j]];
+            r[j] = rr[idx[j]];
+        }
+        return {torch::tensor(c).to(device_), torch::tensor(r).to(device_)};
     }
 
-    ObjectiveOutput objective(const PairedLogps& p) {
-        if (c_.objective.algorithm == "dpo") return dpo_objective(p, c_.objective);
-        throw ConfigError("objective.algorithm", "'" + c_.objective.algorithm + "' is not implemented by the trainer yet; use dpo");
+    // The configured objective on one micro-batch whose policy log-probs are `lp`.
+    ObjectiveOutput objective(const SequenceLogps& lp, const SequenceBatch& batch,
+                              const std::vector<const TokenizedPair*>& pairs, const std::vector<size_t>& idx,
+                              const std::vector<float>& rc, const std::vector<float>& rr) {
+        const int64_t B = static_cast<int64_t>(idx.size());
+        torch::Tensor ref_c, ref_r;
+        if (objective_needs_reference(c_.objective)) std::tie(ref_c, ref_r) = reference_logps(batch, idx, rc, rr);
+        if (c_.objective.algorithm != "kto") {
+            PairedLogps p;
+            p.chosen = lp.sum.narrow(0, 0, B);
+            p.rejected = lp.sum.narrow(0, B, B);
+            p.chosen_tokens = lp.tokens.narrow(0, 0, B);
+            p.rejected_tokens = lp.tokens.narrow(0, B, B);
+            p.ref_chosen = ref_c;
+            p.ref_rejected = ref_r;
+            return paired_objective(p, c_.objective);
+        }
+        // KTO: a paired batch is split on the fly into B desirable (chosen) and B undesirable
+        // (rejected) examples; its reference point comes from mismatched pairs of this batch.
+        UnpairedLogps u;
+        u.logps = lp.sum;
+        u.tokens = lp.tokens;
+        u.ref_logps = torch::cat({ref_c, ref_r});
+        u.desirable = torch::cat({torch::ones({B}, torch::kBool), torch::zeros({B}, torch::kBool)}).to(device_);
+        {
+            torch::NoGradGuard no_grad;
+            auto kl_batch = collate_mismatched(pairs, tokenizer_.pad_id());
+            u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
+            u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
+        }
+        return kto_objective(u, c_.objective);
+    }
+
+    void warn_once(const std::vector<std::string>& warnings) {
+        for (const auto& w : warnings)
+            if (warned_.insert(w).second) event("warning", w, {});
     }
 
     void train() {
@@ -334,9 +375,11 @@ private:
             int64_t tokens = 0;
             for (int micro = 0; micro < c_.train.grad_accum; ++micro) {
                 auto idx = sampler.next(static_cast<size_t>(c_.train.batch_size));
-                auto batch = collate_pairs(pick(train_, idx), tokenizer_.pad_id());
+                auto pairs = pick(train_, idx);
+                auto batch = collate_pairs(pairs, tokenizer_.pad_id());
                 auto lp = forward_logps(policy_, batch, device_);
-                auto out = objective(paired(lp, idx, ref_train_c_, ref_train_r_));
+                auto out = objective(lp, batch, pairs, idx, ref_train_c_, ref_train_r_);
+                warn_once(out.warnings);
                 (out.loss / static_cast<double>(c_.train.grad_accum)).backward();
                 loss_sum += out.loss.item<double>();
                 for (const auto& [k, v] : out.metrics) sums[k] += v;
@@ -372,18 +415,28 @@ private:
 
     void evaluate(int s) {
         if (eval_.empty()) return;
+        StepMetrics m = eval_metrics(eval_, ref_eval_c_, ref_eval_r_, "eval/");
+        m.step = s;
+        emit(m);
+        policy_->train();
+    }
+
+    // Size-weighted means of the objective's metrics over a whole split.
+    StepMetrics eval_metrics(const std::vector<TokenizedPair>& split, const std::vector<float>& ref_c,
+                             const std::vector<float>& ref_r, const std::string& prefix) {
         torch::NoGradGuard no_grad;
         policy_->eval();
         std::map<std::string, double> sums;
         double loss_sum = 0, n_total = 0;
         const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-        for (size_t i = 0; i < eval_.size(); i += bs) {
+        for (size_t i = 0; i < split.size(); i += bs) {
             check_control();
             std::vector<size_t> idx;
-            for (size_t j = i; j < std::min(eval_.size(), i + bs); ++j) idx.push_back(j);
-            auto batch = collate_pairs(pick(eval_, idx), tokenizer_.pad_id());
+            for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
+            auto pairs = pick(split, idx);
+            auto batch = collate_pairs(pairs, tokenizer_.pad_id());
             auto lp = forward_logps(policy_, batch, device_);
-            auto out = objective(paired(lp, idx, ref_eval_c_, ref_eval_r_));
+            auto out = objective(lp, batch, pairs, idx, ref_c, ref_r);
             const double n = static_cast<double>(idx.size());
             loss_sum += out.loss.item<double>() * n;
             for (const auto& [k, v] : out.metrics) sums[k] += v * n;
@@ -393,13 +446,29 @@ private:
             n_total += n;
         }
         StepMetrics m;
-        m.step = s;
-        m.set("eval/loss", loss_sum / n_total);
-        for (const auto& [k, v] : sums) m.set("eval/" + k, v / n_total);
-        emit(m);
-        policy_->train();
+        m.set(prefix + "loss", loss_sum / n_total);
+        for (const auto& [k, v] : sums) m.set(prefix + k, v / n_total);
+        return m;
     }
 
+public:
+    nlohmann::json evaluate_initial() {
+        prepare();
+        const auto& split = eval_.empty() ? train_ : eval_;
+        if (objective_needs_reference(c_.objective)) {
+            // The reference is the model itself: every reward starts at 0.
+            cache_reference();
+        }
+        const bool use_eval = !eval_.empty();
+        StepMetrics m = eval_metrics(split, use_eval ? ref_eval_c_ : ref_train_c_, use_eval ? ref_eval_r_ : ref_train_r_, "");
+        nlohmann::json out = nlohmann::json::object();
+        for (const auto& [k, v] : m.values) out[k] = v;
+        out["pairs"] = split.size();
+        out["split"] = use_eval ? "eval" : "all";
+        return out;
+    }
+
+private:
     void execute() {
         prepare();
         sft_warmup();
@@ -424,10 +493,19 @@ private:
     ByteTokenizer tokenizer_;
     std::vector<TokenizedPair> train_, eval_;
     CausalLM policy_{nullptr};
+    CausalLM reference_{nullptr};
+    std::set<std::string> warned_;
     std::vector<float> ref_train_c_, ref_train_r_, ref_eval_c_, ref_eval_r_;
 };
 
 }  // namespace
+
+nlohmann::json evaluate_initial_model(const RunConfig& config) {
+    std::vector<RunSink*> no_sinks;
+    RunControl control;
+    Pipeline pipeline(config, config.to_json(), no_sinks, control);
+    return pipeline.evaluate_initial();
+}
 
 RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
                        const std::vector<RunSink*>& sinks, RunControl& control) {

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 class TestCli : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
@@ -67,6 +69,22 @@ private slots:
         auto j = nlohmann::json::parse(r.out.toStdString());
         QCOMPARE(j["metrics"]["loss"]["step"].size(), size_t(6));
         QCOMPARE(j["run"]["config"]["seed"].get<int>(), 3);  // the --set override is recorded
+    }
+
+    void evalScoresTheInitialModel() {
+        // The initial policy is its own reference: every DPO logit is 0, so loss = log 2 and
+        // both rewards are 0; log-probs are negative sums over completion tokens.
+        auto r = cli({"eval", dir_.filePath("c.json"), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY(std::fabs(j["loss"].get<double>() - std::log(2.0)) < 1e-6);
+        QCOMPARE(j["rewards/chosen"].get<double>(), 0.0);
+        QCOMPARE(j["rewards/accuracies"].get<double>(), 0.0);
+        QVERIFY(j["logps/chosen"].get<double>() < 0);
+        QVERIFY(j["pairs"].get<int>() > 0);
+        r = cli({"eval", dir_.filePath("c.json"), "--json", "--set", "objective.algorithm=orpo"});
+        j = nlohmann::json::parse(r.out.toStdString());
+        for (const char* k : {"log_odds_ratio", "log_odds_chosen", "nll_loss", "rewards/margins"}) QVERIFY2(j.contains(k), k);
     }
 
     void badInputExitsWithTwoAndOneLine() {

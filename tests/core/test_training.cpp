@@ -21,9 +21,10 @@ struct CollectSink : ps::RunSink {
     std::string error;
     nlohmann::json final_metrics;
     bool started = false;
+    std::string algorithm;
     void on_start(const ps::RunInfo& info) override {
         started = true;
-        QCOMPARE(info.resolved_config["objective"]["algorithm"].get<std::string>(), std::string("dpo"));
+        algorithm = info.resolved_config["objective"]["algorithm"].get<std::string>();
     }
     void on_metrics(const ps::StepMetrics& s) override {
         std::lock_guard<std::mutex> l(m);
@@ -123,6 +124,55 @@ private slots:
         for (const char* k : {"rewards/accuracies", "logps/chosen", "logps/rejected", "logits/chosen",
                               "logits/rejected", "grad_norm", "learning_rate", "tokens_per_second", "nll_loss"})
             QVERIFY2(sink.final_metrics.contains(k), k);
+    }
+
+    void everyAlgorithmLowersItsLoss_data() {
+        QTest::addColumn<QString>("algorithm");
+        QTest::addColumn<double>("beta");
+        QTest::newRow("dpo") << "dpo" << 0.1;
+        QTest::newRow("kto") << "kto" << 0.1;
+        QTest::newRow("orpo") << "orpo" << 0.1;
+        QTest::newRow("simpo") << "simpo" << 2.0;
+    }
+    void everyAlgorithmLowersItsLoss() {
+        QFETCH(QString, algorithm);
+        QFETCH(double, beta);
+        ps::ArithDataOptions o;
+        o.count = 20;
+        o.max_operand = 10;
+        auto small = dir_.filePath("small30.jsonl").toStdString();
+        ps::write_preference_jsonl(ps::make_arith_pairs(o), small);
+        auto c = tiny_config(20, 30);
+        c.data.train = small;
+        c.data.eval_fraction = 0.2;
+        c.train.batch_size = 16;
+        c.objective.algorithm = algorithm.toStdString();
+        c.objective.beta = beta;
+        CollectSink sink;
+        ps::RunControl control;
+        auto status = ps::run_training(c, c.to_json(), {&sink}, control);
+        QVERIFY2(status == ps::RunStatus::Completed, sink.error.c_str());
+        auto loss = sink.series("loss");
+        QCOMPARE(loss.size(), size_t(30));
+        double first5 = 0, last5 = 0;
+        for (size_t i = 0; i < 5; ++i) first5 += loss[i] / 5;
+        for (size_t i = 25; i < 30; ++i) last5 += loss[i] / 5;
+        QCOMPARE(sink.algorithm, c.objective.algorithm);  // the resolved config reaches the sinks
+        QVERIFY2(last5 < first5 - 0.02, qPrintable(QString("%1: %2 -> %3").arg(algorithm).arg(first5).arg(last5)));
+        if (c.objective.algorithm == "kto") QVERIFY(sink.final_metrics.contains("kl"));
+        if (c.objective.algorithm == "orpo") QVERIFY(sink.final_metrics.contains("log_odds_ratio"));
+    }
+
+    void onTheFlyReferenceEqualsCache() {
+        auto c = tiny_config(10, 6);
+        CollectSink cached, fly;
+        ps::RunControl c1, c2;
+        ps::run_training(c, c.to_json(), {&cached}, c1);
+        c.train.reference_logps = "on_the_fly";
+        ps::run_training(c, c.to_json(), {&fly}, c2);
+        auto a = cached.series("rewards/chosen"), b = fly.series("rewards/chosen");
+        QCOMPARE(a.size(), b.size());
+        for (size_t i = 0; i < a.size(); ++i) QVERIFY(std::fabs(a[i] - b[i]) < 1e-5);
     }
 
     void sameSeedSameCurve() {

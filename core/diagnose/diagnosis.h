@@ -1,0 +1,47 @@
+// Diagnosis of a whole stored run (prefstudio-cli diagnose, the run comparison view) and the
+// live DiagnosisSink that turns regime changes into "regime" RunEvents while a run trains.
+#pragma once
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/run_types.h"
+#include "diagnose/regime_detector.h"
+
+namespace ps {
+
+// Runs the regime detector over a stored stream (SFT and eval records included; they are
+// skipped) and returns
+//   {"regimes": [{"start_step","end_step","declared_step","regime","evidence","explanation"}...],
+//    "final_regime": "healthy", "training_steps": N, "last_step": S,
+//    "margin_decomposition": {"step","margin","from_chosen","from_rejected","share_chosen",
+//                             "share_rejected"} of the smoothed rewards at the last step,
+//    "verdict": "one sentence", "options": {...}}.
+// Throws ps::Error when the options are invalid.
+nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
+                               const RegimeDetectorOptions& options = {});
+
+// Feeds a detector from the live stream and hands each regime change downstream as
+// RunEvent{kind "regime", step, message = explanation, data = evidence + {"from","to"}}.
+// The callback runs on the engine thread inside on_metrics, with no lock held.
+class DiagnosisSink : public RunSink {
+public:
+    using EventCallback = std::function<void(const RunEvent&)>;
+    explicit DiagnosisSink(EventCallback emit, RegimeDetectorOptions options = {});
+
+    void on_start(const RunInfo& info) override;  // a new run: forget the previous one
+    void on_metrics(const StepMetrics& metrics) override;
+
+    // Safe to call from any thread (copies taken under the sink's lock).
+    Regime current() const;
+    std::vector<RegimeSegment> segments() const;
+
+private:
+    EventCallback emit_;
+    mutable std::mutex mutex_;
+    RegimeDetector detector_;
+};
+
+}  // namespace ps
