@@ -181,6 +181,7 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("checkpoint_every", c.train.checkpoint_every);
         s.get("device", c.train.device);
         s.get("reference_logps", c.train.reference_logps);
+        s.get("threads", c.train.threads);
     });
     root.finish();
     c.validate();
@@ -239,6 +240,7 @@ void RunConfig::validate() const {
                 train.device.rfind("cuda:", 0) == 0,
             "train.device", "must be auto, cpu, cuda or cuda:N");
     require_one_of(train.reference_logps, {"cached", "on_the_fly"}, "train.reference_logps");
+    require(train.threads >= 0 && train.threads <= 256, "train.threads", "must be 0 (auto) or a thread count up to 256");
 }
 
 json RunConfig::to_json() const {
@@ -278,7 +280,8 @@ json RunConfig::to_json() const {
                   {"eval_every", train.eval_every},
                   {"checkpoint_every", train.checkpoint_every},
                   {"device", train.device},
-                  {"reference_logps", train.reference_logps}};
+                  {"reference_logps", train.reference_logps},
+                  {"threads", train.threads}};
     return j;
 }
 

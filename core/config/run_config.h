@@ -60,6 +60,9 @@ struct TrainConfig {
     // "cached": reference log-probs computed once before training (one policy forward per
     // step); "on_the_fly": a reference forward every step (less memory, slower).
     std::string reference_logps = "cached";
+    // CPU threads for tensor maths; 0 = all cores but one, so the studio's GUI thread keeps a
+    // core (oversubscribed OpenMP threads spin and slow training down many times over).
+    int threads = 0;
 };
 
 struct RunConfig {

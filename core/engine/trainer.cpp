@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "common/errors.h"
@@ -177,6 +178,9 @@ private:
     void prepare() {
         progress("prepare", 0, 0, 0, 0);
         device_ = resolve_device(c_.train.device);
+        const int hw = static_cast<int>(std::thread::hardware_concurrency());
+        threads_ = c_.train.threads > 0 ? c_.train.threads : std::max(1, hw - 1);
+        torch::set_num_threads(threads_);
         PreferenceDataset ds = read_preference_file(c_.data.train);
         std::vector<PreferencePair> train_text, eval_text;
         if (c_.data.eval) {
@@ -213,7 +217,8 @@ private:
                       " pair(s) dropped: prompt longer than data.max_prompt_length",
                   {});
         event("info", "Model " + c_.model.source + ": " + std::to_string(policy_->shape().parameter_count()) +
-                          " parameters on " + device_.str() + ".",
+                          " parameters on " + device_.str() + " (" + std::to_string(threads_) + " CPU thread" +
+                          (threads_ == 1 ? "" : "s") + ").",
               {{"parameters", policy_->shape().parameter_count()}});
     }
 
@@ -485,6 +490,7 @@ private:
     Clock::time_point steps_start_;
     int64_t steps_at_start_ = 0;
     bool started_ = false;
+    int threads_ = 1;
     int64_t sft_step_ = 0;
     int64_t step_ = 0;
     std::map<std::string, double> last_values_;

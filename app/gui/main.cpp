@@ -1,0 +1,126 @@
+// prefstudio: the desktop studio. `prefstudio [--demo] [CONFIG.json] [--db FILE]`
+#include <cstdio>
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QFileInfo>
+#include <QTimer>
+
+#include "main_window.h"
+#include "store/run_store.h"
+
+#ifndef PREFSTUDIO_SOURCE_DIR
+#define PREFSTUDIO_SOURCE_DIR ""
+#endif
+
+namespace {
+
+const QString kDemoConfig = QStringLiteral("experiments/demo-dpo.json");
+
+// The demo config: next to the current directory first, then next to the executable or any
+// of its parents (build trees and installs), then in the source tree this was built from.
+QString findDemoConfig() {
+    if (QFileInfo::exists(kDemoConfig)) return QFileInfo(kDemoConfig).absoluteFilePath();
+    for (QDir dir(QCoreApplication::applicationDirPath());; ) {
+        const QString candidate = dir.filePath(kDemoConfig);
+        if (QFileInfo::exists(candidate)) return QFileInfo(candidate).absoluteFilePath();
+        if (!dir.cdUp()) break;
+    }
+    const QString source = QString::fromUtf8(PREFSTUDIO_SOURCE_DIR);
+    if (!source.isEmpty() && QFileInfo::exists(QDir(source).filePath(kDemoConfig)))
+        return QDir(source).filePath(kDemoConfig);
+    return QString();
+}
+
+int usageError(const QString& message) {
+    std::fprintf(stderr, "prefstudio: %s\n", qPrintable(message));
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("PrefStudio"));
+    QApplication::setOrganizationName(QStringLiteral("PrefStudio"));
+    QApplication::setApplicationVersion(QStringLiteral(PREFSTUDIO_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("prefstudio"));
+    QApplication::setWindowIcon(ps::ui::applicationIcon());
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("PrefStudio: preference optimisation (DPO, KTO, ORPO, SimPO) of language "
+                       "models, with chosen and rejected rewards plotted live."));
+    const QCommandLineOption helpOption = parser.addHelpOption();
+    const QCommandLineOption versionOption = parser.addVersionOption();
+    const QCommandLineOption demoOption(
+        QStringLiteral("demo"), QStringLiteral("Open the built-in demo experiment (%1).").arg(kDemoConfig));
+    const QCommandLineOption dbOption(
+        QStringLiteral("db"),
+        QStringLiteral("Run store to use (default: %1).")
+            .arg(QString::fromStdString(ps::RunStore::default_path())),
+        QStringLiteral("FILE"));
+    // For scripted screenshots and checks: start the run at once, optionally quit when it ends.
+    QCommandLineOption autorunOption(QStringLiteral("autorun"),
+                                     QStringLiteral("Start the run as soon as the window is up."));
+    autorunOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    QCommandLineOption quitOption(QStringLiteral("quit-when-done"),
+                                  QStringLiteral("Quit when the run ends."));
+    quitOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    QCommandLineOption screenshotOption(QStringLiteral("screenshot"),
+                                        QStringLiteral("Save the window as PNG when the run ends."),
+                                        QStringLiteral("FILE"));
+    screenshotOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption});
+    parser.addPositionalArgument(QStringLiteral("CONFIG.json"),
+                                 QStringLiteral("Run config to open (as written by File > Save)."),
+                                 QStringLiteral("[CONFIG.json]"));
+
+    if (!parser.parse(QApplication::arguments())) return usageError(parser.errorText());
+    if (parser.isSet(helpOption)) parser.showHelp(0);
+    if (parser.isSet(versionOption)) parser.showVersion();
+    const QStringList positional = parser.positionalArguments();
+    if (positional.size() > 1) return usageError(QStringLiteral("expected at most one CONFIG.json"));
+    if (parser.isSet(demoOption) && !positional.isEmpty())
+        return usageError(QStringLiteral("give either --demo or a CONFIG.json, not both"));
+
+    const QString storePath = parser.isSet(dbOption)
+                                  ? parser.value(dbOption)
+                                  : QString::fromStdString(ps::RunStore::default_path());
+
+    ps::ui::MainWindow window(storePath);
+    if (parser.isSet(demoOption)) {
+        const QString demo = findDemoConfig();
+        if (demo.isEmpty())
+            window.reportProblem(
+                QStringLiteral("Demo config %1 not found in the current directory or next to the "
+                               "program; open an experiment with File > Open.")
+                    .arg(kDemoConfig));
+        else
+            window.loadDemo(demo);
+    } else if (!positional.isEmpty()) {
+        window.loadExperiment(positional.first());
+    }
+    window.show();
+
+    // Connected before --quit-when-done so the picture is taken before the application exits.
+    if (parser.isSet(screenshotOption))
+        QObject::connect(&window, &ps::ui::MainWindow::runFinished, &window,
+                         [&window, file = parser.value(screenshotOption)](ps::RunStatus) {
+                             if (!window.grab().save(file))
+                                 std::fprintf(stderr, "prefstudio: cannot write screenshot %s\n", qPrintable(file));
+                         });
+    if (parser.isSet(quitOption))
+        QObject::connect(&window, &ps::ui::MainWindow::runFinished, &app,
+                         [](ps::RunStatus status) {
+                             QApplication::exit(status == ps::RunStatus::Failed ? 1 : 0);
+                         });
+    if (parser.isSet(autorunOption)) {
+        QTimer::singleShot(0, &window, [&window, quit = parser.isSet(quitOption)] {
+            window.startRun();
+            if (quit && !window.isRunning()) QApplication::exit(1);  // nothing to wait for
+        });
+    }
+    return app.exec();
+}

@@ -1,0 +1,371 @@
+// The studio end to end on the offscreen platform: a real run on the engine thread, plotted
+// live, stored, listed; Stop; inline validation. Uses the tiny built-in model and a dataset
+// the test writes itself, so it needs nothing from the build but the libraries.
+#include <QAbstractButton>
+#include <QAction>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QToolButton>
+
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+#include "experiment/experiment_form.h"
+#include "live/metric_buffer.h"
+#include "live/live_monitor.h"
+#include "live/run_controls.h"
+#include "main_window.h"
+#include "runs/runs_model.h"
+#include "runs/runs_view.h"
+#include "store/run_store.h"
+
+using nlohmann::json;
+using ps::ui::MainWindow;
+
+class TestGui : public QObject {
+    Q_OBJECT
+
+private slots:
+    void init();
+    void metricBufferHandsOverBetweenThreads();
+    void completedRunIsPlottedAndStored();
+    void stopDuringLongRun();
+    void stopRightAfterStart();
+    void pauseHoldsTheRun();
+    void closeWhileRunningStopsTheRun();
+    void failedRunIsReportedNotFatal();
+    void unavailableStoreDisablesRun();
+    void invalidValueDisablesRun();
+    void missingDemoDataIsExplained();
+    void formKeepsKeysItDoesNotShow();
+
+private:
+    // Writes the dataset and a config with `train` merged over the defaults; returns its path.
+    QString writeConfig(const json& trainOverrides, const QString& fileName = "exp.json");
+    QString storePath() const { return dir_->filePath("runs.db"); }
+    static QAbstractButton* buttonFor(MainWindow& window, QAction* action);
+    static void clickRun(MainWindow& window);
+
+    std::unique_ptr<QTemporaryDir> dir_;
+    QString dataPath_;
+};
+
+void TestGui::init() {
+    dir_ = std::make_unique<QTemporaryDir>();
+    QVERIFY(dir_->isValid());
+    dataPath_ = dir_->filePath("pairs.jsonl");
+    QFile data(dataPath_);
+    QVERIFY(data.open(QIODevice::WriteOnly | QIODevice::Text));
+    for (int i = 0; i < 20; ++i) {
+        const int a = i % 7 + 1, b = i / 3 + 1;
+        const json pair = {{"prompt", std::to_string(a) + "+" + std::to_string(b) + "="},
+                           {"chosen", std::to_string(a + b)},
+                           {"rejected", std::to_string(a + b + 1 + i % 3)}};
+        data.write(QByteArray::fromStdString(pair.dump() + "\n"));
+    }
+}
+
+void TestGui::metricBufferHandsOverBetweenThreads() {
+    // The engine thread appends while the GUI thread drains: nothing lost, order kept.
+    ps::ui::MetricBuffer buffer;
+    constexpr int kSteps = 20000;
+    std::thread producer([&] {
+        ps::RunInfo info;
+        info.name = "synthetic";
+        buffer.on_start(info);
+        for (int s = 1; s <= kSteps; ++s) {
+            ps::StepMetrics m;
+            m.step = s;
+            m.set("rewards/chosen", 0.001 * s);
+            buffer.on_metrics(m);
+            ps::RunProgress p;
+            p.step = s;
+            buffer.on_progress(p);
+        }
+        buffer.on_finish(ps::RunStatus::Completed, {{"rewards/chosen", 0.001 * kSteps}}, "");
+    });
+    int64_t expected = 1;
+    bool started = false, finished = false;
+    int64_t lastProgress = 0;
+    while (!finished) {
+        ps::ui::DrainedRun d = buffer.drain();
+        started = started || d.started.has_value();
+        for (const auto& m : d.metrics) QCOMPARE(m.step, expected++);
+        if (d.progress) {
+            QVERIFY(d.progress->step >= lastProgress);
+            lastProgress = d.progress->step;
+        }
+        if (d.finished) {
+            finished = true;
+            QCOMPARE(d.finished->status, ps::RunStatus::Completed);
+        }
+    }
+    producer.join();
+    QVERIFY(started);
+    QCOMPARE(expected, int64_t(kSteps + 1));
+    QCOMPARE(lastProgress, int64_t(kSteps));
+    QVERIFY(buffer.drain().empty());
+}
+
+QString TestGui::writeConfig(const json& trainOverrides, const QString& fileName) {
+    json config = {{"name", "gui-test"},
+                   {"seed", 0},
+                   {"model", {{"source", "builtin:tiny"}}},
+                   {"data", {{"train", dataPath_.toStdString()}}},
+                   {"sft", {{"steps", 5}, {"learning_rate", 1e-3}}},
+                   {"objective", {{"algorithm", "dpo"}, {"beta", 0.1}}},
+                   {"train", {{"steps", 10}, {"batch_size", 4}, {"eval_every", 5},
+                              {"learning_rate", 5e-4}, {"warmup_steps", 2}}}};
+    if (trainOverrides.is_object()) config["train"].update(trainOverrides);
+    const QString path = dir_->filePath(fileName);
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) return QString();
+    file.write(QByteArray::fromStdString(config.dump(2)));
+    return path;
+}
+
+QAbstractButton* TestGui::buttonFor(MainWindow& window, QAction* action) {
+    for (QToolButton* button : window.runControls()->findChildren<QToolButton*>())
+        if (button->defaultAction() == action) return button;
+    return nullptr;
+}
+
+void TestGui::clickRun(MainWindow& window) {
+    QAbstractButton* run = buttonFor(window, window.runAction());
+    QVERIFY(run);
+    QVERIFY2(run->isEnabled(), qPrintable(window.experimentForm()->validationMessage()));
+    QTest::mouseClick(run, Qt::LeftButton);
+    QVERIFY2(window.isRunning(), qPrintable(window.lastRunError()));
+}
+
+void TestGui::completedRunIsPlottedAndStored() {
+    MainWindow window(storePath());
+    QVERIFY2(window.loadExperiment(writeConfig({})), qPrintable(window.loadError()));
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+
+    clickRun(window);
+    QVERIFY(!window.runAction()->isEnabled());
+    QVERIFY(window.stopAction()->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 120000);
+    QCOMPARE(window.runState(), QStringLiteral("completed"));
+    QVERIFY2(window.lastRunError().isEmpty(), qPrintable(window.lastRunError()));
+
+    ps::ui::LiveMonitor* monitor = window.liveMonitor();
+    QVERIFY(monitor->plot() == window.livePlot());
+    QVERIFY2(monitor->pointCount("rewards/chosen") >= 10,
+             qPrintable(QString::number(monitor->pointCount("rewards/chosen"))));
+    QVERIFY(monitor->pointCount("rewards/rejected") >= 10);
+    QVERIFY(monitor->pointCount("rewards/margins") >= 10);
+    QVERIFY(monitor->pointCount("loss") >= 10);
+    QVERIFY(monitor->pointCount("rewards/accuracies") >= 10);
+    QVERIFY(monitor->pointCount("eval/rewards/chosen") >= 1);  // eval_every 5
+    QVERIFY(monitor->pointCount("sft/loss") >= 1);              // 5 warm-up steps
+
+    ps::ui::RunsView* runs = window.runsView();
+    QCOMPARE(runs->runCount(), 1);
+    const int64_t id = window.lastRunId();
+    QVERIFY(id > 0);
+    QCOMPARE(runs->statusOfRun(id), QStringLiteral("completed"));
+    // Final metrics reach the table.
+    const QModelIndex chosen = runs->model()->index(0, ps::ui::RunsModel::ChosenColumn);
+    QVERIFY(!runs->model()->data(chosen).toString().isEmpty());
+
+    const auto series = window.store()->load_metrics(id);
+    QVERIFY(!series.empty());
+    bool foundChosen = false;
+    for (const auto& s : series)
+        if (s.name == "rewards/chosen") {
+            foundChosen = true;
+            QCOMPARE(int(s.values.size()), 10);
+        }
+    QVERIFY(foundChosen);
+    QVERIFY(window.runAction()->isEnabled());  // ready for the next run
+}
+
+void TestGui::stopDuringLongRun() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    clickRun(window);
+    // Stop once preference training is visibly under way.
+    QTRY_VERIFY_WITH_TIMEOUT(window.liveMonitor()->pointCount("rewards/chosen") >= 3, 120000);
+    QAbstractButton* stop = buttonFor(window, window.stopAction());
+    QVERIFY(stop && stop->isEnabled());
+    QElapsedTimer clock;
+    clock.start();
+    QTest::mouseClick(stop, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 10000);
+    qInfo("stopped %lld ms after the click", static_cast<long long>(clock.elapsed()));
+    QCOMPARE(window.runState(), QStringLiteral("stopped"));
+    QCOMPARE(window.runsView()->statusOfRun(window.lastRunId()), QStringLiteral("stopped"));
+    const auto stored = window.store()->find_run(window.lastRunId());
+    QVERIFY(stored.has_value());
+    QCOMPARE(stored->status, ps::RunStatus::Stopped);
+    QVERIFY(window.liveMonitor()->pointCount("rewards/chosen") < 10000);
+}
+
+void TestGui::stopRightAfterStart() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    clickRun(window);
+    window.stopAction()->trigger();  // during data loading / warm-up
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 30000);
+    QCOMPARE(window.runState(), QStringLiteral("stopped"));
+    if (window.lastRunId() > 0)
+        QCOMPARE(window.runsView()->statusOfRun(window.lastRunId()), QStringLiteral("stopped"));
+}
+
+void TestGui::pauseHoldsTheRun() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    clickRun(window);
+    QTRY_VERIFY_WITH_TIMEOUT(window.liveMonitor()->pointCount("rewards/chosen") >= 2, 120000);
+    window.pauseAction()->trigger();
+    QCOMPARE(window.runState(), QStringLiteral("paused"));
+    QCOMPARE(window.pauseAction()->text(), QStringLiteral("Resume"));
+    QTest::qWait(500);  // the step in flight lands
+    const int held = window.liveMonitor()->pointCount("rewards/chosen");
+    QTest::qWait(800);
+    QCOMPARE(window.liveMonitor()->pointCount("rewards/chosen"), held);
+    window.pauseAction()->trigger();
+    QCOMPARE(window.runState(), QStringLiteral("running"));
+    QTRY_VERIFY_WITH_TIMEOUT(window.liveMonitor()->pointCount("rewards/chosen") > held, 30000);
+    // Stop from paused works too.
+    window.pauseAction()->trigger();
+    window.stopAction()->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 10000);
+    QCOMPARE(window.runState(), QStringLiteral("stopped"));
+}
+
+void TestGui::closeWhileRunningStopsTheRun() {
+    int64_t id = 0;
+    {
+        MainWindow window(storePath());
+        QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+        window.show();
+        clickRun(window);
+        QTRY_VERIFY_WITH_TIMEOUT(window.lastRunId() > 0, 60000);
+        id = window.lastRunId();
+        QElapsedTimer clock;
+        clock.start();
+        QVERIFY(window.close());
+        QVERIFY(!window.isRunning());
+        QVERIFY2(clock.elapsed() < 15000, "closing waited too long for the engine");
+    }
+    ps::RunStore store(storePath().toStdString());
+    const auto stored = store.find_run(id);
+    QVERIFY(stored.has_value());
+    QCOMPARE(stored->status, ps::RunStatus::Stopped);
+}
+
+void TestGui::failedRunIsReportedNotFatal() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({})));
+    // Valid config, but no model there: the engine fails while preparing.
+    QVERIFY(window.experimentForm()->setFieldText("model.source", dir_->filePath("no-such-model")));
+    QVERIFY2(window.experimentForm()->isValid(), qPrintable(window.experimentForm()->validationMessage()));
+    window.show();
+    clickRun(window);
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 60000);
+    QCOMPARE(window.runState(), QStringLiteral("failed"));
+    QVERIFY(!window.lastRunError().isEmpty());
+    QVERIFY(window.runControls()->problem().contains(window.lastRunError()));
+    if (window.lastRunId() > 0)
+        QCOMPARE(window.runsView()->statusOfRun(window.lastRunId()), QStringLiteral("failed"));
+    QVERIFY(window.runAction()->isEnabled());  // fix it and try again
+}
+
+void TestGui::unavailableStoreDisablesRun() {
+    // A store under a regular file cannot be created.
+    const QString blocker = dir_->filePath("file");
+    QFile f(blocker);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.close();
+    MainWindow window(blocker + "/runs.db");
+    QVERIFY(window.loadExperiment(writeConfig({})));
+    QVERIFY(window.experimentForm()->isValid());
+    QVERIFY(!window.store());
+    QVERIFY(!window.runAction()->isEnabled());
+    QVERIFY2(window.runControls()->problem().contains("store"),
+             qPrintable(window.runControls()->problem()));
+}
+
+void TestGui::invalidValueDisablesRun() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({})));
+    ps::ui::ExperimentForm* form = window.experimentForm();
+    QVERIFY2(form->isValid(), qPrintable(form->validationMessage()));
+    QVERIFY(window.runAction()->isEnabled());
+
+    QVERIFY(form->setFieldText("train.learning_rate", "0"));
+    QVERIFY(!window.runAction()->isEnabled());
+    QVERIFY2(form->validationMessage().contains("train.learning_rate"),
+             qPrintable(form->validationMessage()));
+    QVERIFY(window.runControls()->problem().contains("train.learning_rate"));
+    QVERIFY(window.runAction()->toolTip().contains("train.learning_rate"));
+
+    QVERIFY(form->setFieldText("train.learning_rate", "not a number"));
+    QVERIFY(form->validationMessage().contains("train.learning_rate"));
+
+    QVERIFY(form->setFieldText("train.learning_rate", "5e-4"));
+    QVERIFY(window.runAction()->isEnabled());
+    QVERIFY(window.runControls()->problem().isEmpty());
+
+    QVERIFY(form->setFieldText("train.steps", "0"));
+    QVERIFY(!window.runAction()->isEnabled());
+    QVERIFY2(form->validationMessage().contains("train.steps"), qPrintable(form->validationMessage()));
+    QVERIFY(form->setFieldText("train.steps", "10"));
+    QVERIFY(window.runAction()->isEnabled());
+
+    QVERIFY(form->setFieldText("objective.beta", "-1"));
+    QVERIFY(form->validationMessage().contains("objective.beta"));
+    QVERIFY(!window.runAction()->isEnabled());
+    // Run refuses quietly even when called directly.
+    window.startRun();
+    QVERIFY(!window.isRunning());
+}
+
+void TestGui::missingDemoDataIsExplained() {
+    MainWindow window(storePath());
+    json config = {{"name", "demo-dpo"}, {"data", {{"train", "no-such-dir/arith-dpo.jsonl"}}}};
+    const QString path = dir_->filePath("demo.json");
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write(QByteArray::fromStdString(config.dump()));
+    file.close();
+    QVERIFY(window.loadDemo(path));
+    QVERIFY(!window.runAction()->isEnabled());
+    const QString message = window.experimentForm()->validationMessage();
+    QVERIFY2(message.contains("Demo data missing") && message.contains("make-data arith"),
+             qPrintable(message));
+}
+
+void TestGui::formKeepsKeysItDoesNotShow() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"max_grad_norm", 0.5}, {"grad_accum", 2}})));
+    ps::ui::ExperimentForm* form = window.experimentForm();
+    QVERIFY(form->setFieldText("objective.beta", "0.25"));
+    QVERIFY(form->setFieldText("objective.algorithm", "simpo"));
+    const json merged = form->experimentJson();
+    QCOMPARE(merged["train"]["max_grad_norm"].get<double>(), 0.5);
+    QCOMPARE(merged["train"]["grad_accum"].get<int>(), 2);
+    QCOMPARE(merged["objective"]["beta"].get<double>(), 0.25);
+    QCOMPARE(merged["objective"]["algorithm"].get<std::string>(), std::string("simpo"));
+    QVERIFY(form->isValid());
+    QCOMPARE(form->runConfig().train.grad_accum, 2);
+
+    // Save and load back: same JSON.
+    const QString saved = dir_->filePath("saved.json");
+    form->saveFile(saved);
+    QVERIFY(window.loadExperiment(saved));
+    QVERIFY2(form->experimentJson() == merged, form->experimentJson().dump().c_str());
+}
+
+QTEST_MAIN(TestGui)
+#include "test_gui.moc"

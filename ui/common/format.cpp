@@ -1,0 +1,43 @@
+#include "common/format.h"
+
+#include <cmath>
+
+#include <QCoreApplication>
+
+namespace ps::ui {
+
+QString formatDuration(double seconds) {
+    if (!(seconds >= 0.0) || !std::isfinite(seconds)) return QStringLiteral("–");
+    if (seconds < 60.0) return QStringLiteral("%1 s").arg(int(std::round(seconds)));
+    const long total = std::lround(seconds);
+    const long h = total / 3600, m = (total % 3600) / 60, s = total % 60;
+    if (h > 0)
+        return QStringLiteral("%1:%2:%3").arg(h).arg(m, 2, 10, QChar('0')).arg(s, 2, 10, QChar('0'));
+    return QStringLiteral("%1:%2").arg(m).arg(s, 2, 10, QChar('0'));
+}
+
+QString formatMetric(double value) {
+    if (!std::isfinite(value)) return QString();
+    return QString::number(value, 'g', 4);
+}
+
+double metricValue(const nlohmann::json& metrics, const char* name) {
+    if (metrics.is_object()) {
+        auto it = metrics.find(name);
+        if (it != metrics.end() && it->is_number()) return it->get<double>();
+    }
+    return std::nan("");
+}
+
+QString phaseLabel(const QString& phase) {
+    auto tr = [](const char* text) { return QCoreApplication::translate("ps::ui::phase", text); };
+    if (phase == QLatin1String("prepare")) return tr("Preparing data and model");
+    if (phase == QLatin1String("sft")) return tr("SFT warm-up");
+    if (phase == QLatin1String("reference")) return tr("Reference log-probs");
+    if (phase == QLatin1String("train")) return tr("Training");
+    if (phase == QLatin1String("eval")) return tr("Evaluating");
+    if (phase == QLatin1String("done")) return tr("Done");
+    return phase;
+}
+
+}  // namespace ps::ui

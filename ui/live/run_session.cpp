@@ -1,0 +1,114 @@
+#include "live/run_session.h"
+
+#include "engine/run_thread.h"
+#include "live/metric_buffer.h"
+#include "store/run_store.h"
+
+namespace ps::ui {
+
+RunSession::RunSession(QObject* parent) : QObject(parent) {
+    drainTimer_.setInterval(kDrainIntervalMs);
+    drainTimer_.setTimerType(Qt::CoarseTimer);
+    connect(&drainTimer_, &QTimer::timeout, this, &RunSession::tick);
+}
+
+RunSession::~RunSession() {
+    // Receivers may be half destroyed by now (we are usually a child of the main window).
+    blockSignals(true);
+    stopAndWait();
+}
+
+void RunSession::start(const RunConfig& config, const nlohmann::json& configJson,
+                       std::shared_ptr<RunStore> store) {
+    if (thread_) return;
+    buffer_ = std::make_shared<MetricBuffer>();
+    std::vector<std::shared_ptr<RunSink>> sinks;
+    storeSink_.reset();
+    if (store) {
+        storeSink_ = std::make_shared<StoreSink>(std::move(store));
+        // The store first: when the buffer hears on_finish the run row is already final.
+        sinks.push_back(storeSink_);
+    }
+    sinks.push_back(buffer_);
+    info_.reset();
+    finishStatus_.reset();
+    finishError_.clear();
+    finalMetrics_ = nlohmann::json::object();
+    stopRequested_ = false;
+    tickDurationsMs_.clear();
+
+    auto thread = std::make_unique<RunThread>(config, configJson, std::move(sinks));
+    thread->start();
+    thread_ = std::move(thread);
+    wallClock_.start();
+    drainTimer_.start();
+}
+
+bool RunSession::isPaused() const { return thread_ && thread_->paused(); }
+
+void RunSession::pause() {
+    if (thread_ && !stopRequested_) thread_->pause();
+}
+
+void RunSession::resume() {
+    if (thread_) thread_->resume();
+}
+
+void RunSession::requestStop() {
+    if (!thread_) return;
+    stopRequested_ = true;
+    thread_->request_stop();
+    // A paused engine waits on its condition variable; waking it lets it see the stop.
+    if (thread_->paused()) thread_->resume();
+}
+
+void RunSession::stopAndWait() {
+    if (!thread_) return;
+    requestStop();
+    thread_->join();
+    tick();  // delivers what is left and ends the run (thread finished now)
+}
+
+int64_t RunSession::storedRunId() const { return storeSink_ ? storeSink_->run_id() : 0; }
+
+double RunSession::elapsedSeconds() const {
+    return wallClock_.isValid() ? wallClock_.elapsed() / 1000.0 : 0.0;
+}
+
+void RunSession::tick() {
+    if (!buffer_) return;
+    QElapsedTimer tickClock;
+    tickClock.start();
+    // Read before draining: once the thread is finished every sink call has been made, so
+    // this drain is guaranteed to be the last one with data.
+    const bool threadDone = thread_ && thread_->finished();
+    DrainedRun drained = buffer_->drain();
+    if (drained.empty() && !threadDone) return;
+
+    if (drained.started) {
+        info_ = *drained.started;
+        emit started(*drained.started);
+    }
+    if (!drained.metrics.empty()) emit metricsArrived(drained.metrics);
+    if (!drained.events.empty()) emit eventsArrived(drained.events);
+    if (drained.progress) emit progressChanged(*drained.progress);
+    if (drained.finished) {
+        finishStatus_ = drained.finished->status;
+        finishError_ = QString::fromStdString(drained.finished->error);
+        finalMetrics_ = std::move(drained.finished->final_metrics);
+    }
+    emit tickFinished();
+    if (recordTicks_) tickDurationsMs_.push_back(tickClock.nsecsElapsed() / 1e6);
+
+    if (threadDone) finishRun();
+}
+
+void RunSession::finishRun() {
+    drainTimer_.stop();
+    thread_->join();  // returns at once: the thread has finished
+    const RunStatus status = finishStatus_.value_or(thread_->status());
+    thread_.reset();
+    emit finished(status, finishError_, finalMetrics_);
+}
+
+}  // namespace ps::ui

@@ -1,0 +1,92 @@
+// One training run seen from the GUI thread: owns the engine thread and its sinks, drains the
+// MetricBuffer on a coalescing timer and re-emits what arrived as Qt signals. The GUI thread
+// never blocks on the engine here, except when the owner asks for stopAndWait() at shutdown.
+#pragma once
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QString>
+#include <QTimer>
+
+#include "common/run_types.h"
+#include "config/run_config.h"
+
+namespace ps {
+class RunStore;
+class RunThread;
+class StoreSink;
+}  // namespace ps
+
+namespace ps::ui {
+
+class MetricBuffer;
+
+class RunSession : public QObject {
+    Q_OBJECT
+public:
+    // About 25 Hz: fast enough to look live, slow enough that a replot per tick stays cheap.
+    static constexpr int kDrainIntervalMs = 40;
+
+    explicit RunSession(QObject* parent = nullptr);
+    ~RunSession() override;  // stops and joins a run still going
+
+    // Starts `config` on a new engine thread; `store` may be null (nothing is recorded then).
+    // Throws std::exception when the thread cannot be started.
+    void start(const RunConfig& config, const nlohmann::json& configJson,
+               std::shared_ptr<RunStore> store);
+
+    bool isActive() const { return thread_ != nullptr; }
+    bool isPaused() const;
+    bool stopRequested() const { return stopRequested_; }
+    void pause();
+    void resume();
+    void requestStop();
+    // Shutdown only: stops the run and waits for the engine thread to end.
+    void stopAndWait();
+
+    // Run id in the store of the current or last run (0 before the store created it).
+    int64_t storedRunId() const;
+    const std::optional<RunInfo>& runInfo() const { return info_; }
+    double elapsedSeconds() const;
+
+    // Records the duration of each non-empty tick (drain + every slot connected to the
+    // signals, including the replot), in ms, for the latency benchmark. Off by default: a
+    // days-long run would grow the list without bound.
+    void setRecordTickDurations(bool on) { recordTicks_ = on; }
+    const std::vector<double>& tickDurationsMs() const { return tickDurationsMs_; }
+
+signals:
+    void started(const ps::RunInfo& info);
+    void metricsArrived(const std::vector<ps::StepMetrics>& metrics);
+    void eventsArrived(const std::vector<ps::RunEvent>& events);
+    void progressChanged(const ps::RunProgress& progress);
+    // After every other signal of one tick: the place to replot, once.
+    void tickFinished();
+    // The engine thread has ended; `error` is the run's own message when it failed,
+    // `finalMetrics` the last value of every metric.
+    void finished(ps::RunStatus status, const QString& error, const nlohmann::json& finalMetrics);
+
+private slots:
+    void tick();
+
+private:
+    void finishRun();
+
+    QTimer drainTimer_;
+    QElapsedTimer wallClock_;
+    std::shared_ptr<MetricBuffer> buffer_;
+    std::shared_ptr<StoreSink> storeSink_;
+    std::unique_ptr<RunThread> thread_;
+    std::optional<RunInfo> info_;
+    std::optional<RunStatus> finishStatus_;
+    QString finishError_;
+    nlohmann::json finalMetrics_;
+    bool stopRequested_ = false;
+    bool recordTicks_ = false;
+    std::vector<double> tickDurationsMs_;
+};
+
+}  // namespace ps::ui

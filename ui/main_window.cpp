@@ -1,0 +1,489 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QScrollArea>
+#include <QStatusBar>
+#include <QStyle>
+#include <QTabWidget>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "common/format.h"
+#include "common/metric_style.h"
+#include "experiment/experiment_form.h"
+#include "live/event_log.h"
+#include "live/live_monitor.h"
+#include "live/run_controls.h"
+#include "live/run_session.h"
+#include "runs/runs_view.h"
+#include "store/run_store.h"
+
+// Resources live in the static library; they must be registered by name, outside namespaces.
+static void initPrefStudioResources() { Q_INIT_RESOURCE(prefstudio); }
+
+namespace ps::ui {
+
+QIcon applicationIcon() {
+    initPrefStudioResources();
+    QIcon icon;
+    for (int size : {16, 32, 48, 64, 128})
+        icon.addFile(QStringLiteral(":/icons/prefstudio-%1.png").arg(size), QSize(size, size));
+    icon.addFile(QStringLiteral(":/icons/prefstudio.png"), QSize(256, 256));
+    return icon;
+}
+
+MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(parent) {
+    setWindowIcon(applicationIcon());
+    setObjectName(QStringLiteral("MainWindow"));
+
+    session_ = new RunSession(this);
+    form_ = new ExperimentForm;
+    monitor_ = new LiveMonitor;
+    runsView_ = new RunsView;
+    log_ = new EventLog;
+
+    createActions();
+    controls_ = new RunControls(runAction_, pauseAction_, stopAction_);
+
+    auto* centre = new QWidget(this);
+    auto* centreLayout = new QVBoxLayout(centre);
+    centreLayout->setContentsMargins(4, 4, 4, 0);
+    centreLayout->setSpacing(2);
+    centreLayout->addWidget(monitor_, 1);
+    centreLayout->addWidget(controls_);
+    setCentralWidget(centre);
+
+    createDocks();
+    createMenus();
+
+    storeLabel_ = new QLabel(this);
+    deviceLabel_ = new QLabel(this);
+    stateLabel_ = new QLabel(this);
+    statusBar()->addPermanentWidget(storeLabel_);
+    statusBar()->addPermanentWidget(deviceLabel_);
+    statusBar()->addPermanentWidget(stateLabel_);
+
+    connect(form_, &ExperimentForm::changed, this, [this] {
+        updateActions();
+        if (!form_->isValid() || isRunning()) return;
+        const RunConfig& config = form_->runConfig();
+        deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(config.train.device)));
+        monitor_->setPlannedSteps(config.sft.steps, config.train.steps);
+    });
+    connect(session_, &RunSession::started, this, &MainWindow::onRunStarted);
+    connect(session_, &RunSession::metricsArrived, monitor_, &LiveMonitor::appendMetrics);
+    connect(session_, &RunSession::eventsArrived, log_, &EventLog::appendEvents);
+    connect(session_, &RunSession::progressChanged, this, &MainWindow::onProgress);
+    // One replot per drain tick, after every batch of that tick is in.
+    connect(session_, &RunSession::tickFinished, monitor_, &LiveMonitor::refresh);
+    connect(session_, &RunSession::finished, this, &MainWindow::onRunFinished);
+
+    openStore(storePath);
+    setRunState(QStringLiteral("idle"));
+    updateWindowTitle();
+    updateActions();
+    resize(1440, 900);
+}
+
+MainWindow::~MainWindow() {
+    // Stop a run before the views it feeds go away.
+    if (session_) {
+        disconnect(session_, nullptr, this, nullptr);
+        session_->blockSignals(true);
+        session_->stopAndWait();
+    }
+}
+
+void MainWindow::createActions() {
+    QStyle* s = style();
+    newAction_ = new QAction(tr("&New Experiment"), this);
+    newAction_->setShortcut(QKeySequence::New);
+    connect(newAction_, &QAction::triggered, this, &MainWindow::newExperiment);
+
+    openAction_ = new QAction(s->standardIcon(QStyle::SP_DialogOpenButton), tr("&Open Experiment…"), this);
+    openAction_->setShortcut(QKeySequence::Open);
+    connect(openAction_, &QAction::triggered, this, &MainWindow::openExperiment);
+
+    saveAction_ = new QAction(s->standardIcon(QStyle::SP_DialogSaveButton), tr("&Save Experiment"), this);
+    saveAction_->setShortcut(QKeySequence::Save);
+    connect(saveAction_, &QAction::triggered, this, &MainWindow::saveExperiment);
+
+    saveAsAction_ = new QAction(tr("Save Experiment &As…"), this);
+    saveAsAction_->setShortcut(QKeySequence::SaveAs);
+    connect(saveAsAction_, &QAction::triggered, this, &MainWindow::saveExperimentAs);
+
+    quitAction_ = new QAction(tr("&Quit"), this);
+    quitAction_->setShortcut(QKeySequence::Quit);
+    connect(quitAction_, &QAction::triggered, this, &QWidget::close);
+
+    runAction_ = new QAction(s->standardIcon(QStyle::SP_MediaPlay), tr("&Run"), this);
+    runAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    connect(runAction_, &QAction::triggered, this, &MainWindow::startRun);
+
+    pauseAction_ = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause"), this);
+    pauseAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_P));
+    connect(pauseAction_, &QAction::triggered, this, &MainWindow::togglePause);
+
+    stopAction_ = new QAction(s->standardIcon(QStyle::SP_MediaStop), tr("&Stop"), this);
+    stopAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Period));
+    connect(stopAction_, &QAction::triggered, this, &MainWindow::stopRun);
+
+    refreshAction_ = new QAction(s->standardIcon(QStyle::SP_BrowserReload), tr("Re&fresh Runs"), this);
+    refreshAction_->setShortcut(QKeySequence::Refresh);
+    connect(refreshAction_, &QAction::triggered, this, &MainWindow::refreshRuns);
+
+    followAction_ = new QAction(tr("&Follow Live Run"), this);
+    followAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+    followAction_->setToolTip(tr("Undo zoom and pan: the plots follow the run again"));
+    connect(followAction_, &QAction::triggered, monitor_, &LiveMonitor::resetView);
+
+    aboutAction_ = new QAction(tr("&About PrefStudio"), this);
+    connect(aboutAction_, &QAction::triggered, this, &MainWindow::showAbout);
+
+    for (QAction* a : {runAction_, pauseAction_, stopAction_, openAction_, saveAction_, refreshAction_})
+        if (!a->shortcut().isEmpty())
+            a->setToolTip(QStringLiteral("%1 (%2)").arg(a->text().remove('&'),
+                                                         a->shortcut().toString(QKeySequence::NativeText)));
+}
+
+void MainWindow::createMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(newAction_);
+    file->addAction(openAction_);
+    file->addAction(saveAction_);
+    file->addAction(saveAsAction_);
+    file->addSeparator();
+    file->addAction(quitAction_);
+
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(runAction_);
+    run->addAction(pauseAction_);
+    run->addAction(stopAction_);
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    view->addAction(refreshAction_);
+    view->addAction(followAction_);
+    view->addSeparator();
+    for (QDockWidget* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(aboutAction_);
+
+    QToolBar* toolbar = addToolBar(tr("Main"));
+    toolbar->setObjectName(QStringLiteral("MainToolBar"));
+    toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    toolbar->addAction(openAction_);
+    toolbar->addAction(saveAction_);
+    toolbar->addSeparator();
+    toolbar->addAction(runAction_);
+    toolbar->addAction(pauseAction_);
+    toolbar->addAction(stopAction_);
+    toolbar->addSeparator();
+    toolbar->addAction(refreshAction_);
+}
+
+void MainWindow::createDocks() {
+    auto* formScroll = new QScrollArea;
+    formScroll->setWidget(form_);
+    formScroll->setWidgetResizable(true);
+    formScroll->setFrameShape(QFrame::NoFrame);
+    formScroll->setMinimumWidth(form_->sizeHint().width() + 24);
+    auto* formDock = new QDockWidget(tr("Experiment"), this);
+    formDock->setObjectName(QStringLiteral("ExperimentDock"));
+    formDock->setWidget(formScroll);
+    formDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable |
+                          QDockWidget::DockWidgetClosable);
+    addDockWidget(Qt::LeftDockWidgetArea, formDock);
+
+    auto* tabs = new QTabWidget;
+    tabs->addTab(runsView_, tr("Runs"));
+    tabs->addTab(log_, tr("Log"));
+    auto* bottomDock = new QDockWidget(tr("Runs"), this);
+    bottomDock->setObjectName(QStringLiteral("RunsDock"));
+    bottomDock->setWidget(tabs);
+    addDockWidget(Qt::BottomDockWidgetArea, bottomDock);
+    // The plots get the height; the runs list a few rows.
+    resizeDocks({bottomDock}, {200}, Qt::Vertical);
+}
+
+void MainWindow::openStore(const QString& path) {
+    storePath_ = path;
+    try {
+        store_ = std::make_shared<RunStore>(path.toStdString());
+        storeError_.clear();
+        storeLabel_->setText(tr("store: %1").arg(QDir::toNativeSeparators(path)));
+        storeLabel_->setToolTip(QString());
+    } catch (const std::exception& e) {
+        store_.reset();
+        storeError_ = tr("The run store cannot be opened: %1").arg(QString::fromStdString(e.what()));
+        storeLabel_->setText(tr("store: unavailable"));
+        storeLabel_->setToolTip(storeError_);
+        log_->appendMessage(QStringLiteral("error"), storeError_);
+    }
+    runsView_->setStore(store_);
+}
+
+bool MainWindow::loadExperiment(const QString& path) {
+    form_->setMissingDataHint(QString());
+    loadError_.clear();
+    try {
+        form_->loadFile(path);
+    } catch (const std::exception& e) {
+        const QString message = tr("Cannot open %1: %2").arg(QDir::toNativeSeparators(path),
+                                                              QString::fromStdString(e.what()));
+        loadError_ = message;
+        statusBar()->showMessage(message, 10000);
+        log_->appendMessage(QStringLiteral("error"), message);
+        return false;
+    }
+    updateWindowTitle();
+    updateActions();
+    return true;
+}
+
+bool MainWindow::loadDemo(const QString& path) {
+    if (!loadExperiment(path)) return false;
+    const QString data = form_->fieldText(QStringLiteral("data.train"));
+    form_->setMissingDataHint(
+        tr("Demo data missing: run `prefstudio-cli make-data arith --out %1` (the build "
+           "normally generates it).")
+            .arg(data.isEmpty() ? QStringLiteral("experiments/data/arith-dpo.jsonl") : data));
+    if (!form_->isValid()) log_->appendMessage(QStringLiteral("warning"), form_->validationMessage());
+    return true;
+}
+
+void MainWindow::reportProblem(const QString& message) {
+    log_->appendMessage(QStringLiteral("error"), message);
+    statusBar()->showMessage(message);
+}
+
+bool MainWindow::isRunning() const { return session_->isActive(); }
+
+int64_t MainWindow::lastRunId() const { return session_->storedRunId(); }
+
+QCustomPlot* MainWindow::livePlot() const { return monitor_->plot(); }
+
+void MainWindow::refreshRuns() { runsView_->refresh(); }
+
+void MainWindow::startRun() {
+    if (isRunning() || !form_->isValid() || !store_) return;
+    const RunConfig& config = form_->runConfig();
+    const nlohmann::json configJson = form_->experimentJson();
+    monitor_->beginRun(config.sft.steps, config.train.steps);
+    lastRunError_.clear();
+    controls_->setProblem(QString());
+    try {
+        session_->start(config, configJson, store_);
+    } catch (const std::exception& e) {
+        lastRunError_ = tr("The run could not start: %1").arg(QString::fromStdString(e.what()));
+        log_->appendMessage(QStringLiteral("error"), lastRunError_);
+        statusBar()->showMessage(lastRunError_, 10000);
+        setRunState(QStringLiteral("failed"));
+        updateActions();
+        return;
+    }
+    log_->appendMessage(QStringLiteral("info"),
+                        tr("Run '%1' started (%2, %3 steps).")
+                            .arg(QString::fromStdString(config.name),
+                                 QString::fromStdString(config.objective.algorithm))
+                            .arg(config.train.steps));
+    controls_->showIdle(tr("Starting…"));
+    setRunState(QStringLiteral("running"));
+    updateActions();
+    emit runStarted();
+}
+
+void MainWindow::togglePause() {
+    if (!isRunning() || session_->stopRequested()) return;
+    if (session_->isPaused()) {
+        session_->resume();
+        setRunState(QStringLiteral("running"));
+    } else {
+        session_->pause();
+        setRunState(QStringLiteral("paused"));
+    }
+    updateActions();
+}
+
+void MainWindow::stopRun() {
+    if (!isRunning()) return;
+    session_->requestStop();
+    setRunState(QStringLiteral("stopping"));
+    statusBar()->showMessage(tr("Stopping after the current step…"), 5000);
+    updateActions();
+}
+
+void MainWindow::onRunStarted(const RunInfo& info) {
+    if (!info.device.empty())
+        deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(info.device)));
+    // The store row exists now (the store sink sees on_start first): show it as running.
+    runsView_->refresh();
+    runsView_->selectRun(session_->storedRunId());
+}
+
+void MainWindow::onProgress(const RunProgress& progress) {
+    controls_->showProgress(progress);
+    if (runState_ == QLatin1String("running") && progress.total_steps > 0)
+        stateLabel_->setText(tr("running: %1 %2/%3")
+                                 .arg(phaseLabel(QString::fromStdString(progress.phase)))
+                                 .arg(progress.step)
+                                 .arg(progress.total_steps));
+}
+
+void MainWindow::onRunFinished(RunStatus status, const QString& error,
+                               const nlohmann::json& finalMetrics) {
+    const QString statusText = QString::fromLatin1(to_string(status));
+    const QString duration = formatDuration(session_->elapsedSeconds());
+    monitor_->refresh();
+    if (status == RunStatus::Failed) {
+        lastRunError_ = error.isEmpty() ? tr("The run failed.") : error;
+        controls_->showIdle(tr("Failed after %1").arg(duration));
+        log_->appendMessage(QStringLiteral("error"), tr("Run failed: %1").arg(lastRunError_));
+        statusBar()->showMessage(tr("Run failed: %1").arg(lastRunError_), 15000);
+    } else {
+        controls_->showIdle(status == RunStatus::Completed ? tr("Completed in %1").arg(duration)
+                                                           : tr("Stopped after %1").arg(duration));
+        const double chosen = metricValue(finalMetrics, "rewards/chosen");
+        const double rejected = metricValue(finalMetrics, "rewards/rejected");
+        const double margin = metricValue(finalMetrics, "rewards/margins");
+        const double accuracy = metricValue(finalMetrics, "rewards/accuracies");
+        log_->appendMessage(QStringLiteral("info"),
+                            tr("Run %1 %2 in %3: chosen %4, rejected %5, margin %6, accuracy %7.")
+                                .arg(session_->storedRunId())
+                                .arg(statusText, duration, formatMetric(chosen),
+                                     formatMetric(rejected), formatMetric(margin),
+                                     formatMetric(accuracy)));
+        statusBar()->showMessage(tr("Run %1.").arg(statusText), 8000);
+    }
+    setRunState(statusText);
+    runsView_->refresh();
+    runsView_->selectRun(session_->storedRunId());
+    updateActions();
+    emit runFinished(status);
+}
+
+void MainWindow::setRunState(const QString& state) {
+    runState_ = state;
+    stateLabel_->setText(state);
+    QPalette p = stateLabel_->palette();
+    p.setColor(QPalette::WindowText, statusColor(state).darker(120));
+    stateLabel_->setPalette(p);
+}
+
+void MainWindow::updateActions() {
+    const bool running = isRunning();
+    QString blocked;
+    if (!running) {
+        if (!store_) blocked = storeError_;
+        else if (!form_->isValid()) blocked = form_->validationMessage();
+    }
+    runAction_->setEnabled(!running && blocked.isEmpty());
+    runAction_->setToolTip(blocked.isEmpty() ? tr("Start the run (Ctrl+R)")
+                                             : tr("Cannot run: %1").arg(blocked));
+    pauseAction_->setEnabled(running && !session_->stopRequested());
+    pauseAction_->setText(session_->isPaused() ? tr("Resume") : tr("Pause"));
+    pauseAction_->setToolTip(QStringLiteral("%1 (%2)").arg(
+        pauseAction_->text(), pauseAction_->shortcut().toString(QKeySequence::NativeText)));
+    pauseAction_->setIcon(style()->standardIcon(session_->isPaused() ? QStyle::SP_MediaPlay
+                                                                     : QStyle::SP_MediaPause));
+    stopAction_->setEnabled(running && !session_->stopRequested());
+    // The form describes the next run; editing it mid-run would suggest otherwise.
+    form_->setEnabled(!running);
+    newAction_->setEnabled(!running);
+    openAction_->setEnabled(!running);
+    // What stops the next run wins over how the last one ended.
+    if (!blocked.isEmpty())
+        controls_->setProblem(tr("Cannot run: %1").arg(blocked));
+    else if (!running && runState_ == QLatin1String("failed") && !lastRunError_.isEmpty())
+        controls_->setProblem(tr("Run failed: %1").arg(lastRunError_));
+    else
+        controls_->setProblem(QString());
+}
+
+void MainWindow::updateWindowTitle() {
+    const QString file = form_->filePath().isEmpty() ? tr("new experiment")
+                                                     : QFileInfo(form_->filePath()).fileName();
+    setWindowTitle(tr("%1 — PrefStudio").arg(file));
+}
+
+void MainWindow::newExperiment() {
+    if (isRunning()) return;
+    form_->setMissingDataHint(QString());
+    form_->setExperiment(RunConfig{}.to_json());
+    updateWindowTitle();
+}
+
+void MainWindow::openExperiment() {
+    if (isRunning()) return;
+    const QString start = form_->filePath().isEmpty() ? QDir::currentPath()
+                                                      : QFileInfo(form_->filePath()).absolutePath();
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open Experiment"), start,
+                                                      tr("Run configs (*.json);;All files (*)"));
+    if (!path.isEmpty() && !loadExperiment(path))
+        QMessageBox::warning(this, tr("Open Experiment"), loadError_);
+}
+
+bool MainWindow::saveExperiment() {
+    if (form_->filePath().isEmpty()) return saveExperimentAs();
+    try {
+        form_->saveFile(form_->filePath());
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
+        return false;
+    }
+    statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(form_->filePath())), 5000);
+    return true;
+}
+
+bool MainWindow::saveExperimentAs() {
+    QString start = form_->filePath();
+    if (start.isEmpty())
+        start = QDir::current().filePath(QString::fromStdString(form_->experimentJson().value("name", "experiment")) +
+                                         QStringLiteral(".json"));
+    QString path = QFileDialog::getSaveFileName(this, tr("Save Experiment As"), start,
+                                                tr("Run configs (*.json)"));
+    if (path.isEmpty()) return false;
+    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".json");
+    try {
+        form_->saveFile(path);
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
+        return false;
+    }
+    updateWindowTitle();
+    statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(path)), 5000);
+    return true;
+}
+
+void MainWindow::showAbout() {
+    QMessageBox::about(
+        this, tr("About PrefStudio"),
+        tr("<h3>PrefStudio %1</h3><p>A studio for preference optimisation (DPO, KTO, ORPO, "
+           "SimPO) of language models.</p><p>Chosen rewards are drawn in green, rejected in red; "
+           "eval points as markers.</p>")
+            .arg(QApplication::applicationVersion()));
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (isRunning()) {
+        // The engine checks for a stop every step, so this wait is short; the store then
+        // records the run as stopped.
+        setRunState(QStringLiteral("stopping"));
+        statusBar()->showMessage(tr("Stopping the run…"));
+        QApplication::setOverrideCursor(Qt::WaitCursor);
+        session_->stopAndWait();
+        QApplication::restoreOverrideCursor();
+    }
+    event->accept();
+}
+
+}  // namespace ps::ui

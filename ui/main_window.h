@@ -1,0 +1,133 @@
+// The studio's main window: experiment form (left), live monitor with run controls (centre),
+// runs list and run log (bottom). It owns the run store connection and the run session and
+// wires their signals to the views; the views know nothing of each other.
+#pragma once
+#include <memory>
+
+#include <QIcon>
+#include <QMainWindow>
+#include <QString>
+#include <nlohmann/json.hpp>
+
+#include "common/run_types.h"
+
+class QAction;
+class QCustomPlot;
+class QLabel;
+
+namespace ps {
+class RunStore;
+}
+
+namespace ps::ui {
+
+class EventLog;
+class ExperimentForm;
+class LiveMonitor;
+class RunControls;
+class RunSession;
+class RunsView;
+
+// The PrefStudio icon (green and red curves fanning out), every size.
+QIcon applicationIcon();
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    // Opens (creating) the run store at `storePath`; a store that cannot be opened is
+    // reported in the window and disables Run, it does not throw.
+    explicit MainWindow(const QString& storePath, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Loads a run-config file into the form; false (with the reason shown) on failure.
+    bool loadExperiment(const QString& path);
+    QString loadError() const { return loadError_; }
+    // Loads the built-in demo; a missing demo dataset is explained, not fatal.
+    bool loadDemo(const QString& path);
+
+    // Shows a problem that is not about one field (log + status bar, until the next message).
+    void reportProblem(const QString& message);
+
+    bool isRunning() const;
+    // "idle", "running", "paused", "stopping", or the last run's final status.
+    QString runState() const { return runState_; }
+    QString lastRunError() const { return lastRunError_; }
+    int64_t lastRunId() const;
+
+    // Parts, for tests and the benchmark.
+    ExperimentForm* experimentForm() const { return form_; }
+    LiveMonitor* liveMonitor() const { return monitor_; }
+    QCustomPlot* livePlot() const;
+    RunControls* runControls() const { return controls_; }
+    RunsView* runsView() const { return runsView_; }
+    RunSession* runSession() const { return session_; }
+    EventLog* eventLog() const { return log_; }
+    std::shared_ptr<RunStore> store() const { return store_; }
+    QAction* runAction() const { return runAction_; }
+    QAction* pauseAction() const { return pauseAction_; }
+    QAction* stopAction() const { return stopAction_; }
+
+public slots:
+    void startRun();
+    void togglePause();
+    void stopRun();
+    void refreshRuns();
+
+signals:
+    void runStarted();
+    void runFinished(ps::RunStatus status);
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private:
+    void createActions();
+    void createMenus();
+    void createDocks();
+    void openStore(const QString& path);
+    void updateActions();
+    void setRunState(const QString& state);
+    void updateWindowTitle();
+    void newExperiment();
+    void openExperiment();
+    bool saveExperiment();
+    bool saveExperimentAs();
+    void showAbout();
+
+    void onRunStarted(const ps::RunInfo& info);
+    void onProgress(const ps::RunProgress& progress);
+    void onRunFinished(ps::RunStatus status, const QString& error,
+                       const nlohmann::json& finalMetrics);
+
+    std::shared_ptr<RunStore> store_;
+    QString storePath_;
+    QString storeError_;
+    QString runState_ = QStringLiteral("idle");
+    QString lastRunError_;
+    QString loadError_;
+
+    ExperimentForm* form_ = nullptr;
+    LiveMonitor* monitor_ = nullptr;
+    RunControls* controls_ = nullptr;
+    RunsView* runsView_ = nullptr;
+    EventLog* log_ = nullptr;
+    RunSession* session_ = nullptr;
+
+    QAction* newAction_ = nullptr;
+    QAction* openAction_ = nullptr;
+    QAction* saveAction_ = nullptr;
+    QAction* saveAsAction_ = nullptr;
+    QAction* quitAction_ = nullptr;
+    QAction* runAction_ = nullptr;
+    QAction* pauseAction_ = nullptr;
+    QAction* stopAction_ = nullptr;
+    QAction* refreshAction_ = nullptr;
+    QAction* followAction_ = nullptr;
+    QAction* aboutAction_ = nullptr;
+
+    QLabel* storeLabel_ = nullptr;
+    QLabel* deviceLabel_ = nullptr;
+    QLabel* stateLabel_ = nullptr;
+};
+
+}  // namespace ps::ui

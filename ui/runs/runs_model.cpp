@@ -1,0 +1,139 @@
+#include "runs/runs_model.h"
+
+#include <cmath>
+
+#include <QBrush>
+#include <QDateTime>
+#include <QFont>
+
+#include "common/format.h"
+#include "common/metric_style.h"
+
+namespace ps::ui {
+
+namespace {
+
+const char* metricOfColumn(int column) {
+    switch (column) {
+        case RunsModel::ChosenColumn: return "rewards/chosen";
+        case RunsModel::RejectedColumn: return "rewards/rejected";
+        case RunsModel::MarginColumn: return "rewards/margins";
+        case RunsModel::AccuracyColumn: return "rewards/accuracies";
+        default: return nullptr;
+    }
+}
+
+QString localTime(const std::string& iso) {
+    QDateTime t = QDateTime::fromString(QString::fromStdString(iso), Qt::ISODate);
+    if (!t.isValid()) return QString::fromStdString(iso);
+    return t.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm"));
+}
+
+}  // namespace
+
+RunsModel::RunsModel(QObject* parent) : QAbstractTableModel(parent) {}
+
+void RunsModel::setRuns(std::vector<StoredRun> runs) {
+    beginResetModel();
+    runs_ = std::move(runs);
+    endResetModel();
+}
+
+int RunsModel::rowOfRun(int64_t id) const {
+    for (size_t i = 0; i < runs_.size(); ++i)
+        if (runs_[i].id == id) return int(i);
+    return -1;
+}
+
+int RunsModel::rowCount(const QModelIndex& parent) const {
+    return parent.isValid() ? 0 : int(runs_.size());
+}
+
+int RunsModel::columnCount(const QModelIndex& parent) const {
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant RunsModel::data(const QModelIndex& index, int role) const {
+    if (!index.isValid() || index.row() >= rowCount()) return {};
+    const StoredRun& run = runs_[size_t(index.row())];
+    const int column = index.column();
+    const QString status = QString::fromLatin1(to_string(run.status));
+
+    if (const char* metric = metricOfColumn(column)) {
+        const double v = metricValue(run.final_metrics, metric);
+        if (role == Qt::DisplayRole) return formatMetric(v);
+        if (role == SortRole) return std::isfinite(v) ? QVariant(v) : QVariant(-1e300);
+        if (role == Qt::TextAlignmentRole) return int(Qt::AlignRight | Qt::AlignVCenter);
+        if (role == Qt::ForegroundRole && (column == ChosenColumn || column == RejectedColumn))
+            return QBrush(metricColor(QString::fromLatin1(metric)).darker(115));
+        return {};
+    }
+
+    switch (role) {
+        case Qt::DisplayRole:
+            switch (column) {
+                case IdColumn: return QString::number(run.id);
+                case NameColumn: return QString::fromStdString(run.name);
+                case AlgorithmColumn: return QString::fromStdString(run.algorithm);
+                case ModelColumn: return QString::fromStdString(run.model);
+                case StatusColumn: return status;
+                case CreatedColumn: return localTime(run.created_at);
+                case DurationColumn:
+                    return run.duration_s > 0 ? formatDuration(run.duration_s) : QString();
+            }
+            return {};
+        case SortRole:
+            switch (column) {
+                case IdColumn: return qlonglong(run.id);
+                case DurationColumn: return run.duration_s;
+                case CreatedColumn: return QString::fromStdString(run.created_at);
+                default: return data(index, Qt::DisplayRole);
+            }
+        case Qt::ForegroundRole:
+            if (column == StatusColumn) return QBrush(statusColor(status).darker(115));
+            return {};
+        case Qt::FontRole:
+            if (column == StatusColumn) {
+                QFont f;
+                f.setBold(true);
+                return f;
+            }
+            return {};
+        case Qt::ToolTipRole:
+            if (column == StatusColumn && !run.error.empty()) return QString::fromStdString(run.error);
+            if (column == NameColumn && !run.dataset.empty())
+                return tr("data: %1").arg(QString::fromStdString(run.dataset));
+            return {};
+        case Qt::TextAlignmentRole:
+            if (column == IdColumn || column == DurationColumn)
+                return int(Qt::AlignRight | Qt::AlignVCenter);
+            return {};
+    }
+    return {};
+}
+
+QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int role) const {
+    if (orientation != Qt::Horizontal) return {};
+    if (role == Qt::ToolTipRole) {
+        if (const char* metric = metricOfColumn(section))
+            return tr("Final %1 of the run").arg(QString::fromLatin1(metric));
+        return {};
+    }
+    if (role != Qt::DisplayRole) return {};
+    switch (section) {
+        case IdColumn: return tr("ID");
+        case NameColumn: return tr("Name");
+        case AlgorithmColumn: return tr("Algorithm");
+        case ModelColumn: return tr("Model");
+        case StatusColumn: return tr("Status");
+        case CreatedColumn: return tr("Created");
+        case DurationColumn: return tr("Duration");
+        case ChosenColumn: return tr("Chosen");
+        case RejectedColumn: return tr("Rejected");
+        case MarginColumn: return tr("Margin");
+        case AccuracyColumn: return tr("Accuracy");
+    }
+    return {};
+}
+
+}  // namespace ps::ui
