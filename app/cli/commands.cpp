@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "config/run_config.h"
 #include "data/make_data.h"
+#include "diagnose/diagnosis.h"
 #include "engine/run_thread.h"
 #include "progress_printer.h"
 #include "store/run_store.h"
@@ -170,6 +171,54 @@ int export_command(const std::string& db_path, const std::string& run_text, cons
             }
             *out << "\n";
         }
+    return 0;
+}
+
+int diagnose_command(const std::string& db_path, const std::string& run_text, bool json) {
+    RunStore store(db_or_default(db_path));
+    StoredRun run = store.resolve_run(run_text);
+    // Rebuild the preference-training stream (SFT and eval series count steps of their own).
+    std::map<int64_t, StepMetrics> by_step;
+    for (const auto& s : store.load_metrics(run.id)) {
+        if (s.name.rfind("sft/", 0) == 0 || s.name.rfind("eval/", 0) == 0) continue;
+        for (size_t i = 0; i < s.steps.size(); ++i) {
+            auto& m = by_step[s.steps[i]];
+            m.step = s.steps[i];
+            m.wall_time = s.wall_times[i];
+            m.set(s.name, s.values[i]);
+        }
+    }
+    std::vector<StepMetrics> stream;
+    stream.reserve(by_step.size());
+    for (auto& [step, m] : by_step) stream.push_back(std::move(m));
+    nlohmann::json d = diagnose_series(stream);
+    d["run"] = {{"id", run.id}, {"name", run.name}, {"algorithm", run.algorithm}, {"status", to_string(run.status)}};
+    if (json) {
+        std::cout << d.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("run %lld '%s' (%s, %s): %s\n", static_cast<long long>(run.id), run.name.c_str(), run.algorithm.c_str(),
+                to_string(run.status), d.value("verdict", std::string()).c_str());
+    for (const auto& r : d["regimes"]) {
+        std::printf("  steps %5lld-%-5lld %-18s", r["start_step"].get<long long>(), r["end_step"].get<long long>(),
+                    r["regime"].get<std::string>().c_str());
+        const auto& ev = r["evidence"];
+        auto slope = [&ev](const char* side) {
+            return ev.contains(side) && ev[side].contains("slope") && ev[side]["slope"].is_number()
+                       ? ev[side]["slope"].get<double>() : NAN;
+        };
+        if (std::isfinite(slope("chosen")))
+            std::printf(" chosen slope %s/step  rejected slope %s/step", fmt(slope("chosen"), "%+.2e").c_str(),
+                        fmt(slope("rejected"), "%+.2e").c_str());
+        std::printf("\n");
+    }
+    if (d.contains("margin_decomposition") && d["margin_decomposition"].is_object()) {
+        const auto& md = d["margin_decomposition"];
+        auto num = [&md](const char* k) { return md.contains(k) && md[k].is_number() ? md[k].get<double>() : NAN; };
+        std::printf("  final margin %s: chosen contributes %s, rejected contributes %s (positive = moved the right way)\n",
+                    fmt(num("margin"), "%.3f").c_str(), fmt(num("from_chosen"), "%+.3f").c_str(),
+                    fmt(num("from_rejected"), "%+.3f").c_str());
+    }
     return 0;
 }
 

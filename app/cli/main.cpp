@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
     exp->add_option("--format", format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
     exp->add_option("--out,-o", out, "Output file (default: standard output)");
 
+    std::string diag_run;
+    auto* diag = app.add_subcommand("diagnose", "Regimes of a stored run: healthy, both rewards falling, ...");
+    diag->add_option("RUN", diag_run, "Run id or name")->required();
+    diag->add_flag("--json", json, "Print JSON");
+
     std::string kind, data_out;
     int count = 2000, max_operand = 50;
     long long seed = 0;
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
         if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);
         if (*runs) return ps::cli::runs_command(db, json);
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
+        if (*diag) return ps::cli::diagnose_command(db, diag_run, json);
         if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());

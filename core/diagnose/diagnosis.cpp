@@ -36,12 +36,20 @@ std::string verdict_of(const RegimeDetector& det, const MarginDecomposition& md)
         return "The run logs no chosen and rejected rewards, so their trends cannot be judged.";
     }
 
-    std::string earlier;  // problem stretches before the last segment
+    std::string earlier;  // the first few problem stretches before the last segment
+    constexpr int kMaxListed = 3;
+    int listed = 0, unlisted = 0;
     for (size_t i = 0; i + 1 < segs.size(); ++i) {
         if (!is_problem(segs[i].regime)) continue;
+        if (listed == kMaxListed) {
+            ++unlisted;
+            continue;
+        }
         earlier += (earlier.empty() ? "" : ", ") + lower_label(segs[i].regime) + " at " +
                    steps_text(segs[i]);
+        ++listed;
     }
+    if (unlisted > 0) earlier += " and " + std::to_string(unlisted) + " more";
     const std::string margin = "final " + md.describe();
     const RegimeSegment& last = segs.back();
     if (is_problem(final_regime)) {

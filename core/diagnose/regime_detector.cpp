@@ -181,7 +181,6 @@ nlohmann::json RegimeDetectorOptions::to_json() const {
             {"min_change", min_change},
             {"min_change_noise", min_change_noise},
             {"stay_change_fraction", stay_change_fraction},
-            {"correct_autocorrelation", correct_autocorrelation},
             {"explode_min_steps", explode_min_steps},
             {"grad_norm_z", grad_norm_z},
             {"grad_norm_min_ratio", grad_norm_min_ratio},
@@ -190,8 +189,7 @@ nlohmann::json RegimeDetectorOptions::to_json() const {
             {"loss_reference_steps", loss_reference_steps}};
 }
 
-TrendEstimate estimate_trend(const std::vector<double>& x, const std::vector<double>& y,
-                             bool correct_autocorrelation) {
+TrendEstimate estimate_trend(const std::vector<double>& x, const std::vector<double>& y) {
     std::vector<std::pair<double, double>> pts;
     const size_t n_in = std::min(x.size(), y.size());
     pts.reserve(n_in);
@@ -222,34 +220,14 @@ TrendEstimate estimate_trend(const std::vector<double>& x, const std::vector<dou
     std::vector<double> intercepts(n);
     for (size_t i = 0; i < n; ++i) intercepts[i] = pts[i].second - t.slope * pts[i].first;
     const double intercept = median_of(intercepts);
-    std::vector<double> residuals(n), abs_residuals(n);
-    for (size_t i = 0; i < n; ++i) {
-        residuals[i] = pts[i].second - (t.slope * pts[i].first + intercept);
-        abs_residuals[i] = std::fabs(residuals[i]);
-    }
+    std::vector<double> abs_residuals(n);
+    for (size_t i = 0; i < n; ++i)
+        abs_residuals[i] = std::fabs(pts[i].second - (t.slope * pts[i].first + intercept));
     t.noise = kMadToSd * median_of(abs_residuals);
 
     // Variance of S without ties; ties only make it smaller, so this errs on the quiet side.
     const double nd = static_cast<double>(n);
-    double variance = nd * (nd - 1.0) * (2.0 * nd + 5.0) / 18.0;
-    if (correct_autocorrelation) {
-        // Training curves wander: neighbouring steps share a drift that iid noise does not have,
-        // and S counts it as trend. Inflate the variance by the AR(1) effective-sample-size
-        // factor of the residuals (Yue & Wang 2004); a negative correlation never deflates it.
-        double num_sum = 0.0, den_sum = 0.0;
-        for (size_t i = 0; i < n; ++i) {
-            den_sum += residuals[i] * residuals[i];
-            if (i + 1 < n) num_sum += residuals[i] * residuals[i + 1];
-        }
-        const double rho = den_sum > 0.0 ? std::clamp(num_sum / den_sum, 0.0, 0.9) : 0.0;
-        double factor = 1.0, power = 1.0;
-        for (size_t k = 1; k < n; ++k) {
-            power *= rho;
-            factor += 2.0 * (1.0 - static_cast<double>(k) / nd) * power;
-        }
-        t.autocorrelation = rho;
-        variance *= factor;
-    }
+    const double variance = nd * (nd - 1.0) * (2.0 * nd + 5.0) / 18.0;
     const double sd = std::sqrt(variance);
     const double sc = static_cast<double>(s);
     t.z = s > 0 ? (sc - 1.0) / sd : s < 0 ? (sc + 1.0) / sd : 0.0;  // continuity correction
@@ -367,10 +345,9 @@ RegimeDetector::Trends RegimeDetector::fit_window() const {
         r.push_back(s.rejected);
         mg.push_back(s.margin);
     }
-    const bool ac = options_.correct_autocorrelation;
-    t.chosen = estimate_trend(x, c, ac);
-    t.rejected = estimate_trend(x, r, ac);
-    t.margin = estimate_trend(x, mg, ac);
+    t.chosen = estimate_trend(x, c);
+    t.rejected = estimate_trend(x, r);
+    t.margin = estimate_trend(x, mg);
     const int min_points = options_.window / 2;
     t.ready = window_.size() >= static_cast<size_t>(options_.window) &&
               t.chosen.points >= min_points && t.rejected.points >= min_points;
@@ -388,24 +365,32 @@ int RegimeDetector::direction(const TrendEstimate& t, bool stay) const {
     return 0;
 }
 
-Regime RegimeDetector::classify(const Trends& t, bool stay) const {
-    const int c = direction(t.chosen, stay);
-    const int r = direction(t.rejected, stay);
-    const int m = direction(t.margin, stay);
+Regime RegimeDetector::classify(const Trends& t) const {
+    const int c = direction(t.chosen, false);
+    const int r = direction(t.rejected, false);
+    const int m = direction(t.margin, false);
     if (m < 0 && margin_has_grown_) return Regime::MarginCollapsing;
     if (c < 0 && r < 0) return Regime::BothFalling;
     if (c > 0 && r > 0) return Regime::BothRising;
     return Regime::Healthy;
 }
 
-bool RegimeDetector::matches(Regime regime, const Trends& t) const {
+bool RegimeDetector::still_holds(Regime regime, const Trends& t) const {
+    // A declared problem ends on positive evidence of something else, not on a pause: training
+    // curves fall in steps with flat stretches between them, and "flat" there is not "fixed".
     const int c = direction(t.chosen, true);
     const int r = direction(t.rejected, true);
     const int m = direction(t.margin, true);
     switch (regime) {
-        case Regime::MarginCollapsing: return m < 0 && margin_has_grown_;
-        case Regime::BothFalling: return c < 0 && r < 0;
-        case Regime::BothRising: return c > 0 && r > 0;
+        case Regime::MarginCollapsing: return m <= 0;
+        case Regime::BothFalling:
+            // Ends when either side rises, or chosen holds while rejected clearly falls
+            // (the intended pattern).
+            return c <= 0 && r <= 0 && !(c == 0 && direction(t.rejected, false) < 0);
+        case Regime::BothRising:
+            // The milder pattern, and on real runs often a rebound of both curves after a fall:
+            // plain hysteresis, so it ends when the rise stops.
+            return c > 0 && r > 0;
         default: return false;
     }
 }
@@ -421,7 +406,6 @@ nlohmann::json RegimeDetector::evidence(const Trends& t) const {
     auto series = [&](const TrendEstimate& e, double start, double end) {
         return nlohmann::json{{"slope", num(e.slope)},      {"z", num(e.z)},
                               {"change", num(e.change)},    {"noise", num(e.noise)},
-                              {"autocorrelation", num(e.autocorrelation)},
                               {"points", e.points},         {"trend", trend_word(direction(e, false))},
                               {"smoothed_start", num(start)}, {"smoothed_end", num(end)}};
     };
@@ -476,13 +460,25 @@ std::string RegimeDetector::explain(Regime regime, const Trends& t,
             if (c >= 0 && r < 0)
                 what = regime_explanation(Regime::Healthy);
             else if (c == 0 && r == 0 && m == 0)
-                what = "No clear trend in chosen, rejected or the margin: the run may have "
-                       "converged, or the learning rate may be too small to move it.";
+                what = "No significant trend in chosen, rejected or the margin: nothing looks "
+                       "wrong (a run that stays flat for long may need a larger learning rate).";
             else
                 what = std::string("No problem pattern: chosen ") + trend_word(c) + ", rejected " +
                        trend_word(r) + ", margin " + trend_word(m) + ".";
             return what + numbers;
         }
+        case Regime::BothFalling:
+            if (direction(t.margin, false) > 0) return regime_explanation(regime) + numbers;
+            return "Both rewards are falling: the policy is moving away from the chosen answers as "
+                   "well as the rejected ones, and the margin is not growing. Common causes: "
+                   "chosen answers unlikely under the model (off-policy), near-identical pairs, "
+                   "learning rate too high or beta too low." + numbers;
+        case Regime::BothRising:
+            if (direction(t.margin, false) > 0) return regime_explanation(regime) + numbers;
+            return "Both rewards are rising: the policy is moving toward the rejected answers as "
+                   "well as the chosen ones, and the margin is not growing. Common causes: rejected "
+                   "answers close to the chosen ones or in the same style, beta too low; check "
+                   "that the rejected answers really are worse." + numbers;
         case Regime::WarmingUp: return regime_explanation(regime);
         default: return regime_explanation(regime) + numbers;
     }
@@ -585,9 +581,9 @@ void RegimeDetector::add(const StepMetrics& m) {
     } else if (declared_ == Regime::Diverging && div.exploding) {
         observed = Regime::Diverging;
     } else {
-        const Regime strict = trends_.ready ? classify(trends_, false) : Regime::WarmingUp;
+        const Regime strict = trends_.ready ? classify(trends_) : Regime::WarmingUp;
         if (strict != declared_ && is_trend_problem(declared_) && trends_.ready &&
-            matches(declared_, trends_) && priority(strict) <= priority(declared_))
+            still_holds(declared_, trends_) && priority(strict) <= priority(declared_))
             observed = declared_;
         else
             observed = strict;
@@ -611,10 +607,7 @@ void RegimeDetector::add(const StepMetrics& m) {
         candidate_start_ = step;
     }
     if (candidate_count_ >= options_.min_duration) {
-        nlohmann::json ev = evidence(trends_);
-        if (observed == Regime::Diverging)
-            for (const auto& [k, v] : div.detail.items()) ev[k] = v;
-        declare(candidate_, candidate_start_, step, std::move(ev));
+        declare(candidate_, candidate_start_, step, evidence(trends_));
     }
 }
 

@@ -6,10 +6,13 @@
 // are ignored. Over a sliding window of the last `window` records it fits a Theil-Sen slope to
 // chosen, rejected and margin and tests it with the Mann-Kendall statistic z (both robust to a
 // few wild steps). A trend counts as rising/falling only when |z| and the change over the window
-// pass their thresholds; otherwise it is flat. Each record is classified; a new classification
-// must hold for `min_duration` consecutive records before it is declared, and a declared
-// unhealthy regime is kept with looser thresholds than it took to enter it (hysteresis).
-// NaN/Inf in loss or rewards is declared as diverging at once.
+// pass their thresholds; otherwise it is flat. Each record is classified (the more urgent
+// pattern wins: margin collapsing > both falling > both rising > healthy). A new
+// classification must hold for `min_duration` consecutive records before it is declared.
+// Hysteresis: a declared problem is kept with looser thresholds than it took to enter, and
+// both_falling / margin_collapsing end only on positive evidence of something else (a side
+// rising, or chosen holding while rejected clearly falls), not on a pause: real curves fall in
+// steps with flat stretches between them. NaN/Inf in loss or rewards is diverging at once.
 //
 // Windows and durations count records, which is steps when one record is logged per step.
 // Not thread-safe: one thread feeds and reads it (DiagnosisSink adds the locking).
@@ -54,11 +57,10 @@ struct RegimeDetectorOptions {
     double min_change = 0.01;         // reward units over the window
     double min_change_noise = 0.5;    // times the residual noise
     double stay_change_fraction = 0.5;  // change thresholds scale by this to stay
-    bool correct_autocorrelation = true;  // widen z's null spread when residuals are correlated
 
     // Divergence besides NaN/Inf (which is immediate): either condition held for
     // `explode_min_steps` consecutive records.
-    int explode_min_steps = 5;
+    int explode_min_steps = 8;
     double grad_norm_z = 6.0;            // robust z of log(grad_norm) against recent normal steps
     double grad_norm_min_ratio = 4.0;    // and grad_norm at least this times their median
     double grad_norm_log_sd_floor = 0.1; // lower bound of the log-scale spread (steady series)
@@ -78,10 +80,8 @@ struct TrendEstimate {
     double z = 0.0;      // Mann-Kendall statistic, about N(0,1) when there is no trend
     double change = 0.0; // slope * (last x - first x)
     double noise = 0.0;  // 1.4826 * median |residual|: a robust sd of the points around the line
-    double autocorrelation = 0.0;  // lag-1 of the residuals, clamped to [0, 0.9], when corrected
 };
-TrendEstimate estimate_trend(const std::vector<double>& x, const std::vector<double>& y,
-                             bool correct_autocorrelation = true);
+TrendEstimate estimate_trend(const std::vector<double>& x, const std::vector<double>& y);
 
 struct RegimeChange {
     int64_t step = 0;  // the record at which the change was declared
@@ -156,8 +156,9 @@ private:
     Divergence check_divergence(const StepMetrics& m, int64_t step);
     Trends fit_window() const;
     int direction(const TrendEstimate& t, bool stay) const;
-    Regime classify(const Trends& t, bool stay) const;
-    bool matches(Regime r, const Trends& t) const;  // with the looser "stay" thresholds
+    Regime classify(const Trends& t) const;  // with the strict "enter" thresholds
+    // Whether the declared problem `r` still holds (looser "stay" thresholds; see the .cpp).
+    bool still_holds(Regime r, const Trends& t) const;
     nlohmann::json evidence(const Trends& t) const;
     std::string explain(Regime r, const Trends& t, const nlohmann::json& evidence) const;
     void declare(Regime r, int64_t start_step, int64_t step, nlohmann::json evidence);

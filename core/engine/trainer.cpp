@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "common/run_types.h"
+#include "diagnose/diagnosis.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
 #include "objectives/objective.h"
@@ -515,7 +516,15 @@ nlohmann::json evaluate_initial_model(const RunConfig& config) {
 
 RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
                        const std::vector<RunSink*>& sinks, RunControl& control) {
-    Pipeline pipeline(config, config_json, sinks, control);
+    // The live diagnosis reads the same stream and hands its regime changes to every sink (the
+    // store keeps them as events, the studio shades them). Last, so a step's metrics reach the
+    // sinks before the regime event that step triggers.
+    DiagnosisSink diagnosis([&sinks](const RunEvent& e) {
+        for (auto* s : sinks) s->on_event(e);
+    });
+    std::vector<RunSink*> all = sinks;
+    all.push_back(&diagnosis);
+    Pipeline pipeline(config, config_json, all, control);
     return pipeline.run();
 }
 
