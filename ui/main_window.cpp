@@ -13,6 +13,7 @@
 #include <QScrollArea>
 #include <QStatusBar>
 #include <QStyle>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
@@ -20,6 +21,7 @@
 #include "common/format.h"
 #include "common/metric_style.h"
 #include "experiment/experiment_form.h"
+#include "live/diagnosis_panel.h"
 #include "live/event_log.h"
 #include "live/live_monitor.h"
 #include "live/run_controls.h"
@@ -50,6 +52,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     monitor_ = new LiveMonitor;
     runsView_ = new RunsView;
     log_ = new EventLog;
+    diagnosis_ = new DiagnosisPanel;
 
     createActions();
     controls_ = new RunControls(runAction_, pauseAction_, stopAction_);
@@ -82,6 +85,21 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     connect(session_, &RunSession::started, this, &MainWindow::onRunStarted);
     connect(session_, &RunSession::metricsArrived, monitor_, &LiveMonitor::appendMetrics);
     connect(session_, &RunSession::eventsArrived, log_, &EventLog::appendEvents);
+    connect(session_, &RunSession::metricsArrived, diagnosis_, &DiagnosisPanel::appendMetrics);
+    connect(session_, &RunSession::eventsArrived, monitor_, &LiveMonitor::appendEvents);
+    connect(session_, &RunSession::eventsArrived, diagnosis_, &DiagnosisPanel::appendEvents);
+    connect(diagnosis_, &DiagnosisPanel::regimeChanged, this,
+            [this](const QString& regime, bool problem) {
+                const int index = bottomTabs_->indexOf(diagnosisPage_);
+                if (index < 0) return;
+                bottomTabs_->setTabText(index, problem ? tr("Diagnosis: %1").arg(regimeShortLabel(regime))
+                                                       : tr("Diagnosis"));
+                bottomTabs_->tabBar()->setTabTextColor(
+                    index, problem ? regimeColor(regime).darker(115) : QColor());
+                // A problem is worth the user's eye: bring the diagnosis to the front.
+                if (problem) bottomTabs_->setCurrentIndex(index);
+            });
+    connect(diagnosis_, &DiagnosisPanel::cloneWithRemedyRequested, this, &MainWindow::cloneWithRemedy);
     connect(session_, &RunSession::progressChanged, this, &MainWindow::onProgress);
     // One replot per drain tick, after every batch of that tick is in.
     connect(session_, &RunSession::tickFinished, monitor_, &LiveMonitor::refresh);
@@ -204,8 +222,15 @@ void MainWindow::createDocks() {
                           QDockWidget::DockWidgetClosable);
     addDockWidget(Qt::LeftDockWidgetArea, formDock);
 
+    auto* diagnosisScroll = new QScrollArea;
+    diagnosisScroll->setWidget(diagnosis_);
+    diagnosisScroll->setWidgetResizable(true);
+    diagnosisScroll->setFrameShape(QFrame::NoFrame);
+    diagnosisPage_ = diagnosisScroll;
     auto* tabs = new QTabWidget;
+    bottomTabs_ = tabs;
     tabs->addTab(runsView_, tr("Runs"));
+    tabs->addTab(diagnosisScroll, tr("Diagnosis"));
     tabs->addTab(log_, tr("Log"));
     auto* bottomDock = new QDockWidget(tr("Runs"), this);
     bottomDock->setObjectName(QStringLiteral("RunsDock"));
@@ -278,7 +303,8 @@ void MainWindow::startRun() {
     if (isRunning() || !form_->isValid() || !store_) return;
     const RunConfig& config = form_->runConfig();
     const nlohmann::json configJson = form_->experimentJson();
-    monitor_->beginRun(config.sft.steps, config.train.steps);
+    monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
+    diagnosis_->clear();
     lastRunError_.clear();
     controls_->setProblem(QString());
     try {
@@ -300,6 +326,30 @@ void MainWindow::startRun() {
     setRunState(QStringLiteral("running"));
     updateActions();
     emit runStarted();
+}
+
+void MainWindow::cloneWithRemedy() {
+    if (isRunning() || !form_->isValid()) return;
+    nlohmann::json j = form_->experimentJson();
+    if (!j["objective"].is_object()) j["objective"] = nlohmann::json::object();
+    j["objective"]["sft_weight"] = 1.0;
+    const std::string name = j.value("name", std::string("experiment"));
+    if (name.size() < 4 || name.compare(name.size() - 4, 4, "-rpo") != 0) j["name"] = name + "-rpo";
+    // A new, unsaved experiment: data paths made absolute so they still resolve without the
+    // original file's directory.
+    const RunConfig& resolved = form_->runConfig();
+    if (!j["data"].is_object()) j["data"] = nlohmann::json::object();
+    j["data"]["train"] = resolved.data.train;
+    if (resolved.data.eval) j["data"]["eval"] = *resolved.data.eval;
+    form_->setMissingDataHint(QString());
+    form_->setExperiment(j);
+    updateWindowTitle();
+    updateActions();
+    log_->appendMessage(QStringLiteral("info"),
+                        tr("Cloned the experiment as '%1' with objective.sft_weight = 1.0 (an SFT "
+                           "term on the chosen answers). Press Run to try it.")
+                            .arg(QString::fromStdString(j["name"].get<std::string>())));
+    statusBar()->showMessage(tr("Experiment cloned with sft_weight = 1.0: press Run"), 8000);
 }
 
 void MainWindow::togglePause() {
@@ -396,6 +446,9 @@ void MainWindow::updateActions() {
     pauseAction_->setIcon(style()->standardIcon(session_->isPaused() ? QStyle::SP_MediaPlay
                                                                      : QStyle::SP_MediaPause));
     stopAction_->setEnabled(running && !session_->stopRequested());
+    diagnosis_->setCloneEnabled(!running && form_->isValid(),
+                                running ? tr("Stop the run or let it finish first")
+                                        : tr("Fix the experiment first: %1").arg(form_->validationMessage()));
     // The form describes the next run; editing it mid-run would suggest otherwise.
     form_->setEnabled(!running);
     newAction_->setEnabled(!running);

@@ -14,6 +14,7 @@
 class QAction;
 class QCustomPlot;
 class QLabel;
+class QTabWidget;
 
 namespace ps {
 class RunStore;
@@ -21,6 +22,7 @@ class RunStore;
 
 namespace ps::ui {
 
+class DiagnosisPanel;
 class EventLog;
 class ExperimentForm;
 class LiveMonitor;
@@ -62,6 +64,8 @@ public:
     RunsView* runsView() const { return runsView_; }
     RunSession* runSession() const { return session_; }
     EventLog* eventLog() const { return log_; }
+    DiagnosisPanel* diagnosisPanel() const { return diagnosis_; }
+    QTabWidget* bottomTabs() const { return bottomTabs_; }
     std::shared_ptr<RunStore> store() const { return store_; }
     QAction* runAction() const { return runAction_; }
     QAction* pauseAction() const { return pauseAction_; }
@@ -72,6 +76,9 @@ public slots:
     void togglePause();
     void stopRun();
     void refreshRuns();
+    // Puts the current experiment, with objective.sft_weight = 1.0 (the RPO remedy for both
+    // rewards falling) and a new name, into the form as a new unsaved experiment.
+    void cloneWithRemedy();
 
 signals:
     void runStarted();
@@ -111,6 +118,9 @@ private:
     RunControls* controls_ = nullptr;
     RunsView* runsView_ = nullptr;
     EventLog* log_ = nullptr;
+    DiagnosisPanel* diagnosis_ = nullptr;
+    QTabWidget* bottomTabs_ = nullptr;
+    QWidget* diagnosisPage_ = nullptr;  // the scroll area holding diagnosis_
     RunSession* session_ = nullptr;
 
     QAction* newAction_ = nullptr;

@@ -74,6 +74,20 @@ class TestTraining : public QObject {
         return c;
     }
 
+    // 20 pairs, 16 of them for training, seen whole at every step: the loss must fall.
+    ps::RunConfig full_batch_config(int steps) {
+        ps::ArithDataOptions o;
+        o.count = 20;
+        o.max_operand = 10;
+        auto small = dir_.filePath("small.jsonl").toStdString();
+        ps::write_preference_jsonl(ps::make_arith_pairs(o), small);
+        auto c = tiny_config(20, steps);
+        c.data.train = small;
+        c.data.eval_fraction = 0.2;
+        c.train.batch_size = 16;
+        return c;
+    }
+
 private slots:
     void initTestCase() {
         ps::ArithDataOptions o;
@@ -95,16 +109,7 @@ private slots:
     void dpoLossStartsAtLog2AndFalls() {
         CollectSink sink;
         ps::RunControl control;
-        // 20 pairs, 16 of them for training, seen whole at every step: the loss must fall.
-        ps::ArithDataOptions o;
-        o.count = 20;
-        o.max_operand = 10;
-        auto small = dir_.filePath("small.jsonl").toStdString();
-        ps::write_preference_jsonl(ps::make_arith_pairs(o), small);
-        auto c = tiny_config(20, 20);
-        c.data.train = small;
-        c.data.eval_fraction = 0.2;
-        c.train.batch_size = 16;
+        auto c = full_batch_config(20);
         auto status = ps::run_training(c, c.to_json(), {&sink}, control);
         QVERIFY2(status == ps::RunStatus::Completed, sink.error.c_str());
         auto loss = sink.series("loss");
@@ -137,15 +142,7 @@ private slots:
     void everyAlgorithmLowersItsLoss() {
         QFETCH(QString, algorithm);
         QFETCH(double, beta);
-        ps::ArithDataOptions o;
-        o.count = 20;
-        o.max_operand = 10;
-        auto small = dir_.filePath("small30.jsonl").toStdString();
-        ps::write_preference_jsonl(ps::make_arith_pairs(o), small);
-        auto c = tiny_config(20, 30);
-        c.data.train = small;
-        c.data.eval_fraction = 0.2;
-        c.train.batch_size = 16;
+        auto c = full_batch_config(30);
         c.objective.algorithm = algorithm.toStdString();
         c.objective.beta = beta;
         CollectSink sink;

@@ -10,11 +10,15 @@
 #include <QToolButton>
 
 #include <nlohmann/json.hpp>
+#include <qcustomplot.h>
 
 #include <thread>
 
 #include "experiment/experiment_form.h"
+#include "live/diagnosis_panel.h"
 #include "live/metric_buffer.h"
+#include "live/regime_bands.h"
+#include "live/run_session.h"
 #include "live/live_monitor.h"
 #include "live/run_controls.h"
 #include "main_window.h"
@@ -41,6 +45,7 @@ private slots:
     void invalidValueDisablesRun();
     void missingDemoDataIsExplained();
     void formKeepsKeysItDoesNotShow();
+    void regimeChangesShadeThePlotsAndExplain();
 
 private:
     // Writes the dataset and a config with `train` merged over the defaults; returns its path.
@@ -365,6 +370,134 @@ void TestGui::formKeepsKeysItDoesNotShow() {
     form->saveFile(saved);
     QVERIFY(window.loadExperiment(saved));
     QVERIFY2(form->experimentJson() == merged, form->experimentJson().dump().c_str());
+}
+
+namespace {
+
+// A preference-training record; rewards fall after step 60 (both), as the detector would see.
+ps::StepMetrics trainingRecord(int64_t step) {
+    ps::StepMetrics m;
+    m.step = step;
+    const double drop = step > 60 ? 0.01 * double(step - 60) : 0.0;
+    const double chosen = 0.002 * double(step) - drop;
+    const double rejected = -0.003 * double(step) - 1.5 * drop;
+    m.set("loss", 0.69);
+    m.set("rewards/chosen", chosen);
+    m.set("rewards/rejected", rejected);
+    m.set("rewards/margins", chosen - rejected);
+    m.set("rewards/accuracies", 0.7);
+    return m;
+}
+
+std::vector<ps::StepMetrics> trainingRecords(int64_t first, int64_t last) {
+    std::vector<ps::StepMetrics> batch;
+    for (int64_t s = first; s <= last; ++s) batch.push_back(trainingRecord(s));
+    return batch;
+}
+
+ps::RunEvent regimeEvent(const std::string& from, const std::string& to, int64_t since,
+                         int64_t declared, const std::string& message) {
+    ps::RunEvent e;
+    e.step = declared;
+    e.kind = "regime";
+    e.message = message;
+    e.data = {{"from", from}, {"to", to}, {"since_step", since}, {"declared_step", declared},
+              {"chosen", {{"trend", to == "both_falling" ? "falling" : "rising"}}},
+              {"rejected", {{"trend", "falling"}}}};
+    return e;
+}
+
+// The band items (QCPItemRect) the plot draws inside `rect`.
+std::vector<QCPItemRect*> bandsIn(QCustomPlot* plot, QCPAxisRect* rect) {
+    std::vector<QCPItemRect*> bands;
+    for (int i = 0; i < plot->itemCount(); ++i)
+        if (auto* r = qobject_cast<QCPItemRect*>(plot->item(i)))
+            if (r->clipAxisRect() == rect) bands.push_back(r);
+    return bands;
+}
+
+}  // namespace
+
+void TestGui::regimeChangesShadeThePlotsAndExplain() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunSession* session = window.runSession();
+    ps::ui::LiveMonitor* monitor = window.liveMonitor();
+    ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+    QCustomPlot* plot = window.livePlot();
+    QCPAxisRect* rewards = monitor->rewardsAxisRect();
+    QCPAxisRect* margin = monitor->marginAxisRect();
+    QVERIFY(rewards && margin && rewards != margin);
+
+    // The same path a drain tick takes: RunSession's signals, then one replot.
+    const auto tick = [&](const std::vector<ps::StepMetrics>& metrics,
+                          const std::vector<ps::RunEvent>& events) {
+        if (!metrics.empty()) emit session->metricsArrived(metrics);
+        if (!events.empty()) emit session->eventsArrived(events);
+        emit session->tickFinished();
+    };
+    tick(trainingRecords(1, 40), {regimeEvent("warming_up", "healthy", 30, 40, "Healthy.")});
+    QVERIFY(bandsIn(plot, rewards).empty());  // healthy: no band
+    QVERIFY(panel->headline().contains("Healthy"));
+
+    tick(trainingRecords(41, 75),
+         {regimeEvent("healthy", "both_falling", 60, 75,
+                      "Both rewards are falling: the policy is moving away from the chosen answers.")});
+    auto open = bandsIn(plot, rewards);
+    QCOMPARE(int(open.size()), 1);
+    QCOMPARE(open[0]->topLeft->coords().x(), 60.0);
+    QCOMPARE(open[0]->bottomRight->coords().x(), 75.0);
+    // The open band grows with the run.
+    tick(trainingRecords(76, 100), {});
+    QCOMPARE(open[0]->bottomRight->coords().x(), 100.0);
+    QCOMPARE(int(bandsIn(plot, margin).size()), 1);
+
+    const QString headline = panel->headline().toLower();
+    QVERIFY2(headline.contains("both") && headline.contains("falling") && headline.contains("60"),
+             qPrintable(headline));
+    QVERIFY(panel->explanation().contains("moving away"));
+    QVERIFY2(panel->decomposition().contains("from chosen") &&
+                 panel->decomposition().contains("from rejected"),
+             qPrintable(panel->decomposition()));
+    QVERIFY(panel->remedies().contains("sft_weight"));
+    QVERIFY(panel->remedies().contains("dpop_lambda"));
+    QVERIFY(!panel->cloneButton()->isHidden());
+    // Clone with remedy: a new experiment in the form with an SFT term on chosen.
+    panel->cloneButton()->click();
+    QCOMPARE(window.experimentForm()->experimentJson()["objective"]["sft_weight"].get<double>(), 1.0);
+    QVERIFY(window.experimentForm()->isValid());
+    QVERIFY(window.experimentForm()->filePath().isEmpty());  // a new, unsaved experiment
+    QVERIFY(window.bottomTabs()->tabText(window.bottomTabs()->currentIndex()).contains("Diagnosis"));
+
+    tick(trainingRecords(101, 170), {regimeEvent("both_falling", "healthy", 150, 165, "Healthy again.")});
+    tick(trainingRecords(171, 200), {});
+    const auto closed = bandsIn(plot, rewards);
+    QCOMPARE(int(closed.size()), 1);
+    QCOMPARE(closed[0]->topLeft->coords().x(), 60.0);
+    QCOMPARE(closed[0]->bottomRight->coords().x(), 149.0);
+    // Full height of the panel, whatever the rewards' range.
+    QCOMPARE(closed[0]->topLeft->typeY(), QCPItemPosition::ptAxisRectRatio);
+    QCOMPARE(closed[0]->topLeft->coords().y(), 0.0);
+    QCOMPARE(closed[0]->bottomRight->coords().y(), 1.0);
+    QCOMPARE(closed[0]->layer()->index() < plot->layer("main")->index(), true);
+    const auto marginBands = bandsIn(plot, margin);
+    QCOMPARE(int(marginBands.size()), 1);
+    QCOMPARE(marginBands[0]->bottomRight->coords().x(), 149.0);
+    QCOMPARE(int(monitor->regimeBands().stretches().size()), 3);
+    QVERIFY(panel->headline().contains("Healthy since step 150"));
+    QVERIFY(panel->remedies().isEmpty());
+
+    // A new run starts from a clean slate.
+    clickRun(window);
+    QVERIFY(bandsIn(plot, rewards).empty());
+    QVERIFY(bandsIn(plot, margin).empty());
+    QVERIFY(monitor->regimeBands().stretches().empty());
+    QVERIFY(panel->regime().isEmpty());
+    QVERIFY(!panel->headline().contains("falling"));
+    window.stopAction()->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 30000);
 }
 
 QTEST_MAIN(TestGui)

@@ -29,6 +29,26 @@ QColor metricColor(const QString& metric) {
     return colors::kNeutral;
 }
 
+QColor regimeColor(const QString& regime) {
+    if (regime == QLatin1String("both_falling")) return QColor(0xd6, 0x27, 0x28);       // red
+    if (regime == QLatin1String("both_rising")) return QColor(0xe6, 0x9f, 0x00);        // amber
+    if (regime == QLatin1String("margin_collapsing")) return QColor(0x80, 0x3d, 0xb8);  // purple
+    if (regime == QLatin1String("diverging")) return QColor(0x40, 0x40, 0x40);          // dark grey
+    if (regime == QLatin1String("healthy")) return colors::kChosen;
+    return colors::kWarmup;
+}
+
+bool isProblemRegime(const QString& regime) {
+    return regime == QLatin1String("both_falling") || regime == QLatin1String("both_rising") ||
+           regime == QLatin1String("margin_collapsing") || regime == QLatin1String("diverging");
+}
+
+QString regimeShortLabel(const QString& regime) {
+    QString text = regime;
+    text.replace(QLatin1Char('_'), QLatin1Char(' '));
+    return text;
+}
+
 QColor statusColor(const QString& status) {
     if (status == QLatin1String("completed")) return colors::kChosen;
     if (status == QLatin1String("failed")) return colors::kRejected;

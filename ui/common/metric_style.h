@@ -26,6 +26,15 @@ bool isSftMetric(const QString& metric);
 // (SFT loss is grey so it is not mistaken for the preference loss).
 QColor metricColor(const QString& metric);
 
+// Colour of a diagnosed regime ("both_falling", ...; core/diagnose/regime_detector.h), opaque;
+// bands use it with a low alpha. Healthy is green, warming_up grey.
+QColor regimeColor(const QString& regime);
+// Whether a regime is a problem worth shading (both_falling, both_rising, margin_collapsing,
+// diverging).
+bool isProblemRegime(const QString& regime);
+// Short people-facing name: "both_falling" -> "both falling".
+QString regimeShortLabel(const QString& regime);
+
 // Colour of a run status word ("completed", "failed", ...) for tables and the status bar.
 QColor statusColor(const QString& status);
 

@@ -7,6 +7,7 @@
 #include <qcustomplot.h>
 
 #include "common/metric_style.h"
+#include "live/regime_bands.h"
 
 namespace ps::ui {
 
@@ -56,6 +57,8 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     connect(plot_, &QCustomPlot::mouseWheel, this, [this](QWheelEvent*) { follow_ = false; });
     connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { resetView(); });
 }
+
+LiveMonitor::~LiveMonitor() = default;
 
 void LiveMonitor::buildPanels() {
     plot_->plotLayout()->clear();  // drops the default axis rect and legend
@@ -134,6 +137,11 @@ void LiveMonitor::buildPanels() {
     addCurve(kAccuracyPanel, "rewards/accuracies", tr("train"));
     addCurve(kAccuracyPanel, "eval/rewards/accuracies", tr("eval"));
 
+    // Strong on the rewards (where "both falling" is seen), light on the margin.
+    bands_ = std::make_unique<RegimeBands>(
+        plot_, std::vector<RegimeBands::Target>{{panels_[kRewardsPanel].rect, 40, true},
+                                                {panels_[kMarginPanel].rect, 20, false}});
+
     clear();
 }
 
@@ -162,6 +170,7 @@ void LiveMonitor::clear() {
         panel.legend->clearItems();
         panel.legend->setVisible(false);
     }
+    if (bands_) bands_->clear();
     minStep_ = 0.0;
     maxStep_ = 0.0;
     follow_ = true;
@@ -197,6 +206,7 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
         }
     }
     if (!pending.empty()) dirty_ = true;
+    if (bands_->appendMetrics(batch)) dirty_ = true;
     for (auto& [curve, p] : pending) {
         QCPGraph* graph = curve->graph;
         // Keys arrive in step order; only a restarted series would need QCP to sort.
@@ -208,6 +218,13 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
             rebuildLegend(curve->panel);
     }
 }
+
+void LiveMonitor::appendEvents(const std::vector<RunEvent>& events) {
+    if (bands_->addEvents(events)) dirty_ = true;
+}
+
+QCPAxisRect* LiveMonitor::rewardsAxisRect() const { return panels_[kRewardsPanel].rect; }
+QCPAxisRect* LiveMonitor::marginAxisRect() const { return panels_[kMarginPanel].rect; }
 
 void LiveMonitor::rebuildLegend(int panelIndex) {
     // Only curves with data, always in the order they were defined (chosen before rejected).

@@ -3,8 +3,10 @@
 //   rewards/chosen (green) + rewards/rejected (red) | rewards/margins
 //   loss (+ sft/loss during warm-up)                | rewards/accuracies
 // Eval counterparts ("eval/...") are drawn as markers on the same panels.
+// Diagnosed problem stretches (regime events) are shaded behind the rewards and margin panels.
 #pragma once
 #include <map>
+#include <memory>
 #include <vector>
 
 #include <QString>
@@ -21,10 +23,13 @@ class QCPRange;
 
 namespace ps::ui {
 
+class RegimeBands;
+
 class LiveMonitor : public QWidget {
     Q_OBJECT
 public:
     explicit LiveMonitor(QWidget* parent = nullptr);
+    ~LiveMonitor() override;
 
     // Clears every curve and sets the step axis up for a run of this shape. SFT warm-up steps
     // are drawn at step - sftSteps, i.e. left of 0, so warm-up and training share one axis.
@@ -34,6 +39,8 @@ public:
     void setPlannedSteps(int sftSteps, int trainSteps);
     // GUI thread: appends a batch of drained metrics (no replot).
     void appendMetrics(const std::vector<StepMetrics>& batch);
+    // GUI thread: takes a batch of run events; "regime" changes become bands (no replot).
+    void appendEvents(const std::vector<RunEvent>& events);
     // One replot of all panels if anything changed since the last; rescales the axes first
     // unless the user has zoomed or panned.
     void refresh();
@@ -46,6 +53,10 @@ public:
     QStringList plottedMetrics() const;
     QCustomPlot* plot() const { return plot_; }
     bool following() const { return follow_; }
+    QCPAxisRect* rewardsAxisRect() const;
+    QCPAxisRect* marginAxisRect() const;
+    // The regime bands (target 0: rewards panel, 1: margin panel).
+    const RegimeBands& regimeBands() const { return *bands_; }
 
 private:
     struct Panel {
@@ -66,6 +77,7 @@ private:
 
     QCustomPlot* plot_ = nullptr;
     std::vector<Panel> panels_;
+    std::unique_ptr<RegimeBands> bands_;
     std::map<QString, Curve> curves_;  // by metric name
     QStringList curveOrder_;           // definition order, for legends
     int sftSteps_ = 0;

@@ -1,0 +1,250 @@
+#include "live/diagnosis_panel.h"
+
+#include <cmath>
+#include <limits>
+
+#include <QFrame>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+#include "common/metric_style.h"
+#include "diagnose/margin_decomposition.h"
+
+namespace ps::ui {
+
+namespace {
+
+QString num(double v) { return QString::number(v, 'g', 3); }
+
+QString headlineFor(const QString& regime, int64_t since) {
+    const QString step = QString::number(since);
+    if (regime == QLatin1String("both_falling"))
+        return DiagnosisPanel::tr("Both rewards falling since step %1").arg(step);
+    if (regime == QLatin1String("both_rising"))
+        return DiagnosisPanel::tr("Both rewards rising since step %1").arg(step);
+    if (regime == QLatin1String("margin_collapsing"))
+        return DiagnosisPanel::tr("Margin collapsing since step %1").arg(step);
+    if (regime == QLatin1String("diverging"))
+        return DiagnosisPanel::tr("Training diverging since step %1").arg(step);
+    if (regime == QLatin1String("healthy"))
+        return DiagnosisPanel::tr("Healthy since step %1").arg(step);
+    if (regime == QLatin1String("warming_up"))
+        return DiagnosisPanel::tr("Warming up: too few steps to judge yet");
+    return DiagnosisPanel::tr("Regime '%1' since step %2").arg(regime, step);
+}
+
+// Plain-text remedies (one per line); empty when there is nothing to do.
+QString remediesFor(const QString& regime) {
+    if (regime == QLatin1String("both_falling"))
+        return DiagnosisPanel::tr(
+            "• Add an SFT term on the chosen answers: objective.sft_weight = 1.0 (RPO; TRL "
+            "rpo_alpha, LLaMA-Factory pref_ftx).\n"
+            "• DPO-Positive: objective.dpop_lambda = 5 penalises chosen log-probs that drop "
+            "below the reference.\n"
+            "• Lower train.learning_rate (e.g. halve it).\n"
+            "• Raise objective.beta (e.g. 0.1 → 0.3): a tighter pull to the reference.\n"
+            "• Switch to KTO (objective.algorithm = kto): each side against a reference point, "
+            "not only the margin.\n"
+            "• Prefer on-policy rejected answers; drop near-identical pairs.");
+    if (regime == QLatin1String("both_rising"))
+        return DiagnosisPanel::tr(
+            "• Check that the rejected answers are really worse (swapped labels?).\n"
+            "• Raise objective.beta or lower train.learning_rate.\n"
+            "• DPO-Positive (objective.dpop_lambda) or KTO push each side on its own.");
+    if (regime == QLatin1String("margin_collapsing"))
+        return DiagnosisPanel::tr(
+            "• Lower train.learning_rate or stop earlier (keep the best checkpoint).\n"
+            "• Raise objective.beta.\n"
+            "• Check the eval margin: the model may be overfitting the training pairs.");
+    if (regime == QLatin1String("diverging"))
+        return DiagnosisPanel::tr(
+            "• Lower train.learning_rate; keep train.max_grad_norm (clipping) on.\n"
+            "• Raise objective.beta.\n"
+            "• Check the data for empty or truncated answers.");
+    return QString();
+}
+
+}  // namespace
+
+void DiagnosisPanel::Ema::add(double y) {
+    value = value * kSmoothing + (1.0 - kSmoothing) * y;
+    ++count;
+}
+
+double DiagnosisPanel::Ema::get() const {
+    if (count == 0) return std::numeric_limits<double>::quiet_NaN();
+    return value / (1.0 - std::pow(kSmoothing, double(count)));
+}
+
+DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName(QStringLiteral("DiagnosisPanel"));
+    headline_ = new QLabel;
+    QFont headlineFont = font();
+    headlineFont.setBold(true);
+    headlineFont.setPointSizeF(headlineFont.pointSizeF() + 2.0);
+    headline_->setFont(headlineFont);
+    headline_->setWordWrap(true);
+
+    decomposition_ = new QLabel;
+    decomposition_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    decomposition_->setToolTip(
+        tr("Smoothed rewards (EMA 0.6). margin = chosen − rejected = (chosen) + (−rejected): the "
+           "part from chosen is the policy raising the good answers; the part from rejected is "
+           "it pushing the bad ones down."));
+    decompositionNote_ = new QLabel;
+    decompositionNote_->setWordWrap(true);
+
+    explanation_ = new QLabel;
+    explanation_->setWordWrap(true);
+    explanation_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    explanation_->setObjectName(QStringLiteral("DiagnosisCard"));
+
+    remediesTitle_ = new QLabel(tr("What usually helps"));
+    QFont bold = font();
+    bold.setBold(true);
+    remediesTitle_->setFont(bold);
+    remedies_ = new QLabel;
+    remedies_->setWordWrap(true);
+    remedies_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    cloneButton_ = new QPushButton(tr("Clone with remedy (sft_weight = 1.0)"));
+    cloneButton_->setToolTip(
+        tr("Copy this experiment into the form with objective.sft_weight = 1.0, ready to Run"));
+    connect(cloneButton_, &QPushButton::clicked, this, &DiagnosisPanel::cloneWithRemedyRequested);
+
+    auto* left = new QVBoxLayout;
+    left->addWidget(headline_);
+    left->addWidget(decomposition_);
+    left->addWidget(decompositionNote_);
+    left->addWidget(explanation_);
+    left->addStretch(1);
+    // The button beside the title, so it stays in view in a low dock.
+    auto* titleRow = new QHBoxLayout;
+    titleRow->addWidget(remediesTitle_);
+    titleRow->addStretch(1);
+    titleRow->addWidget(cloneButton_);
+    auto* right = new QVBoxLayout;
+    right->addLayout(titleRow);
+    right->addWidget(remedies_);
+    right->addStretch(1);
+    auto* layout = new QHBoxLayout(this);
+    layout->setContentsMargins(8, 6, 8, 6);
+    layout->addLayout(left, 3);
+    layout->addSpacing(12);
+    layout->addLayout(right, 2);
+
+    clear();
+}
+
+void DiagnosisPanel::clear() {
+    regime_.clear();
+    message_.clear();
+    since_ = 0;
+    chosen_ = Ema{};
+    rejected_ = Ema{};
+    showRegime();
+    updateDecomposition();
+}
+
+void DiagnosisPanel::appendMetrics(const std::vector<StepMetrics>& batch) {
+    bool any = false;
+    for (const StepMetrics& m : batch) {
+        const double c = m.get("rewards/chosen");
+        const double r = m.get("rewards/rejected");
+        if (!std::isfinite(c) || !std::isfinite(r)) continue;
+        chosen_.add(c);
+        rejected_.add(r);
+        any = true;
+    }
+    if (any) updateDecomposition();
+}
+
+void DiagnosisPanel::appendEvents(const std::vector<RunEvent>& events) {
+    bool changed = false;
+    for (const RunEvent& e : events) {
+        if (e.kind != "regime" || !e.data.is_object()) continue;
+        const auto to = e.data.find("to");
+        if (to == e.data.end() || !to->is_string()) continue;
+        regime_ = QString::fromStdString(to->get<std::string>());
+        const auto since = e.data.find("since_step");
+        since_ = since != e.data.end() && since->is_number() ? since->get<int64_t>() : e.step;
+        message_ = QString::fromStdString(e.message);
+        changed = true;
+    }
+    if (!changed) return;
+    showRegime();
+    emit regimeChanged(regime_, isProblemRegime(regime_));
+}
+
+void DiagnosisPanel::setCloneEnabled(bool enabled, const QString& whyNot) {
+    cloneButton_->setEnabled(enabled);
+    cloneButton_->setToolTip(
+        enabled ? tr("Copy this experiment into the form with objective.sft_weight = 1.0, ready to Run")
+                : whyNot);
+}
+
+QString DiagnosisPanel::headline() const { return headline_->text(); }
+QString DiagnosisPanel::explanation() const { return explanation_->text(); }
+QString DiagnosisPanel::decomposition() const { return decomposition_->text(); }
+QString DiagnosisPanel::remedies() const { return remedies_->text(); }
+
+void DiagnosisPanel::showRegime() {
+    const QColor color = regime_.isEmpty() ? QColor(Qt::darkGray) : regimeColor(regime_);
+    headline_->setText(regime_.isEmpty() ? tr("No diagnosis yet: it starts with the preference training")
+                                         : headlineFor(regime_, since_));
+    headline_->setStyleSheet(QStringLiteral("color: %1;").arg(color.darker(115).name()));
+
+    explanation_->setText(message_);
+    explanation_->setVisible(!message_.isEmpty());
+    QColor tint = color;
+    tint.setAlpha(28);
+    explanation_->setStyleSheet(
+        QStringLiteral("QLabel#DiagnosisCard { background-color: rgba(%1, %2, %3, %4); "
+                       "border-left: 4px solid %5; border-radius: 3px; padding: 6px; }")
+            .arg(tint.red())
+            .arg(tint.green())
+            .arg(tint.blue())
+            .arg(tint.alpha())
+            .arg(color.name()));
+
+    const QString what = remediesFor(regime_);
+    remedies_->setText(what);
+    // Both: a hidden title would otherwise leave the button alone on the row.
+    remediesTitle_->setVisible(!what.isEmpty());
+    remedies_->setVisible(!what.isEmpty());
+    cloneButton_->setVisible(regime_ == QLatin1String("both_falling"));
+}
+
+void DiagnosisPanel::updateDecomposition() {
+    const double c = chosen_.get();
+    const double r = rejected_.get();
+    if (!std::isfinite(c) || !std::isfinite(r)) {
+        decomposition_->setText(tr("margin: no preference-training rewards yet"));
+        decompositionNote_->clear();
+        decompositionNote_->setVisible(false);
+        return;
+    }
+    const MarginDecomposition d = decompose_margin(c, r);
+    decomposition_->setText(
+        tr("margin %1 = %2 from chosen %3 + %4 from rejected %5")
+            .arg(num(d.margin), num(d.from_chosen),
+                 d.from_chosen >= 0.0 ? tr("rising") : tr("falling"), num(d.from_rejected),
+                 d.from_rejected >= 0.0 ? tr("falling") : tr("rising")));
+    QString note;
+    if (d.margin <= 0.0)
+        note = tr("The margin is not positive: the policy does not prefer the chosen answers yet.");
+    else if (d.from_chosen < 0.0)
+        note = tr("The chosen answers lost likelihood: all of the margin comes from pushing the "
+                  "rejected ones down, which teaches the model little about what to say.");
+    else if (d.from_rejected < 0.0)
+        note = tr("The rejected answers gained likelihood too; the margin comes from chosen rising "
+                  "faster.");
+    else if (std::isfinite(d.share_chosen))
+        note = tr("%1% of the margin is the policy raising the chosen answers.")
+                   .arg(QString::number(100.0 * d.share_chosen, 'f', 0));
+    decompositionNote_->setText(note);
+    decompositionNote_->setVisible(!note.isEmpty());
+}
+
+}  // namespace ps::ui

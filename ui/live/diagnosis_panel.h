@@ -1,0 +1,73 @@
+// The run's diagnosis in plain words: the current regime as a coloured headline ("Both rewards
+// falling since step 60"), the engine's explanation as a card, where the margin comes from
+// (margin = from chosen + from rejected, on smoothed rewards), and for a problem what usually
+// helps. Fed from RunSession's metric and event signals on the GUI thread.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <QString>
+#include <QWidget>
+
+#include "common/run_types.h"
+
+class QFrame;
+class QLabel;
+class QPushButton;
+
+namespace ps::ui {
+
+class DiagnosisPanel : public QWidget {
+    Q_OBJECT
+public:
+    // TensorBoard's default smoothing: debiased EMA with weight 0.6.
+    static constexpr double kSmoothing = 0.6;
+
+    explicit DiagnosisPanel(QWidget* parent = nullptr);
+
+    // Forgets the last run: "waiting" look, no decomposition.
+    void clear();
+    void appendMetrics(const std::vector<StepMetrics>& batch);
+    void appendEvents(const std::vector<RunEvent>& events);
+    // Whether "Clone with remedy" may act now (the form is locked while a run is going).
+    void setCloneEnabled(bool enabled, const QString& whyNot = QString());
+
+    QString regime() const { return regime_; }   // "" before the first regime event
+    int64_t sinceStep() const { return since_; }
+    QString headline() const;
+    QString explanation() const;
+    QString decomposition() const;
+    QString remedies() const;
+    QPushButton* cloneButton() const { return cloneButton_; }
+
+signals:
+    // A regime event changed the headline; `problem` for both falling, both rising, ...
+    void regimeChanged(const QString& regime, bool problem);
+    // The user asks for the current experiment with the remedy applied (sft_weight 1.0).
+    void cloneWithRemedyRequested();
+
+private:
+    struct Ema {
+        double value = 0.0;
+        int64_t count = 0;
+        void add(double y);
+        double get() const;  // debiased; NaN before any value
+    };
+    void showRegime();
+    void updateDecomposition();
+
+    QLabel* headline_ = nullptr;
+    QLabel* decomposition_ = nullptr;
+    QLabel* decompositionNote_ = nullptr;
+    QLabel* explanation_ = nullptr;
+    QLabel* remediesTitle_ = nullptr;
+    QLabel* remedies_ = nullptr;
+    QPushButton* cloneButton_ = nullptr;
+
+    QString regime_;
+    QString message_;
+    int64_t since_ = 0;
+    Ema chosen_, rejected_;
+};
+
+}  // namespace ps::ui

@@ -1,0 +1,192 @@
+#include "live/regime_bands.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <QFontMetrics>
+
+#include <qcustomplot.h>
+
+#include "common/metric_style.h"
+
+namespace ps::ui {
+
+namespace {
+
+const QString kLayerName = QStringLiteral("regimes");
+
+// Preference-training records: at least one metric that is not an SFT warm-up metric. (SFT
+// steps count from 1 like training steps, so they must not move a training band.)
+bool isTrainingRecord(const StepMetrics& m) {
+    for (const auto& [name, value] : m.values)
+        if (name.rfind("sft/", 0) != 0) return true;
+    return false;
+}
+
+int64_t jsonStep(const nlohmann::json& data, const char* key, int64_t fallback) {
+    auto it = data.find(key);
+    if (it != data.end() && it->is_number()) return it->get<int64_t>();
+    return fallback;
+}
+
+}  // namespace
+
+RegimeBands::RegimeBands(QCustomPlot* plot, std::vector<Target> targets)
+    : plot_(plot), targets_(std::move(targets)) {
+    // Under the graphs (layer "main") and over the grid, so curves always stay readable.
+    layer_ = plot_->layer(kLayerName);
+    if (!layer_) {
+        plot_->addLayer(kLayerName, plot_->layer(QStringLiteral("main")), QCustomPlot::limBelow);
+        layer_ = plot_->layer(kLayerName);
+    }
+    QObject::connect(plot_, &QCustomPlot::beforeReplot, plot_, [this] { layoutLabels(); });
+}
+
+RegimeBands::~RegimeBands() = default;  // the plot owns and deletes the items
+
+void RegimeBands::clear() {
+    for (Stretch& s : stretches_) removeItems(s);
+    stretches_.clear();
+    lastStep_ = 0;
+}
+
+bool RegimeBands::addEvents(const std::vector<RunEvent>& events) {
+    bool changed = false;
+    for (const RunEvent& e : events) {
+        if (e.kind != "regime" || !e.data.is_object()) continue;
+        const auto to = e.data.find("to");
+        if (to == e.data.end() || !to->is_string()) continue;
+        const int64_t since = jsonStep(e.data, "since_step", e.step);
+
+        if (!stretches_.empty()) {
+            Stretch& previous = stretches_.back();
+            previous.open = false;
+            previous.end = std::max(previous.start, since - 1);
+            updateGeometry(previous);
+            changed = changed || !previous.rects.empty();
+        }
+        Stretch s;
+        s.regime = QString::fromStdString(to->get<std::string>());
+        s.start = since;
+        s.end = std::max({since, lastStep_, jsonStep(e.data, "declared_step", e.step)});
+        s.open = true;
+        s.message = QString::fromStdString(e.message);
+        stretches_.push_back(std::move(s));
+        Stretch& added = stretches_.back();
+        if (isProblemRegime(added.regime)) {
+            draw(added);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+bool RegimeBands::appendMetrics(const std::vector<StepMetrics>& batch) {
+    int64_t newest = lastStep_;
+    for (const StepMetrics& m : batch)
+        if (isTrainingRecord(m)) newest = std::max(newest, m.step);
+    if (newest == lastStep_) return false;
+    lastStep_ = newest;
+    if (stretches_.empty() || !stretches_.back().open) return false;
+    Stretch& open = stretches_.back();
+    if (newest <= open.end) return false;
+    open.end = newest;
+    updateGeometry(open);
+    return !open.rects.empty();
+}
+
+std::vector<QCPItemRect*> RegimeBands::bandItems(int index) const {
+    std::vector<QCPItemRect*> items;
+    for (const Stretch& s : stretches_)
+        if (index >= 0 && index < int(s.rects.size())) items.push_back(s.rects[index]);
+    return items;
+}
+
+void RegimeBands::draw(Stretch& s) {
+    const QColor base = regimeColor(s.regime);
+    QFont labelFont = plot_->font();
+    labelFont.setPointSizeF(std::max(6.5, labelFont.pointSizeF() - 1.5));
+    for (const Target& target : targets_) {
+        QCPAxis* x = target.rect->axis(QCPAxis::atBottom);
+        QCPAxis* y = target.rect->axis(QCPAxis::atLeft);
+
+        auto* rect = new QCPItemRect(plot_);
+        rect->setLayer(layer_);
+        rect->setSelectable(false);
+        rect->setClipToAxisRect(true);
+        rect->setClipAxisRect(target.rect);
+        // x in steps, y as a fraction of the axis rect: the band spans the full height
+        // whatever the value range.
+        for (QCPItemPosition* p : {rect->topLeft, rect->bottomRight}) {
+            p->setAxes(x, y);
+            p->setAxisRect(target.rect);
+            p->setTypeX(QCPItemPosition::ptPlotCoords);
+            p->setTypeY(QCPItemPosition::ptAxisRectRatio);
+        }
+        QColor fill = base;
+        fill.setAlpha(target.alpha);
+        rect->setBrush(fill);
+        rect->setPen(Qt::NoPen);
+        s.rects.push_back(rect);
+
+        if (target.labels) {
+            auto* label = new QCPItemText(plot_);
+            label->setLayer(layer_);
+            label->setSelectable(false);
+            label->setClipToAxisRect(true);
+            label->setClipAxisRect(target.rect);
+            label->position->setAxes(x, y);
+            label->position->setAxisRect(target.rect);
+            label->position->setTypeX(QCPItemPosition::ptPlotCoords);
+            label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+            label->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+            label->setPadding(QMargins(3, 2, 3, 2));
+            label->setFont(labelFont);
+            label->setColor(base.darker(140));
+            label->setText(regimeShortLabel(s.regime));
+            s.labels.push_back(label);
+        } else {
+            s.labels.push_back(nullptr);  // labels[i] belongs to targets_[i]
+        }
+    }
+    updateGeometry(s);
+}
+
+void RegimeBands::updateGeometry(Stretch& s) {
+    for (QCPItemRect* rect : s.rects) {
+        rect->topLeft->setCoords(double(s.start), 0.0);
+        rect->bottomRight->setCoords(double(s.end), 1.0);
+    }
+    for (QCPItemText* label : s.labels)
+        if (label) label->position->setCoords(double(s.start), 0.0);
+}
+
+void RegimeBands::layoutLabels() {
+    // Per target: walk the drawn stretches from the last; each label needs room up to the
+    // start of the next drawn band (the last one has all the room to the right).
+    for (size_t t = 0; t < targets_.size(); ++t) {
+        if (!targets_[t].labels) continue;
+        QCPAxis* x = targets_[t].rect->axis(QCPAxis::atBottom);
+        double nextStartPx = std::numeric_limits<double>::infinity();
+        for (auto it = stretches_.rbegin(); it != stretches_.rend(); ++it) {
+            if (it->labels.size() <= t || !it->labels[t]) continue;
+            QCPItemText* label = it->labels[t];
+            const double startPx = x->coordToPixel(double(it->start));
+            const QMargins pad = label->padding();
+            const double needed = QFontMetrics(label->font()).horizontalAdvance(label->text()) +
+                                  pad.left() + pad.right();
+            label->setVisible(startPx + needed <= nextStartPx);
+            nextStartPx = startPx;
+        }
+    }
+}
+
+void RegimeBands::removeItems(Stretch& s) {
+    for (QCPItemRect* rect : s.rects) plot_->removeItem(rect);
+    for (QCPItemText* label : s.labels)
+        if (label) plot_->removeItem(label);
+    s.rects.clear();
+    s.labels.clear();
+}
+
+}  // namespace ps::ui
