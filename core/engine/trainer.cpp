@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "common/run_types.h"
 #include "diagnose/diagnosis.h"
+#include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
 #include "objectives/objective.h"
@@ -278,6 +279,23 @@ private:
             event("info", "Reference log-probs are computed on the fly (train.reference_logps).", {});
             return;
         }
+        // KTO still needs the reference for the mismatched pairs of each batch; others drop it.
+        struct DropReference {
+            Pipeline* p;
+            ~DropReference() { if (p->c_.objective.algorithm != "kto") p->reference_ = CausalLM(nullptr); }
+        } drop{this};
+        const std::string key = reference_cache_key(c_, threads_);
+        ReferenceLogps cached;
+        if (load_reference_logps(key, train_.size(), eval_.size(), cached)) {
+            ref_train_c_ = std::move(cached.train_chosen);
+            ref_train_r_ = std::move(cached.train_rejected);
+            ref_eval_c_ = std::move(cached.eval_chosen);
+            ref_eval_r_ = std::move(cached.eval_rejected);
+            event("info", "Reference log-probs of " + std::to_string(train_.size() + eval_.size()) +
+                              " pairs loaded from the disk cache (" + reference_cache_dir() + "/" + key + ".bin).",
+                  {{"reference_cache", key}, {"from_disk", true}});
+            return;
+        }
         CausalLM& reference = reference_;
         torch::NoGradGuard no_grad;
         auto fill = [&](const std::vector<TokenizedPair>& split, std::vector<float>& rc, std::vector<float>& rr) {
@@ -300,9 +318,12 @@ private:
         };
         fill(train_, ref_train_c_, ref_train_r_);
         fill(eval_, ref_eval_c_, ref_eval_r_);
-        event("info", "Reference log-probs cached for " + std::to_string(train_.size() + eval_.size()) + " pairs.", {});
-        // KTO still needs the reference for the mismatched pairs of each batch; others drop it.
-        if (c_.objective.algorithm != "kto") reference_ = CausalLM(nullptr);
+        const std::string failed =
+            save_reference_logps(key, {ref_train_c_, ref_train_r_, ref_eval_c_, ref_eval_r_});
+        event("info", "Reference log-probs computed for " + std::to_string(train_.size() + eval_.size()) +
+                          " pairs and cached" + (failed.empty() ? " in memory and on disk." : " in memory."),
+              {{"reference_cache", key}, {"from_disk", false}});
+        if (!failed.empty()) event("warning", "Reference cache not written: " + failed, {});
     }
 
     bool on_the_fly_reference() const { return c_.train.reference_logps == "on_the_fly"; }

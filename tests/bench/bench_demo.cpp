@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
         std::printf("| DPO step time, median ms (eval steps included in the spread) | %.2f |\n", median(dts));
         std::printf("| final eval/rewards/accuracies | %.3f |\n", sink.series["eval/rewards/accuracies"].back());
         std::printf("| final rewards/margins | %.3f |\n", sink.series["rewards/margins"].back());
-        std::printf("| torch threads | %d |\n", static_cast<int>(std::thread::hardware_concurrency()));
+        std::printf("| hardware threads | %d |\n", static_cast<int>(std::thread::hardware_concurrency()));
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "bench_demo: %s\n", e.what());
         return 2;

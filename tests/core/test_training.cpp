@@ -3,6 +3,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -170,6 +171,38 @@ private slots:
         auto a = cached.series("rewards/chosen"), b = fly.series("rewards/chosen");
         QCOMPARE(a.size(), b.size());
         for (size_t i = 0; i < a.size(); ++i) QVERIFY(std::fabs(a[i] - b[i]) < 1e-5);
+    }
+
+    void referenceCacheIsReusedFromDisk() {
+        QTemporaryDir cache;
+        qputenv("PREFSTUDIO_CACHE_DIR", cache.path().toUtf8());
+        auto c = tiny_config(10, 6);
+        const std::string own_data = cache.filePath("data.jsonl").toStdString();  // this test edits it
+        QVERIFY(QFile::copy(QString::fromStdString(data_), QString::fromStdString(own_data)));
+        c.data.train = own_data;
+        auto from_disk = [](const CollectSink& s) {
+            for (const auto& e : s.events)
+                if (e.data.contains("from_disk")) return e.data["from_disk"].get<bool>() ? 1 : 0;
+            return -1;  // no reference event at all
+        };
+        CollectSink first, second, other_beta, changed_data;
+        ps::RunControl c1, c2, c3, c4;
+        ps::run_training(c, c.to_json(), {&first}, c1);
+        QCOMPARE(from_disk(first), 0);
+        QCOMPARE(QDir(cache.path() + "/reference-logps").entryList({"*.bin"}).size(), 1);
+        ps::run_training(c, c.to_json(), {&second}, c2);
+        QCOMPARE(from_disk(second), 1);
+        QCOMPARE(first.series("rewards/chosen"), second.series("rewards/chosen"));  // same numbers from disk
+        c.objective.beta = 0.3;  // the reference does not depend on beta
+        ps::run_training(c, c.to_json(), {&other_beta}, c3);
+        QCOMPARE(from_disk(other_beta), 1);
+        // Other data (one more pair) means another reference: computed again, never reused wrongly.
+        {
+            std::ofstream(own_data, std::ios::app) << R"({"prompt": "9+9=", "chosen": "18", "rejected": "19"})" << "\n";
+        }
+        ps::run_training(c, c.to_json(), {&changed_data}, c4);
+        QCOMPARE(from_disk(changed_data), 0);
+        qunsetenv("PREFSTUDIO_CACHE_DIR");
     }
 
     void sameSeedSameCurve() {

@@ -1,0 +1,97 @@
+#include "engine/reference_cache.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace ps {
+namespace {
+
+constexpr char kMagic[8] = {'P', 'S', 'R', 'E', 'F', 'L', 'P', '1'};
+
+uint64_t fnv1a(const char* data, size_t n, uint64_t h = 1469598103934665603ULL) {
+    for (size_t i = 0; i < n; ++i) {
+        h ^= static_cast<unsigned char>(data[i]);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+uint64_t file_hash(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> buf(1 << 16);
+    uint64_t h = 1469598103934665603ULL;
+    while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        h = fnv1a(buf.data(), static_cast<size_t>(in.gcount()), h);
+    }
+    return h;
+}
+
+std::string path_of(const std::string& key) { return reference_cache_dir() + "/" + key + ".bin"; }
+
+}  // namespace
+
+std::string reference_cache_dir() {
+    if (const char* d = std::getenv("PREFSTUDIO_CACHE_DIR"); d && *d) return std::string(d) + "/reference-logps";
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x == '/') return std::string(x) + "/prefstudio/reference-logps";
+    const char* home = std::getenv("HOME");
+    return std::string(home && *home ? home : "/tmp") + "/.cache/prefstudio/reference-logps";
+}
+
+std::string reference_cache_key(const RunConfig& c, int threads) {
+    std::ostringstream k;
+    k.precision(17);
+    k << "v1|" << c.model.source << "|seed=" << c.seed << "|sft=" << c.sft.steps << "," << c.sft.learning_rate
+      << "|sft_batch=" << c.train.batch_size << "|clip=" << c.train.max_grad_norm << "|len=" << c.data.max_length
+      << "," << c.data.max_prompt_length << "|split=" << c.data.eval_fraction << "|threads=" << threads
+      << "|train=" << c.data.train << ":" << file_hash(c.data.train);
+    if (c.data.eval) k << "|eval=" << *c.data.eval << ":" << file_hash(*c.data.eval);
+    const std::string text = k.str();
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(text.data(), text.size())));
+    return hex;
+}
+
+bool load_reference_logps(const std::string& key, size_t n_train, size_t n_eval, ReferenceLogps& out) {
+    std::ifstream in(path_of(key), std::ios::binary);
+    if (!in) return false;
+    char magic[8];
+    uint64_t sizes[2];
+    if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return false;
+    if (!in.read(reinterpret_cast<char*>(sizes), sizeof sizes)) return false;
+    if (sizes[0] != n_train || sizes[1] != n_eval) return false;
+    auto read = [&](std::vector<float>& v, size_t n) {
+        v.resize(n);
+        return static_cast<bool>(in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float))));
+    };
+    return read(out.train_chosen, n_train) && read(out.train_rejected, n_train) && read(out.eval_chosen, n_eval) &&
+           read(out.eval_rejected, n_eval);
+}
+
+std::string save_reference_logps(const std::string& key, const ReferenceLogps& r) {
+    std::error_code ec;
+    fs::create_directories(reference_cache_dir(), ec);
+    if (ec) return "cannot create " + reference_cache_dir() + ": " + ec.message();
+    const std::string path = path_of(key), tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        const uint64_t sizes[2] = {r.train_chosen.size(), r.eval_chosen.size()};
+        out.write(kMagic, 8);
+        out.write(reinterpret_cast<const char*>(sizes), sizeof sizes);
+        for (const auto* v : {&r.train_chosen, &r.train_rejected, &r.eval_chosen, &r.eval_rejected})
+            out.write(reinterpret_cast<const char*>(v->data()), static_cast<std::streamsize>(v->size() * sizeof(float)));
+        if (!out) return "cannot write " + tmp;
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) return "cannot rename " + tmp + ": " + ec.message();
+    return {};
+}
+
+}  // namespace ps

@@ -1,0 +1,32 @@
+// Reference log-probs on disk. The reference model is fully determined by the model source,
+// seed, SFT warm-up settings, data and thread count, so its log-probs are stored under a key
+// made of those and reused by any later run with the same key (a new beta, another algorithm
+// on the same reference): that run skips the reference pass over the whole data.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config/run_config.h"
+
+namespace ps {
+
+struct ReferenceLogps {
+    std::vector<float> train_chosen, train_rejected, eval_chosen, eval_rejected;
+};
+
+// $PREFSTUDIO_CACHE_DIR, else $XDG_CACHE_HOME/prefstudio, else ~/.cache/prefstudio; with
+// "/reference-logps" appended.
+std::string reference_cache_dir();
+
+// Hex key of everything that determines the reference log-probs (file contents included).
+std::string reference_cache_key(const RunConfig& config, int threads);
+
+// Reads the cache file of `key`; false when missing, unreadable or of other sizes (then the
+// caller computes the log-probs). Never throws.
+bool load_reference_logps(const std::string& key, size_t n_train, size_t n_eval, ReferenceLogps& out);
+
+// Writes atomically (temporary file + rename). Returns an empty string on success, else the
+// reason; a failed write never fails the run.
+std::string save_reference_logps(const std::string& key, const ReferenceLogps& logps);
+
+}  // namespace ps
