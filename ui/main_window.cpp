@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include "compare/compare_view.h"
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -17,6 +19,11 @@
 #include <QTabWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <map>
+#include <optional>
 
 #include "common/format.h"
 #include "common/metric_style.h"
@@ -26,6 +33,7 @@
 #include "live/live_monitor.h"
 #include "live/run_controls.h"
 #include "live/run_session.h"
+#include "runs/runs_model.h"
 #include "runs/runs_view.h"
 #include "store/run_store.h"
 
@@ -103,6 +111,30 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     connect(session_, &RunSession::progressChanged, this, &MainWindow::onProgress);
     // One replot per drain tick, after every batch of that tick is in.
     connect(session_, &RunSession::tickFinished, monitor_, &LiveMonitor::refresh);
+    // The runs table follows the live run (status, and final metrics once it ends) every 2 s.
+    connect(session_, &RunSession::tickFinished, this, [this] {
+        if (!isRunning() || !runsRefreshClock_.isValid() || runsRefreshClock_.elapsed() < 2000) return;
+        runsRefreshClock_.restart();
+        runsView_->refresh();
+        runsView_->model()->setRunMetrics(session_->storedRunId(), liveMetrics_);
+    });
+    connect(session_, &RunSession::metricsArrived, this, [this](const std::vector<StepMetrics>& batch) {
+        for (const StepMetrics& m : batch)
+            for (const auto& [name, value] : m.values)
+                if (name.rfind("rewards/", 0) == 0 && std::isfinite(value)) liveMetrics_[name] = value;
+    });
+    connect(runsView_, &RunsView::openRequested, this, &MainWindow::openStoredRun);
+    connect(runsView_, &RunsView::runsDeleted, this, [this](const std::vector<int64_t>& ids) {
+        for (int64_t id : ids) {
+            log_->appendMessage(QStringLiteral("info"), tr("Run %1 deleted from the store.").arg(id));
+            if (id == openedRunId_) {
+                openedRunId_ = 0;
+                monitor_->clear();
+                diagnosis_->clear();
+            }
+        }
+        statusBar()->showMessage(tr("%n run(s) deleted.", nullptr, int(ids.size())), 5000);
+    });
     connect(session_, &RunSession::finished, this, &MainWindow::onRunFinished);
 
     openStore(storePath);
@@ -165,12 +197,36 @@ void MainWindow::createActions() {
     connect(followAction_, &QAction::triggered, monitor_, &LiveMonitor::resetView);
 
     aboutAction_ = new QAction(tr("&About PrefStudio"), this);
+    aboutAction_->setMenuRole(QAction::AboutRole);
     connect(aboutAction_, &QAction::triggered, this, &MainWindow::showAbout);
+
+    compareAction_ = new QAction(tr("&Compare Selected Runs"), this);
+    compareAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
+    compareAction_->setToolTip(tr("Overlay the curves and configurations of two or more selected runs"));
+    connect(compareAction_, &QAction::triggered, this, [this] { compareRuns(runsView_->selectedRunIds()); });
+
+    shortcutsAction_ = new QAction(tr("&Keyboard Shortcuts"), this);
+    connect(shortcutsAction_, &QAction::triggered, this, &MainWindow::showShortcuts);
 
     for (QAction* a : {runAction_, pauseAction_, stopAction_, openAction_, saveAction_, refreshAction_})
         if (!a->shortcut().isEmpty())
             a->setToolTip(QStringLiteral("%1 (%2)").arg(a->text().remove('&'),
                                                          a->shortcut().toString(QKeySequence::NativeText)));
+}
+
+CompareView* MainWindow::compareRuns(const std::vector<int64_t>& runIds) {
+    if (runIds.size() < 2) {
+        statusBar()->showMessage(tr("Select two or more runs in the Runs list to compare them."), 5000);
+        return nullptr;
+    }
+    // A window of its own, so a comparison stays open while the next run trains.
+    auto* view = new CompareView;
+    view->setAttribute(Qt::WA_DeleteOnClose);
+    view->setWindowTitle(tr("PrefStudio: compare runs"));
+    view->resize(1300, 900);
+    view->setRuns(store_, runIds);
+    view->show();
+    return view;
 }
 
 void MainWindow::createMenus() {
@@ -191,9 +247,15 @@ void MainWindow::createMenus() {
     view->addAction(refreshAction_);
     view->addAction(followAction_);
     view->addSeparator();
+    view->addAction(runsView_->openAction());
+    view->addAction(compareAction_);
+    view->addAction(runsView_->deleteAction());
+    view->addSeparator();
     for (QDockWidget* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(shortcutsAction_);
+    help->addSeparator();
     help->addAction(aboutAction_);
 
     QToolBar* toolbar = addToolBar(tr("Main"));
@@ -299,11 +361,86 @@ QCustomPlot* MainWindow::livePlot() const { return monitor_->plot(); }
 
 void MainWindow::refreshRuns() { runsView_->refresh(); }
 
+bool MainWindow::openStoredRun(qint64 runId) {
+    if (isRunning()) {
+        statusBar()->showMessage(tr("A run is live: stop it or let it finish before opening a stored run."), 8000);
+        return false;
+    }
+    if (!store_) return false;
+    std::optional<StoredRun> run;
+    std::vector<MetricSeries> series;
+    std::vector<RunEvent> events;
+    try {
+        run = store_->find_run(runId);
+        if (!run) {
+            reportProblem(tr("Run %1 is not in the store any more.").arg(runId));
+            runsView_->refresh();
+            return false;
+        }
+        series = store_->load_metrics(runId);
+        events = store_->load_events(runId);
+    } catch (const std::exception& e) {
+        reportProblem(tr("Cannot read run %1: %2").arg(runId).arg(QString::fromStdString(e.what())));
+        return false;
+    }
+    // The run's shape frames the step axis as it did live.
+    const auto stepsOf = [&](const char* section) -> int {
+        for (const nlohmann::json* j : {&run->resolved_config, &run->config})
+            if (j->is_object() && j->contains(section) && (*j)[section].is_object() &&
+                (*j)[section].contains("steps") && (*j)[section]["steps"].is_number())
+                return (*j)[section]["steps"].get<int>();
+        return 0;
+    };
+    // Series -> step records, SFT warm-up records first (they count their own steps).
+    std::map<int64_t, StepMetrics> sftSteps, trainSteps;
+    for (const MetricSeries& s : series) {
+        auto& target = s.name.rfind("sft/", 0) == 0 ? sftSteps : trainSteps;
+        for (size_t i = 0; i < s.steps.size() && i < s.values.size(); ++i) {
+            StepMetrics& m = target[s.steps[i]];
+            m.step = s.steps[i];
+            if (i < s.wall_times.size()) m.wall_time = s.wall_times[i];
+            m.set(s.name, s.values[i]);
+        }
+    }
+    std::vector<StepMetrics> sftRecords, trainRecords;
+    for (auto& [step, m] : sftSteps) sftRecords.push_back(std::move(m));
+    for (auto& [step, m] : trainSteps) trainRecords.push_back(std::move(m));
+    std::vector<RunEvent> regimes;
+    for (const RunEvent& e : events)
+        if (e.kind == "regime") regimes.push_back(e);
+
+    const int plannedTrain = std::max<int>(stepsOf("train"),
+                                          trainRecords.empty() ? 0 : int(trainRecords.back().step));
+    monitor_->beginRun(stepsOf("sft"), plannedTrain);
+    monitor_->appendMetrics(sftRecords);
+    monitor_->appendMetrics(trainRecords);
+    monitor_->appendEvents(regimes);
+    monitor_->refresh();
+    diagnosis_->clear();
+    diagnosis_->appendMetrics(trainRecords);
+    diagnosis_->appendEvents(regimes);
+    openedRunId_ = runId;
+    controls_->showIdle(tr("Showing stored run %1 (%2)")
+                            .arg(runId)
+                            .arg(QString::fromLatin1(to_string(run->status))));
+    const QString name = QString::fromStdString(run->name);
+    log_->appendMessage(QStringLiteral("info"),
+                        tr("Opened stored run %1 '%2': %3 steps, %4 regime change(s).")
+                            .arg(runId)
+                            .arg(name)
+                            .arg(trainRecords.size())
+                            .arg(regimes.size()));
+    statusBar()->showMessage(tr("Showing stored run %1 '%2'").arg(runId).arg(name), 8000);
+    return true;
+}
+
 void MainWindow::startRun() {
     if (isRunning() || !form_->isValid() || !store_) return;
     const RunConfig& config = form_->runConfig();
     const nlohmann::json configJson = form_->experimentJson();
     monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
+    openedRunId_ = 0;
+    liveMetrics_ = nlohmann::json::object();
     diagnosis_->clear();
     lastRunError_.clear();
     controls_->setProblem(QString());
@@ -376,8 +513,10 @@ void MainWindow::onRunStarted(const RunInfo& info) {
     if (!info.device.empty())
         deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(info.device)));
     // The store row exists now (the store sink sees on_start first): show it as running.
+    runsView_->setLiveRunId(session_->storedRunId());
     runsView_->refresh();
     runsView_->selectRun(session_->storedRunId());
+    runsRefreshClock_.start();
 }
 
 void MainWindow::onProgress(const RunProgress& progress) {
@@ -415,6 +554,7 @@ void MainWindow::onRunFinished(RunStatus status, const QString& error,
         statusBar()->showMessage(tr("Run %1.").arg(statusText), 8000);
     }
     setRunState(statusText);
+    runsView_->setLiveRunId(0);
     runsView_->refresh();
     runsView_->selectRun(session_->storedRunId());
     updateActions();
@@ -517,13 +657,39 @@ bool MainWindow::saveExperimentAs() {
     return true;
 }
 
-void MainWindow::showAbout() {
-    QMessageBox::about(
-        this, tr("About PrefStudio"),
-        tr("<h3>PrefStudio %1</h3><p>A studio for preference optimisation (DPO, KTO, ORPO, "
-           "SimPO) of language models.</p><p>Chosen rewards are drawn in green, rejected in red; "
-           "eval points as markers.</p>")
-            .arg(QApplication::applicationVersion()));
+QString MainWindow::aboutText() const {
+    const QString store = storePath_.isEmpty() ? tr("(none)") : QDir::toNativeSeparators(storePath_);
+    return tr("<h3>PrefStudio %1</h3><p>A studio for preference optimisation (DPO, KTO, ORPO, "
+              "SimPO) of language models.</p><p>Chosen rewards are drawn in green, rejected in "
+              "red; eval points as markers.</p>"
+              "<table>"
+              "<tr><td>PrefStudio</td><td>%1</td></tr>"
+              "<tr><td>Qt</td><td>%2 (built with %3)</td></tr>"
+              "<tr><td>QCustomPlot</td><td>%4</td></tr>"
+              "<tr><td>libtorch</td><td>see <tt>prefstudio-cli --version</tt></td></tr>"
+              "<tr><td>Run store</td><td>%5%6</td></tr>"
+              "</table>")
+        .arg(QStringLiteral(PREFSTUDIO_VERSION), QString::fromLatin1(qVersion()),
+             QStringLiteral(QT_VERSION_STR), QStringLiteral(QCUSTOMPLOT_VERSION_STR),
+             store.toHtmlEscaped(), store_ ? QString() : tr(" (unavailable)"));
+}
+
+void MainWindow::showAbout() { QMessageBox::about(this, tr("About PrefStudio"), aboutText()); }
+
+void MainWindow::showShortcuts() {
+    QString rows;
+    for (QAction* a : {runAction_, pauseAction_, stopAction_, newAction_, openAction_, saveAction_,
+                       saveAsAction_, refreshAction_, followAction_, compareAction_,
+                       runsView_->deleteAction(), quitAction_})
+        rows += QStringLiteral("<tr><td>%1</td><td><b>%2</b></td></tr>")
+                    .arg(a->text().remove('&').remove(QChar(0x2026)).toHtmlEscaped(),
+                         a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped());
+    QMessageBox::information(
+        this, tr("Keyboard Shortcuts"),
+        tr("<table cellspacing='4'>%1</table><p>Plots: hover for values at a step, drag to pan, "
+           "wheel to zoom (all panels share the step axis), double-click to follow the run "
+           "again. Runs: double-click a row to open a stored run; select two or more and Compare.</p>")
+            .arg(rows));
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

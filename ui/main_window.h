@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 
+#include <QElapsedTimer>
 #include <QIcon>
 #include <QMainWindow>
 #include <QString>
@@ -21,6 +22,8 @@ class RunStore;
 }
 
 namespace ps::ui {
+
+class CompareView;
 
 class DiagnosisPanel;
 class EventLog;
@@ -70,12 +73,24 @@ public:
     QAction* runAction() const { return runAction_; }
     QAction* pauseAction() const { return pauseAction_; }
     QAction* stopAction() const { return stopAction_; }
+    QAction* aboutAction() const { return aboutAction_; }
+    QAction* compareAction() const { return compareAction_; }
+    // Opens a comparison window of the given stored runs (at least two); returns it (for tests).
+    CompareView* compareRuns(const std::vector<int64_t>& runIds);
+    // The text of Help > About: versions of PrefStudio, Qt, QCustomPlot, libtorch, the store.
+    QString aboutText() const;
+    // The stored run shown in the monitor by openStoredRun (0 when the monitor shows a live
+    // run or nothing).
+    int64_t openedRunId() const { return openedRunId_; }
 
 public slots:
     void startRun();
     void togglePause();
     void stopRun();
     void refreshRuns();
+    // Loads a stored run's metrics and regime events into the monitor and the diagnosis, so a
+    // past run can be inspected. Refused (false, with a message) while a run is live.
+    bool openStoredRun(qint64 runId);
     // Puts the current experiment, with objective.sft_weight = 1.0 (the RPO remedy for both
     // rewards falling) and a new name, into the form as a new unsaved experiment.
     void cloneWithRemedy();
@@ -100,6 +115,7 @@ private:
     bool saveExperiment();
     bool saveExperimentAs();
     void showAbout();
+    void showShortcuts();
 
     void onRunStarted(const ps::RunInfo& info);
     void onProgress(const ps::RunProgress& progress);
@@ -134,6 +150,11 @@ private:
     QAction* refreshAction_ = nullptr;
     QAction* followAction_ = nullptr;
     QAction* aboutAction_ = nullptr;
+    QAction* compareAction_ = nullptr;
+    QAction* shortcutsAction_ = nullptr;
+    int64_t openedRunId_ = 0;
+    nlohmann::json liveMetrics_ = nlohmann::json::object();  // newest value of each live metric
+    QElapsedTimer runsRefreshClock_;  // throttles the runs table refresh during a run
 
     QLabel* storeLabel_ = nullptr;
     QLabel* deviceLabel_ = nullptr;

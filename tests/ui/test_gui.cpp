@@ -3,6 +3,13 @@
 // the test writes itself, so it needs nothing from the build but the libraries.
 #include <QAbstractButton>
 #include <QAction>
+#include <QApplication>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSlider>
+#include <QTableView>
+#include <QTimer>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QTemporaryDir>
@@ -21,6 +28,7 @@
 #include "live/run_session.h"
 #include "live/live_monitor.h"
 #include "live/run_controls.h"
+#include "compare/compare_view.h"
 #include "main_window.h"
 #include "runs/runs_model.h"
 #include "runs/runs_view.h"
@@ -46,6 +54,14 @@ private slots:
     void missingDemoDataIsExplained();
     void formKeepsKeysItDoesNotShow();
     void regimeChangesShadeThePlotsAndExplain();
+    void smoothingIsTensorBoardsDebiasedEma();
+    void crosshairListsTheValuesAtAStep();
+    void stepAxesZoomTogether();
+    void storedRunOpensInTheMonitor();
+    void runsFilterAndDelete();
+    void aboutListsVersions();
+    void liveRunRowFollowsTheRun();
+    void compareSelectedRunsOpensAComparison();
 
 private:
     // Writes the dataset and a config with `train` merged over the defaults; returns its path.
@@ -500,5 +516,315 @@ void TestGui::regimeChangesShadeThePlotsAndExplain() {
     QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 30000);
 }
 
+namespace {
+
+std::vector<double> graphValues(const QCPGraph* graph) {
+    std::vector<double> v;
+    for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it)
+        v.push_back(it->value);
+    return v;
+}
+
+ps::StepMetrics record(int64_t step, std::initializer_list<std::pair<const char*, double>> values) {
+    ps::StepMetrics m;
+    m.step = step;
+    for (const auto& [name, value] : values) m.set(name, value);
+    return m;
+}
+
+// Accepts (or cancels) the next modal message box once it is up.
+void answerNextMessageBox(QMessageBox::StandardButton button) {
+    QTimer::singleShot(20, [button] {
+        auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+        if (!box) {
+            answerNextMessageBox(button);  // not up yet
+            return;
+        }
+        box->button(button)->click();
+    });
+}
+
+// A finished run in the store with known values: `steps` training steps, 3 SFT steps, and
+// (optionally) one both-falling regime change at step 10.
+int64_t storeRun(ps::RunStore& store, const std::string& name, const std::string& algorithm,
+                 int steps, bool withRegime) {
+    ps::RunInfo info;
+    info.name = name;
+    info.algorithm = algorithm;
+    info.model = "builtin:tiny";
+    info.config = {{"name", name}};
+    info.resolved_config = {{"sft", {{"steps", 3}}}, {"train", {{"steps", steps}}}};
+    const int64_t id = store.create_run(info);
+    std::vector<ps::StepMetrics> batch;
+    for (int s = 1; s <= 3; ++s) batch.push_back(record(s, {{"sft/loss", 2.0 - 0.1 * s}}));
+    for (int s = 1; s <= steps; ++s) batch.push_back(trainingRecord(s));
+    store.append_metrics(id, batch);
+    if (withRegime)
+        store.append_events(id, {regimeEvent("healthy", "both_falling", 10, 15,
+                                              "Both rewards are falling: moving away.")});
+    store.finish_run(id, ps::RunStatus::Completed, {{"rewards/chosen", 0.1}}, "", 1.0);
+    return id;
+}
+
+}  // namespace
+
+void TestGui::smoothingIsTensorBoardsDebiasedEma() {
+    ps::ui::LiveMonitor monitor;
+    monitor.resize(1000, 700);
+    monitor.beginRun(0, 10);
+    QCOMPARE(monitor.smoothing(), 0.6);
+    monitor.appendMetrics({record(1, {{"rewards/chosen", 0.0}, {"eval/loss", 0.5}}),
+                           record(2, {{"rewards/chosen", 1.0}})});
+    monitor.refresh();
+    QCPGraph* smoothed = monitor.smoothedGraph("rewards/chosen");
+    QVERIFY(smoothed);
+    QVERIFY(!monitor.smoothedGraph("eval/loss"));  // eval markers stay raw
+    QCOMPARE(monitor.pointCount("rewards/chosen"), 2);
+    // last = 0.6*last + 0.4*y; shown last / (1 - 0.6^n): 0 -> 0, then 0.4 / 0.64 = 0.625.
+    auto v = graphValues(smoothed);
+    QCOMPARE(int(v.size()), 2);
+    QCOMPARE(v[0], 0.0);
+    QVERIFY(std::abs(v[1] - 0.625) < 1e-12);
+    // The raw values stay, faint.
+    QCOMPARE(graphValues(monitor.rawGraph("rewards/chosen")), (std::vector<double>{0.0, 1.0}));
+    QVERIFY(monitor.rawGraph("rewards/chosen")->pen().color().alpha() < 100);
+    QCOMPARE(smoothed->pen().color().alpha(), 255);
+
+    // The live path appends incrementally and agrees with a full recompute.
+    monitor.appendMetrics({record(3, {{"rewards/chosen", 2.0}})});
+    const auto expected = ps::ui::LiveMonitor::smoothSeries({0.0, 1.0, 2.0}, 0.6);
+    v = graphValues(smoothed);
+    QCOMPARE(int(v.size()), 3);
+    QVERIFY(std::abs(v[2] - expected[2]) < 1e-12);
+    // NaN is skipped, not folded into the average.
+    const auto withNan = ps::ui::LiveMonitor::smoothSeries({0.0, std::nan(""), 1.0}, 0.6);
+    QVERIFY(std::isnan(withNan[1]));
+    QVERIFY(std::abs(withNan[2] - 0.625) < 1e-12);
+
+    // The slider recomputes every smoothed curve at once.
+    monitor.smoothingSlider()->setValue(0);
+    QCOMPARE(monitor.smoothing(), 0.0);
+    QCOMPARE(graphValues(smoothed), (std::vector<double>{0.0, 1.0, 2.0}));
+    monitor.smoothingSlider()->setValue(90);
+    v = graphValues(smoothed);
+    QVERIFY(std::abs(v[1] - 0.1 / (1 - 0.81)) < 1e-9);
+    QVERIFY(std::abs(v[2] - ps::ui::LiveMonitor::smoothSeries({0.0, 1.0, 2.0}, 0.9)[2]) < 1e-12);
+    QCOMPARE(graphValues(monitor.rawGraph("eval/loss")), (std::vector<double>{0.5}));
+}
+
+void TestGui::crosshairListsTheValuesAtAStep() {
+    ps::ui::LiveMonitor monitor;
+    monitor.resize(1200, 800);
+    monitor.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&monitor));
+    monitor.beginRun(0, 20);
+    std::vector<ps::StepMetrics> batch;
+    for (int s = 1; s <= 20; ++s)
+        batch.push_back(record(s, {{"rewards/chosen", 0.123456 * s},
+                                   {"rewards/rejected", -0.0543219 * s},
+                                   {"rewards/margins", 0.1777779 * s},
+                                   {"loss", 0.6931472},
+                                   {"rewards/accuracies", 0.75}}));
+    batch[9].set("eval/rewards/chosen", 0.3333333);
+    monitor.appendMetrics(batch);
+    monitor.refresh();
+
+    QCPAxisRect* loss = monitor.axisRect(2);
+    const QPoint at(int(std::lround(loss->axis(QCPAxis::atBottom)->coordToPixel(10))),
+                    loss->center().y());
+    QTest::mouseMove(monitor.plot(), at);
+    QTRY_VERIFY(monitor.crosshairVisible());
+    QCOMPARE(monitor.crosshairStep(), 10.0);
+    const QString text = monitor.crosshairText();
+    for (const char* expected : {"step 10", "rewards/chosen: 1.235", "rewards/rejected: -0.5432",
+                                 "rewards/margins: 1.778", "loss: 0.6931", "rewards/accuracies: 0.75",
+                                 "eval/rewards/chosen: 0.3333"})
+        QVERIFY2(text.contains(QLatin1String(expected)), qPrintable(expected + (" in:\n" + text)));
+    QVERIFY2(text.contains("smoothed"), qPrintable(text));  // w = 0.6: both values shown
+    // Elsewhere, the eval value is not listed.
+    monitor.showCrosshairAt(4);
+    QVERIFY(!monitor.crosshairText().contains("eval/"));
+    QVERIFY(monitor.crosshairText().contains("rewards/chosen: 0.4938"));
+    monitor.hideCrosshair();
+    QVERIFY(!monitor.crosshairVisible());
+}
+
+void TestGui::stepAxesZoomTogether() {
+    ps::ui::LiveMonitor monitor;
+    monitor.resize(1000, 700);
+    monitor.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&monitor));
+    monitor.beginRun(0, 100);
+    monitor.appendMetrics(trainingRecords(1, 100));
+    monitor.refresh();
+    monitor.axisRect(0)->axis(QCPAxis::atBottom)->setRange(20, 30);
+    for (int i = 1; i < 4; ++i) {
+        const QCPRange r = monitor.axisRect(i)->axis(QCPAxis::atBottom)->range();
+        QCOMPARE(r.lower, 20.0);
+        QCOMPARE(r.upper, 30.0);
+    }
+    // A wheel zoom on one panel stops following; a double-click follows the run again.
+    QCPAxisRect* margin = monitor.axisRect(1);
+    QWheelEvent wheel(QPointF(margin->center()), monitor.plot()->mapToGlobal(QPointF(margin->center())),
+                      QPoint(), QPoint(0, 120), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+    QApplication::sendEvent(monitor.plot(), &wheel);
+    QVERIFY(!monitor.following());
+    const QCPRange zoomed = monitor.axisRect(1)->axis(QCPAxis::atBottom)->range();
+    QVERIFY(zoomed.size() < 10.0);
+    QCOMPARE(monitor.axisRect(3)->axis(QCPAxis::atBottom)->range().lower, zoomed.lower);
+    QTest::mouseDClick(monitor.plot(), Qt::LeftButton, {}, margin->center());
+    QVERIFY(monitor.following());
+    for (int i = 0; i < 4; ++i)
+        QVERIFY(monitor.axisRect(i)->axis(QCPAxis::atBottom)->range().upper >= 100.0);
+}
+
+void TestGui::storedRunOpensInTheMonitor() {
+    MainWindow window(storePath());
+    const int64_t id = storeRun(*window.store(), "stored-dpo", "dpo", 30, true);
+    storeRun(*window.store(), "other", "kto", 5, false);
+    window.refreshRuns();
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunsView* runs = window.runsView();
+    QCOMPARE(runs->runCount(), 2);
+
+    // Double-click the run's row.
+    runs->selectRun(id);
+    QTableView* table = runs->table();
+    const QModelIndex index = table->currentIndex().isValid()
+                                  ? table->currentIndex()
+                                  : table->selectionModel()->selectedRows().value(0);
+    QVERIFY(index.isValid());
+    // (Qt 6's mouseDClick sends no press first; the view wants the pressed row to match.)
+    QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(index).center());
+    QTest::mouseDClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(index).center());
+    QTRY_COMPARE(window.openedRunId(), id);
+
+    ps::ui::LiveMonitor* monitor = window.liveMonitor();
+    QCOMPARE(monitor->pointCount("rewards/chosen"), 30);
+    QCOMPARE(monitor->pointCount("rewards/rejected"), 30);
+    QCOMPARE(monitor->pointCount("loss"), 30);
+    QCOMPARE(monitor->pointCount("sft/loss"), 3);
+    QCOMPARE(monitor->smoothedGraph("rewards/chosen")->dataCount(), 30);
+    // SFT warm-up steps sit left of 0, as they did live.
+    QCOMPARE(monitor->rawGraph("sft/loss")->data()->constBegin()->key, -2.0);
+    QCOMPARE(int(bandsIn(window.livePlot(), monitor->rewardsAxisRect()).size()), 1);
+    QCOMPARE(int(bandsIn(window.livePlot(), monitor->marginAxisRect()).size()), 1);
+    QVERIFY2(window.diagnosisPanel()->headline().toLower().contains("falling"),
+             qPrintable(window.diagnosisPanel()->headline()));
+
+    // The Open action does the same for another run, dropping the first one's band.
+    const int64_t other = window.store()->resolve_run("other").id;
+    runs->selectRun(other);
+    runs->openAction()->trigger();
+    QCOMPARE(window.openedRunId(), other);
+    QCOMPARE(monitor->pointCount("rewards/chosen"), 5);
+    QVERIFY(bandsIn(window.livePlot(), monitor->rewardsAxisRect()).empty());
+}
+
+void TestGui::runsFilterAndDelete() {
+    MainWindow window(storePath());
+    const int64_t a = storeRun(*window.store(), "baseline-dpo", "dpo", 5, false);
+    const int64_t b = storeRun(*window.store(), "try-kto", "kto", 5, false);
+    const int64_t c = storeRun(*window.store(), "lowlr", "dpo", 5, false);
+    window.store()->set_tags_notes(c, "sweep,lr", "");
+    window.refreshRuns();
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunsView* runs = window.runsView();
+    QCOMPARE(runs->visibleRunCount(), 3);
+
+    QTest::keyClicks(runs->filterEdit(), "kto");
+    QCOMPARE(runs->visibleRunCount(), 1);
+    runs->setFilterText("DPO");  // case-insensitive: name or algorithm
+    QCOMPARE(runs->visibleRunCount(), 2);
+    runs->setFilterText("sweep");  // tags
+    QCOMPARE(runs->visibleRunCount(), 1);
+    runs->setFilterText("completed");  // status
+    QCOMPARE(runs->visibleRunCount(), 3);
+    runs->setFilterText("nothing-like-this");
+    QCOMPARE(runs->visibleRunCount(), 0);
+    runs->filterEdit()->clear();
+    QCOMPARE(runs->visibleRunCount(), 3);
+
+    // Open one, then delete it: Cancel keeps it, Yes removes it from store, table and monitor.
+    QVERIFY(window.openStoredRun(b));
+    QVERIFY(window.liveMonitor()->totalPointCount() > 0);
+    runs->selectRun(b);
+    QCOMPARE(runs->selectedRunId(), b);
+    answerNextMessageBox(QMessageBox::Cancel);
+    runs->deleteAction()->trigger();
+    QVERIFY(window.store()->find_run(b).has_value());
+    QCOMPARE(runs->runCount(), 3);
+
+    answerNextMessageBox(QMessageBox::Yes);
+    runs->deleteAction()->trigger();
+    QVERIFY(!window.store()->find_run(b).has_value());
+    QCOMPARE(runs->runCount(), 2);
+    QCOMPARE(runs->model()->rowOfRun(b), -1);
+    QVERIFY(runs->model()->rowOfRun(a) >= 0);
+    QCOMPARE(window.openedRunId(), int64_t(0));
+    QCOMPARE(window.liveMonitor()->totalPointCount(), 0);
+}
+
+void TestGui::aboutListsVersions() {
+    MainWindow window(storePath());
+    const QString text = window.aboutText();
+    QVERIFY(text.contains(QStringLiteral(PREFSTUDIO_VERSION)));
+    QVERIFY(text.contains(QString::fromLatin1(qVersion())));
+    QVERIFY(text.contains("libtorch"));
+    QVERIFY(text.contains(QDir::toNativeSeparators(storePath()).toHtmlEscaped()));
+    QCOMPARE(window.runAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_R));
+    QCOMPARE(window.stopAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_Period));
+}
+
+void TestGui::liveRunRowFollowsTheRun() {
+    MainWindow window(storePath());
+    const int64_t old = storeRun(*window.store(), "old", "dpo", 5, false);
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    clickRun(window);
+    ps::ui::RunsView* runs = window.runsView();
+    QTRY_VERIFY_WITH_TIMEOUT(window.lastRunId() > 0, 60000);
+    const int64_t live = window.lastRunId();
+    // Every ~2 s the table re-reads the store and shows the live run's newest rewards.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        runs->model()->rowOfRun(live) >= 0 &&
+            !runs->model()
+                 ->data(runs->model()->index(runs->model()->rowOfRun(live), ps::ui::RunsModel::ChosenColumn))
+                 .toString()
+                 .isEmpty(),
+        60000);
+    QCOMPARE(runs->statusOfRun(live), QStringLiteral("running"));
+    // The live run cannot be deleted, and no stored run replaces it in the monitor.
+    runs->selectRun(live);
+    QVERIFY(!runs->deleteAction()->isEnabled());
+    QCOMPARE(runs->deleteSelectedRuns(), 0);
+    QVERIFY(!window.openStoredRun(old));
+    QVERIFY(window.liveMonitor()->pointCount("rewards/chosen") > 0);
+    window.stopAction()->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 30000);
+    QVERIFY(runs->deleteAction()->isEnabled());
+}
+
 QTEST_MAIN(TestGui)
+
+
+void TestGui::compareSelectedRunsOpensAComparison() {
+    MainWindow window(storePath());
+    const int64_t a = storeRun(*window.store(), "run-a", "dpo", 30, false);
+    const int64_t b = storeRun(*window.store(), "run-b", "kto", 12, false);
+    window.refreshRuns();
+    // Fewer than two runs: no window, a hint in the status bar.
+    QVERIFY(window.compareRuns({a}) == nullptr);
+    ps::ui::CompareView* view = window.compareRuns({a, b});
+    QVERIFY(view != nullptr);
+    QVERIFY(view->graph(a, "rewards/chosen") != nullptr);
+    QCOMPARE(view->graph(a, "rewards/chosen")->data()->size(), 30);
+    QCOMPARE(view->graph(b, "rewards/chosen")->data()->size(), 12);
+    QCOMPARE(window.compareAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
+    view->close();
+}
+
 #include "test_gui.moc"

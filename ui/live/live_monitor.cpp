@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include <QEvent>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QSlider>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
@@ -30,6 +35,26 @@ const PanelSpec kPanelSpecs[kPanelCount] = {
 
 bool userInteracted(QMouseEvent* event) { return event->buttons() != Qt::NoButton; }
 
+QString fmt4(double v) { return QString::number(v, 'g', 4); }
+
+// The data point of `graph` nearest to `key`, if one lies within `tolerance`.
+bool nearestValue(const QCPGraph* graph, double key, double tolerance, double* value) {
+    if (!graph || graph->dataCount() == 0) return false;
+    auto data = graph->data();
+    auto it = data->findBegin(key - tolerance, false);
+    bool found = false;
+    double bestDistance = tolerance;
+    for (; it != data->constEnd() && it->key <= key + tolerance; ++it) {
+        const double d = std::abs(it->key - key);
+        if (d <= bestDistance) {
+            bestDistance = d;
+            *value = it->value;
+            found = true;
+        }
+    }
+    return found;
+}
+
 }  // namespace
 
 LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
@@ -43,10 +68,40 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     plot_->setPlottingHint(QCP::phFastPolylines, true);
     plot_->setNoAntialiasingOnDrag(true);
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    plot_->setMouseTracking(true);  // hover crosshair
+    plot_->installEventFilter(this);
+
+    // A small toolbar above the plots: the smoothing weight (TensorBoard's slider).
+    auto* toolbar = new QHBoxLayout;
+    toolbar->setContentsMargins(4, 0, 4, 0);
+    auto* smoothingLabel = new QLabel(tr("Smoothing"), this);
+    smoothingSlider_ = new QSlider(Qt::Horizontal, this);
+    smoothingSlider_->setObjectName(QStringLiteral("smoothingSlider"));
+    smoothingSlider_->setRange(0, 99);
+    smoothingSlider_->setValue(int(std::lround(smoothing_ * 100)));
+    smoothingSlider_->setFixedWidth(160);
+    smoothingSlider_->setToolTip(
+        tr("Exponential moving average of the training curves (debiased, as in TensorBoard). "
+           "The raw values stay visible, faint, behind the smoothed curve; eval points are "
+           "never smoothed."));
+    smoothingValue_ = new QLabel(this);
+    smoothingValue_->setMinimumWidth(smoothingValue_->fontMetrics().horizontalAdvance("0.00") + 4);
+    smoothingValue_->setText(QString::number(smoothing_, 'f', 2));
+    auto* hint = new QLabel(tr("hover: values · drag: pan · wheel: zoom · double-click: follow the run"), this);
+    hint->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    toolbar->addWidget(smoothingLabel);
+    toolbar->addWidget(smoothingSlider_);
+    toolbar->addWidget(smoothingValue_);
+    toolbar->addStretch(1);
+    toolbar->addWidget(hint);
+    connect(smoothingSlider_, &QSlider::valueChanged, this,
+            [this](int v) { setSmoothing(v / 100.0); });
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
-    layout->addWidget(plot_);
+    layout->setSpacing(2);
+    layout->addLayout(toolbar);
+    layout->addWidget(plot_, 1);
 
     buildPanels();
 
@@ -56,6 +111,7 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     });
     connect(plot_, &QCustomPlot::mouseWheel, this, [this](QWheelEvent*) { follow_ = false; });
     connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { resetView(); });
+    connect(plot_, &QCustomPlot::mouseMove, this, &LiveMonitor::onMouseMove);
 }
 
 LiveMonitor::~LiveMonitor() = default;
@@ -137,6 +193,39 @@ void LiveMonitor::buildPanels() {
     addCurve(kAccuracyPanel, "rewards/accuracies", tr("train"));
     addCurve(kAccuracyPanel, "eval/rewards/accuracies", tr("eval"));
 
+    // The crosshair lives on the buffered overlay layer: hovering replots only that layer.
+    QCPLayer* overlay = plot_->layer(QStringLiteral("overlay"));
+    overlay->setMode(QCPLayer::lmBuffered);
+    for (Panel& panel : panels_) {
+        auto* line = new QCPItemStraightLine(plot_);
+        line->setLayer(overlay);
+        line->setClipToAxisRect(true);
+        line->setClipAxisRect(panel.rect);
+        for (QCPItemPosition* p : {line->point1, line->point2}) {
+            p->setAxes(panel.rect->axis(QCPAxis::atBottom), panel.rect->axis(QCPAxis::atLeft));
+            p->setTypeY(QCPItemPosition::ptAxisRectRatio);
+            p->setAxisRect(panel.rect);
+        }
+        line->point1->setCoords(0, 0);
+        line->point2->setCoords(0, 1);
+        line->setPen(QPen(QColor(30, 30, 30, 170), 1, Qt::DashLine));
+        line->setSelectable(false);
+        line->setVisible(false);
+        crosshairLines_.push_back(line);
+    }
+    crosshairLabel_ = new QCPItemText(plot_);
+    crosshairLabel_->setLayer(overlay);
+    crosshairLabel_->setClipToAxisRect(false);
+    crosshairLabel_->position->setType(QCPItemPosition::ptAbsolute);
+    crosshairLabel_->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+    crosshairLabel_->setTextAlignment(Qt::AlignLeft);
+    crosshairLabel_->setBrush(QColor(255, 255, 255, 235));
+    crosshairLabel_->setPen(QPen(QColor(120, 120, 120)));
+    crosshairLabel_->setPadding(QMargins(6, 4, 6, 4));
+    crosshairLabel_->setFont(legendFont);
+    crosshairLabel_->setSelectable(false);
+    crosshairLabel_->setVisible(false);
+
     // Strong on the rewards (where "both falling" is seen), light on the margin.
     bands_ = std::make_unique<RegimeBands>(
         plot_, std::vector<RegimeBands::Target>{{panels_[kRewardsPanel].rect, 40, true},
@@ -150,22 +239,35 @@ void LiveMonitor::addCurve(int panel, const QString& metric, const QString& labe
     QCPGraph* graph = plot_->addGraph(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
     graph->setName(label);
     const QColor color = metricColor(metric);
+    Curve curve{graph, nullptr, panel, label};
     if (isEvalMetric(metric)) {
         // Eval happens every N steps: markers, no line, so it never reads as a trend.
         graph->setLineStyle(QCPGraph::lsNone);
         graph->setScatterStyle(
             QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(color.darker(170), 1.2), color.lighter(115), 8));
     } else {
-        QPen pen(color, 1.0);  // see the constructor: wider pens cost 50x per replot
+        // Raw values faint behind, the smoothed curve solid on top (added after, drawn above).
+        QColor faint = color;
+        faint.setAlpha(60);
+        graph->setPen(QPen(faint, 1.0));  // see the constructor: wider pens cost 50x per replot
+        curve.smoothed = plot_->addGraph(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
+        curve.smoothed->setName(label);
+        QPen pen(color, 1.0);
         if (isSftMetric(metric)) pen.setStyle(Qt::DashLine);
-        graph->setPen(pen);
+        curve.smoothed->setPen(pen);
     }
-    curves_[metric] = Curve{graph, panel};
+    curves_[metric] = curve;
     curveOrder_.push_back(metric);
 }
 
 void LiveMonitor::clear() {
-    for (auto& [name, curve] : curves_) curve.graph->data()->clear();
+    for (auto& [name, curve] : curves_) {
+        curve.graph->data()->clear();
+        if (curve.smoothed) curve.smoothed->data()->clear();
+        curve.ema = 0.0;
+        curve.emaCount = 0;
+    }
+    hideCrosshair();
     for (Panel& panel : panels_) {
         panel.legend->clearItems();
         panel.legend->setVisible(false);
@@ -189,12 +291,12 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
     struct Pending {
         QVector<double> keys, values;
     };
-    std::map<const Curve*, Pending> pending;
+    std::map<Curve*, Pending> pending;
     for (const StepMetrics& m : batch) {
         for (const auto& [name, value] : m.values) {
             auto it = curves_.find(QString::fromStdString(name));
             if (it == curves_.end() || !std::isfinite(value)) continue;
-            const Curve& curve = it->second;
+            Curve& curve = it->second;
             const bool sft = curve.panel == kLossPanel && isSftMetric(it->first);
             const double x = sft ? double(m.step - sftSteps_) : double(m.step);
             Pending& p = pending[&curve];
@@ -214,7 +316,25 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
                             (graph->data()->isEmpty() ||
                              (graph->data()->constEnd() - 1)->key <= p.keys.front());
         graph->addData(p.keys, p.values, sorted);
-        if (!panels_[curve->panel].legend->hasItemWithPlottable(graph))
+        if (curve->smoothed) {
+            if (sorted) {
+                // The live path: continue the EMA from where the last batch left it.
+                const double w = smoothing_;
+                QVector<double> smoothed;
+                smoothed.reserve(p.values.size());
+                for (double y : p.values) {
+                    curve->ema = curve->ema * w + (1.0 - w) * y;
+                    ++curve->emaCount;
+                    const double debias = 1.0 - std::pow(w, curve->emaCount);
+                    smoothed.push_back(debias > 0.0 ? curve->ema / debias : y);
+                }
+                curve->smoothed->addData(p.keys, smoothed, true);
+            } else {
+                resmooth(*curve);
+            }
+        }
+        QCPGraph* shown = curve->smoothed ? curve->smoothed : graph;
+        if (!panels_[curve->panel].legend->hasItemWithPlottable(shown))
             rebuildLegend(curve->panel);
     }
 }
@@ -225,6 +345,143 @@ void LiveMonitor::appendEvents(const std::vector<RunEvent>& events) {
 
 QCPAxisRect* LiveMonitor::rewardsAxisRect() const { return panels_[kRewardsPanel].rect; }
 QCPAxisRect* LiveMonitor::marginAxisRect() const { return panels_[kMarginPanel].rect; }
+QCPAxisRect* LiveMonitor::axisRect(int panel) const {
+    return panel >= 0 && panel < int(panels_.size()) ? panels_[size_t(panel)].rect : nullptr;
+}
+
+std::vector<double> LiveMonitor::smoothSeries(const std::vector<double>& values, double weight) {
+    std::vector<double> out;
+    out.reserve(values.size());
+    double last = 0.0;
+    int n = 0;
+    for (double y : values) {
+        if (!std::isfinite(y)) {
+            out.push_back(y);
+            continue;
+        }
+        last = last * weight + (1.0 - weight) * y;
+        ++n;
+        const double debias = 1.0 - std::pow(weight, n);
+        out.push_back(debias > 0.0 ? last / debias : y);
+    }
+    return out;
+}
+
+void LiveMonitor::resmooth(Curve& curve) {
+    if (!curve.smoothed) return;
+    const auto data = curve.graph->data();
+    QVector<double> keys, smoothed;
+    keys.reserve(data->size());
+    smoothed.reserve(data->size());
+    const double w = smoothing_;
+    double last = 0.0;
+    int n = 0;
+    for (auto it = data->constBegin(); it != data->constEnd(); ++it) {
+        // Non-finite values never reach the raw graph (appendMetrics skips them).
+        last = last * w + (1.0 - w) * it->value;
+        ++n;
+        const double debias = 1.0 - std::pow(w, n);
+        keys.push_back(it->key);
+        smoothed.push_back(debias > 0.0 ? last / debias : it->value);
+    }
+    curve.smoothed->setData(keys, smoothed, true);
+    curve.ema = last;
+    curve.emaCount = n;
+}
+
+void LiveMonitor::setSmoothing(double weight) {
+    weight = std::clamp(weight, 0.0, 0.99);
+    {
+        const QSignalBlocker block(smoothingSlider_);
+        smoothingSlider_->setValue(int(std::lround(weight * 100)));
+    }
+    smoothingValue_->setText(QString::number(weight, 'f', 2));
+    smoothing_ = weight;
+    for (auto& [name, curve] : curves_) resmooth(curve);
+    dirty_ = true;
+    refresh();
+}
+
+QCPGraph* LiveMonitor::smoothedGraph(const QString& metric) const {
+    auto it = curves_.find(metric);
+    return it == curves_.end() ? nullptr : it->second.smoothed;
+}
+
+QCPGraph* LiveMonitor::rawGraph(const QString& metric) const {
+    auto it = curves_.find(metric);
+    return it == curves_.end() ? nullptr : it->second.graph;
+}
+
+void LiveMonitor::showCrosshairAt(double step, QCPAxisRect* labelRect) {
+    crosshairStep_ = step;
+    for (QCPItemStraightLine* line : crosshairLines_) {
+        line->point1->setCoords(step, 0);
+        line->point2->setCoords(step, 1);
+        line->setVisible(true);
+    }
+    // Points within a few pixels count as "at this step" (eval points are sparse).
+    QCPAxis* x = panels_[kRewardsPanel].rect->axis(QCPAxis::atBottom);
+    const double tolerance = std::max(0.5, std::abs(x->pixelToCoord(4) - x->pixelToCoord(0)));
+
+    QStringList lines;
+    if (sftSteps_ > 0 && step <= 0)
+        lines << tr("SFT warm-up step %1").arg(std::llround(step) + sftSteps_);
+    else
+        lines << tr("step %1").arg(std::llround(step));
+    for (const QString& metric : curveOrder_) {
+        const Curve& curve = curves_.at(metric);
+        double raw = 0.0;
+        if (!nearestValue(curve.graph, step, tolerance, &raw)) continue;
+        double smooth = 0.0;
+        if (curve.smoothed && smoothing_ > 0.0 && nearestValue(curve.smoothed, step, tolerance, &smooth))
+            lines << tr("%1: %2  (smoothed %3)").arg(metric, fmt4(raw), fmt4(smooth));
+        else
+            lines << tr("%1: %2").arg(metric, fmt4(raw));
+    }
+    crosshairLabel_->setText(lines.join(QLatin1Char('\n')));
+    crosshairLabel_->setVisible(true);
+    if (labelRect) {
+        // Next to the cursor's step, inside the hovered panel, on the side with room.
+        const double px = labelRect->axis(QCPAxis::atBottom)->coordToPixel(step);
+        const bool right = px < labelRect->center().x();
+        crosshairLabel_->setPositionAlignment((right ? Qt::AlignLeft : Qt::AlignRight) | Qt::AlignTop);
+        crosshairLabel_->position->setCoords(right ? px + 10 : px - 10, labelRect->top() + 4);
+    }
+}
+
+void LiveMonitor::hideCrosshair() {
+    if (!crosshairLabel_ || !crosshairLabel_->visible()) return;
+    for (QCPItemStraightLine* line : crosshairLines_) line->setVisible(false);
+    crosshairLabel_->setVisible(false);
+    plot_->layer(QStringLiteral("overlay"))->replot();
+}
+
+bool LiveMonitor::crosshairVisible() const { return crosshairLabel_ && crosshairLabel_->visible(); }
+
+QString LiveMonitor::crosshairText() const {
+    return crosshairVisible() ? crosshairLabel_->text() : QString();
+}
+
+void LiveMonitor::onMouseMove(QMouseEvent* event) {
+    if (event->buttons() != Qt::NoButton) {  // panning: the crosshair would only lag behind
+        hideCrosshair();
+        return;
+    }
+    const QPointF pos = event->position();
+    QCPAxisRect* rect = plot_->axisRectAt(pos);
+    if (!rect || !rect->rect().contains(pos.toPoint())) {
+        hideCrosshair();
+        return;
+    }
+    const double step = std::round(rect->axis(QCPAxis::atBottom)->pixelToCoord(pos.x()));
+    showCrosshairAt(step, rect);
+    plot_->layer(QStringLiteral("overlay"))->replot();
+}
+
+bool LiveMonitor::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == plot_ && event->type() == QEvent::Leave) hideCrosshair();
+    return QWidget::eventFilter(watched, event);
+}
 
 void LiveMonitor::rebuildLegend(int panelIndex) {
     // Only curves with data, always in the order they were defined (chosen before rejected).
@@ -233,7 +490,7 @@ void LiveMonitor::rebuildLegend(int panelIndex) {
     for (const QString& metric : curveOrder_) {
         const Curve& curve = curves_.at(metric);
         if (curve.panel == panelIndex && curve.graph->dataCount() > 0)
-            curve.graph->addToLegend(legend);
+            (curve.smoothed ? curve.smoothed : curve.graph)->addToLegend(legend);
     }
     legend->setVisible(legend->itemCount() > 0);
 }
@@ -243,6 +500,7 @@ void LiveMonitor::refresh() {
     if (!dirty_) return;
     dirty_ = false;
     if (follow_) applyFollowRanges();
+    if (crosshairVisible()) showCrosshairAt(crosshairStep_);  // values may have changed
     plot_->replot();
 }
 

@@ -4,6 +4,9 @@
 //   loss (+ sft/loss during warm-up)                | rewards/accuracies
 // Eval counterparts ("eval/...") are drawn as markers on the same panels.
 // Diagnosed problem stretches (regime events) are shaded behind the rewards and margin panels.
+// Training curves are drawn twice (the TensorBoard way): the raw values faint, a debiased EMA
+// (weight set by the smoothing slider above the plots) solid on top. Eval markers stay raw.
+// Hovering any panel shows a crosshair at that step on all panels and a label with the values.
 #pragma once
 #include <map>
 #include <memory>
@@ -20,6 +23,11 @@ class QCPAxisRect;
 class QCPGraph;
 class QCPLegend;
 class QCPRange;
+class QCPItemStraightLine;
+class QCPItemText;
+class QLabel;
+class QMouseEvent;
+class QSlider;
 
 namespace ps::ui {
 
@@ -47,6 +55,26 @@ public:
     // Follow the data again after a zoom or pan (also on double-click).
     void resetView();
 
+    // Smoothing weight w in [0, 0.99] (TensorBoard's: last = last*w + (1-w)*y, shown as
+    // last / (1 - w^n)). Recomputes every smoothed curve from the raw data and replots.
+    void setSmoothing(double weight);
+    double smoothing() const { return smoothing_; }
+    QSlider* smoothingSlider() const { return smoothingSlider_; }
+    // The smoothed curve of a training metric (null for eval metrics or unknown names), and
+    // the raw one (the faint curve; the markers for eval metrics).
+    QCPGraph* smoothedGraph(const QString& metric) const;
+    QCPGraph* rawGraph(const QString& metric) const;
+    // The debiased EMA of `values` at weight w (NaN inputs are skipped and come back NaN).
+    static std::vector<double> smoothSeries(const std::vector<double>& values, double weight);
+
+    // Crosshair at a step (what hovering does): a vertical line on every panel and a label
+    // listing every plotted value at that step. hideCrosshair() removes it.
+    void showCrosshairAt(double step, QCPAxisRect* labelRect = nullptr);
+    void hideCrosshair();
+    bool crosshairVisible() const;
+    QString crosshairText() const;
+    double crosshairStep() const { return crosshairStep_; }
+
     // Number of points plotted for a metric (e.g. "rewards/chosen"); -1 when it has no curve.
     int pointCount(const QString& metric) const;
     int totalPointCount() const;
@@ -55,6 +83,7 @@ public:
     bool following() const { return follow_; }
     QCPAxisRect* rewardsAxisRect() const;
     QCPAxisRect* marginAxisRect() const;
+    QCPAxisRect* axisRect(int panel) const;  // 0 rewards, 1 margin, 2 loss, 3 accuracy
     // The regime bands (target 0: rewards panel, 1: margin panel).
     const RegimeBands& regimeBands() const { return *bands_; }
 
@@ -65,8 +94,13 @@ private:
         bool fixedUnitRange = false;  // accuracies live in [0, 1]
     };
     struct Curve {
-        QCPGraph* graph = nullptr;
+        QCPGraph* graph = nullptr;     // raw values (faint line, or eval markers)
+        QCPGraph* smoothed = nullptr;  // debiased EMA; null for eval metrics
         int panel = 0;
+        QString label;
+        // EMA state of the smoothed curve, so live batches append incrementally.
+        double ema = 0.0;
+        int emaCount = 0;
     };
 
     void buildPanels();
@@ -74,6 +108,9 @@ private:
     void rebuildLegend(int panelIndex);
     void syncStepAxes(const QCPRange& range);
     void applyFollowRanges();
+    void resmooth(Curve& curve);
+    void onMouseMove(QMouseEvent* event);
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
     QCustomPlot* plot_ = nullptr;
     std::vector<Panel> panels_;
@@ -87,6 +124,12 @@ private:
     bool follow_ = true;
     bool syncingAxes_ = false;
     bool dirty_ = true;  // data or frame changed since the last replot
+    double smoothing_ = 0.6;
+    QSlider* smoothingSlider_ = nullptr;
+    QLabel* smoothingValue_ = nullptr;
+    std::vector<QCPItemStraightLine*> crosshairLines_;  // one per panel
+    QCPItemText* crosshairLabel_ = nullptr;
+    double crosshairStep_ = 0.0;
 };
 
 }  // namespace ps::ui

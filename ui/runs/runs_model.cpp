@@ -45,6 +45,15 @@ int RunsModel::rowOfRun(int64_t id) const {
     return -1;
 }
 
+void RunsModel::setRunMetrics(int64_t id, const nlohmann::json& metrics) {
+    const int row = rowOfRun(id);
+    if (row < 0 || !metrics.is_object()) return;
+    nlohmann::json& target = runs_[size_t(row)].final_metrics;
+    if (!target.is_object()) target = nlohmann::json::object();
+    target.update(metrics);
+    emit dataChanged(index(row, ChosenColumn), index(row, AccuracyColumn));
+}
+
 int RunsModel::rowCount(const QModelIndex& parent) const {
     return parent.isValid() ? 0 : int(runs_.size());
 }

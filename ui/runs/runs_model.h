@@ -34,6 +34,9 @@ public:
     void setRuns(std::vector<StoredRun> runs);
     const StoredRun& run(int row) const { return runs_.at(size_t(row)); }
     int rowOfRun(int64_t id) const;  // -1 when absent
+    // Overwrites a run's final metrics shown in the row (the live run's latest values, which
+    // the store only records when the run ends). No-op when the run is absent.
+    void setRunMetrics(int64_t id, const nlohmann::json& metrics);
 
     int rowCount(const QModelIndex& parent = QModelIndex()) const override;
     int columnCount(const QModelIndex& parent = QModelIndex()) const override;

@@ -1,9 +1,15 @@
 #include "runs/runs_view.h"
 
+#include <QAction>
+#include <QHBoxLayout>
 #include <QHeaderView>
+#include <QItemSelectionModel>
 #include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
 #include <QSortFilterProxyModel>
 #include <QTableView>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 #include "runs/runs_model.h"
@@ -11,9 +17,39 @@
 
 namespace ps::ui {
 
+namespace {
+
+// Filters on the run's name, algorithm, status and tags (tags are not a column).
+class RunsFilterProxy : public QSortFilterProxyModel {
+public:
+    using QSortFilterProxyModel::QSortFilterProxyModel;
+    void setText(const QString& text) {
+        text_ = text.trimmed();
+        invalidateFilter();
+    }
+
+protected:
+    bool filterAcceptsRow(int sourceRow, const QModelIndex& parent) const override {
+        if (text_.isEmpty()) return true;
+        auto* model = static_cast<const RunsModel*>(sourceModel());
+        if (sourceRow < 0 || sourceRow >= model->rowCount()) return false;
+        const StoredRun& run = model->run(sourceRow);
+        for (const QString& field :
+             {QString::fromStdString(run.name), QString::fromStdString(run.algorithm),
+              QString::fromLatin1(to_string(run.status)), QString::fromStdString(run.tags)})
+            if (field.contains(text_, Qt::CaseInsensitive)) return true;
+        return false;
+    }
+
+private:
+    QString text_;
+};
+
+}  // namespace
+
 RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     model_ = new RunsModel(this);
-    proxy_ = new QSortFilterProxyModel(this);
+    proxy_ = new RunsFilterProxy(this);
     proxy_->setSourceModel(model_);
     proxy_->setSortRole(RunsModel::SortRole);
 
@@ -36,10 +72,119 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     errorLabel_->setStyleSheet(QStringLiteral("color: #b71c1c;"));
     errorLabel_->hide();
 
+    filter_ = new QLineEdit(this);
+    filter_->setObjectName(QStringLiteral("runsFilter"));
+    filter_->setPlaceholderText(tr("Filter by name, algorithm, status or tag…"));
+    filter_->setClearButtonEnabled(true);
+    connect(filter_, &QLineEdit::textChanged, this, &RunsView::setFilterText);
+
+    openAction_ = new QAction(tr("&Open Run"), this);
+    openAction_->setToolTip(tr("Show the selected stored run's curves and diagnosis (double-click a row)"));
+    connect(openAction_, &QAction::triggered, this, &RunsView::openSelectedRun);
+    deleteAction_ = new QAction(tr("&Delete Run…"), this);
+    deleteAction_->setShortcut(QKeySequence::Delete);
+    deleteAction_->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    deleteAction_->setToolTip(tr("Delete the selected runs from the store (Del)"));
+    connect(deleteAction_, &QAction::triggered, this, [this] { deleteSelectedRuns(); });
+    table_->addAction(openAction_);
+    table_->addAction(deleteAction_);
+    table_->setContextMenuPolicy(Qt::ActionsContextMenu);
+    connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex&) { openSelectedRun(); });
+    connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &RunsView::updateActions);
+
+    auto* openButton = new QToolButton(this);
+    openButton->setDefaultAction(openAction_);
+    auto* deleteButton = new QToolButton(this);
+    deleteButton->setDefaultAction(deleteAction_);
+    auto* bar = new QHBoxLayout;
+    bar->setContentsMargins(0, 0, 0, 0);
+    bar->addWidget(filter_, 1);
+    bar->addWidget(openButton);
+    bar->addWidget(deleteButton);
+
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(2);
+    layout->addLayout(bar);
     layout->addWidget(errorLabel_);
     layout->addWidget(table_);
+    updateActions();
+}
+
+void RunsView::setFilterText(const QString& text) {
+    if (filter_->text() != text) filter_->setText(text);  // re-enters through textChanged
+    static_cast<RunsFilterProxy*>(proxy_)->setText(text);
+    updateActions();
+}
+
+int RunsView::visibleRunCount() const { return proxy_->rowCount(); }
+
+std::vector<int64_t> RunsView::selectedRunIds() const {
+    std::vector<int64_t> ids;
+    for (const QModelIndex& index : table_->selectionModel()->selectedRows()) {
+        const QModelIndex source = proxy_->mapToSource(index);
+        if (source.isValid()) ids.push_back(model_->run(source.row()).id);
+    }
+    return ids;
+}
+
+int64_t RunsView::selectedRunId() const {
+    const QModelIndex current = table_->currentIndex();
+    const auto ids = selectedRunIds();
+    if (current.isValid() && table_->selectionModel()->isRowSelected(current.row(), QModelIndex())) {
+        const QModelIndex source = proxy_->mapToSource(current);
+        if (source.isValid()) return model_->run(source.row()).id;
+    }
+    return ids.empty() ? 0 : ids.front();
+}
+
+void RunsView::openSelectedRun() {
+    const int64_t id = selectedRunId();
+    if (id > 0) emit openRequested(qint64(id));
+}
+
+int RunsView::deleteSelectedRuns() {
+    if (!store_) return 0;
+    std::vector<int64_t> ids;
+    for (int64_t id : selectedRunIds())
+        if (id != liveRunId_) ids.push_back(id);
+    if (ids.empty()) return 0;
+    QString what;
+    if (ids.size() == 1) {
+        const int row = model_->rowOfRun(ids.front());
+        what = tr("run %1 (%2)").arg(ids.front()).arg(QString::fromStdString(model_->run(row).name));
+    } else {
+        what = tr("%1 runs").arg(ids.size());
+    }
+    QMessageBox box(QMessageBox::Warning, tr("Delete Run"),
+                    tr("Delete %1 from the store? Its metrics and events are removed too; this "
+                       "cannot be undone.").arg(what),
+                    QMessageBox::Yes | QMessageBox::Cancel, this);
+    box.setObjectName(QStringLiteral("confirmDeleteRuns"));
+    box.setDefaultButton(QMessageBox::Cancel);
+    if (box.exec() != QMessageBox::Yes) return 0;
+    std::vector<int64_t> deleted;
+    try {
+        for (int64_t id : ids) {
+            store_->delete_run(id);
+            deleted.push_back(id);
+        }
+    } catch (const std::exception& e) {
+        errorLabel_->setText(tr("Cannot delete the run: %1").arg(QString::fromStdString(e.what())));
+        errorLabel_->show();
+    }
+    refresh();
+    if (!deleted.empty()) emit runsDeleted(deleted);
+    return int(deleted.size());
+}
+
+void RunsView::updateActions() {
+    const auto ids = selectedRunIds();
+    openAction_->setEnabled(!ids.empty());
+    bool deletable = false;
+    for (int64_t id : ids) deletable = deletable || id != liveRunId_;
+    deleteAction_->setEnabled(store_ && deletable);
 }
 
 void RunsView::setStore(std::shared_ptr<RunStore> store) {
@@ -50,17 +195,37 @@ void RunsView::setStore(std::shared_ptr<RunStore> store) {
 void RunsView::refresh() {
     if (!store_) {
         model_->setRuns({});
+        updateActions();
         return;
     }
+    // A refresh (every few seconds during a run) keeps the user's selection.
+    const std::vector<int64_t> selected = selectedRunIds();
+    const int64_t current = selectedRunId();
     try {
         model_->setRuns(store_->list_runs());
         errorLabel_->hide();
+        if (!selected.empty()) {
+            QItemSelection selection;
+            for (int64_t id : selected) {
+                const int row = model_->rowOfRun(id);
+                if (row < 0) continue;
+                const QModelIndex index = proxy_->mapFromSource(model_->index(row, 0));
+                if (index.isValid()) selection.select(index, index);
+            }
+            table_->selectionModel()->select(
+                selection, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+            const int row = model_->rowOfRun(current);
+            if (row >= 0)
+                table_->selectionModel()->setCurrentIndex(
+                    proxy_->mapFromSource(model_->index(row, 0)), QItemSelectionModel::NoUpdate);
+        }
     } catch (const std::exception& e) {
         errorLabel_->setText(tr("Cannot read the run store: %1").arg(QString::fromStdString(e.what())));
         errorLabel_->show();
     }
     table_->resizeColumnsToContents();
     table_->horizontalHeader()->setSectionResizeMode(RunsModel::NameColumn, QHeaderView::Stretch);
+    updateActions();
 }
 
 void RunsView::selectRun(int64_t runId) {

@@ -2,12 +2,16 @@
 // here is brief (one query), so it happens on the GUI thread; the engine writes through its
 // own StoreSink.
 #pragma once
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <QString>
 #include <QWidget>
 
+class QAction;
 class QLabel;
+class QLineEdit;
 class QSortFilterProxyModel;
 class QTableView;
 
@@ -30,18 +34,51 @@ public:
     // Selects and scrolls to a run (e.g. the one that just ended).
     void selectRun(int64_t runId);
 
+    // Text filter over name, algorithm, status and tags (case-insensitive substring).
+    void setFilterText(const QString& text);
+    // Rows shown after filtering.
+    int visibleRunCount() const;
+    // The run ids of the selected rows; 0 / empty when none.
+    int64_t selectedRunId() const;
+    std::vector<int64_t> selectedRunIds() const;
+    // The run that is training now: it cannot be deleted (0 = none).
+    void setLiveRunId(int64_t runId) { liveRunId_ = runId; }
+
+    // Asks for confirmation, deletes the selected runs from the store and refreshes. Returns
+    // the number deleted. The confirmation is a QMessageBox (tests accept it through
+    // QApplication::activeModalWidget()).
+    int deleteSelectedRuns();
+    // Emits openRequested for the selected run.
+    void openSelectedRun();
+
+    QLineEdit* filterEdit() const { return filter_; }
+    QAction* openAction() const { return openAction_; }
+    QAction* deleteAction() const { return deleteAction_; }
+
     int runCount() const;
     // The status text ("completed", "stopped", ...) of the run with this id; empty if absent.
     QString statusOfRun(int64_t runId) const;
     RunsModel* model() const { return model_; }
     QTableView* table() const { return table_; }
 
+signals:
+    // The user asked to inspect a stored run (double-click or Open).
+    void openRequested(qint64 runId);
+    // Runs were deleted from the store.
+    void runsDeleted(const std::vector<int64_t>& runIds);
+
 private:
+    void updateActions();
+
     std::shared_ptr<RunStore> store_;
     RunsModel* model_ = nullptr;
     QSortFilterProxyModel* proxy_ = nullptr;
     QTableView* table_ = nullptr;
     QLabel* errorLabel_ = nullptr;
+    QLineEdit* filter_ = nullptr;
+    QAction* openAction_ = nullptr;
+    QAction* deleteAction_ = nullptr;
+    int64_t liveRunId_ = 0;
 };
 
 }  // namespace ps::ui

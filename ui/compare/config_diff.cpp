@@ -1,0 +1,125 @@
+#include "compare/config_diff.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace ps::ui::compare {
+
+namespace {
+
+bool isScalarArray(const nlohmann::json& value) {
+    return std::all_of(value.begin(), value.end(),
+                       [](const nlohmann::json& v) { return !v.is_structured(); });
+}
+
+void flattenInto(const nlohmann::json& value, const std::string& prefix,
+                 std::map<std::string, FlatValue>& out) {
+    if (value.is_object() && !value.empty()) {
+        for (auto it = value.begin(); it != value.end(); ++it) {
+            const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+            flattenInto(it.value(), key, out);
+        }
+        return;
+    }
+    if (value.is_array() && !value.empty() && !isScalarArray(value)) {
+        for (size_t i = 0; i < value.size(); ++i)
+            flattenInto(value[i], prefix + "[" + std::to_string(i) + "]", out);
+        return;
+    }
+    FlatValue flat;
+    flat.canonical = value.dump();
+    flat.text = value.is_string() ? value.get<std::string>() : flat.canonical;
+    out[prefix] = std::move(flat);
+}
+
+std::string baseName(const std::string& metric) {
+    for (const char* prefix : {"eval/", "sft/"}) {
+        const std::string p(prefix);
+        if (metric.compare(0, p.size(), p) == 0) return metric.substr(p.size());
+    }
+    return metric;
+}
+
+}  // namespace
+
+std::map<std::string, FlatValue> flattenConfig(const nlohmann::json& config) {
+    std::map<std::string, FlatValue> out;
+    if (config.is_null()) return out;
+    flattenInto(config, "", out);
+    return out;
+}
+
+std::vector<ConfigRow> buildConfigRows(const std::vector<nlohmann::json>& configs) {
+    std::vector<std::map<std::string, FlatValue>> flat;
+    flat.reserve(configs.size());
+    std::set<std::string> keys;
+    for (const auto& config : configs) {
+        flat.push_back(flattenConfig(config));
+        for (const auto& [key, value] : flat.back()) keys.insert(key);
+    }
+    std::vector<ConfigRow> rows;
+    rows.reserve(keys.size());
+    for (const std::string& key : keys) {
+        ConfigRow row;
+        row.key = key;
+        const std::string* first = nullptr;
+        for (const auto& run : flat) {
+            auto it = run.find(key);
+            if (it == run.end()) {
+                row.values.emplace_back();
+                row.present.push_back(false);
+                row.differs = true;
+                continue;
+            }
+            row.values.push_back(it->second.text);
+            row.present.push_back(true);
+            if (!first) first = &it->second.canonical;
+            else if (*first != it->second.canonical) row.differs = true;
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+std::vector<ConfigRow> differingRows(const std::vector<ConfigRow>& rows) {
+    std::vector<ConfigRow> out;
+    std::copy_if(rows.begin(), rows.end(), std::back_inserter(out),
+                 [](const ConfigRow& r) { return r.differs; });
+    return out;
+}
+
+bool higherIsBetter(const std::string& metric) {
+    const std::string base = baseName(metric);
+    return !(base == "loss" || base == "rewards/rejected");
+}
+
+SeriesSummary summarize(const std::vector<double>& values, bool higherBetter) {
+    SeriesSummary s;
+    for (double v : values) {
+        if (!std::isfinite(v)) continue;
+        if (!s.valid) {
+            s.min = s.max = v;
+            s.valid = true;
+        }
+        s.min = std::min(s.min, v);
+        s.max = std::max(s.max, v);
+        s.final = v;
+        ++s.count;
+    }
+    if (s.valid) s.best = higherBetter ? s.max : s.min;
+    return s;
+}
+
+std::string csvField(const std::string& text) {
+    if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
+}  // namespace ps::ui::compare
