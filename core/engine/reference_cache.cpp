@@ -45,10 +45,11 @@ std::string reference_cache_dir() {
     return std::string(home && *home ? home : "/tmp") + "/.cache/prefstudio/reference-logps";
 }
 
-std::string reference_cache_key(const RunConfig& c, int threads) {
+std::string reference_cache_key(const RunConfig& c, int threads, int64_t sft_steps_done) {
     std::ostringstream k;
     k.precision(17);
-    k << "v1|" << c.model.source << "|seed=" << c.seed << "|sft=" << c.sft.steps << "," << c.sft.learning_rate
+    k << "v2|" << c.model.source << "|seed=" << c.seed << "|sft=" << sft_steps_done << "/" << c.sft.steps << ","
+      << c.sft.learning_rate
       << "|sft_batch=" << c.train.batch_size << "|clip=" << c.train.max_grad_norm << "|len=" << c.data.max_length
       << "," << c.data.max_prompt_length << "|split=" << c.data.eval_fraction << "|threads=" << threads
       << "|train=" << c.data.train << ":" << file_hash(c.data.train);

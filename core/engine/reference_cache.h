@@ -3,6 +3,7 @@
 // made of those and reused by any later run with the same key (a new beta, another algorithm
 // on the same reference): that run skips the reference pass over the whole data.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,9 @@ struct ReferenceLogps {
 std::string reference_cache_dir();
 
 // Hex key of everything that determines the reference log-probs (file contents included).
-std::string reference_cache_key(const RunConfig& config, int threads);
+// `sft_steps_done` is the number of warm-up steps the reference actually went through (eval
+// skips the warm-up, so its reference is the untrained model whatever sft.steps says).
+std::string reference_cache_key(const RunConfig& config, int threads, int64_t sft_steps_done);
 
 // Reads the cache file of `key`; false when missing, unreadable or of other sizes (then the
 // caller computes the log-probs). Never throws.

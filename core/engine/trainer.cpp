@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "common/run_types.h"
 #include "diagnose/diagnosis.h"
+#include "diagnose/offpolicy.h"
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
@@ -284,7 +285,7 @@ private:
             Pipeline* p;
             ~DropReference() { if (p->c_.objective.algorithm != "kto") p->reference_ = CausalLM(nullptr); }
         } drop{this};
-        const std::string key = reference_cache_key(c_, threads_);
+        const std::string key = reference_cache_key(c_, threads_, sft_step_);
         ReferenceLogps cached;
         if (load_reference_logps(key, train_.size(), eval_.size(), cached)) {
             ref_train_c_ = std::move(cached.train_chosen);
@@ -294,6 +295,7 @@ private:
             event("info", "Reference log-probs of " + std::to_string(train_.size() + eval_.size()) +
                               " pairs loaded from the disk cache (" + reference_cache_dir() + "/" + key + ".bin).",
                   {{"reference_cache", key}, {"from_disk", true}});
+            report_off_policy();
             return;
         }
         CausalLM& reference = reference_;
@@ -324,6 +326,19 @@ private:
                           " pairs and cached" + (failed.empty() ? " in memory and on disk." : " in memory."),
               {{"reference_cache", key}, {"from_disk", false}});
         if (!failed.empty()) event("warning", "Reference cache not written: " + failed, {});
+        report_off_policy();
+    }
+
+    // How likely the chosen answers are under the reference compared with the rejected ones,
+    // over the training pairs, before any preference step.
+    void report_off_policy() {
+        std::vector<size_t> lc(train_.size()), lr(train_.size());
+        for (size_t i = 0; i < train_.size(); ++i) {
+            lc[i] = train_[i].chosen.size();
+            lr[i] = train_[i].rejected.size();
+        }
+        off_policy_ = check_off_policy(ref_train_c_, ref_train_r_, lc, lr);
+        event(off_policy_.warn ? "warning" : "info", off_policy_.message, {{"offpolicy", off_policy_.to_json()}});
     }
 
     bool on_the_fly_reference() const { return c_.train.reference_logps == "on_the_fly"; }
@@ -492,6 +507,7 @@ public:
         for (const auto& [k, v] : m.values) out[k] = v;
         out["pairs"] = split.size();
         out["split"] = use_eval ? "eval" : "all";
+        if (off_policy_.pairs > 0) out["offpolicy"] = off_policy_.to_json();
         return out;
     }
 
@@ -523,6 +539,7 @@ private:
     CausalLM policy_{nullptr};
     CausalLM reference_{nullptr};
     std::set<std::string> warned_;
+    OffPolicyReport off_policy_;
     std::vector<float> ref_train_c_, ref_train_r_, ref_eval_c_, ref_eval_r_;
 };
 

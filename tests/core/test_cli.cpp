@@ -73,7 +73,9 @@ private slots:
 
     void evalScoresTheInitialModel() {
         // The initial policy is its own reference: every DPO logit is 0, so loss = log 2 and
-        // both rewards are 0; log-probs are negative sums over completion tokens.
+        // both rewards are 0; log-probs are negative sums over completion tokens. A run of the
+        // same config (with its SFT warm-up) first must not lend eval its cached reference.
+        QCOMPARE(cli({"run", dir_.filePath("c.json"), "--db", db_}).code, 0);
         auto r = cli({"eval", dir_.filePath("c.json"), "--json"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         auto j = nlohmann::json::parse(r.out.toStdString());
@@ -82,6 +84,9 @@ private slots:
         QCOMPARE(j["rewards/accuracies"].get<double>(), 0.0);
         QVERIFY(j["logps/chosen"].get<double>() < 0);
         QVERIFY(j["pairs"].get<int>() > 0);
+        // The off-policy check comes with the reference: shares are fractions of the pairs.
+        const double share = j["offpolicy"]["share_chosen_far_less_likely"].get<double>();
+        QVERIFY(share >= 0.0 && share <= 1.0);
         r = cli({"eval", dir_.filePath("c.json"), "--json", "--set", "objective.algorithm=orpo"});
         j = nlohmann::json::parse(r.out.toStdString());
         for (const char* k : {"log_odds_ratio", "log_odds_chosen", "nll_loss", "rewards/margins"}) QVERIFY2(j.contains(k), k);
