@@ -138,6 +138,11 @@ private:
         info.dataset = c_.data.train;
         info.config = config_json_;
         info.resolved_config = c_.to_json();
+        if (started_) {
+            // "auto" settings as they were resolved for this run.
+            info.resolved_config["train"]["device"] = device;
+            info.resolved_config["train"]["threads"] = threads_;
+        }
         info.device = device;
         return info;
     }
@@ -206,7 +211,7 @@ private:
         policy_->to(device_);
 
         started_ = true;
-        RunInfo info = make_info(device_.str());
+        const RunInfo info = make_info(device_.str());
         for (auto* s : sinks_) s->on_start(info);
         for (const auto& w : ds.warnings) event("warning", w, {});
         event("info", "Data: " + std::to_string(train_.size()) + " train and " + std::to_string(eval_.size()) +

@@ -69,6 +69,8 @@ private slots:
         auto j = nlohmann::json::parse(r.out.toStdString());
         QCOMPARE(j["metrics"]["loss"]["step"].size(), size_t(6));
         QCOMPARE(j["run"]["config"]["seed"].get<int>(), 3);  // the --set override is recorded
+        QCOMPARE(j["run"]["config"]["train"]["device"].get<std::string>(), std::string("cpu"));  // "auto" resolved
+        QVERIFY(j["run"]["config"]["train"]["threads"].get<int>() >= 1);
     }
 
     void evalScoresTheInitialModel() {
