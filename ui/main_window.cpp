@@ -13,6 +13,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QScrollArea>
+#include <QSettings>
 #include <QStatusBar>
 #include <QStyle>
 #include <QTabBar>
@@ -21,7 +22,9 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -142,6 +145,47 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     updateWindowTitle();
     updateActions();
     resize(1440, 900);
+    restoreSettings();
+}
+
+namespace {
+
+const QString kGeometryKey = QStringLiteral("window/geometry");
+const QString kStateKey = QStringLiteral("window/state");
+const QString kStoreKey = QStringLiteral("session/store");
+const QString kExperimentKey = QStringLiteral("session/experiment");
+constexpr int kStateVersion = 1;  // bump when the docks change
+
+QSettings studioSettings() { return QSettings(QStringLiteral("PrefStudio"), QStringLiteral("PrefStudio")); }
+
+QString existingFile(const QString& key) {
+    const QString path = studioSettings().value(key).toString();
+    return !path.isEmpty() && QFileInfo(path).isFile() ? path : QString();
+}
+
+}  // namespace
+
+QString MainWindow::rememberedStorePath() { return existingFile(kStoreKey); }
+
+QString MainWindow::rememberedExperimentPath() { return existingFile(kExperimentKey); }
+
+void MainWindow::restoreSettings() {
+    QSettings settings = studioSettings();
+    const QByteArray geometry = settings.value(kGeometryKey).toByteArray();
+    if (!geometry.isEmpty()) restoreGeometry(geometry);
+    const QByteArray state = settings.value(kStateKey).toByteArray();
+    if (!state.isEmpty()) restoreState(state, kStateVersion);
+}
+
+void MainWindow::saveSettings() const {
+    QSettings settings = studioSettings();
+    settings.setValue(kGeometryKey, saveGeometry());
+    settings.setValue(kStateKey, saveState(kStateVersion));
+    if (store_ && !storePath_.isEmpty())
+        settings.setValue(kStoreKey, QFileInfo(storePath_).absoluteFilePath());
+    if (!form_->filePath().isEmpty())
+        settings.setValue(kExperimentKey, QFileInfo(form_->filePath()).absoluteFilePath());
+    settings.sync();
 }
 
 MainWindow::~MainWindow() {
@@ -391,20 +435,39 @@ bool MainWindow::openStoredRun(qint64 runId) {
                 return (*j)[section]["steps"].get<int>();
         return 0;
     };
-    // Series -> step records, SFT warm-up records first (they count their own steps).
-    std::map<int64_t, StepMetrics> sftSteps, trainSteps;
-    for (const MetricSeries& s : series) {
-        auto& target = s.name.rfind("sft/", 0) == 0 ? sftSteps : trainSteps;
-        for (size_t i = 0; i < s.steps.size() && i < s.values.size(); ++i) {
-            StepMetrics& m = target[s.steps[i]];
-            m.step = s.steps[i];
-            if (i < s.wall_times.size()) m.wall_time = s.wall_times[i];
-            m.set(s.name, s.values[i]);
+    // The monitor takes the series as they are (in step order). The diagnosis takes step
+    // records of the training rewards; every training series' steps count as steps.
+    std::vector<StepMetrics> trainRecords;
+    {
+        std::vector<const MetricSeries*> train;
+        for (const MetricSeries& s : series)
+            if (s.name.rfind("sft/", 0) != 0) train.push_back(&s);
+        std::vector<int64_t> steps;  // union of the (sorted) step lists; most are identical
+        for (const MetricSeries* s : train) {
+            const size_t n = std::min(s->steps.size(), s->values.size());
+            if (steps.size() == n && std::equal(steps.begin(), steps.end(), s->steps.begin())) continue;
+            std::vector<int64_t> merged;
+            merged.reserve(steps.size() + n);
+            std::set_union(steps.begin(), steps.end(), s->steps.begin(), s->steps.begin() + long(n),
+                           std::back_inserter(merged));
+            merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+            steps.swap(merged);
+        }
+        trainRecords.resize(steps.size());
+        for (size_t i = 0; i < steps.size(); ++i) trainRecords[i].step = steps[i];
+        for (const MetricSeries* s : train) {
+            if (s->name != "rewards/chosen" && s->name != "rewards/rejected") continue;
+            size_t r = 0;
+            const size_t n = std::min(s->steps.size(), s->values.size());
+            for (size_t i = 0; i < n; ++i) {
+                while (r < steps.size() && steps[r] < s->steps[i]) ++r;
+                if (r == steps.size()) break;
+                StepMetrics& m = trainRecords[r];
+                if (i < s->wall_times.size()) m.wall_time = s->wall_times[i];
+                m.set(s->name, s->values[i]);
+            }
         }
     }
-    std::vector<StepMetrics> sftRecords, trainRecords;
-    for (auto& [step, m] : sftSteps) sftRecords.push_back(std::move(m));
-    for (auto& [step, m] : trainSteps) trainRecords.push_back(std::move(m));
     std::vector<RunEvent> regimes;
     for (const RunEvent& e : events)
         if (e.kind == "regime") regimes.push_back(e);
@@ -412,8 +475,9 @@ bool MainWindow::openStoredRun(qint64 runId) {
     const int plannedTrain = std::max<int>(stepsOf("train"),
                                           trainRecords.empty() ? 0 : int(trainRecords.back().step));
     monitor_->beginRun(stepsOf("sft"), plannedTrain);
-    monitor_->appendMetrics(sftRecords);
-    monitor_->appendMetrics(trainRecords);
+    for (const bool sft : {true, false})  // SFT warm-up first, as it was recorded
+        for (const MetricSeries& s : series)
+            if ((s.name.rfind("sft/", 0) == 0) == sft) monitor_->appendSeries(s.name, s.steps, s.values);
     monitor_->appendEvents(regimes);
     monitor_->refresh();
     diagnosis_->clear();
@@ -702,6 +766,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
         session_->stopAndWait();
         QApplication::restoreOverrideCursor();
     }
+    saveSettings();
     event->accept();
 }
 

@@ -44,6 +44,15 @@ public:
     explicit MainWindow(const QString& storePath, QWidget* parent = nullptr);
     ~MainWindow() override;
 
+    // Settings (QSettings "PrefStudio"/"PrefStudio"): the window geometry and dock layout are
+    // restored by the constructor and saved, with the store and experiment in use, on close.
+    // The store and experiment of the last session, when those files still exist (else empty);
+    // the application reopens them when started without --db, --demo or a CONFIG.
+    static QString rememberedStorePath();
+    static QString rememberedExperimentPath();
+    // Writes the settings now (what closing the window does).
+    void saveSettings() const;
+
     // Loads a run-config file into the form; false (with the reason shown) on failure.
     bool loadExperiment(const QString& path);
     QString loadError() const { return loadError_; }
@@ -106,6 +115,7 @@ private:
     void createActions();
     void createMenus();
     void createDocks();
+    void restoreSettings();
     void openStore(const QString& path);
     void updateActions();
     void setRunState(const QString& state);

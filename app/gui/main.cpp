@@ -85,12 +85,17 @@ int main(int argc, char** argv) {
     if (parser.isSet(demoOption) && !positional.isEmpty())
         return usageError(QStringLiteral("give either --demo or a CONFIG.json, not both"));
 
-    const QString storePath = parser.isSet(dbOption)
-                                  ? parser.value(dbOption)
-                                  : QString::fromStdString(ps::RunStore::default_path());
+    // Started bare: reopen the store and experiment of the last session (QSettings).
+    const bool bare = !parser.isSet(dbOption) && !parser.isSet(demoOption) && positional.isEmpty();
+    QString storePath = parser.isSet(dbOption) ? parser.value(dbOption) : QString();
+    if (bare) storePath = ps::ui::MainWindow::rememberedStorePath();
+    if (storePath.isEmpty()) storePath = QString::fromStdString(ps::RunStore::default_path());
 
-    ps::ui::MainWindow window(storePath);
-    if (parser.isSet(demoOption)) {
+    ps::ui::MainWindow window(storePath);  // restores the window geometry and dock layout
+    if (bare) {
+        const QString experiment = ps::ui::MainWindow::rememberedExperimentPath();
+        if (!experiment.isEmpty()) window.loadExperiment(experiment);
+    } else if (parser.isSet(demoOption)) {
         const QString demo = findDemoConfig();
         if (demo.isEmpty())
             window.reportProblem(

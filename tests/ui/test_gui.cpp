@@ -7,6 +7,9 @@
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QDockWidget>
+#include <QSettings>
+#include <QStandardPaths>
 #include <QSlider>
 #include <QTableView>
 #include <QTimer>
@@ -41,7 +44,10 @@ class TestGui : public QObject {
     Q_OBJECT
 
 private slots:
+    void initTestCase();
     void init();
+    void settingsRoundTripBetweenWindows();
+    void bigSeriesAreDrawnDecimated();
     void metricBufferHandsOverBetweenThreads();
     void completedRunIsPlottedAndStored();
     void stopDuringLongRun();
@@ -72,9 +78,20 @@ private:
 
     std::unique_ptr<QTemporaryDir> dir_;
     QString dataPath_;
+    QTemporaryDir settingsDir_;  // QSettings of the whole test run: never the user's
 };
 
+void TestGui::initTestCase() {
+    QVERIFY(settingsDir_.isValid());
+    QStandardPaths::setTestModeEnabled(true);
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settingsDir_.path());
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settingsDir_.path());
+    QSettings settings(QStringLiteral("PrefStudio"), QStringLiteral("PrefStudio"));
+    QVERIFY2(settings.fileName().startsWith(settingsDir_.path()), qPrintable(settings.fileName()));
+}
+
 void TestGui::init() {
+    QSettings(QStringLiteral("PrefStudio"), QStringLiteral("PrefStudio")).clear();  // each test starts fresh
     dir_ = std::make_unique<QTemporaryDir>();
     QVERIFY(dir_->isValid());
     dataPath_ = dir_->filePath("pairs.jsonl");
@@ -825,6 +842,88 @@ void TestGui::compareSelectedRunsOpensAComparison() {
     QCOMPARE(view->graph(b, "rewards/chosen")->data()->size(), 12);
     QCOMPARE(window.compareAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
     view->close();
+}
+
+void TestGui::settingsRoundTripBetweenWindows() {
+    const QString config = writeConfig({{"steps", 5}});
+    QVERIFY(MainWindow::rememberedExperimentPath().isEmpty());
+    QVERIFY(MainWindow::rememberedStorePath().isEmpty());
+    QRect geometry;
+    {
+        MainWindow first(storePath());
+        QVERIFY(first.loadExperiment(config));
+        first.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&first));
+        first.resize(1111, 777);
+        auto* runsDock = first.findChild<QDockWidget*>(QStringLiteral("RunsDock"));
+        QVERIFY(runsDock);
+        runsDock->hide();
+        QApplication::processEvents();
+        geometry = first.geometry();
+        first.close();  // saves
+    }
+    QCOMPARE(MainWindow::rememberedExperimentPath(), QFileInfo(config).absoluteFilePath());
+    QCOMPARE(MainWindow::rememberedStorePath(), QFileInfo(storePath()).absoluteFilePath());
+
+    MainWindow second(storePath());
+    QCOMPARE(second.size(), geometry.size());
+    auto* runsDock = second.findChild<QDockWidget*>(QStringLiteral("RunsDock"));
+    QVERIFY(runsDock);
+    QVERIFY(runsDock->isHidden());  // the dock layout came back too
+    QVERIFY(!second.findChild<QDockWidget*>(QStringLiteral("ExperimentDock"))->isHidden());
+
+    // A remembered file that is gone is not offered.
+    QVERIFY(QFile::remove(config));
+    QVERIFY(MainWindow::rememberedExperimentPath().isEmpty());
+}
+
+void TestGui::bigSeriesAreDrawnDecimated() {
+    // 50k points: the full graphs keep every point (crosshair, counts) but are hidden; a
+    // per-pixel-column min/max view of the visible range is drawn instead.
+    ps::ui::LiveMonitor monitor;
+    monitor.resize(1000, 700);
+    monitor.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&monitor));
+    constexpr int kPoints = 50000;
+    std::vector<ps::StepMetrics> batch;
+    for (int s = 1; s <= kPoints; ++s)
+        batch.push_back(record(s, {{"rewards/chosen", std::sin(s * 0.01) + (s % 7) * 0.01},
+                                   {"eval/loss", 0.5}}));  // eval markers are never decimated
+    monitor.beginRun(0, kPoints);
+    monitor.appendMetrics(batch);
+    monitor.refresh();
+    monitor.plot()->replot();  // the second replot sees the final layout width
+    QCOMPARE(monitor.pointCount("rewards/chosen"), kPoints);
+    QCPGraph* full = monitor.rawGraph("rewards/chosen");
+    QVERIFY(!full->visible());
+    QVERIFY(!monitor.smoothedGraph("rewards/chosen")->visible());
+    QVERIFY(monitor.rawGraph("eval/loss")->visible());
+    const int width = monitor.rewardsAxisRect()->width();
+    bool foundFull = false;
+    const QCPRange fullRange = full->getValueRange(foundFull);
+    int views = 0;
+    for (int i = 0; i < monitor.plot()->graphCount(); ++i) {
+        QCPGraph* g = monitor.plot()->graph(i);
+        if (!g->visible() || g->lineStyle() != QCPGraph::lsLine || g->dataCount() == 0) continue;
+        ++views;
+        QVERIFY2(g->dataCount() <= 2 * width + 4, qPrintable(QString::number(g->dataCount())));
+        if (g->pen().color().alpha() == full->pen().color().alpha()) {  // the raw one
+            bool found = false;
+            const QCPRange r = g->getValueRange(found);
+            QCOMPARE(r.lower, fullRange.lower);  // min and max of every column are kept
+            QCOMPARE(r.upper, fullRange.upper);
+        }
+    }
+    QCOMPARE(views, 2);  // raw + smoothed of rewards/chosen
+    // The crosshair still reads the full data.
+    monitor.showCrosshairAt(12345);
+    QVERIFY(monitor.crosshairText().contains(QStringLiteral("rewards/chosen")));
+
+    // Back to a small run: the full graphs are drawn again.
+    monitor.beginRun(0, 10);
+    monitor.appendMetrics({record(1, {{"rewards/chosen", 1.0}})});
+    monitor.refresh();
+    QVERIFY(full->visible());
 }
 
 #include "test_gui.moc"

@@ -33,6 +33,9 @@ const PanelSpec kPanelSpecs[kPanelCount] = {
     {"Reward accuracy", "share chosen > rejected", true},
 };
 
+// Series longer than this are drawn through a decimated view (see updateDecimation).
+constexpr int kDecimateAbove = 20000;
+
 bool userInteracted(QMouseEvent* event) { return event->buttons() != Qt::NoButton; }
 
 QString fmt4(double v) { return QString::number(v, 'g', 4); }
@@ -112,6 +115,7 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     connect(plot_, &QCustomPlot::mouseWheel, this, [this](QWheelEvent*) { follow_ = false; });
     connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { resetView(); });
     connect(plot_, &QCustomPlot::mouseMove, this, &LiveMonitor::onMouseMove);
+    connect(plot_, &QCustomPlot::beforeReplot, this, &LiveMonitor::updateDecimation);
 }
 
 LiveMonitor::~LiveMonitor() = default;
@@ -257,15 +261,18 @@ void LiveMonitor::addCurve(int panel, const QString& metric, const QString& labe
         curve.smoothed->setPen(pen);
     }
     curves_[metric] = curve;
+    curvesByStdName_[metric.toStdString()] = &curves_[metric];
     curveOrder_.push_back(metric);
 }
 
 void LiveMonitor::clear() {
+    ++dataVersion_;
     for (auto& [name, curve] : curves_) {
         curve.graph->data()->clear();
         if (curve.smoothed) curve.smoothed->data()->clear();
         curve.ema = 0.0;
         curve.emaCount = 0;
+        curve.emaPow = 1.0;
     }
     hideCrosshair();
     for (Panel& panel : panels_) {
@@ -294,10 +301,10 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
     std::map<Curve*, Pending> pending;
     for (const StepMetrics& m : batch) {
         for (const auto& [name, value] : m.values) {
-            auto it = curves_.find(QString::fromStdString(name));
-            if (it == curves_.end() || !std::isfinite(value)) continue;
-            Curve& curve = it->second;
-            const bool sft = curve.panel == kLossPanel && isSftMetric(it->first);
+            auto it = curvesByStdName_.find(name);
+            if (it == curvesByStdName_.end() || !std::isfinite(value)) continue;
+            Curve& curve = *it->second;
+            const bool sft = curve.panel == kLossPanel && name.rfind("sft/", 0) == 0;
             const double x = sft ? double(m.step - sftSteps_) : double(m.step);
             Pending& p = pending[&curve];
             p.keys.push_back(x);
@@ -307,36 +314,75 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
             maxStep_ = std::max(maxStep_, x);
         }
     }
-    if (!pending.empty()) dirty_ = true;
-    if (bands_->appendMetrics(batch)) dirty_ = true;
-    for (auto& [curve, p] : pending) {
-        QCPGraph* graph = curve->graph;
-        // Keys arrive in step order; only a restarted series would need QCP to sort.
-        const bool sorted = std::is_sorted(p.keys.begin(), p.keys.end()) &&
-                            (graph->data()->isEmpty() ||
-                             (graph->data()->constEnd() - 1)->key <= p.keys.front());
-        graph->addData(p.keys, p.values, sorted);
-        if (curve->smoothed) {
-            if (sorted) {
-                // The live path: continue the EMA from where the last batch left it.
-                const double w = smoothing_;
-                QVector<double> smoothed;
-                smoothed.reserve(p.values.size());
-                for (double y : p.values) {
-                    curve->ema = curve->ema * w + (1.0 - w) * y;
-                    ++curve->emaCount;
-                    const double debias = 1.0 - std::pow(w, curve->emaCount);
-                    smoothed.push_back(debias > 0.0 ? curve->ema / debias : y);
-                }
-                curve->smoothed->addData(p.keys, smoothed, true);
-            } else {
-                resmooth(*curve);
-            }
-        }
-        QCPGraph* shown = curve->smoothed ? curve->smoothed : graph;
-        if (!panels_[curve->panel].legend->hasItemWithPlottable(shown))
-            rebuildLegend(curve->panel);
+    if (!pending.empty()) {
+        dirty_ = true;
+        ++dataVersion_;
     }
+    if (bands_->appendMetrics(batch)) dirty_ = true;
+    for (auto& [curve, p] : pending) appendToCurve(*curve, p.keys, p.values);
+}
+
+void LiveMonitor::appendSeries(const std::string& metric, const std::vector<int64_t>& steps,
+                               const std::vector<double>& values) {
+    auto it = curvesByStdName_.find(metric);
+    if (it == curvesByStdName_.end()) return;
+    Curve& curve = *it->second;
+    const bool sft = curve.panel == kLossPanel && metric.rfind("sft/", 0) == 0;
+    const size_t n = std::min(steps.size(), values.size());
+    QVector<double> keys, vals;
+    keys.reserve(qsizetype(n));
+    vals.reserve(qsizetype(n));
+    int64_t lastStep = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(values[i])) continue;
+        const double x = sft ? double(steps[i] - sftSteps_) : double(steps[i]);
+        keys.push_back(x);
+        vals.push_back(values[i]);
+        minStep_ = std::min(minStep_, x);
+        maxStep_ = std::max(maxStep_, x);
+        lastStep = std::max(lastStep, steps[i]);
+    }
+    if (keys.isEmpty()) return;
+    dirty_ = true;
+    ++dataVersion_;
+    if (!sft) {
+        // The regime bands only need the newest training step (what appendMetrics gives them).
+        StepMetrics newest;
+        newest.step = lastStep;
+        newest.set(metric, vals.back());
+        bands_->appendMetrics({newest});
+    }
+    appendToCurve(curve, keys, vals);
+}
+
+void LiveMonitor::appendToCurve(Curve& curve, const QVector<double>& keys,
+                                const QVector<double>& values) {
+    if (keys.isEmpty()) return;
+    QCPGraph* graph = curve.graph;
+    // Keys arrive in step order; only a restarted series would need QCP to sort.
+    const bool sorted = std::is_sorted(keys.begin(), keys.end()) &&
+                        (graph->data()->isEmpty() || (graph->data()->constEnd() - 1)->key <= keys.front());
+    graph->addData(keys, values, sorted);
+    if (curve.smoothed) {
+        if (sorted) {
+            // The live path: continue the EMA from where the last batch left it.
+            const double w = smoothing_;
+            QVector<double> smoothed;
+            smoothed.reserve(values.size());
+            for (double y : values) {
+                curve.ema = curve.ema * w + (1.0 - w) * y;
+                ++curve.emaCount;
+                curve.emaPow *= w;
+                const double debias = 1.0 - curve.emaPow;
+                smoothed.push_back(debias > 0.0 ? curve.ema / debias : y);
+            }
+            curve.smoothed->addData(keys, smoothed, true);
+        } else {
+            resmooth(curve);
+        }
+    }
+    QCPGraph* shown = curve.smoothed ? curve.smoothed : graph;
+    if (!panels_[curve.panel].legend->hasItemWithPlottable(shown)) rebuildLegend(curve.panel);
 }
 
 void LiveMonitor::appendEvents(const std::vector<RunEvent>& events) {
@@ -376,17 +422,20 @@ void LiveMonitor::resmooth(Curve& curve) {
     const double w = smoothing_;
     double last = 0.0;
     int n = 0;
+    double wn = 1.0;  // w^n
     for (auto it = data->constBegin(); it != data->constEnd(); ++it) {
         // Non-finite values never reach the raw graph (appendMetrics skips them).
         last = last * w + (1.0 - w) * it->value;
         ++n;
-        const double debias = 1.0 - std::pow(w, n);
+        wn *= w;
+        const double debias = 1.0 - wn;
         keys.push_back(it->key);
         smoothed.push_back(debias > 0.0 ? last / debias : it->value);
     }
     curve.smoothed->setData(keys, smoothed, true);
     curve.ema = last;
     curve.emaCount = n;
+    curve.emaPow = wn;
 }
 
 void LiveMonitor::setSmoothing(double weight) {
@@ -397,6 +446,7 @@ void LiveMonitor::setSmoothing(double weight) {
     }
     smoothingValue_->setText(QString::number(weight, 'f', 2));
     smoothing_ = weight;
+    ++dataVersion_;
     for (auto& [name, curve] : curves_) resmooth(curve);
     dirty_ = true;
     refresh();
@@ -493,6 +543,107 @@ void LiveMonitor::rebuildLegend(int panelIndex) {
             (curve.smoothed ? curve.smoothed : curve.graph)->addToLegend(legend);
     }
     legend->setVisible(legend->itemCount() > 0);
+}
+
+void LiveMonitor::updateDecimation() {
+    for (auto& [name, curve] : curves_) {
+        if (curve.graph->lineStyle() != QCPGraph::lsLine) continue;  // eval markers: sparse
+        decimate(curve.graph, curve.graphView, curve.panel);
+        if (curve.smoothed) decimate(curve.smoothed, curve.smoothedView, curve.panel);
+    }
+}
+
+void LiveMonitor::decimate(QCPGraph* full, QCPGraph*& view, int panel) {
+    const int n = full->dataCount();
+    if (n <= kDecimateAbove) {
+        if (view && view->visible()) {
+            view->setVisible(false);
+            view->data()->clear();
+            viewKeys_.erase(full);
+        }
+        blocks_.erase(full);
+        full->setVisible(true);
+        return;
+    }
+    QCPAxisRect* rect = panels_[size_t(panel)].rect;
+    QCPAxis* x = rect->axis(QCPAxis::atBottom);
+    const QCPRange range = x->range();
+    const int width = std::max(1, rect->width());
+    const ViewKey key{range.lower, range.upper, width, dataVersion_};
+    if (!view) {
+        view = plot_->addGraph(x, rect->axis(QCPAxis::atLeft));
+        view->setName(full->name());
+        view->setPen(full->pen());
+        view->setAdaptiveSampling(false);  // the data is already one column per pixel
+        // A min/max envelope is a dense zig-zag: antialiasing it costs much and shows nothing.
+        view->setAntialiased(false);
+        // Above its full graph, below anything added later: the same drawing order.
+        view->setLayer(full->layer());
+        view->setSelectable(QCP::stNone);
+    }
+    full->setVisible(false);
+    view->setVisible(true);
+    auto cached = viewKeys_.find(full);
+    if (cached != viewKeys_.end() && cached->second == key) return;
+    viewKeys_[full] = key;
+
+    // Per pixel column the lowest and highest point, in key order: the polyline looks the same
+    // as the full one, for O(columns) points. The points just outside the range (findBegin/
+    // findEnd include them) keep the line running to the edges.
+    const auto data = full->data();
+    const QCPGraphData* d = &*data->constBegin();
+    constexpr int kBlock = 64;
+    Blocks& blocks = blocks_[full];
+    if (blocks.version != dataVersion_) {
+        const int count = (n + kBlock - 1) / kBlock;
+        blocks.low.resize(size_t(count));
+        blocks.high.resize(size_t(count));
+        for (int b = 0; b < count; ++b) {
+            int lo = b * kBlock, hi = lo;
+            for (int i = lo + 1, e = std::min(n, lo + kBlock); i < e; ++i) {
+                if (d[i].value < d[lo].value) lo = i;
+                if (d[i].value > d[hi].value) hi = i;
+            }
+            blocks.low[size_t(b)] = lo;
+            blocks.high[size_t(b)] = hi;
+        }
+        blocks.version = dataVersion_;
+    }
+    const int begin = int(data->findBegin(range.lower, true) - data->constBegin());
+    const int end = int(data->findEnd(range.upper, true) - data->constBegin());
+    QVector<QCPGraphData> out;
+    out.reserve(2 * (width + 2) + 2);
+    const double span = range.size() > 0 ? range.size() : 1.0;
+    const double scale = width / span;
+    int i = begin;
+    while (i < end) {
+        // The column's points are contiguous (keys sorted): find its end by binary search,
+        // then its lowest and highest point, whole blocks at a time.
+        const double c = std::floor((d[i].key - range.lower) * scale);
+        const double bound = range.lower + (c + 1.0) / scale;
+        int colEnd = int(std::upper_bound(d + i, d + end, bound,
+                                          [](double k, const QCPGraphData& p) { return k < p.key; }) - d);
+        if (colEnd <= i) colEnd = i + 1;
+        const int first = i, last = colEnd - 1;
+        int lo = i, hi = i;
+        const auto take = [&](int l, int h) {
+            if (d[l].value < d[lo].value) lo = l;
+            if (d[h].value > d[hi].value) hi = h;
+        };
+        int j = i + 1;
+        for (; j < colEnd && j % kBlock != 0; ++j) take(j, j);
+        for (; j + kBlock <= colEnd; j += kBlock) take(blocks.low[size_t(j / kBlock)], blocks.high[size_t(j / kBlock)]);
+        for (; j < colEnd; ++j) take(j, j);
+        i = colEnd;
+        // The column's lowest and highest point, in key order (what QCustomPlot's adaptive
+        // sampling draws); the first and last point only at the ends of the line.
+        const int a = std::min(lo, hi), b = std::max(lo, hi);
+        if (out.isEmpty() && first != a) out.push_back(d[first]);
+        out.push_back(d[a]);
+        if (b != a) out.push_back(d[b]);
+        if (i == end && last != b) out.push_back(d[last]);
+    }
+    view->data()->set(out, true);
 }
 
 void LiveMonitor::refresh() {
