@@ -20,6 +20,7 @@
 #include <qcustomplot.h>
 
 #include "common/metric_style.h"
+#include "common/plot_items.h"
 
 namespace ps::ui {
 
@@ -254,14 +255,7 @@ void CompareView::buildPlotLayout() {
                     syncingAxes_ = false;
                 });
         if (i == kRewardsPanel || i == kMarginPanel) {
-            auto* zero = new QCPItemStraightLine(plot_);
-            zero->setClipToAxisRect(true);
-            zero->setClipAxisRect(rect);
-            zero->point1->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
-            zero->point2->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
-            zero->point1->setCoords(0, 0);
-            zero->point2->setCoords(1, 0);
-            zero->setPen(QPen(QColor(0, 0, 0, 90), 1, Qt::DashLine));
+            addZeroLine(plot_, rect);
         }
         auto* empty = new QCPItemText(plot_);
         empty->setClipToAxisRect(true);

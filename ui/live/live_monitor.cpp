@@ -12,6 +12,7 @@
 #include <qcustomplot.h>
 
 #include "common/metric_style.h"
+#include "common/plot_items.h"
 #include "live/regime_bands.h"
 
 namespace ps::ui {
@@ -169,14 +170,7 @@ void LiveMonitor::buildPanels() {
 
         // A zero line: where a reward crosses it, the policy stopped moving that way.
         if (i == kRewardsPanel || i == kMarginPanel) {
-            auto* zero = new QCPItemStraightLine(plot_);
-            zero->setClipToAxisRect(true);
-            zero->setClipAxisRect(rect);
-            zero->point1->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
-            zero->point2->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
-            zero->point1->setCoords(0, 0);
-            zero->point2->setCoords(1, 0);
-            zero->setPen(QPen(QColor(0, 0, 0, 90), 1, Qt::DashLine));
+            addZeroLine(plot_, rect);
         }
 
         Panel& panel = panels_[i];
