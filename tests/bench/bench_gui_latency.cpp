@@ -19,16 +19,12 @@
 #include "experiment/experiment_form.h"
 #include "live/live_monitor.h"
 #include "live/run_session.h"
+#include "bench_stats.h"
 #include "main_window.h"
 
 namespace {
 
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    const size_t i = std::min(v.size() - 1, size_t(p / 100.0 * double(v.size() - 1) + 0.5));
-    return v[i];
-}
+using ps::bench::percentile;
 
 double maximum(const std::vector<double>& v) {
     return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());

@@ -22,17 +22,13 @@
 #include <qcustomplot.h>
 
 #include "live/live_monitor.h"
+#include "bench_stats.h"
 #include "main_window.h"
 #include "store/run_store.h"
 
 namespace {
 
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    const size_t i = std::min(v.size() - 1, size_t(p / 100.0 * double(v.size() - 1) + 0.5));
-    return v[i];
-}
+using ps::bench::percentile;
 
 double msSince(const QElapsedTimer& t) { return double(t.nsecsElapsed()) / 1e6; }
 

@@ -15,4 +15,18 @@ void addZeroLine(QCustomPlot* plot, QCPAxisRect* rect) {
     zero->setPen(QPen(QColor(0, 0, 0, 90), 1, Qt::DashLine));
 }
 
+QCPLegend* addCentredLegend(QCustomPlot* plot, QCPLayoutGrid* row, const QFont& font) {
+    auto* legend = new QCPLegend;
+    row->addElement(0, 0, new QCPLayoutElement(plot));
+    row->addElement(0, 1, legend);
+    row->addElement(0, 2, new QCPLayoutElement(plot));
+    row->setColumnStretchFactor(1, 0.001);
+    legend->setLayer(QStringLiteral("legend"));
+    legend->setFont(font);
+    legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    legend->setBrush(Qt::NoBrush);
+    legend->setBorderPen(Qt::NoPen);
+    return legend;
+}
+
 }  // namespace ps::ui

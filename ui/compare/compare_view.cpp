@@ -212,17 +212,8 @@ void CompareView::buildPlotLayout() {
     // Row 0: the run legend, centred; row 1: the 2 x 2 panels.
     auto* legendRow = new QCPLayoutGrid;
     plot_->plotLayout()->addElement(0, 0, legendRow);
-    auto* legend = new QCPLegend;
-    legendRow->addElement(0, 0, new QCPLayoutElement(plot_));
-    legendRow->addElement(0, 1, legend);
-    legendRow->addElement(0, 2, new QCPLayoutElement(plot_));
-    legendRow->setColumnStretchFactor(1, 0.001);
-    legend->setLayer(QStringLiteral("legend"));
-    legend->setFont(legendFont);
-    legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    QCPLegend* legend = addCentredLegend(plot_, legendRow, legendFont);
     legend->setWrap(5);
-    legend->setBrush(Qt::NoBrush);
-    legend->setBorderPen(Qt::NoPen);
     legend->setColumnSpacing(14);
     plot_->legend = legend;
 

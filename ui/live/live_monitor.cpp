@@ -138,24 +138,14 @@ void LiveMonitor::buildPanels() {
         auto* cell = new QCPLayoutGrid;
         plot_->plotLayout()->addElement(i / 2, i % 2, cell);
         auto* legendRow = new QCPLayoutGrid;
-        auto* legend = new QCPLegend;
         auto* rect = new QCPAxisRect(plot_);
         cell->addElement(0, 0, new QCPTextElement(plot_, tr(spec.title), titleFont));
-        cell->addElement(1, 0, legendRow);
+        cell->addElement(1, 0, legendRow);  // in the plot first: the legend's layer needs it
         cell->addElement(2, 0, rect);
+        QCPLegend* legend = addCentredLegend(plot_, legendRow, legendFont);
         cell->setRowStretchFactor(0, 0.001);
         cell->setRowStretchFactor(1, 0.001);
         cell->setRowSpacing(0);
-        legendRow->addElement(0, 0, new QCPLayoutElement(plot_));
-        legendRow->addElement(0, 1, legend);
-        legendRow->addElement(0, 2, new QCPLayoutElement(plot_));
-        legendRow->setColumnStretchFactor(1, 0.001);
-
-        legend->setLayer(QStringLiteral("legend"));
-        legend->setFont(legendFont);
-        legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-        legend->setBrush(Qt::NoBrush);
-        legend->setBorderPen(Qt::NoPen);
         legend->setMargins(QMargins(0, 0, 0, 0));
         legend->setColumnSpacing(12);
         legend->setVisible(false);  // shown once a curve has data
