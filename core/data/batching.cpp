@@ -5,14 +5,14 @@
 namespace ps {
 
 std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs,
-                                          const ByteTokenizer& tok, int max_length,
+                                          const Tokenizer& tok, int max_length,
                                           int max_prompt_length, TokenizeStats& stats) {
     std::vector<TokenizedPair> out;
     out.reserve(pairs.size());
     for (size_t i = 0; i < pairs.size(); ++i) {
         TokenizedPair t;
         t.index = i;
-        t.prompt.push_back(tok.bos_id());
+        if (auto bos = tok.bos_id()) t.prompt.push_back(*bos);
         auto p = tok.encode(pairs[i].prompt);
         t.prompt.insert(t.prompt.end(), p.begin(), p.end());
         if (static_cast<int>(t.prompt.size()) > max_prompt_length) {

@@ -7,7 +7,7 @@
 #include <torch/torch.h>
 
 #include "data/preference_data.h"
-#include "text/byte_tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace ps {
 
@@ -25,7 +25,7 @@ struct TokenizeStats {
 };
 
 std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs,
-                                          const ByteTokenizer& tokenizer, int max_length,
+                                          const Tokenizer& tokenizer, int max_length,
                                           int max_prompt_length, TokenizeStats& stats);
 
 // Right-padded [N, T] tensors. Right padding needs no attention mask under causal attention:

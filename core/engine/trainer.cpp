@@ -16,6 +16,7 @@
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
+#include "text/byte_tokenizer.h"
 #include "objectives/objective.h"
 
 namespace ps {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "data/batching.h"
+#include "text/byte_tokenizer.h"
 #include "engine/trainer.h"
 #include "objectives/logprobs.h"
 
