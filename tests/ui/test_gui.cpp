@@ -388,8 +388,8 @@ void TestGui::formKeepsKeysItDoesNotShow() {
     MainWindow window(storePath());
     QVERIFY(window.loadExperiment(writeConfig({{"max_grad_norm", 0.5}, {"grad_accum", 2}})));
     ps::ui::ExperimentForm* form = window.experimentForm();
-    QVERIFY(form->setFieldText("objective.beta", "0.25"));
     QVERIFY(form->setFieldText("objective.algorithm", "simpo"));
+    QVERIFY(form->setFieldText("objective.beta", "0.25"));
     const json merged = form->experimentJson();
     QCOMPARE(merged["train"]["max_grad_norm"].get<double>(), 0.5);
     QCOMPARE(merged["train"]["grad_accum"].get<int>(), 2);

@@ -41,3 +41,21 @@ QString phaseLabel(const QString& phase) {
 }
 
 }  // namespace ps::ui
+
+namespace ps::ui {
+
+QString formatCount(double count) {
+    if (count >= 1e9) return QString::number(count / 1e9, 'f', 2) + QStringLiteral("B");
+    if (count >= 1e6) return QString::number(count / 1e6, 'f', 1) + QStringLiteral("M");
+    if (count >= 1e3) return QString::number(count / 1e3, 'f', 1) + QStringLiteral("k");
+    return QString::number(count, 'f', 0);
+}
+
+QString formatBytes(double bytes) {
+    if (bytes >= 1e9) return QString::number(bytes / 1e9, 'f', 1) + QStringLiteral(" GB");
+    if (bytes >= 1e6) return QString::number(bytes / 1e6, 'f', 1) + QStringLiteral(" MB");
+    if (bytes >= 1e3) return QString::number(bytes / 1e3, 'f', 1) + QStringLiteral(" kB");
+    return QString::number(bytes, 'f', 0) + QStringLiteral(" B");
+}
+
+}  // namespace ps::ui

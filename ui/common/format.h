@@ -15,3 +15,12 @@ double metricValue(const nlohmann::json& metrics, const char* name);
 QString phaseLabel(const QString& phase);
 
 }  // namespace ps::ui
+
+namespace ps::ui {
+
+// "110.6k", "494M", "7.6B" (parameter counts).
+QString formatCount(double count);
+// "512 B", "1.8 MB", "7.9 GB" (decimal units, as memory estimates are rough anyway).
+QString formatBytes(double bytes);
+
+}  // namespace ps::ui

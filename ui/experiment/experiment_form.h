@@ -1,7 +1,9 @@
-// The experiment form: the run config's most used fields as editors, bound by JSON path.
+// The experiment form: the run config's fields as editors, bound by JSON path.
 // The form edits a copy of the loaded JSON, so keys it does not show are kept as they were;
-// every edit re-validates through RunConfig::from_json and reports the first problem, which
-// names the field. A later issue adds per-algorithm panels: they add bindings the same way.
+// every edit re-validates through RunConfig::from_json, reports the first problem (which names
+// the field) and marks that field's editor. The objective's parameters live on one panel per
+// algorithm (core/config/parameter_catalog): only the chosen algorithm's panel is shown and
+// written, each with its defaults, valid range and the papers' values in the tooltip.
 #pragma once
 #include <optional>
 #include <vector>
@@ -15,8 +17,10 @@
 class QComboBox;
 class QFormLayout;
 class QLabel;
+class QLayout;
 class QLineEdit;
 class QSpinBox;
+class QStackedWidget;
 
 namespace ps::ui {
 
@@ -39,31 +43,56 @@ public:
     bool isValid() const { return resolved_.has_value(); }
     // Why the experiment cannot run (first problem, naming the field); empty when valid.
     const QString& validationMessage() const { return message_; }
+    // The JSON path of the field the problem is about ("objective.beta"); empty if none.
+    const QString& invalidField() const { return invalidField_; }
     // The validated config with data paths made absolute. Only while isValid().
     const RunConfig& runConfig() const { return *resolved_; }
 
-    // Sets a field as if the user typed `text` ("train.learning_rate" -> "0"). False if the
-    // form has no such field or the choice is not offered.
+    // Sets a field as if the user typed `text` ("train.learning_rate" -> "0"). Objective
+    // parameters refer to the current algorithm's panel. False if the form has no such field
+    // or the choice is not offered.
     bool setFieldText(const QString& path, const QString& text);
     QString fieldText(const QString& path) const;
     QStringList fieldPaths() const;
+    // The editor of a field (the current algorithm's for objective parameters), or null.
+    QWidget* fieldEditor(const QString& path) const;
+    // The paths on the current algorithm's parameter panel, in order.
+    QStringList objectiveFieldPaths() const;
+    // Advice on the current values against the papers (SimPO gamma/beta, KTO weights, ...).
+    QString adviceText() const;
+    // What the model field names: architecture, parameters, memory estimate (or the problem).
+    QString modelInfoText() const;
 
     // Replaces the message shown when the training data file is missing (the demo uses it to
     // say how to generate its data).
     void setMissingDataHint(const QString& hint);
 
+    // What a drop of these local paths would do: a directory becomes the model, a .jsonl or
+    // a JSON file of pairs the training data, a JSON experiment is loaded. Returns false (and
+    // says why in the status) when nothing applies.
+    bool acceptDroppedPath(const QString& path);
+
 signals:
     void changed();
     void validityChanged(bool valid, const QString& message);
+    void statusMessage(const QString& text);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
-    enum class Kind { Text, Integer, Real, Choice };
+    enum class Kind { Text, Integer, Real, Choice, Editable, Flag };
     struct Binding {
         QString path;  // JSON path, "train.learning_rate"
         Kind kind;
         QWidget* editor;
+        QString algorithm;  // objective panel it belongs to; empty: always shown
     };
 
+    QWidget* addBinding(QFormLayout* form, const QString& path, const QString& label,
+                        const QString& tip, Kind kind, QWidget* editor,
+                        const QString& algorithm = QString(), QLayout* row = nullptr);
     QLineEdit* addText(QFormLayout* form, const QString& path, const QString& label,
                        const QString& tip);
     QSpinBox* addInteger(QFormLayout* form, const QString& path, const QString& label,
@@ -72,10 +101,20 @@ private:
                        const QString& tip);
     QComboBox* addChoice(QFormLayout* form, const QString& path, const QString& label,
                          const QString& tip, const QStringList& choices);
+    void buildObjectivePanels(QFormLayout* form);
     const Binding* binding(const QString& path) const;
+    bool isActive(const Binding& b) const;
+    void loadBinding(const Binding& b, const nlohmann::json& value);
     void browseTrainData();
+    void browseModelDirectory();
+    void algorithmChanged();
+    void showObjectivePanel();
     void revalidate();
+    void updateModelInfo();
+    void markInvalid(const QString& path);
     QString configDir() const;
+    QString currentAlgorithm() const;
+    ObjectiveConfig currentObjective() const;
 
     std::vector<Binding> bindings_;
     nlohmann::json base_ = nlohmann::json::object();
@@ -83,8 +122,16 @@ private:
     QString missingDataHint_;
     std::optional<RunConfig> resolved_;
     QString message_;
+    QString invalidField_;
+    QWidget* markedEditor_ = nullptr;
     QLabel* messageLabel_ = nullptr;
     QLabel* fileLabel_ = nullptr;
+    QLabel* modelInfo_ = nullptr;
+    QLabel* algorithmSummary_ = nullptr;
+    QLabel* advice_ = nullptr;
+    QStackedWidget* objectivePanels_ = nullptr;
+    QComboBox* algorithmBox_ = nullptr;
+    QString modelInfoSource_;
     bool loading_ = false;
 };
 

@@ -1,0 +1,268 @@
+// The experiment form: per-algorithm parameter panels, the form <-> config JSON round trip for
+// each algorithm, inline marking of an invalid field, the papers' advice, the model picker's
+// description (parameter counts checked against hand-computed and published values) and
+// drag and drop of models, data and experiments.
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDropEvent>
+#include <QFile>
+#include <QLineEdit>
+#include <QMimeData>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QUrl>
+
+#include <nlohmann/json.hpp>
+
+#include "experiment/experiment_form.h"
+
+using nlohmann::json;
+using ps::ui::ExperimentForm;
+
+class TestExperimentForm : public QObject {
+    Q_OBJECT
+
+private:
+    std::unique_ptr<QTemporaryDir> dir_;
+    QString dataPath_;
+
+    QString writeJson(const QString& name, const json& j) {
+        const QString path = dir_->filePath(name);
+        QFile f(path);
+        if (!f.open(QIODevice::WriteOnly)) qFatal("cannot write %s", qPrintable(path));
+        f.write(QByteArray::fromStdString(j.dump(2)));
+        return path;
+    }
+
+    // A config with every shown field set away from its default, for one algorithm.
+    json fullConfig(const std::string& algorithm, const json& objective) {
+        json o = objective;
+        o["algorithm"] = algorithm;
+        return json{{"name", "rt-" + algorithm},
+                    {"seed", 7},
+                    {"model", {{"source", "builtin:small"}}},
+                    {"data", {{"train", dataPath_.toStdString()},
+                              {"eval", nullptr},
+                              {"eval_fraction", 0.2},
+                              {"max_length", 48},
+                              {"max_prompt_length", 20}}},
+                    {"sft", {{"steps", 5}, {"learning_rate", 0.002}}},
+                    {"objective", o},
+                    {"train", {{"steps", 11},
+                               {"batch_size", 3},
+                               {"grad_accum", 2},
+                               {"learning_rate", 0.0003},
+                               {"warmup_steps", 4},
+                               {"schedule", "linear"},
+                               {"weight_decay", 0.01},
+                               {"max_grad_norm", 0.5},
+                               {"eval_every", 5},
+                               {"device", "cpu"},
+                               {"threads", 1},
+                               {"reference_logps", "on_the_fly"}}}};
+    }
+
+    // Every key of `expected` appears in `actual` with the same value.
+    static bool containsAll(const json& actual, const json& expected, QString* where) {
+        for (auto it = expected.begin(); it != expected.end(); ++it) {
+            if (!actual.contains(it.key())) {
+                *where = QString::fromStdString(it.key()) + " missing";
+                return false;
+            }
+            const json& a = actual[it.key()];
+            if (it->is_object()) {
+                if (!containsAll(a, *it, where)) {
+                    *where = QString::fromStdString(it.key()) + "." + *where;
+                    return false;
+                }
+            } else if (a != *it) {
+                *where = QString::fromStdString(it.key() + ": " + a.dump() + " != " + it->dump());
+                return false;
+            }
+        }
+        return true;
+    }
+
+private slots:
+    void initTestCase() {
+        dir_ = std::make_unique<QTemporaryDir>();
+        QVERIFY(dir_->isValid());
+        dataPath_ = dir_->filePath("pairs.jsonl");
+        QFile f(dataPath_);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("{\"prompt\": \"1+1=\", \"chosen\": \"2\", \"rejected\": \"3\"}\n");
+    }
+
+    void roundTripEachAlgorithm_data() {
+        QTest::addColumn<QString>("algorithm");
+        QTest::addColumn<QString>("objective");
+        QTest::newRow("dpo") << "dpo"
+                             << R"({"beta": 0.2, "loss_type": "robust", "label_smoothing": 0.1,
+                                   "sft_weight": 0.5, "dpop_lambda": 50.0, "reference_free": true})";
+        QTest::newRow("kto") << "kto" << R"({"beta": 0.3, "desirable_weight": 1.2, "undesirable_weight": 0.9})";
+        QTest::newRow("orpo") << "orpo" << R"({"beta": 0.25})";
+        QTest::newRow("simpo") << "simpo"
+                               << R"({"beta": 2.5, "gamma": 1.4, "label_smoothing": 0.05, "sft_weight": 0.3})";
+    }
+
+    void roundTripEachAlgorithm() {
+        QFETCH(QString, algorithm);
+        QFETCH(QString, objective);
+        const json config = fullConfig(algorithm.toStdString(), json::parse(objective.toStdString()));
+        const QString path = writeJson(algorithm + ".json", config);
+        ExperimentForm form;
+        form.loadFile(path);
+        QVERIFY2(form.isValid(), qPrintable(form.validationMessage()));
+        QString where;
+        QVERIFY2(containsAll(form.experimentJson(), config, &where), qPrintable(where));
+        // The editors show the file's values.
+        QCOMPARE(form.fieldText("objective.beta").toDouble(), config["objective"]["beta"].get<double>());
+        QCOMPARE(form.fieldText("train.schedule"), QStringLiteral("linear"));
+        QCOMPARE(form.fieldText("model.source"), QStringLiteral("builtin:small"));
+        QCOMPARE(form.runConfig().train.grad_accum, 2);
+
+        // Save and load again: the same JSON, and the same resolved config.
+        const QString saved = dir_->filePath(algorithm + "-saved.json");
+        form.saveFile(saved);
+        ExperimentForm again;
+        again.loadFile(saved);
+        QVERIFY2(again.experimentJson() == form.experimentJson(), again.experimentJson().dump().c_str());
+        QVERIFY(again.runConfig().to_json() == form.runConfig().to_json());
+    }
+
+    void panelShowsOnlyTheAlgorithmsParameters() {
+        ExperimentForm form;
+        const std::map<QString, QStringList> expected = {
+            {"dpo", {"objective.beta", "objective.loss_type", "objective.label_smoothing",
+                     "objective.sft_weight", "objective.dpop_lambda", "objective.reference_free"}},
+            {"kto", {"objective.beta", "objective.desirable_weight", "objective.undesirable_weight"}},
+            {"orpo", {"objective.beta"}},
+            {"simpo", {"objective.beta", "objective.gamma", "objective.label_smoothing",
+                       "objective.sft_weight"}},
+        };
+        for (const auto& [algorithm, paths] : expected) {
+            QVERIFY(form.setFieldText("objective.algorithm", algorithm));
+            QCOMPARE(form.objectiveFieldPaths(), paths);
+            QVERIFY(form.fieldEditor("objective.beta")->isVisibleTo(&form));
+        }
+        // Another algorithm's parameters are neither shown nor written.
+        QVERIFY(form.setFieldText("objective.algorithm", "orpo"));
+        QVERIFY(!form.fieldEditor("objective.gamma"));
+        QVERIFY(!form.setFieldText("objective.dpop_lambda", "5"));
+    }
+
+    void switchingStartsAtTheRecommendedValues() {
+        ExperimentForm form;  // a new experiment: DPO, beta 0.1
+        QCOMPARE(form.fieldText("objective.beta"), QStringLiteral("0.1"));
+        QVERIFY(form.setFieldText("objective.algorithm", "simpo"));
+        // SimPO paper: beta 2.0-2.5 and gamma/beta 0.5.
+        QCOMPARE(form.fieldText("objective.beta"), QStringLiteral("2"));
+        QCOMPARE(form.fieldText("objective.gamma"), QStringLiteral("1"));
+        QCOMPARE(form.experimentJson()["objective"]["beta"].get<double>(), 2.0);
+        QVERIFY2(form.adviceText().contains("gamma/beta = 0.5"), qPrintable(form.adviceText() + " / " + QString::fromStdString(form.experimentJson().dump())));
+        // The tooltip says what it does, the default, the range and the paper's value.
+        const QString tip = form.fieldEditor("objective.beta")->toolTip();
+        QVERIFY2(tip.contains("Default: 2") && tip.contains("> 0") && tip.contains("2.0-2.5"), qPrintable(tip));
+
+        QVERIFY(form.setFieldText("objective.algorithm", "kto"));
+        QVERIFY(form.setFieldText("objective.desirable_weight", "2"));
+        QVERIFY2(form.adviceText().contains("= 2") && form.adviceText().contains("1 to 4/3"),
+                 qPrintable(form.adviceText()));
+        QVERIFY(form.setFieldText("objective.desirable_weight", "1.2"));
+        QVERIFY2(!form.adviceText().contains("recommends"), qPrintable(form.adviceText()));
+        // Back to DPO: what was typed there is kept.
+        QVERIFY(form.setFieldText("objective.algorithm", "dpo"));
+        QCOMPARE(form.fieldText("objective.beta"), QStringLiteral("0.1"));
+    }
+
+    void invalidFieldIsMarkedInline() {
+        ExperimentForm form;
+        form.setExperiment(fullConfig("dpo", json::object()));
+        QVERIFY2(form.isValid(), qPrintable(form.validationMessage()));
+        QVERIFY(form.setFieldText("objective.label_smoothing", "0.7"));
+        QVERIFY(!form.isValid());
+        QCOMPARE(form.invalidField(), QStringLiteral("objective.label_smoothing"));
+        QVERIFY(form.validationMessage().startsWith("objective.label_smoothing"));
+        QVERIFY(form.fieldEditor("objective.label_smoothing")->styleSheet().contains("border"));
+        // Fixing it clears the mark; the next problem marks its own field.
+        QVERIFY(form.setFieldText("objective.label_smoothing", "0.1"));
+        QVERIFY(form.isValid());
+        QVERIFY(form.fieldEditor("objective.label_smoothing")->styleSheet().isEmpty());
+        QVERIFY(form.setFieldText("train.device", "gpu"));
+        QCOMPARE(form.invalidField(), QStringLiteral("train.device"));
+        QVERIFY(form.fieldEditor("train.device")->styleSheet().contains("border"));
+        QVERIFY(form.setFieldText("train.device", "cuda:1"));
+        QVERIFY(form.isValid());
+    }
+
+    void unknownAlgorithmIsNamed() {
+        ExperimentForm form;
+        json config = fullConfig("dpo", json::object());
+        config["objective"]["algorithm"] = "ppo";
+        form.setExperiment(config);
+        QVERIFY(!form.isValid());
+        QVERIFY2(form.validationMessage().contains("objective.algorithm"), qPrintable(form.validationMessage()));
+        QCOMPARE(form.fieldText("objective.algorithm"), QStringLiteral("ppo"));
+        QVERIFY(form.objectiveFieldPaths().isEmpty());
+    }
+
+    void modelInfoCountsParameters() {
+        ExperimentForm form;
+        // builtin:tiny by hand: embeddings 259x64 = 16576 (tied); per layer q,o 64x64 each,
+        // k,v 64x32 each = 12288, SwiGLU 3x64x176 = 33792, two norms 128: 46208; x2 layers,
+        // + final norm 64: 109056.
+        QVERIFY(form.setFieldText("model.source", "builtin:tiny"));
+        QVERIFY2(form.modelInfoText().contains("109.1k parameters"), qPrintable(form.modelInfoText()));
+        QVERIFY(form.modelInfoText().contains("2 layers"));
+
+        // Qwen2.5-0.5B's published config.json: 494,032,768 parameters.
+        QDir(dir_->path()).mkpath("qwen");
+        writeJson("qwen/config.json",
+                  json{{"model_type", "qwen2"}, {"vocab_size", 151936}, {"hidden_size", 896},
+                       {"intermediate_size", 4864}, {"num_hidden_layers", 24},
+                       {"num_attention_heads", 14}, {"num_key_value_heads", 2},
+                       {"tie_word_embeddings", true}, {"rope_theta", 1000000.0}});
+        QVERIFY(form.setFieldText("model.source", dir_->filePath("qwen")));
+        QVERIFY2(form.modelInfoText().contains("qwen2") && form.modelInfoText().contains("494.0M"),
+                 qPrintable(form.modelInfoText()));
+        // DPO keeps a reference copy: 20 bytes a parameter, 9.9 GB.
+        QVERIFY2(form.modelInfoText().contains("9.9 GB"), qPrintable(form.modelInfoText()));
+
+        QDir(dir_->path()).mkpath("gpt2");
+        writeJson("gpt2/config.json", json{{"model_type", "gpt2"}});
+        QVERIFY(form.setFieldText("model.source", dir_->filePath("gpt2")));
+        QVERIFY2(form.modelInfoText().contains("model_type 'gpt2' is not supported"),
+                 qPrintable(form.modelInfoText()));
+    }
+
+    void dropsSetModelDataOrExperiment() {
+        ExperimentForm form;
+        QDir(dir_->path()).mkpath("model-dir");
+        writeJson("model-dir/config.json", json{{"model_type", "llama"}});
+        QVERIFY(form.acceptDroppedPath(dir_->filePath("model-dir")));
+        QCOMPARE(form.fieldText("model.source"), QDir::toNativeSeparators(dir_->filePath("model-dir")));
+        QDir(dir_->path()).mkpath("empty-dir");
+        QVERIFY(!form.acceptDroppedPath(dir_->filePath("empty-dir")));
+
+        // A real drop event of a data file.
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(dataPath_)});
+        QDragEnterEvent enter(QPoint(5, 5), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&form, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(5, 5), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&form, &drop);
+        QCOMPARE(form.fieldText("data.train"), QDir::toNativeSeparators(dataPath_));
+
+        // An experiment file is loaded, not taken as data.
+        const QString experiment = writeJson("dropped.json", fullConfig("orpo", {{"beta", 0.3}}));
+        QVERIFY(form.acceptDroppedPath(experiment));
+        QCOMPARE(form.fieldText("objective.algorithm"), QStringLiteral("orpo"));
+        QCOMPARE(form.fieldText("objective.beta"), QStringLiteral("0.3"));
+        QCOMPARE(form.filePath(), QFileInfo(experiment).absoluteFilePath());
+    }
+};
+
+QTEST_MAIN(TestExperimentForm)
+#include "test_experiment_form.moc"
