@@ -127,6 +127,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
                 if (name.rfind("rewards/", 0) == 0 && std::isfinite(value)) liveMetrics_[name] = value;
     });
     connect(runsView_, &RunsView::openRequested, this, &MainWindow::openStoredRun);
+    connect(runsView_, &RunsView::cloneRequested, this, &MainWindow::cloneStoredRun);
     connect(runsView_, &RunsView::runsDeleted, this, [this](const std::vector<int64_t>& ids) {
         for (int64_t id : ids) {
             log_->appendMessage(QStringLiteral("info"), tr("Run %1 deleted from the store.").arg(id));
@@ -477,7 +478,7 @@ bool MainWindow::openStoredRun(qint64 runId) {
     monitor_->beginRun(stepsOf("sft"), plannedTrain);
     for (const bool sft : {true, false})  // SFT warm-up first, as it was recorded
         for (const MetricSeries& s : series)
-            if ((s.name.rfind("sft/", 0) == 0) == sft) monitor_->appendSeries(s.name, s.steps, s.values);
+            if ((s.name.rfind("sft/", 0) == 0) == sft) monitor_->appendSeries(s.name, s.steps, s.values, s.wall_times);
     monitor_->appendEvents(regimes);
     monitor_->refresh();
     diagnosis_->clear();
@@ -551,6 +552,43 @@ void MainWindow::cloneWithRemedy() {
                            "term on the chosen answers). Press Run to try it.")
                             .arg(QString::fromStdString(j["name"].get<std::string>())));
     statusBar()->showMessage(tr("Experiment cloned with sft_weight = 1.0: press Run"), 8000);
+}
+
+bool MainWindow::cloneStoredRun(qint64 runId) {
+    if (isRunning()) {
+        statusBar()->showMessage(tr("Stop the live run before cloning another into the form."), 5000);
+        return false;
+    }
+    std::optional<StoredRun> run;
+    try {
+        if (store_) run = store_->find_run(runId);
+    } catch (const std::exception& e) {
+        reportProblem(tr("Could not read run %1: %2").arg(runId).arg(QString::fromStdString(e.what())));
+        return false;
+    }
+    if (!run) {
+        statusBar()->showMessage(tr("Run %1 is no longer in the store.").arg(runId), 5000);
+        return false;
+    }
+    nlohmann::json j = run->config.is_object() ? run->config : run->resolved_config;
+    if (!j.is_object()) j = nlohmann::json::object();
+    // The data paths the run actually used: relative ones meant the old config's directory.
+    const nlohmann::json& resolved = run->resolved_config;
+    if (resolved.is_object() && resolved.contains("data") && resolved["data"].is_object()) {
+        if (!j["data"].is_object()) j["data"] = nlohmann::json::object();
+        for (const char* key : {"train", "eval"})
+            if (resolved["data"].contains(key)) j["data"][key] = resolved["data"][key];
+    }
+    j["name"] = run->name + "-clone";
+    form_->setMissingDataHint(QString());
+    form_->setExperiment(j);
+    updateWindowTitle();
+    updateActions();
+    log_->appendMessage(QStringLiteral("info"),
+                        tr("Cloned run %1 (%2) into a new experiment: change what you want to try "
+                           "and press Run.").arg(runId).arg(QString::fromStdString(run->name)));
+    statusBar()->showMessage(tr("Run %1 cloned into the form").arg(runId), 6000);
+    return true;
 }
 
 void MainWindow::togglePause() {

@@ -103,6 +103,10 @@ public slots:
     // Puts the current experiment, with objective.sft_weight = 1.0 (the RPO remedy for both
     // rewards falling) and a new name, into the form as a new unsaved experiment.
     void cloneWithRemedy();
+    // Puts a stored run's configuration (as its user wrote it, with the data paths it resolved
+    // to) into the form as a new unsaved experiment named "<name>-clone". False with a
+    // message when the run is gone or a run is live.
+    bool cloneStoredRun(qint64 runId);
 
 signals:
     void runStarted();

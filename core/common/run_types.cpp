@@ -3,9 +3,21 @@
 #include <cmath>
 #include <limits>
 
+#include <fstream>
+
+#include <unistd.h>
+
 #include "common/errors.h"
 
 namespace ps {
+
+int64_t process_resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    long long pages_total = 0, pages_resident = 0;
+    if (!(statm >> pages_total >> pages_resident)) return -1;
+    const long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? static_cast<int64_t>(pages_resident) * page : -1;
+}
 
 const char* to_string(RunStatus s) {
     switch (s) {

@@ -47,7 +47,14 @@ struct RunProgress {
     double loss = 0.0;
     double reward_chosen = 0.0;
     double reward_rejected = 0.0;
+    // Memory in use: the process's resident set on the CPU (CUDA device memory is reported
+    // once the CUDA build is in); -1 when unknown.
+    int64_t memory_bytes = -1;
+    std::string memory_kind;  // "process RSS"
 };
+
+// The resident set size of this process in bytes (/proc/self/statm), -1 where unavailable.
+int64_t process_resident_bytes();
 
 // Identity of a run, given to sinks before the first step.
 struct RunInfo {

@@ -122,6 +122,8 @@ public:
         p.total_steps = c_.sft.steps + c_.train.steps;
         p.elapsed_s = elapsed();
         p.eta_s = 0;
+        p.memory_bytes = process_resident_bytes();
+        p.memory_kind = "process RSS";
         for (auto* s : sinks_) s->on_progress(p);
         for (auto* s : sinks_) s->on_finish(status, final_metrics, error);
         return status;
@@ -177,6 +179,8 @@ private:
         p.loss = loss;
         p.reward_chosen = rc;
         p.reward_rejected = rr;
+        p.memory_bytes = process_resident_bytes();
+        p.memory_kind = "process RSS";
         for (auto* s : sinks_) s->on_progress(p);
     }
 

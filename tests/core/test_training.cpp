@@ -1,5 +1,6 @@
 // End-to-end training runs on tiny data: the first DPO loss is log 2, 20 steps lower it,
 // the same seed gives the same curve, stop and failure end the run cleanly.
+#include <QFile>
 #include <QtTest>
 
 #include <cmath>
@@ -34,6 +35,11 @@ struct CollectSink : ps::RunSink {
     void on_event(const ps::RunEvent& e) override {
         std::lock_guard<std::mutex> l(m);
         events.push_back(e);
+    }
+    std::vector<ps::RunProgress> progress;
+    void on_progress(const ps::RunProgress& p) override {
+        std::lock_guard<std::mutex> l(m);
+        progress.push_back(p);
     }
     void on_finish(ps::RunStatus st, const nlohmann::json& fm, const std::string& err) override {
         status = st;
@@ -130,6 +136,18 @@ private slots:
         for (const char* k : {"rewards/accuracies", "logps/chosen", "logps/rejected", "logits/chosen",
                               "logits/rejected", "grad_norm", "learning_rate", "tokens_per_second", "nll_loss"})
             QVERIFY2(sink.final_metrics.contains(k), k);
+        // Progress carries the memory in use: this process's RSS, as /proc/self/status's VmRSS.
+        QVERIFY(!sink.progress.empty());
+        const ps::RunProgress& last = sink.progress.back();
+        QCOMPARE(last.memory_kind, std::string("process RSS"));
+        QFile proc_status("/proc/self/status");
+        QVERIFY(proc_status.open(QIODevice::ReadOnly));
+        double vm_rss_kb = 0;
+        for (const QByteArray& line : proc_status.readAll().split('\n'))
+            if (line.startsWith("VmRSS:")) vm_rss_kb = line.mid(6).trimmed().split(' ').front().toDouble();
+        const double rss_mb = double(last.memory_bytes) / 1048576.0;
+        QVERIFY2(rss_mb > 10 && std::fabs(rss_mb - vm_rss_kb / 1024.0) < 0.25 * (vm_rss_kb / 1024.0),
+                 qPrintable(QString("progress %1 MB, VmRSS %2 MB").arg(rss_mb).arg(vm_rss_kb / 1024.0)));
     }
 
     void everyAlgorithmLowersItsLoss_data() {

@@ -65,6 +65,7 @@ private slots:
     void stepAxesZoomTogether();
     void storedRunOpensInTheMonitor();
     void runsFilterAndDelete();
+    void tagsNotesAndCloneRun();
     void aboutListsVersions();
     void liveRunRowFollowsTheRun();
     void compareSelectedRunsOpensAComparison();
@@ -782,6 +783,63 @@ void TestGui::runsFilterAndDelete() {
     QVERIFY(runs->model()->rowOfRun(a) >= 0);
     QCOMPARE(window.openedRunId(), int64_t(0));
     QCOMPARE(window.liveMonitor()->totalPointCount(), 0);
+}
+
+void TestGui::tagsNotesAndCloneRun() {
+    MainWindow window(storePath());
+    const int64_t a = storeRun(*window.store(), "tag-me", "dpo", 5, false);
+    // The run's config as its user wrote it, with a relative data path; the resolved one is absolute.
+    const QString config = writeConfig({{"max_grad_norm", 0.25}});
+    QFile configFile(config);
+    QVERIFY(configFile.open(QIODevice::ReadOnly));
+    json written = json::parse(configFile.readAll().toStdString());
+    json resolved = written;
+    written["data"]["train"] = "data/pairs.jsonl";
+    window.store()->finish_run(a, ps::RunStatus::Completed, {{"rewards/chosen", 0.1}}, "", 1.0);
+    {
+        ps::RunInfo info;
+        info.name = "to-clone";
+        info.algorithm = "kto";
+        info.model = "builtin:tiny";
+        info.dataset = resolved["data"]["train"].get<std::string>();
+        written["objective"]["algorithm"] = "kto";
+        written["objective"]["desirable_weight"] = 1.25;
+        info.config = written;
+        info.resolved_config = resolved;
+        const int64_t b = window.store()->create_run(info);
+        window.store()->finish_run(b, ps::RunStatus::Completed, json::object(), "", 1.0);
+        window.refreshRuns();
+
+        QVERIFY(window.cloneStoredRun(b));
+        ps::ui::ExperimentForm* form = window.experimentForm();
+        QCOMPARE(form->fieldText("name"), QStringLiteral("to-clone-clone"));
+        QCOMPARE(form->fieldText("objective.algorithm"), QStringLiteral("kto"));
+        QCOMPARE(form->fieldText("objective.desirable_weight"), QStringLiteral("1.25"));
+        QCOMPARE(form->fieldText("train.max_grad_norm"), QStringLiteral("0.25"));
+        // The relative path is replaced by the one the run resolved, so the clone runs.
+        QCOMPARE(form->fieldText("data.train"), QString::fromStdString(resolved["data"]["train"].get<std::string>()));
+        QVERIFY2(form->isValid(), qPrintable(form->validationMessage()));
+        QVERIFY(form->filePath().isEmpty());  // a new, unsaved experiment
+        QVERIFY(!window.cloneStoredRun(987654));
+    }
+
+    ps::ui::RunsView* runs = window.runsView();
+    runs->selectRun(a);
+    QVERIFY(runs->editTagsAction()->isEnabled());
+    QVERIFY(runs->setTagsAndNotes(a, " baseline , lr-sweep,,baseline", "  beta too low?  "));
+    const auto stored = window.store()->find_run(a);
+    QCOMPARE(stored->tags, std::string("baseline, lr-sweep"));
+    QCOMPARE(stored->notes, std::string("beta too low?"));
+    const int row = runs->model()->rowOfRun(a);
+    QCOMPARE(runs->model()->index(row, ps::ui::RunsModel::TagsColumn).data().toString(),
+             QStringLiteral("baseline, lr-sweep"));
+    runs->setFilterText("too low");  // notes
+    QCOMPARE(runs->visibleRunCount(), 1);
+    runs->setFilterText("lr-sweep");  // tags
+    QCOMPARE(runs->visibleRunCount(), 1);
+    runs->setFilterText("pairs.jsonl");  // dataset
+    QCOMPARE(runs->visibleRunCount(), 1);
+    runs->setFilterText(QString());
 }
 
 void TestGui::aboutListsVersions() {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <QCheckBox>
+#include <QComboBox>
 #include <QEvent>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -19,7 +21,10 @@ namespace ps::ui {
 
 namespace {
 
-enum PanelIndex { kRewardsPanel = 0, kMarginPanel, kLossPanel, kAccuracyPanel, kPanelCount };
+enum PanelIndex {
+    kRewardsPanel = 0, kMarginPanel, kLossPanel, kAccuracyPanel,
+    kLogpsPanel, kObjectivePanel, kGradNormPanel, kLearningRatePanel, kPanelCount
+};
 
 struct PanelSpec {
     const char* title;
@@ -28,11 +33,27 @@ struct PanelSpec {
 };
 
 const PanelSpec kPanelSpecs[kPanelCount] = {
-    {"Rewards: chosen vs rejected", "reward  β·(log π − log π_ref)", false},
+    {"Rewards: chosen vs rejected", "β·(log π − log π_ref)", false},
     {"Reward margin", "chosen − rejected", false},
     {"Loss", "loss", false},
-    {"Reward accuracy", "share chosen > rejected", true},
+    {"Reward accuracy", "chosen > rejected", true},
+    {"Log-probs: chosen vs rejected", "log π(y|x)", false},
+    {"Objective terms", "value", false},
+    {"Gradient norm", "‖g‖", false},
+    {"Learning rate", "lr", false},
 };
+
+bool isSftName(const std::string& name) { return name.rfind("sft/", 0) == 0; }
+
+// Lower and upper quantile of values (partially sorts them).
+std::pair<double, double> quantileRange(std::vector<double>& v, double q) {
+    const size_t lo = size_t(q * double(v.size() - 1));
+    const size_t hi = size_t((1.0 - q) * double(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + long(lo), v.end());
+    const double a = v[lo];
+    std::nth_element(v.begin(), v.begin() + long(hi), v.end());
+    return {a, v[hi]};
+}
 
 // Series longer than this are drawn through a decimated view (see updateDecimation).
 constexpr int kDecimateAbove = 20000;
@@ -93,13 +114,29 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     smoothingValue_->setText(QString::number(smoothing_, 'f', 2));
     auto* hint = new QLabel(tr("hover: values · drag: pan · wheel: zoom · double-click: follow the run"), this);
     hint->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    xAxisBox_ = new QComboBox(this);
+    xAxisBox_->setObjectName(QStringLiteral("xAxisBox"));
+    xAxisBox_->addItems({tr("Step"), tr("Wall time")});
+    xAxisBox_->setToolTip(tr("x axis: optimiser step, or time since the run started"));
+    outliersBox_ = new QCheckBox(tr("Ignore outliers"), this);
+    outliersBox_->setObjectName(QStringLiteral("ignoreOutliers"));
+    outliersBox_->setToolTip(tr("Fit each y axis to the 2nd-98th percentile of the visible "
+                                "points, so a few spikes do not flatten the curves"));
     toolbar->addWidget(smoothingLabel);
     toolbar->addWidget(smoothingSlider_);
     toolbar->addWidget(smoothingValue_);
+    toolbar->addSpacing(12);
+    toolbar->addWidget(new QLabel(tr("x:"), this));
+    toolbar->addWidget(xAxisBox_);
+    toolbar->addSpacing(12);
+    toolbar->addWidget(outliersBox_);
     toolbar->addStretch(1);
     toolbar->addWidget(hint);
     connect(smoothingSlider_, &QSlider::valueChanged, this,
             [this](int v) { setSmoothing(v / 100.0); });
+    connect(xAxisBox_, qOverload<int>(&QComboBox::currentIndexChanged), this,
+            [this](int index) { setXAxis(index == 1 ? XAxis::WallTime : XAxis::Step); });
+    connect(outliersBox_, &QCheckBox::toggled, this, &LiveMonitor::setIgnoreOutliers);
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -151,9 +188,11 @@ void LiveMonitor::buildPanels() {
         legend->setVisible(false);  // shown once a curve has data
 
         rect->setMarginGroup(QCP::msLeft | QCP::msRight, marginGroup);
-        rect->axis(QCPAxis::atBottom)->setLabel(tr("step"));
+        // The panels share the x axis: only the bottom row names it.
+        if (i >= kPanelCount - 2) rect->axis(QCPAxis::atBottom)->setLabel(tr("step"));
         rect->axis(QCPAxis::atLeft)->setLabel(tr(spec.yLabel));
         rect->axis(QCPAxis::atLeft)->setNumberFormat("gb");
+        rect->axis(QCPAxis::atLeft)->ticker()->setTickCount(4);
         connect(rect->axis(QCPAxis::atBottom),
                 qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this,
                 &LiveMonitor::syncStepAxes);
@@ -180,6 +219,19 @@ void LiveMonitor::buildPanels() {
     addCurve(kLossPanel, "sft/loss", tr("SFT warm-up (steps ≤ 0)"));
     addCurve(kAccuracyPanel, "rewards/accuracies", tr("train"));
     addCurve(kAccuracyPanel, "eval/rewards/accuracies", tr("eval"));
+    addCurve(kLogpsPanel, "logps/chosen", tr("chosen"));
+    addCurve(kLogpsPanel, "logps/rejected", tr("rejected"));
+    addCurve(kLogpsPanel, "eval/logps/chosen", tr("eval chosen"));
+    addCurve(kLogpsPanel, "eval/logps/rejected", tr("eval rejected"));
+    // The algorithm's own terms; only those the run logs get a legend entry.
+    addCurve(kObjectivePanel, "nll_loss", tr("nll (SFT term)"));
+    addCurve(kObjectivePanel, "kl", tr("kl (KTO reference point)"));
+    addCurve(kObjectivePanel, "log_odds_ratio", tr("log-odds ratio"));
+    addCurve(kObjectivePanel, "log_odds_chosen", tr("log-odds chosen"));
+    addCurve(kGradNormPanel, "grad_norm", tr("train"));
+    addCurve(kGradNormPanel, "sft/grad_norm", tr("SFT warm-up"));
+    addCurve(kLearningRatePanel, "learning_rate", tr("train"));
+    addCurve(kLearningRatePanel, "sft/learning_rate", tr("SFT warm-up"));
 
     // The crosshair lives on the buffered overlay layer: hovering replots only that layer.
     QCPLayer* overlay = plot_->layer(QStringLiteral("overlay"));
@@ -251,6 +303,8 @@ void LiveMonitor::addCurve(int panel, const QString& metric, const QString& labe
 
 void LiveMonitor::clear() {
     ++dataVersion_;
+    stepTimes_.clear();
+    stepTimesSorted_ = true;
     for (auto& [name, curve] : curves_) {
         curve.graph->data()->clear();
         if (curve.smoothed) curve.smoothed->data()->clear();
@@ -288,8 +342,13 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
             auto it = curvesByStdName_.find(name);
             if (it == curvesByStdName_.end() || !std::isfinite(value)) continue;
             Curve& curve = *it->second;
-            const bool sft = curve.panel == kLossPanel && name.rfind("sft/", 0) == 0;
-            const double x = sft ? double(m.step - sftSteps_) : double(m.step);
+            const double stepX = isSftName(name) ? double(m.step - sftSteps_) : double(m.step);
+            if (std::isfinite(m.wall_time)) recordTime(stepX, m.wall_time);
+            double x = stepX;
+            if (xAxis_ == XAxis::WallTime) {
+                if (!std::isfinite(m.wall_time)) continue;
+                x = m.wall_time;
+            }
             Pending& p = pending[&curve];
             p.keys.push_back(x);
             p.values.push_back(value);
@@ -307,11 +366,25 @@ void LiveMonitor::appendMetrics(const std::vector<StepMetrics>& batch) {
 }
 
 void LiveMonitor::appendSeries(const std::string& metric, const std::vector<int64_t>& steps,
-                               const std::vector<double>& values) {
+                               const std::vector<double>& values,
+                               const std::vector<double>& wallTimes) {
     auto it = curvesByStdName_.find(metric);
     if (it == curvesByStdName_.end()) return;
     Curve& curve = *it->second;
-    const bool sft = curve.panel == kLossPanel && metric.rfind("sft/", 0) == 0;
+    const bool sft = isSftName(metric);
+    bool times = wallTimes.size() >= std::min(steps.size(), values.size());
+    // Most series of a run share its steps: record their times once (the first series), so
+    // opening a run of 1M rows does not sort millions of duplicates.
+    bool record = times && !steps.empty();
+    if (record) {
+        const auto& known = stepTimes();
+        const auto has = [&](double x) {
+            return std::binary_search(known.begin(), known.end(), std::make_pair(x, 0.0),
+                                      [](const auto& a, const auto& b) { return a.first < b.first; });
+        };
+        const double offset = sft ? double(sftSteps_) : 0.0;
+        record = !(has(double(steps.front()) - offset) && has(double(steps.back()) - offset));
+    }
     const size_t n = std::min(steps.size(), values.size());
     QVector<double> keys, vals;
     keys.reserve(qsizetype(n));
@@ -319,7 +392,13 @@ void LiveMonitor::appendSeries(const std::string& metric, const std::vector<int6
     int64_t lastStep = 0;
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(values[i])) continue;
-        const double x = sft ? double(steps[i] - sftSteps_) : double(steps[i]);
+        const double stepX = sft ? double(steps[i] - sftSteps_) : double(steps[i]);
+        double x = stepX;
+        if (record && std::isfinite(wallTimes[i])) recordTime(stepX, wallTimes[i]);
+        if (xAxis_ == XAxis::WallTime) {
+            if (!times || !std::isfinite(wallTimes[i])) continue;
+            x = wallTimes[i];
+        }
         keys.push_back(x);
         vals.push_back(values[i]);
         minStep_ = std::min(minStep_, x);
@@ -458,10 +537,14 @@ void LiveMonitor::showCrosshairAt(double step, QCPAxisRect* labelRect) {
     const double tolerance = std::max(0.5, std::abs(x->pixelToCoord(4) - x->pixelToCoord(0)));
 
     QStringList lines;
-    if (sftSteps_ > 0 && step <= 0)
-        lines << tr("SFT warm-up step %1").arg(std::llround(step) + sftSteps_);
+    const double stepX = xAxis_ == XAxis::WallTime ? stepAtTime(step) : step;
+    const QString when = xAxis_ == XAxis::WallTime
+                             ? tr("  (%1 s)").arg(QString::number(timeAtStep(stepX), 'f', 1))
+                             : QString();
+    if (sftSteps_ > 0 && stepX <= 0)
+        lines << tr("SFT warm-up step %1").arg(std::llround(stepX) + sftSteps_) + when;
     else
-        lines << tr("step %1").arg(std::llround(step));
+        lines << tr("step %1").arg(std::llround(stepX)) + when;
     for (const QString& metric : curveOrder_) {
         const Curve& curve = curves_.at(metric);
         double raw = 0.0;
@@ -507,8 +590,9 @@ void LiveMonitor::onMouseMove(QMouseEvent* event) {
         hideCrosshair();
         return;
     }
-    const double step = std::round(rect->axis(QCPAxis::atBottom)->pixelToCoord(pos.x()));
-    showCrosshairAt(step, rect);
+    const double x = rect->axis(QCPAxis::atBottom)->pixelToCoord(pos.x());
+    // On the step axis snap to a whole step; on the time axis to the nearest recorded time.
+    showCrosshairAt(xAxis_ == XAxis::WallTime ? timeAtStep(stepAtTime(x)) : std::round(x), rect);
     plot_->layer(QStringLiteral("overlay"))->replot();
 }
 
@@ -658,12 +742,16 @@ void LiveMonitor::applyFollowRanges() {
     // SFT warm-up it shows the warm-up (negative steps); once preference training has points,
     // only the warm-up's tail stays in view as context.
     double lower = 0.0;
-    if (sftSteps_ > 0 && minStep_ < 0.0) {
+    if (xAxis_ == XAxis::WallTime) {
+        // Time has no planned end: frame the data.
+        lower = minStep_;
+    } else if (sftSteps_ > 0 && minStep_ < 0.0) {
         const bool training = maxStep_ > 0.0;
         lower = training ? -std::min(double(sftSteps_), std::max(1.0, 0.15 * trainSteps_))
                          : -double(sftSteps_);
     }
-    const double upper = std::max({maxStep_, double(trainSteps_), lower + 1.0});
+    const double upper = xAxis_ == XAxis::WallTime ? std::max(maxStep_, lower + 1.0)
+                                                   : std::max({maxStep_, double(trainSteps_), lower + 1.0});
     const double pad = (upper - lower) * 0.02;
     const QCPRange steps(lower - pad, upper + pad);
     syncStepAxes(steps);
@@ -677,6 +765,12 @@ void LiveMonitor::applyFollowRanges() {
         // Fit what is in view (not the warm-up loss scrolled out to the left).
         bool found = false;
         QCPRange values;
+        if (ignoreOutliers_ && fitIgnoringOutliers(panel, steps, &values)) {
+            const double span = values.size();
+            const double margin = span > 1e-12 ? span * 0.1 : std::max(std::abs(values.upper) * 0.1, 0.05);
+            y->setRange(values.lower - margin, values.upper + margin);
+            continue;
+        }
         for (QCPAbstractPlottable* plottable : panel.rect->plottables()) {
             bool foundHere = false;
             const QCPRange r = plottable->getValueRange(foundHere, QCP::sdBoth, steps);
@@ -693,6 +787,137 @@ void LiveMonitor::applyFollowRanges() {
         const double margin = span > 1e-12 ? span * 0.08 : std::max(std::abs(values.upper) * 0.1, 0.05);
         y->setRange(values.lower - margin, values.upper + margin);
     }
+}
+
+void LiveMonitor::recordTime(double stepX, double seconds) {
+    if (stepTimes_.empty() || stepX > stepTimes_.back().first) {
+        stepTimes_.emplace_back(stepX, seconds);
+    } else if (stepX != stepTimes_.back().first) {
+        stepTimes_.emplace_back(stepX, seconds);  // out of order (a stored run's warm-up)
+        stepTimesSorted_ = false;
+    }
+}
+
+const std::vector<std::pair<double, double>>& LiveMonitor::stepTimes() {
+    if (!stepTimesSorted_) {
+        std::stable_sort(stepTimes_.begin(), stepTimes_.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        stepTimes_.erase(std::unique(stepTimes_.begin(), stepTimes_.end(),
+                                     [](const auto& a, const auto& b) { return a.first == b.first; }),
+                         stepTimes_.end());
+        stepTimesSorted_ = true;
+    }
+    return stepTimes_;
+}
+
+double LiveMonitor::timeAtStep(double stepX) {
+    const auto& v = stepTimes();
+    if (v.empty()) return stepX;
+    auto it = std::lower_bound(v.begin(), v.end(), stepX,
+                               [](const auto& p, double x) { return p.first < x; });
+    if (it != v.end() && it->first == stepX) return it->second;
+    // Between two recorded steps (a band's edge): linear in between, clamped at the ends.
+    if (it == v.begin()) return it->second;
+    if (it == v.end()) return v.back().second;
+    const auto& a = *(it - 1);
+    const auto& b = *it;
+    return a.second + (b.second - a.second) * (stepX - a.first) / (b.first - a.first);
+}
+
+double LiveMonitor::stepAtTime(double seconds) {
+    // Wall time grows with the step, so the same table sorted by step is sorted by time.
+    const auto& v = stepTimes();
+    if (v.empty()) return seconds;
+    auto it = std::lower_bound(v.begin(), v.end(), seconds,
+                               [](const auto& p, double t) { return p.second < t; });
+    if (it == v.end()) return v.back().first;
+    if (it != v.begin() && seconds - (it - 1)->second < it->second - seconds) --it;
+    return it->first;
+}
+
+void LiveMonitor::setXAxis(XAxis axis) {
+    if (axis == xAxis_) return;
+    {
+        const QSignalBlocker block(xAxisBox_);
+        xAxisBox_->setCurrentIndex(axis == XAxis::WallTime ? 1 : 0);
+    }
+    const bool toTime = axis == XAxis::WallTime;
+    xAxis_ = axis;
+    // Re-key every curve: step -> seconds through the recorded (step, time) pairs, or back.
+    minStep_ = 0.0;
+    maxStep_ = 0.0;
+    bool first = true;
+    for (auto& [name, curve] : curves_) {
+        for (QCPGraph* g : {curve.graph, curve.smoothed}) {
+            if (!g || g->dataCount() == 0) continue;
+            QVector<double> keys, values;
+            keys.reserve(g->dataCount());
+            values.reserve(g->dataCount());
+            for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) {
+                const double x = toTime ? timeAtStep(it->key) : stepAtTime(it->key);
+                keys.push_back(x);
+                values.push_back(it->value);
+                minStep_ = first ? x : std::min(minStep_, x);
+                maxStep_ = first ? x : std::max(maxStep_, x);
+                first = false;
+            }
+            g->setData(keys, values, true);
+        }
+    }
+    if (toTime) {
+        bands_->setStepToX([this](int64_t step) { return timeAtStep(double(step)); });
+    } else {
+        bands_->setStepToX(nullptr);
+        minStep_ = std::min(minStep_, 0.0);
+    }
+    QSharedPointer<QCPAxisTicker> ticker;
+    if (toTime) {
+        auto timeTicker = QSharedPointer<QCPAxisTickerTime>::create();
+        timeTicker->setTimeFormat(QStringLiteral("%m:%s"));
+        ticker = timeTicker;
+    } else {
+        ticker = QSharedPointer<QCPAxisTicker>::create();
+    }
+    for (Panel& panel : panels_) {
+        QCPAxis* x = panel.rect->axis(QCPAxis::atBottom);
+        x->setTicker(ticker);
+        if (!x->label().isEmpty()) x->setLabel(toTime ? tr("wall time (min:s)") : tr("step"));
+    }
+    hideCrosshair();
+    ++dataVersion_;
+    follow_ = true;
+    dirty_ = true;
+    refresh();
+}
+
+void LiveMonitor::setIgnoreOutliers(bool on) {
+    {
+        const QSignalBlocker block(outliersBox_);
+        outliersBox_->setChecked(on);
+    }
+    ignoreOutliers_ = on;
+    follow_ = true;
+    dirty_ = true;
+    refresh();
+}
+
+bool LiveMonitor::fitIgnoringOutliers(const Panel& panel, const QCPRange& xRange, QCPRange* out) const {
+    // Raw training points and eval markers in view; a big series is strided to ~20k points.
+    std::vector<double> values;
+    for (const auto& [name, curve] : curves_) {
+        if (panels_[size_t(curve.panel)].rect != panel.rect) continue;
+        const auto data = curve.graph->data();
+        auto begin = data->findBegin(xRange.lower, false);
+        auto end = data->findEnd(xRange.upper, false);
+        const long n = long(end - begin);
+        if (n <= 0) continue;
+        const long stride = std::max(1L, n / 20000);
+        for (auto it = begin; it < end; it += stride) values.push_back(it->value);
+    }
+    if (values.size() < 20) return false;
+    const auto [lo, hi] = quantileRange(values, 0.02);
+    *out = QCPRange(lo, hi);
+    return true;
 }
 
 void LiveMonitor::syncStepAxes(const QCPRange& range) {

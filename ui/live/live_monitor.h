@@ -25,6 +25,8 @@ class QCPLegend;
 class QCPRange;
 class QCPItemStraightLine;
 class QCPItemText;
+class QCheckBox;
+class QComboBox;
 class QLabel;
 class QMouseEvent;
 class QSlider;
@@ -50,8 +52,10 @@ public:
     // Bulk path (opening a stored run): a whole series of one metric, in step order, with
     // the same result as appendMetrics of one record per step, minus the per-record cost
     // (1M stored rows: ~50 ms less). Unknown metrics are ignored; no replot.
+    // `wallTimes` (seconds since the run started, same length) lets the x axis show time.
     void appendSeries(const std::string& metric, const std::vector<int64_t>& steps,
-                      const std::vector<double>& values);
+                      const std::vector<double>& values,
+                      const std::vector<double>& wallTimes = {});
     // GUI thread: takes a batch of run events; "regime" changes become bands (no replot).
     void appendEvents(const std::vector<RunEvent>& events);
     // One replot of all panels if anything changed since the last; rescales the axes first
@@ -88,7 +92,18 @@ public:
     bool following() const { return follow_; }
     QCPAxisRect* rewardsAxisRect() const;
     QCPAxisRect* marginAxisRect() const;
-    QCPAxisRect* axisRect(int panel) const;  // 0 rewards, 1 margin, 2 loss, 3 accuracy
+    QCPAxisRect* axisRect(int panel) const;  // see kPanels
+    // The x axis: optimiser steps (SFT warm-up left of 0), or wall time since the start.
+    enum class XAxis { Step, WallTime };
+    void setXAxis(XAxis axis);
+    XAxis xAxis() const { return xAxis_; }
+    // Fit y axes to the 2nd-98th percentile of the visible points (TensorBoard's "ignore
+    // outliers in chart scaling").
+    void setIgnoreOutliers(bool on);
+    bool ignoreOutliers() const { return ignoreOutliers_; }
+    // Panel indices: 0 rewards, 1 margin, 2 loss, 3 accuracy, 4 log-probs, 5 objective terms
+    // (nll, kl, log-odds), 6 grad-norm, 7 learning rate.
+    static constexpr int kPanels = 8;
     // The regime bands (target 0: rewards panel, 1: margin panel).
     const RegimeBands& regimeBands() const { return *bands_; }
 
@@ -137,6 +152,12 @@ private:
     void updateDecimation();
     void decimate(QCPGraph* full, QCPGraph*& view, int panel);
     void onMouseMove(QMouseEvent* event);
+    // (x on the step axis, seconds) of every step seen, for the wall-time axis.
+    void recordTime(double stepX, double seconds);
+    const std::vector<std::pair<double, double>>& stepTimes();
+    double timeAtStep(double stepX);
+    double stepAtTime(double seconds);
+    bool fitIgnoringOutliers(const Panel& panel, const QCPRange& xRange, QCPRange* out) const;
     bool eventFilter(QObject* watched, QEvent* event) override;
 
     QCustomPlot* plot_ = nullptr;
@@ -162,6 +183,12 @@ private:
     bool syncingAxes_ = false;
     bool dirty_ = true;  // data or frame changed since the last replot
     double smoothing_ = 0.6;
+    XAxis xAxis_ = XAxis::Step;
+    bool ignoreOutliers_ = false;
+    std::vector<std::pair<double, double>> stepTimes_;
+    bool stepTimesSorted_ = true;
+    QComboBox* xAxisBox_ = nullptr;
+    QCheckBox* outliersBox_ = nullptr;
     QSlider* smoothingSlider_ = nullptr;
     QLabel* smoothingValue_ = nullptr;
     std::vector<QCPItemStraightLine*> crosshairLines_;  // one per panel

@@ -152,13 +152,20 @@ void RegimeBands::draw(Stretch& s) {
     updateGeometry(s);
 }
 
+void RegimeBands::setStepToX(std::function<double(int64_t)> stepToX) {
+    stepToX_ = std::move(stepToX);
+    for (Stretch& s : stretches_) updateGeometry(s);
+}
+
 void RegimeBands::updateGeometry(Stretch& s) {
+    const double start = stepToX_ ? stepToX_(s.start) : double(s.start);
+    const double end = stepToX_ ? stepToX_(s.end) : double(s.end);
     for (QCPItemRect* rect : s.rects) {
-        rect->topLeft->setCoords(double(s.start), 0.0);
-        rect->bottomRight->setCoords(double(s.end), 1.0);
+        rect->topLeft->setCoords(start, 0.0);
+        rect->bottomRight->setCoords(end, 1.0);
     }
     for (QCPItemText* label : s.labels)
-        if (label) label->position->setCoords(double(s.start), 0.0);
+        if (label) label->position->setCoords(start, 0.0);
 }
 
 void RegimeBands::layoutLabels() {
@@ -171,7 +178,7 @@ void RegimeBands::layoutLabels() {
         for (auto it = stretches_.rbegin(); it != stretches_.rend(); ++it) {
             if (it->labels.size() <= t || !it->labels[t]) continue;
             QCPItemText* label = it->labels[t];
-            const double startPx = x->coordToPixel(double(it->start));
+            const double startPx = x->coordToPixel(stepToX_ ? stepToX_(it->start) : double(it->start));
             const QMargins pad = label->padding();
             const double needed = QFontMetrics(label->font()).horizontalAdvance(label->text()) +
                                   pad.left() + pad.right();

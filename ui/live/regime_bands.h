@@ -6,6 +6,7 @@
 // warming-up stretches are not drawn. The open (last) stretch grows with the run's steps.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <QString>
@@ -55,6 +56,9 @@ public:
     // The drawn band items on target `index` (0 = first target), oldest first.
     std::vector<QCPItemRect*> bandItems(int index) const;
     int64_t lastStep() const { return lastStep_; }
+    // Where a step lies on the x axis (the identity by default; the live monitor's wall-time
+    // axis maps steps to seconds). Moves every drawn band. No replot.
+    void setStepToX(std::function<double(int64_t)> stepToX);
 
 private:
     void draw(Stretch& s);
@@ -68,6 +72,7 @@ private:
     std::vector<Target> targets_;
     std::vector<Stretch> stretches_;
     int64_t lastStep_ = 0;
+    std::function<double(int64_t)> stepToX_;
 };
 
 }  // namespace ps::ui

@@ -73,9 +73,15 @@ void RunControls::showProgress(const RunProgress& p) {
     }
     elapsedLabel_->setText(tr("elapsed %1").arg(formatDuration(p.elapsed_s)));
     etaLabel_->setText(tr("ETA %1").arg(formatDuration(p.eta_s)));
-    throughputLabel_->setText(p.tokens_per_second > 0
-                                  ? tr("%1 tok/s").arg(QString::number(p.tokens_per_second, 'f', 0))
-                                  : QString());
+    QString throughput = p.tokens_per_second > 0
+                             ? tr("%1 tok/s").arg(QString::number(p.tokens_per_second, 'f', 0))
+                             : QString();
+    if (p.memory_bytes >= 0) {
+        const QString memory = tr("mem %1").arg(formatBytes(double(p.memory_bytes)));
+        throughput = throughput.isEmpty() ? memory : throughput + QStringLiteral(" · ") + memory;
+        throughputLabel_->setToolTip(tr("Memory in use: %1").arg(QString::fromStdString(p.memory_kind)));
+    }
+    throughputLabel_->setText(throughput);
 }
 
 void RunControls::showIdle(const QString& message) {

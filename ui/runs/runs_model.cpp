@@ -4,6 +4,7 @@
 
 #include <QBrush>
 #include <QDateTime>
+#include <QFileInfo>
 #include <QFont>
 
 #include "common/format.h"
@@ -85,6 +86,8 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
                 case NameColumn: return QString::fromStdString(run.name);
                 case AlgorithmColumn: return QString::fromStdString(run.algorithm);
                 case ModelColumn: return QString::fromStdString(run.model);
+                case DatasetColumn: return QFileInfo(QString::fromStdString(run.dataset)).fileName();
+                case TagsColumn: return QString::fromStdString(run.tags);
                 case StatusColumn: return status;
                 case CreatedColumn: return localTime(run.created_at);
                 case DurationColumn:
@@ -110,6 +113,9 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
             return {};
         case Qt::ToolTipRole:
             if (column == StatusColumn && !run.error.empty()) return QString::fromStdString(run.error);
+            if (column == DatasetColumn && !run.dataset.empty()) return QString::fromStdString(run.dataset);
+            if ((column == NameColumn || column == TagsColumn) && !run.notes.empty())
+                return QString::fromStdString(run.notes);
             if (column == NameColumn && !run.dataset.empty())
                 return tr("data: %1").arg(QString::fromStdString(run.dataset));
             return {};
@@ -134,6 +140,8 @@ QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int rol
         case NameColumn: return tr("Name");
         case AlgorithmColumn: return tr("Algorithm");
         case ModelColumn: return tr("Model");
+        case DatasetColumn: return tr("Dataset");
+        case TagsColumn: return tr("Tags");
         case StatusColumn: return tr("Status");
         case CreatedColumn: return tr("Created");
         case DurationColumn: return tr("Duration");

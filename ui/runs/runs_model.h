@@ -17,6 +17,7 @@ public:
         NameColumn,
         AlgorithmColumn,
         ModelColumn,
+        DatasetColumn,
         StatusColumn,
         CreatedColumn,
         DurationColumn,
@@ -24,6 +25,7 @@ public:
         RejectedColumn,
         MarginColumn,
         AccuracyColumn,
+        TagsColumn,
         ColumnCount
     };
     // Sort key for the proxy: numbers sort as numbers.

@@ -1,6 +1,10 @@
 #include "runs/runs_view.h"
 
 #include <QAction>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QFormLayout>
+#include <QPlainTextEdit>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
@@ -19,7 +23,7 @@ namespace ps::ui {
 
 namespace {
 
-// Filters on the run's name, algorithm, status and tags (tags are not a column).
+// Filters on the run's name, algorithm, model, dataset, status, tags and notes.
 class RunsFilterProxy : public QSortFilterProxyModel {
 public:
     using QSortFilterProxyModel::QSortFilterProxyModel;
@@ -36,7 +40,9 @@ protected:
         const StoredRun& run = model->run(sourceRow);
         for (const QString& field :
              {QString::fromStdString(run.name), QString::fromStdString(run.algorithm),
-              QString::fromLatin1(to_string(run.status)), QString::fromStdString(run.tags)})
+              QString::fromStdString(run.model), QString::fromStdString(run.dataset),
+              QString::fromLatin1(to_string(run.status)), QString::fromStdString(run.tags),
+              QString::fromStdString(run.notes)})
             if (field.contains(text_, Qt::CaseInsensitive)) return true;
         return false;
     }
@@ -74,7 +80,7 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
 
     filter_ = new QLineEdit(this);
     filter_->setObjectName(QStringLiteral("runsFilter"));
-    filter_->setPlaceholderText(tr("Filter by name, algorithm, status or tag…"));
+    filter_->setPlaceholderText(tr("Filter by name, algorithm, model, dataset, status, tag or note…"));
     filter_->setClearButtonEnabled(true);
     connect(filter_, &QLineEdit::textChanged, this, &RunsView::setFilterText);
 
@@ -86,7 +92,17 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     deleteAction_->setShortcutContext(Qt::WidgetWithChildrenShortcut);
     deleteAction_->setToolTip(tr("Delete the selected runs from the store (Del)"));
     connect(deleteAction_, &QAction::triggered, this, [this] { deleteSelectedRuns(); });
+    cloneAction_ = new QAction(tr("&Clone Run"), this);
+    cloneAction_->setToolTip(tr("A new experiment with the selected run's configuration"));
+    connect(cloneAction_, &QAction::triggered, this, [this] {
+        if (const int64_t id = selectedRunId()) emit cloneRequested(id);
+    });
+    editTagsAction_ = new QAction(tr("&Tags and Notes…"), this);
+    editTagsAction_->setToolTip(tr("Label the selected run (tags are comma-separated) and write notes"));
+    connect(editTagsAction_, &QAction::triggered, this, &RunsView::editSelectedTagsAndNotes);
     table_->addAction(openAction_);
+    table_->addAction(cloneAction_);
+    table_->addAction(editTagsAction_);
     table_->addAction(deleteAction_);
     table_->setContextMenuPolicy(Qt::ActionsContextMenu);
     connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex&) { openSelectedRun(); });
@@ -95,12 +111,18 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
 
     auto* openButton = new QToolButton(this);
     openButton->setDefaultAction(openAction_);
+    auto* cloneButton = new QToolButton(this);
+    cloneButton->setDefaultAction(cloneAction_);
+    auto* tagsButton = new QToolButton(this);
+    tagsButton->setDefaultAction(editTagsAction_);
     auto* deleteButton = new QToolButton(this);
     deleteButton->setDefaultAction(deleteAction_);
     auto* bar = new QHBoxLayout;
     bar->setContentsMargins(0, 0, 0, 0);
     bar->addWidget(filter_, 1);
     bar->addWidget(openButton);
+    bar->addWidget(cloneButton);
+    bar->addWidget(tagsButton);
     bar->addWidget(deleteButton);
 
     auto* layout = new QVBoxLayout(this);
@@ -182,6 +204,8 @@ int RunsView::deleteSelectedRuns() {
 void RunsView::updateActions() {
     const auto ids = selectedRunIds();
     openAction_->setEnabled(!ids.empty());
+    cloneAction_->setEnabled(ids.size() == 1);
+    editTagsAction_->setEnabled(store_ && ids.size() == 1);
     bool deletable = false;
     for (int64_t id : ids) deletable = deletable || id != liveRunId_;
     deleteAction_->setEnabled(store_ && deletable);
@@ -242,6 +266,54 @@ QString RunsView::statusOfRun(int64_t runId) const {
     const int row = model_->rowOfRun(runId);
     if (row < 0) return QString();
     return model_->data(model_->index(row, RunsModel::StatusColumn)).toString();
+}
+
+}  // namespace ps::ui
+
+namespace ps::ui {
+
+bool RunsView::setTagsAndNotes(int64_t runId, const QString& tags, const QString& notes) {
+    if (!store_) return false;
+    // Tags are compared as words: trim each, drop empty ones.
+    QStringList cleaned;
+    for (const QString& tag : tags.split(QLatin1Char(','))) {
+        const QString t = tag.trimmed();
+        if (!t.isEmpty() && !cleaned.contains(t)) cleaned << t;
+    }
+    try {
+        store_->set_tags_notes(runId, cleaned.join(QStringLiteral(", ")).toStdString(),
+                               notes.trimmed().toStdString());
+    } catch (const std::exception& e) {
+        errorLabel_->setText(tr("Could not save tags and notes: %1").arg(QString::fromStdString(e.what())));
+        errorLabel_->show();
+        return false;
+    }
+    refresh();
+    selectRun(runId);
+    return true;
+}
+
+void RunsView::editSelectedTagsAndNotes() {
+    const int64_t id = selectedRunId();
+    if (!id || !store_) return;
+    const StoredRun* run = nullptr;
+    for (int row = 0; row < model_->rowCount(); ++row)
+        if (model_->run(row).id == id) run = &model_->run(row);
+    if (!run) return;
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Tags and notes of run %1").arg(id));
+    auto* tags = new QLineEdit(QString::fromStdString(run->tags), &dialog);
+    tags->setPlaceholderText(tr("baseline, lr-sweep, …"));
+    auto* notes = new QPlainTextEdit(QString::fromStdString(run->notes), &dialog);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    auto* form = new QFormLayout(&dialog);
+    form->addRow(tr("Tags"), tags);
+    form->addRow(tr("Notes"), notes);
+    form->addRow(buttons);
+    dialog.resize(480, 260);
+    if (dialog.exec() == QDialog::Accepted) setTagsAndNotes(id, tags->text(), notes->toPlainText());
 }
 
 }  // namespace ps::ui

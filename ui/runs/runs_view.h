@@ -34,7 +34,8 @@ public:
     // Selects and scrolls to a run (e.g. the one that just ended).
     void selectRun(int64_t runId);
 
-    // Text filter over name, algorithm, status and tags (case-insensitive substring).
+    // Text filter over name, algorithm, model, dataset, status, tags and notes
+    // (case-insensitive substring).
     void setFilterText(const QString& text);
     // Rows shown after filtering.
     int visibleRunCount() const;
@@ -54,6 +55,13 @@ public:
     QLineEdit* filterEdit() const { return filter_; }
     QAction* openAction() const { return openAction_; }
     QAction* deleteAction() const { return deleteAction_; }
+    QAction* cloneAction() const { return cloneAction_; }
+    QAction* editTagsAction() const { return editTagsAction_; }
+    // Stores tags (comma-separated) and notes of a run and refreshes; false with the reason
+    // shown in the view if the store refuses.
+    bool setTagsAndNotes(int64_t runId, const QString& tags, const QString& notes);
+    // Opens the tags and notes dialog for the selected run.
+    void editSelectedTagsAndNotes();
 
     int runCount() const;
     // The status text ("completed", "stopped", ...) of the run with this id; empty if absent.
@@ -66,6 +74,8 @@ signals:
     void openRequested(qint64 runId);
     // Runs were deleted from the store.
     void runsDeleted(const std::vector<int64_t>& runIds);
+    // The user asked for a new experiment from a stored run's configuration.
+    void cloneRequested(qint64 runId);
 
 private:
     void updateActions();
@@ -78,6 +88,8 @@ private:
     QLineEdit* filter_ = nullptr;
     QAction* openAction_ = nullptr;
     QAction* deleteAction_ = nullptr;
+    QAction* cloneAction_ = nullptr;
+    QAction* editTagsAction_ = nullptr;
     int64_t liveRunId_ = 0;
 };
 
