@@ -3,6 +3,7 @@
 #include "compare/compare_view.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
@@ -30,6 +31,8 @@
 
 #include "common/format.h"
 #include "common/metric_style.h"
+#include "common/theme.h"
+#include "engine/runtime_info.h"
 #include "experiment/experiment_form.h"
 #include "live/diagnosis_panel.h"
 #include "live/event_log.h"
@@ -250,6 +253,29 @@ void MainWindow::createActions() {
     compareAction_->setToolTip(tr("Overlay the curves and configurations of two or more selected runs"));
     connect(compareAction_, &QAction::triggered, this, [this] { compareRuns(runsView_->selectedRunIds()); });
 
+    openStoreAction_ = new QAction(tr("Open &Store…"), this);
+    openStoreAction_->setToolTip(tr("Switch to another run store (an SQLite file; a new name creates one)"));
+    connect(openStoreAction_, &QAction::triggered, this, [this] {
+        const QString start = storePath_.isEmpty() ? QDir::homePath() : QFileInfo(storePath_).absolutePath();
+        const QString path = QFileDialog::getSaveFileName(
+            this, tr("Open or create a run store"), start, tr("Run stores (*.db *.sqlite);;All files (*)"),
+            nullptr, QFileDialog::DontConfirmOverwrite);
+        if (!path.isEmpty()) switchStore(path);
+    });
+
+    auto* themeGroup = new QActionGroup(this);
+    const QString currentTheme = studioSettings().value(QStringLiteral("view/theme"), QStringLiteral("system")).toString();
+    for (const auto& [name, label] : {std::pair{QStringLiteral("system"), tr("Follow the &System")},
+                                      std::pair{QStringLiteral("light"), tr("&Light")},
+                                      std::pair{QStringLiteral("dark"), tr("&Dark")}}) {
+        auto* action = new QAction(label, themeGroup);
+        action->setCheckable(true);
+        action->setData(name);
+        action->setChecked(name == themeModeName(themeModeFromString(currentTheme)));
+        connect(action, &QAction::triggered, this, [this, name = name] { setTheme(name); });
+        themeActions_.push_back(action);
+    }
+
     shortcutsAction_ = new QAction(tr("&Keyboard Shortcuts"), this);
     connect(shortcutsAction_, &QAction::triggered, this, &MainWindow::showShortcuts);
 
@@ -281,6 +307,8 @@ void MainWindow::createMenus() {
     file->addAction(saveAction_);
     file->addAction(saveAsAction_);
     file->addSeparator();
+    file->addAction(openStoreAction_);
+    file->addSeparator();
     file->addAction(quitAction_);
 
     QMenu* run = menuBar()->addMenu(tr("&Run"));
@@ -294,7 +322,12 @@ void MainWindow::createMenus() {
     view->addSeparator();
     view->addAction(runsView_->openAction());
     view->addAction(compareAction_);
+    view->addAction(runsView_->cloneAction());
+    view->addAction(runsView_->editTagsAction());
     view->addAction(runsView_->deleteAction());
+    view->addSeparator();
+    QMenu* theme = view->addMenu(tr("&Theme"));
+    for (QAction* a : themeActions_) theme->addAction(a);
     view->addSeparator();
     for (QDockWidget* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
@@ -345,6 +378,33 @@ void MainWindow::createDocks() {
     addDockWidget(Qt::BottomDockWidgetArea, bottomDock);
     // The plots get the height; the runs list a few rows.
     resizeDocks({bottomDock}, {200}, Qt::Vertical);
+}
+
+bool MainWindow::switchStore(const QString& path) {
+    if (isRunning()) {
+        statusBar()->showMessage(tr("Stop the live run before switching stores."), 5000);
+        return false;
+    }
+    openedRunId_ = 0;
+    monitor_->clear();
+    diagnosis_->clear();
+    openStore(path);
+    updateActions();
+    if (store_) {
+        log_->appendMessage(QStringLiteral("info"), tr("Run store: %1").arg(QDir::toNativeSeparators(path)));
+        statusBar()->showMessage(tr("Opened store %1").arg(QDir::toNativeSeparators(path)), 5000);
+    } else {
+        statusBar()->showMessage(storeError_);
+    }
+    return store_ != nullptr;
+}
+
+void MainWindow::setTheme(const QString& name) {
+    const ThemeMode mode = themeModeFromString(name);
+    applyTheme(mode);
+    for (QAction* a : themeActions_) a->setChecked(a->data().toString() == themeModeName(mode));
+    QSettings settings = studioSettings();
+    settings.setValue(QStringLiteral("view/theme"), themeModeName(mode));
 }
 
 void MainWindow::openStore(const QString& path) {
@@ -768,12 +828,13 @@ QString MainWindow::aboutText() const {
               "<tr><td>PrefStudio</td><td>%1</td></tr>"
               "<tr><td>Qt</td><td>%2 (built with %3)</td></tr>"
               "<tr><td>QCustomPlot</td><td>%4</td></tr>"
-              "<tr><td>libtorch</td><td>see <tt>prefstudio-cli --version</tt></td></tr>"
+              "<tr><td>libtorch</td><td>%7</td></tr>"
               "<tr><td>Run store</td><td>%5%6</td></tr>"
               "</table>")
         .arg(QStringLiteral(PREFSTUDIO_VERSION), QString::fromLatin1(qVersion()),
              QStringLiteral(QT_VERSION_STR), QStringLiteral(QCUSTOMPLOT_VERSION_STR),
-             store.toHtmlEscaped(), store_ ? QString() : tr(" (unavailable)"));
+             store.toHtmlEscaped(), store_ ? QString() : tr(" (unavailable)"),
+             QString::fromStdString(runtime_summary(runtime_info())).toHtmlEscaped());
 }
 
 void MainWindow::showAbout() { QMessageBox::about(this, tr("About PrefStudio"), aboutText()); }

@@ -84,6 +84,7 @@ public:
     QAction* stopAction() const { return stopAction_; }
     QAction* aboutAction() const { return aboutAction_; }
     QAction* compareAction() const { return compareAction_; }
+    QAction* openStoreAction() const { return openStoreAction_; }
     // Opens a comparison window of the given stored runs (at least two); returns it (for tests).
     CompareView* compareRuns(const std::vector<int64_t>& runIds);
     // The text of Help > About: versions of PrefStudio, Qt, QCustomPlot, libtorch, the store.
@@ -107,6 +108,11 @@ public slots:
     // to) into the form as a new unsaved experiment named "<name>-clone". False with a
     // message when the run is gone or a run is live.
     bool cloneStoredRun(qint64 runId);
+    // File > Open Store: switch to another run store (created if new). Refused while a run
+    // is live. Returns whether the new store opened.
+    bool switchStore(const QString& path);
+    // View > Theme: "system", "light" or "dark"; remembered for the next start.
+    void setTheme(const QString& name);
 
 signals:
     void runStarted();
@@ -166,6 +172,8 @@ private:
     QAction* aboutAction_ = nullptr;
     QAction* compareAction_ = nullptr;
     QAction* shortcutsAction_ = nullptr;
+    QAction* openStoreAction_ = nullptr;
+    std::vector<QAction*> themeActions_;  // system, light, dark
     int64_t openedRunId_ = 0;
     nlohmann::json liveMetrics_ = nlohmann::json::object();  // newest value of each live metric
     QElapsedTimer runsRefreshClock_;  // throttles the runs table refresh during a run

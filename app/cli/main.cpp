@@ -7,10 +7,12 @@
 
 #include "commands.h"
 #include "common/errors.h"
+#include "engine/runtime_info.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"PrefStudio command line: train, store and inspect preference-optimisation runs"};
-    app.set_version_flag("--version", std::string("prefstudio-cli ") + PREFSTUDIO_VERSION);
+    app.set_version_flag("--version", std::string("prefstudio-cli ") + PREFSTUDIO_VERSION + "\n" +
+                                          ps::runtime_summary(ps::runtime_info()));
     app.require_subcommand(1);
     std::string db;
     app.add_option("--db", db, "Run store (SQLite file); default: $XDG_DATA_HOME/prefstudio/runs.db");

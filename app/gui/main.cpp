@@ -5,8 +5,10 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
+#include <QSettings>
 #include <QTimer>
 
+#include "common/theme.h"
 #include "main_window.h"
 #include "store/run_store.h"
 
@@ -47,6 +49,15 @@ int main(int argc, char** argv) {
     QApplication::setApplicationVersion(QStringLiteral(PREFSTUDIO_VERSION));
     QApplication::setDesktopFileName(QStringLiteral("prefstudio"));
     QApplication::setWindowIcon(ps::ui::applicationIcon());
+    // PREFSTUDIO_THEME=light|dark|system overrides the remembered View > Theme choice.
+    {
+        QString theme = QString::fromLocal8Bit(qgetenv("PREFSTUDIO_THEME"));
+        if (theme.isEmpty())
+            theme = QSettings(QStringLiteral("PrefStudio"), QStringLiteral("PrefStudio"))
+                        .value(QStringLiteral("view/theme"), QStringLiteral("system"))
+                        .toString();
+        ps::ui::applyTheme(ps::ui::themeModeFromString(theme));
+    }
 
     QCommandLineParser parser;
     parser.setApplicationDescription(

@@ -8,6 +8,7 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QDockWidget>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QSlider>
@@ -847,7 +848,11 @@ void TestGui::aboutListsVersions() {
     const QString text = window.aboutText();
     QVERIFY(text.contains(QStringLiteral(PREFSTUDIO_VERSION)));
     QVERIFY(text.contains(QString::fromLatin1(qVersion())));
-    QVERIFY(text.contains("libtorch"));
+    // The libtorch row names its version and what it can train on.
+    QVERIFY2(QRegularExpression(QStringLiteral("libtorch \\d+\\.\\d+\\.\\d+ \\((CPU only|CUDA, \\d+ GPUs?)\\), "
+                                               "\\d+ CPU cores; train.device auto = (cpu|cuda:0)"))
+                 .match(text).hasMatch(),
+             qPrintable(text));
     QVERIFY(text.contains(QDir::toNativeSeparators(storePath()).toHtmlEscaped()));
     QCOMPARE(window.runAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_R));
     QCOMPARE(window.stopAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_Period));

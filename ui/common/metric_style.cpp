@@ -1,5 +1,7 @@
 #include "common/metric_style.h"
 
+#include "common/theme.h"
+
 namespace ps::ui {
 
 namespace {
@@ -24,7 +26,8 @@ QColor metricColor(const QString& metric) {
     if (base == QLatin1String("rewards/rejected") || base == QLatin1String("logps/rejected"))
         return colors::kRejected;
     if (base == QLatin1String("rewards/margins")) return colors::kMargin;
-    if (base == QLatin1String("loss")) return colors::kLoss;
+    // Black-ish curves would vanish on a dark background.
+    if (base == QLatin1String("loss")) return paletteIsDark() ? QColor(0xd0, 0xd0, 0xd0) : colors::kLoss;
     if (base == QLatin1String("rewards/accuracies")) return colors::kAccuracy;
     return colors::kNeutral;
 }

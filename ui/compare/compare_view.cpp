@@ -21,6 +21,7 @@
 
 #include "common/metric_style.h"
 #include "common/plot_items.h"
+#include "common/theme.h"
 
 namespace ps::ui {
 
@@ -142,6 +143,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         plot_->replot();
     });
     buildPlotLayout();
+    applyPlotTheme(plot_);
 
     // Summary table.
     summaryTable_ = new QTableWidget(this);
@@ -200,6 +202,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 }
 
 CompareView::~CompareView() = default;
+
+void CompareView::changeEvent(QEvent* event) {
+    if (event->type() == QEvent::PaletteChange && plot_) applyPlotTheme(plot_);
+    QWidget::changeEvent(event);
+}
 
 void CompareView::buildPlotLayout() {
     plot_->plotLayout()->clear();

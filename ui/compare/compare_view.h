@@ -92,6 +92,7 @@ private:
     };
 
     void buildPlotLayout();
+    void changeEvent(QEvent* event) override;
     void rebuildPlots();
     void updateEmptyLabels();  // "no data" on panels none of the runs has a curve for
     void applyXData();  // (re)computes x from steps for the current alignment and rescales

@@ -15,6 +15,7 @@
 
 #include "common/metric_style.h"
 #include "common/plot_items.h"
+#include "common/theme.h"
 #include "live/regime_bands.h"
 
 namespace ps::ui {
@@ -271,7 +272,20 @@ void LiveMonitor::buildPanels() {
         plot_, std::vector<RegimeBands::Target>{{panels_[kRewardsPanel].rect, 40, true},
                                                 {panels_[kMarginPanel].rect, 20, false}});
 
+    applyTheme();
     clear();
+}
+
+void LiveMonitor::applyTheme() {
+    applyPlotTheme(plot_);
+    QColor line = palette().color(QPalette::WindowText);
+    line.setAlpha(170);
+    for (QCPItemStraightLine* l : crosshairLines_) l->setPen(QPen(line, 1, Qt::DashLine));
+}
+
+void LiveMonitor::changeEvent(QEvent* event) {
+    if (event->type() == QEvent::PaletteChange && plot_) applyTheme();
+    QWidget::changeEvent(event);
 }
 
 void LiveMonitor::addCurve(int panel, const QString& metric, const QString& label) {

@@ -159,6 +159,8 @@ private:
     double stepAtTime(double seconds);
     bool fitIgnoringOutliers(const Panel& panel, const QCPRange& xRange, QCPRange* out) const;
     bool eventFilter(QObject* watched, QEvent* event) override;
+    void changeEvent(QEvent* event) override;
+    void applyTheme();  // plot colours from the palette (light or dark)
 
     QCustomPlot* plot_ = nullptr;
     std::vector<Panel> panels_;

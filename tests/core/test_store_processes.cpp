@@ -1,0 +1,100 @@
+// Two PrefStudio processes on one run store: while one trains and writes its metrics, a second
+// trains another run into the same file and a third keeps listing the runs. Nobody blocks
+// (every process exits 0, the readers never see "database is locked"), and afterwards both
+// runs are complete, with one metric row per step, and SQLite's integrity check passes.
+#include <QFileInfo>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+using nlohmann::json;
+
+class TestStoreProcesses : public QObject {
+    Q_OBJECT
+    QString cli_;
+    QTemporaryDir dir_;
+
+    QString writeConfig(const QString& name, int steps) {
+        const json config = {{"name", name.toStdString()},
+                             {"data", {{"train", dir_.filePath("pairs.jsonl").toStdString()},
+                                       {"max_length", 24}, {"max_prompt_length", 12}}},
+                             {"train", {{"steps", steps}, {"batch_size", 4}, {"eval_every", 0},
+                                        {"threads", 1}}}};
+        const QString path = dir_.filePath(name + ".json");
+        QFile f(path);
+        if (!f.open(QIODevice::WriteOnly)) return QString();
+        f.write(QByteArray::fromStdString(config.dump()));
+        return path;
+    }
+
+private slots:
+    void initTestCase() {
+        cli_ = qEnvironmentVariable("PREFSTUDIO_CLI");
+        QVERIFY2(QFileInfo::exists(cli_), "PREFSTUDIO_CLI must point at the built prefstudio-cli");
+        QProcess make;
+        make.start(cli_, {"make-data", "arith", "--out", dir_.filePath("pairs.jsonl"), "--count", "64"});
+        QVERIFY(make.waitForFinished(60000));
+        QCOMPARE(make.exitCode(), 0);
+    }
+
+    void writersAndReadersShareOneStore() {
+        const QString db = dir_.filePath("shared.db");
+        QProcess longRun, shortRun;
+        longRun.start(cli_, {"run", writeConfig("long", 400), "--db", db});
+        QVERIFY(longRun.waitForStarted());
+        // Let the first writer create the store and start writing.
+        QTest::qWait(1500);
+        shortRun.start(cli_, {"run", writeConfig("short", 60), "--db", db});
+        QVERIFY(shortRun.waitForStarted());
+
+        int lists = 0;
+        while (longRun.state() != QProcess::NotRunning || shortRun.state() != QProcess::NotRunning) {
+            QProcess reader;
+            reader.start(cli_, {"runs", "--json", "--db", db});
+            QVERIFY(reader.waitForFinished(60000));
+            QVERIFY2(reader.exitCode() == 0, reader.readAllStandardError().constData());
+            json::parse(reader.readAllStandardOutput().toStdString());  // a whole, valid list
+            ++lists;
+            QTest::qWait(200);
+        }
+        // Both have ended (the loop waited for them); collect their exit status.
+        QCOMPARE(longRun.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(shortRun.exitStatus(), QProcess::NormalExit);
+        QVERIFY2(longRun.exitCode() == 0, longRun.readAllStandardError().constData());
+        QVERIFY2(shortRun.exitCode() == 0, shortRun.readAllStandardError().constData());
+        QVERIFY(lists >= 2);
+
+        QProcess reader;
+        reader.start(cli_, {"runs", "--json", "--db", db});
+        QVERIFY(reader.waitForFinished(60000));
+        const json runs = json::parse(reader.readAllStandardOutput().toStdString());
+        QCOMPARE(int(runs.size()), 2);
+        for (const json& run : runs) QCOMPARE(run["status"].get<std::string>(), std::string("completed"));
+
+        // One loss row per training step of each run, and an intact file.
+        sqlite3* handle = nullptr;
+        QCOMPARE(sqlite3_open_v2(db.toUtf8().constData(), &handle, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+        const auto scalar = [&](const char* sql) {
+            sqlite3_stmt* s = nullptr;
+            sqlite3_prepare_v2(handle, sql, -1, &s, nullptr);
+            QString out;
+            if (sqlite3_step(s) == SQLITE_ROW) out = QString::fromUtf8(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+            sqlite3_finalize(s);
+            return out;
+        };
+        QCOMPARE(scalar("PRAGMA integrity_check"), QStringLiteral("ok"));
+        QCOMPARE(scalar("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
+                        "JOIN metric_keys k ON k.id = m.key_id WHERE r.name = 'long' AND k.name = 'loss'"),
+                 QStringLiteral("400"));
+        QCOMPARE(scalar("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
+                        "JOIN metric_keys k ON k.id = m.key_id WHERE r.name = 'short' AND k.name = 'loss'"),
+                 QStringLiteral("60"));
+        sqlite3_close(handle);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestStoreProcesses)
+#include "test_store_processes.moc"
