@@ -187,19 +187,75 @@ bool is_ascii(const std::string& s) {
     return true;
 }
 
+// A character that NFC leaves alone and that nothing before it can combine with: canonical
+// combining class 0, no canonical decomposition, not the second character of any canonical
+// composition (utf8proc marks those with comb_index >= 0x8000; Hangul vowel and trailing jamo
+// compose algorithmically), not excluded from composition. Text is a normalisation boundary
+// before such a character (UAX #15, section 9), so NFC can be applied piecewise between them.
+bool nfc_boundary(char32_t c) {
+    if (c < 0x80) return true;
+    if ((c >= 0x1161 && c <= 0x1175) || (c >= 0x11A8 && c <= 0x11C2)) return false;
+    const utf8proc_property_t* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
+    const bool canonical_decomposition = p->decomp_seqindex != UINT16_MAX && p->decomp_type == 0;
+    const bool second_of_pair = p->comb_index != UINT16_MAX && p->comb_index >= 0x8000;
+    return p->combining_class == 0 && !canonical_decomposition && !second_of_pair && !p->comp_exclusion;
+}
+
 struct UnicodeNormalizer : Normalizer {
     int options;
     std::string form;
     UnicodeNormalizer(int o, std::string f) : options(o), form(std::move(f)) {}
-    void apply(std::string& s) const override {
-        if (is_ascii(s)) return;  // ASCII is the same in every normal form
-        utf8proc_uint8_t* out = nullptr;
-        const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                                static_cast<utf8proc_ssize_t>(s.size()), &out,
+
+    void map(std::string_view in, std::string& out) const {
+        utf8proc_uint8_t* mapped = nullptr;
+        const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(in.data()),
+                                                static_cast<utf8proc_ssize_t>(in.size()), &mapped,
                                                 static_cast<utf8proc_option_t>(options));
         if (n < 0) throw Error(form + " normalisation failed: " + utf8proc_errmsg(n));
-        s.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
-        std::free(out);
+        out.append(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
+        std::free(mapped);
+    }
+
+    void apply(std::string& s) const override {
+        if (is_ascii(s)) return;  // ASCII is the same in every normal form
+        if (form != "NFC") {
+            std::string out;
+            map(s, out);
+            s.swap(out);
+            return;
+        }
+        // NFC only where it can change something: from the last boundary character before a
+        // non-boundary one up to the next boundary character. Most text (ASCII, CJK, ...) is
+        // copied as it is.
+        std::string out;
+        size_t copied = 0, last_boundary = 0, i = 0;
+        bool changed = false;
+        while (i < s.size()) {
+            if (static_cast<unsigned char>(s[i]) < 0x80) {
+                last_boundary = i++;
+                continue;
+            }
+            const size_t at = i;
+            if (nfc_boundary(next_codepoint(s, i))) {
+                last_boundary = at;
+                continue;
+            }
+            const size_t begin = std::max(copied, last_boundary);
+            size_t end = i;
+            while (end < s.size()) {
+                size_t next = end;
+                if (nfc_boundary(next_codepoint(s, next))) break;
+                end = next;
+            }
+            if (!changed) out.reserve(s.size() + 16);
+            changed = true;
+            out.append(s, copied, begin - copied);
+            map(std::string_view(s).substr(begin, end - begin), out);
+            copied = i = end;
+        }
+        if (!changed) return;
+        out.append(s, copied, std::string::npos);
+        s.swap(out);
     }
 };
 
@@ -259,14 +315,16 @@ struct SequenceNormalizer : Normalizer {
     }
 };
 
-Matcher parse_pattern(const json& j, const std::string& where) {
+Matcher parse_pattern(const json& j, const std::string& where, std::shared_ptr<Pcre2Regex>* compiled = nullptr) {
     auto it = j.find("pattern");
     if (it == j.end() || !it->is_object()) fail(where + ".pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
     if (it->contains("String") && (*it)["String"].is_string()) return literal_matcher((*it)["String"].get<std::string>());
     if (it->contains("Regex") && (*it)["Regex"].is_string()) {
         const std::string pattern = (*it)["Regex"].get<std::string>();
         try {
-            return regex_matcher(std::make_shared<Pcre2Regex>(pattern));
+            auto regex = std::make_shared<Pcre2Regex>(pattern);
+            if (compiled) *compiled = regex;
+            return regex_matcher(regex);
         } catch (const std::invalid_argument& e) {
             fail(where + ".pattern.Regex", "the regex '" + pattern + "' is not supported (" + e.what() + ")");
         }
@@ -318,13 +376,22 @@ std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& w
 struct PreTokenizer {
     virtual ~PreTokenizer() = default;
     virtual void apply(Pieces& p) const = 0;
+    // Does nothing to the text (a ByteLevel step without prefix space and regex).
+    virtual bool is_noop() const { return false; }
+    // The regex when this step is exactly "split at its matches, keep every piece" (Isolated,
+    // not inverted): such a chain can hand pieces to the model while matching, with no copies.
+    virtual std::shared_ptr<Pcre2Regex> isolated_regex() const { return nullptr; }
 };
 
 struct SplitPreTokenizer : PreTokenizer {
     Matcher find;
+    std::shared_ptr<Pcre2Regex> regex;  // set when the pattern is a regex
     SplitBehavior behavior = SplitBehavior::Isolated;
     bool invert = false;
     void apply(Pieces& p) const override { split_pieces(p, find, behavior, invert); }
+    std::shared_ptr<Pcre2Regex> isolated_regex() const override {
+        return behavior == SplitBehavior::Isolated && !invert ? regex : nullptr;
+    }
 };
 
 // Rebuilds every span through `edit` (which may change the text of a piece).
@@ -356,6 +423,8 @@ struct ByteLevelPreTokenizer : PreTokenizer {
             });
         if (regex) split_pieces(p, regex_matcher(regex), SplitBehavior::Isolated, false);
     }
+    bool is_noop() const override { return !add_prefix_space && !regex; }
+    std::shared_ptr<Pcre2Regex> isolated_regex() const override { return add_prefix_space ? nullptr : regex; }
 };
 
 struct MetaspacePreTokenizer : PreTokenizer {
@@ -396,6 +465,21 @@ struct SequencePreTokenizer : PreTokenizer {
     void apply(Pieces& p) const override {
         for (const auto& s : steps) s->apply(p);
     }
+    bool is_noop() const override {
+        for (const auto& s : steps)
+            if (!s->is_noop()) return false;
+        return true;
+    }
+    std::shared_ptr<Pcre2Regex> isolated_regex() const override {
+        std::shared_ptr<Pcre2Regex> found;
+        for (const auto& s : steps) {
+            if (s->is_noop()) continue;
+            if (found) return nullptr;  // two splitting steps
+            found = s->isolated_regex();
+            if (!found) return nullptr;
+        }
+        return found;
+    }
 };
 
 struct PreTokenizerInfo {
@@ -409,7 +493,7 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& j, const std::stri
         fail(where, "a '" + type + "' pre-tokenizer after ByteLevel is not supported (ByteLevel must come last)");
     if (type == "Split") {
         auto p = std::make_unique<SplitPreTokenizer>();
-        p->find = parse_pattern(j, where);
+        p->find = parse_pattern(j, where, &p->regex);
         p->behavior = parse_behavior(j, where);
         p->invert = get_bool(j, "invert", false);
         return p;
@@ -773,6 +857,7 @@ struct HfTokenizer::Impl {
     std::unique_ptr<BpeModel> model;
     std::unique_ptr<Normalizer> normalizer;
     std::unique_ptr<PreTokenizer> pre_tokenizer;
+    std::shared_ptr<Pcre2Regex> stream_regex;  // the pre-tokenizer is one isolated regex split
     std::unique_ptr<Decoder> decoder;
     std::vector<AddedToken> added;
     AddedTokenMatcher raw_matcher, normalized_matcher;
@@ -782,9 +867,23 @@ struct HfTokenizer::Impl {
     std::optional<int64_t> bos_token, bos_prepended;
     std::string chat_template, template_kind, template_warning;
 
-    void encode_words(const std::string& text, bool at_origin, std::vector<int64_t>& ids) const {
+    void encode_words(std::string_view text, bool at_origin, std::vector<int64_t>& ids) const {
+        if (stream_regex) {
+            size_t done = 0;
+            stream_regex->for_each_match(text, [&](size_t b, size_t e) {
+                if (b > done) model->tokenize(text.substr(done, b - done), ids);
+                if (e > b) model->tokenize(text.substr(b, e - b), ids);
+                done = e;
+            });
+            if (done < text.size()) model->tokenize(text.substr(done), ids);
+            return;
+        }
+        if (!pre_tokenizer || pre_tokenizer->is_noop()) {
+            model->tokenize(text, ids);
+            return;
+        }
         Pieces p;
-        p.buf = text;
+        p.buf.assign(text.data(), text.size());
         p.spans.push_back(Span{0, static_cast<uint32_t>(text.size()), at_origin});
         if (pre_tokenizer) pre_tokenizer->apply(p);
         for (const Span& s : p.spans) model->tokenize(p.view(s), ids);
@@ -799,7 +898,7 @@ struct HfTokenizer::Impl {
             return;
         }
         normalized_matcher.split(
-            text, [&](size_t b, size_t e) { encode_words(text.substr(b, e - b), at_origin && b == 0, ids); },
+            text, [&](size_t b, size_t e) { encode_words(std::string_view(text).substr(b, e - b), at_origin && b == 0, ids); },
             [&](int32_t id) { ids.push_back(id); });
     }
 };
@@ -870,6 +969,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
         impl->normalizer = parse_normalizer(tj.value("normalizer", json()), "normalizer");
         PreTokenizerInfo info;
         impl->pre_tokenizer = parse_pre_tokenizer(tj.value("pre_tokenizer", json()), "pre_tokenizer", info);
+        if (impl->pre_tokenizer) impl->stream_regex = impl->pre_tokenizer->isolated_regex();
         impl->decoder = parse_decoder(tj.value("decoder", json()), "decoder");
 
         BpeOptions options;

@@ -58,6 +58,10 @@ Pcre2Regex::Pcre2Regex(const std::string& pattern) : pattern_(pattern) {
 Pcre2Regex::~Pcre2Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 void Pcre2Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const {
+    for_each_match(text, [&out](size_t b, size_t e) { out.emplace_back(b, e); });
+}
+
+void Pcre2Regex::for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& on_match) const {
     auto* code = static_cast<pcre2_code*>(code_);
     ThreadMatchState& st = thread_state();
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
@@ -73,12 +77,12 @@ void Pcre2Regex::find_all(std::string_view text, std::vector<std::pair<size_t, s
         const size_t b = ov[0], e = ov[1];
         if (e == b) {
             // Empty match: a split point; the search goes on one character later.
-            out.emplace_back(b, e);
+            on_match(b, e);
             if (b >= text.size()) return;
             start = b + utf8_length(static_cast<unsigned char>(text[b]));
             continue;
         }
-        out.emplace_back(b, e);
+        on_match(b, e);
         start = e;
     }
 }

@@ -4,6 +4,7 @@
 // 50 MB/s.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,8 @@ public:
     // (the semantics of Rust's find_iter).
     // `text` must be valid UTF-8 (checked once by the caller). Safe to call from many threads.
     void find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const;
+    // The same matches handed to `on_match(begin, end)` one by one, without collecting them.
+    void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& on_match) const;
 
     const std::string& pattern() const { return pattern_; }
 
