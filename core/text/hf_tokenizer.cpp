@@ -1065,8 +1065,10 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
                 break;
             }
         if (impl->eos < 0)
-            throw DataError(config_name, 0, "has no eos_token and the vocabulary has none of the usual end tokens; "
-                                            "add \"eos_token\" to tokenizer_config.json");
+            throw DataError(file, 0, std::string(fs::exists(config_path, ec) ? "tokenizer_config.json names no eos_token"
+                                                                             : "there is no tokenizer_config.json beside it") +
+                                         " and the vocabulary has none of the usual end tokens (<|endoftext|>, </s>, "
+                                         "<eos>, <|end_of_text|>, <|im_end|>); add \"eos_token\" to tokenizer_config.json");
     }
     impl->pad = config_id("pad_token").value_or(impl->eos);
 
