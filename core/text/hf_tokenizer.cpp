@@ -1116,6 +1116,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
 }
 
 std::vector<int64_t> HfTokenizer::encode(const std::string& text) const {
+    if (text.size() >= UINT32_MAX) throw Error("a text of 4 GiB or more cannot be tokenised in one piece; split it");
     check_utf8(text);
     std::vector<int64_t> ids;
     ids.reserve(text.size() / 3 + 4);

@@ -213,6 +213,47 @@ private slots:
         QCOMPARE(make("Removed", true)->encode("a-b-"), (Ids{'-', '-'}));
     }
 
+    void otherComponents() {
+        // Digits (runs of digits, or one digit each) before a byte-level step without regex;
+        // tiny_bytelevel merges: ab 273, 12 271 (ids 0-255 are the bytes).
+        const auto digits = [this](bool individual) {
+            return ps::HfTokenizer::load(variant(tmp_, individual ? "digits1" : "digits", "tiny_bytelevel", [&](nlohmann::json& j) {
+                j["pre_tokenizer"] = {{"type", "Sequence"},
+                                      {"pretokenizers",
+                                       {{{"type", "Digits"}, {"individual_digits", individual}},
+                                        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+            }));
+        };
+        QCOMPARE(digits(false)->encode("ab123c"), (Ids{273, 271, '3', 'c'}));
+        QCOMPARE(digits(true)->encode("ab123c"), (Ids{273, '1', '2', '3', 'c'}));
+        // Strip, then a regex Replace of space runs: "  a   b  " -> "a b" -> a, Ġb.
+        auto norm = ps::HfTokenizer::load(variant(tmp_, "normalizers", "tiny_bytelevel", [](nlohmann::json& j) {
+            j["normalizer"] = {{"type", "Sequence"},
+                               {"normalizers",
+                                {{{"type", "Strip"}, {"strip_left", true}, {"strip_right", true}},
+                                 {{"type", "Replace"}, {"pattern", {{"Regex", " +"}}}, {"content", " "}}}}};
+        }));
+        QCOMPARE(norm->encode("  a   b  "), (Ids{'a', ' ', 'b'}));
+        // A single_word added token matches only with no word character on either side.
+        auto single = ps::HfTokenizer::load(variant(tmp_, "single_word", "tiny_bytelevel", [](nlohmann::json& j) {
+            j["added_tokens"].push_back({{"id", 280}, {"content", "<w>"}, {"single_word", true}, {"lstrip", false},
+                                         {"rstrip", false}, {"normalized", false}, {"special", true}});
+        }));
+        QCOMPARE(single->encode("x <w> y"), (Ids{'x', ' ', 280, ' ', 'y'}));
+        // Inside a word it is plain text: Qwen's regex gives x, "<w", ">y".
+        QCOMPARE(single->encode("x<w>y"), (Ids{'x', '<', 'w', '>', 'y'}));
+        // Merges as ["a", "b"] pairs and as "a b" strings give the same model.
+        auto pairs = ps::HfTokenizer::load(variant(tmp_, "pairs", "tiny_bytelevel", [](nlohmann::json& j) {
+            nlohmann::json merges = nlohmann::json::array();
+            for (const auto& m : j["model"]["merges"]) {
+                const std::string t = m.get<std::string>();
+                merges.push_back({t.substr(0, t.find(' ')), t.substr(t.find(' ') + 1)});
+            }
+            j["model"]["merges"] = merges;
+        }));
+        QCOMPARE(pairs->encode("hello world"), (Ids{261, 269}));
+    }
+
     void tinyTokenizersMatchReference() {
         compare_with_reference("tiny_bytelevel", *ps::HfTokenizer::load(fixtures() + "/tiny_bytelevel"));
         compare_with_reference("tiny_sentencepiece", *ps::HfTokenizer::load(fixtures() + "/tiny_sentencepiece"));
