@@ -8,6 +8,8 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   # core: libtorch (+ a fast BLAS: without it matmuls fall back to reference BLAS, ~30x slower)
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libsqlite3-dev libcli11-dev
+  # Hugging Face tokenizers: PCRE2 (pre-tokenizer regexes with \p{L}, JIT) and utf8proc (NFC)
+  libpcre2-dev libutf8proc-dev
   # studio: Qt 6 Widgets/PrintSupport/Concurrent/Test and QCustomPlot
   qt6-base-dev libqcustomplot-dev libgl-dev
   # headless GUI tests and screenshots

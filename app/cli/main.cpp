@@ -58,6 +58,17 @@ int main(int argc, char** argv) {
     make->add_option("--max-operand", max_operand, "Operands are drawn from [0, N)")->check(CLI::Range(2, 1000000));
     make->add_option("--seed", seed, "Random seed")->check(CLI::NonNegativeNumber);
 
+    std::string tok_path, tok_template, tok_text;
+    bool tok_verbose = false;
+    auto* tokenize = app.add_subcommand("tokenize", "Token ids of a text with a tokenizer.json (or the built-in byte tokenizer) as JSON");
+    tokenize->add_option("--tokenizer", tok_path,
+                         "tokenizer.json, a model directory holding one, or 'byte' for the built-in byte tokenizer")
+        ->required();
+    tokenize->add_option("--template", tok_template, "Chat template to render TEXT with first: none (default) or plain");
+    tokenize->add_option("TEXT", tok_text, "Text to tokenise ('-' reads standard input)")->required();
+    tokenize->add_flag("--json", json, "Print JSON (the output is always one JSON object)");
+    tokenize->add_flag("--verbose", tok_verbose, "Also print the tokens, special token ids and the detected chat template");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -77,6 +88,7 @@ int main(int argc, char** argv) {
         if (*runs) return ps::cli::runs_command(db, json);
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
         if (*diag) return ps::cli::diagnose_command(db, diag_run, json);
+        if (*tokenize) return ps::cli::tokenize_command(tok_path, tok_template, tok_text, tok_verbose);
         if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());

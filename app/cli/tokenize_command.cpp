@@ -1,0 +1,67 @@
+// prefstudio-cli tokenize: ids (and, with --verbose, tokens) of a text as one JSON object.
+#include <iostream>
+#include <iterator>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "common/errors.h"
+#include "text/byte_tokenizer.h"
+#include "text/hf_tokenizer.h"
+
+namespace ps::cli {
+
+int tokenize_command(const std::string& tokenizer_path, const std::string& template_name, const std::string& text_arg,
+                     bool verbose) {
+    if (!template_name.empty() && template_name != "none" && template_name != "plain")
+        // TODO(chat templates): render `text` as a one-user-message conversation with the
+        // renderer of core/text/chat_template.* here (template "auto" = tokenizer's
+        // chat_template_kind()), then tokenise the rendered string.
+        throw Error("--template " + template_name +
+                    ": rendering chat templates is not available yet; use --template none (or plain) and pass the "
+                    "already rendered text");
+    std::string text = text_arg;
+    if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+
+    nlohmann::json out;
+    if (tokenizer_path == "byte" || tokenizer_path == "builtin") {
+        ByteTokenizer t;
+        const auto ids = t.encode(text);
+        out["tokenizer"] = t.name();
+        out["count"] = ids.size();
+        out["ids"] = ids;
+        if (verbose) {
+            nlohmann::json tokens = nlohmann::json::array();
+            for (int64_t id : ids) tokens.push_back(ByteTokenizer::token_text(id));
+            out["tokens"] = tokens;
+            out["bos_id"] = *t.bos_id();
+            out["eos_id"] = t.eos_id();
+            out["pad_id"] = t.pad_id();
+            out["vocab_size"] = t.vocab_size();
+        }
+    } else {
+        auto t = HfTokenizer::load(tokenizer_path);
+        const auto ids = t->encode(text);
+        out["tokenizer"] = t->tokenizer_json_path();
+        out["count"] = ids.size();
+        out["ids"] = ids;
+        if (verbose) {
+            nlohmann::json tokens = nlohmann::json::array();
+            for (int64_t id : ids) tokens.push_back(t->id_to_token(id));
+            out["tokens"] = tokens;
+            out["bos_id"] = t->bos_id() ? nlohmann::json(*t->bos_id()) : nlohmann::json(nullptr);
+            out["bos_token_id"] = t->bos_token_id() ? nlohmann::json(*t->bos_token_id()) : nlohmann::json(nullptr);
+            out["eos_id"] = t->eos_id();
+            out["pad_id"] = t->pad_id();
+            out["vocab_size"] = t->vocab_size();
+            out["chat_template"] = t->chat_template_kind();
+            if (!t->chat_template_warning().empty()) out["chat_template_warning"] = t->chat_template_warning();
+        }
+    }
+    // Byte tokens of the built-in tokenizer can be partial UTF-8: written as U+FFFD, not an error.
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+}
+
+}  // namespace ps::cli
