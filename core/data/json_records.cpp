@@ -254,6 +254,9 @@ JsonRecordReader::Status JsonRecordReader::parse(const std::string& text, long l
         item.line = l;
         item.column = col;
         item.problem = "invalid JSON at column " + std::to_string(col) + ": " + parse_reason(e);
+        if (!array_ && text.find_first_not_of(" \t") != std::string::npos && text[text.find_first_not_of(" \t")] == '{' &&
+            text.find('}') == std::string::npos)
+            item.problem += " (JSON Lines needs one whole record per line; a file of records over several lines must be a JSON array)";
         return Status::Bad;
     }
     return Status::Record;

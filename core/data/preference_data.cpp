@@ -156,7 +156,7 @@ private:
             return empty;
         }
         if (present) *present = true;
-        if (!it->is_string()) fail(key, "field '" + key + "' must be a string, got " + type_name(*it));
+        if (!it->is_string()) fail(key, "field '" + key + "' must be a string");
         return it->get_ref<const std::string&>();
     }
 
@@ -356,7 +356,9 @@ private:
             ChatMessage m = message(msgs[i], at);
             if (m.role == "system") {
                 if (i != 0) fail(at + "." + tags.role, "a system turn may only come first (found one at " + at + ")");
-                conv.insert(conv.begin(), m);
+                // A leading system turn wins over the system column, as in LLaMA-Factory.
+                if (!conv.empty() && conv[0].role == "system") conv[0] = m;
+                else conv.insert(conv.begin(), m);
                 start = 1;
                 continue;
             }

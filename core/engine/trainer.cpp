@@ -592,19 +592,21 @@ private:
         UnpairedLogps u;
         u.logps = lp.sum;
         u.tokens = lp.tokens;
-        torch::NoGradGuard no_grad;
-        if (on_the_fly_reference() || ref.empty()) {
-            u.ref_logps = forward_logps(reference_, batch, device_).sum;
-        } else {
-            std::vector<float> r;
-            r.reserve(idx.size());
-            for (size_t i : idx) r.push_back(ref[i]);
-            u.ref_logps = torch::tensor(r).to(device_);
+        {
+            torch::NoGradGuard no_grad;  // the reference and the reference point are constants
+            if (on_the_fly_reference() || ref.empty()) {
+                u.ref_logps = forward_logps(reference_, batch, device_).sum;
+            } else {
+                std::vector<float> r;
+                r.reserve(idx.size());
+                for (size_t i : idx) r.push_back(ref[i]);
+                u.ref_logps = torch::tensor(r).to(device_);
+            }
+            u.desirable = desirable_mask(examples);
+            auto kl_batch = collate_examples_mismatched(examples, tokenizer_.pad_id());
+            u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
+            u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
         }
-        u.desirable = desirable_mask(examples);
-        auto kl_batch = collate_examples_mismatched(examples, tokenizer_.pad_id());
-        u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
-        u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
         return kto_objective(u, c_.objective);
     }
 

@@ -115,7 +115,7 @@ private slots:
         c.data.eval_fraction = 0.25;
         CollectSink sink;
         ps::RunControl control;
-        QCOMPARE(ps::run_training(c, c.to_json(), {&sink}, control), ps::RunStatus::Completed);
+        QVERIFY2(ps::run_training(c, c.to_json(), {&sink}, control) == ps::RunStatus::Completed, sink.error.c_str());
         const auto* data = sink.event_with("format");
         QVERIFY(data);
         QCOMPARE(data->data["format"].get<std::string>(), std::string("trl-unpaired-standard"));
@@ -146,7 +146,7 @@ private slots:
         c.train.batch_size = 3;
         CollectSink sink;
         ps::RunControl control;
-        QCOMPARE(ps::run_training(c, c.to_json(), {&sink}, control), ps::RunStatus::Completed);
+        QVERIFY2(ps::run_training(c, c.to_json(), {&sink}, control) == ps::RunStatus::Completed, sink.error.c_str());
         QCOMPARE(sink.series("loss").size(), size_t(2));
         QVERIFY(std::fabs(sink.series("loss")[0] - 0.5) < 1e-4);
     }
@@ -168,7 +168,7 @@ private slots:
         c.data.eval_fraction = 0;
         CollectSink sink;
         ps::RunControl control;
-        QCOMPARE(ps::run_training(c, c.to_json(), {&sink}, control), ps::RunStatus::Completed);
+        QVERIFY2(ps::run_training(c, c.to_json(), {&sink}, control) == ps::RunStatus::Completed, sink.error.c_str());
         // Policy = reference at step 1: the DPO loss is log 2.
         QVERIFY(std::fabs(sink.series("loss")[0] - std::log(2.0)) < 1e-4);
         const auto* data = sink.event_with("template");
@@ -186,7 +186,7 @@ private slots:
         auto c = config(path, "dpo", 1);
         CollectSink sink;
         ps::RunControl control;
-        QCOMPARE(ps::run_training(c, c.to_json(), {&sink}, control), ps::RunStatus::Completed);
+        QVERIFY2(ps::run_training(c, c.to_json(), {&sink}, control) == ps::RunStatus::Completed, sink.error.c_str());
         const auto* data = sink.event_with("padding_fraction");
         QVERIFY(data);
         const double grouped = data->data["padding_fraction"].get<double>();
