@@ -1,12 +1,15 @@
 // Benchmark of the data pipeline: read + validate + tokenize N generated pairs of about 1 kB
 // (default 100,000, the target: under 10 s on 2 cores), as JSON Lines and as a JSON
 // array, plus the streaming summary (`prefstudio-cli data`) and peak memory.
-// Usage: bench_data [--records N] [--dir DIR] [--keep]. Prints a Markdown table.
+// Usage: bench_data [--records N] [--dir DIR] [--keep] [--summary-only] (only the streaming
+// summary: for files too big to hold tokenized, e.g. --records 1000000, about 1 GB). Prints a
+// Markdown table.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <malloc.h>
 #include <random>
 #include <string>
 
@@ -67,14 +70,15 @@ void generate(const std::string& path, size_t n, bool array) {
 int main(int argc, char** argv) {
     size_t n = 100000;
     std::string dir = std::filesystem::temp_directory_path().string();
-    bool keep = false;
+    bool keep = false, summary_only = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--records" && i + 1 < argc) n = std::strtoull(argv[++i], nullptr, 10);
         else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
         else if (a == "--keep") keep = true;
+        else if (a == "--summary-only") summary_only = true;
         else {
-            std::fprintf(stderr, "usage: bench_data [--records N] [--dir DIR] [--keep]\n");
+            std::fprintf(stderr, "usage: bench_data [--records N] [--dir DIR] [--keep] [--summary-only]\n");
             return 2;
         }
     }
@@ -88,23 +92,26 @@ int main(int argc, char** argv) {
         const std::string path = dir + "/prefstudio-bench-data" + (array ? ".json" : ".jsonl");
         generate(path, n, array);
         const double mb = static_cast<double>(std::filesystem::file_size(path)) / 1e6;
-        reset_peak();
-        const long base = rss_kb("VmRSS:");
-        auto t0 = Clock::now();
-        auto ds = ps::read_preference_file(path);
-        const double read_s = seconds_since(t0);
-        auto t1 = Clock::now();
-        ps::TokenizeStats st;
-        auto tokens = ps::tokenize_pairs(ds.pairs, tok, ps::ChatTemplate("plain"), limits, st);
-        const double tok_s = seconds_since(t1);
-        const double total = read_s + tok_s;
-        const long peak = rss_kb("VmHWM:");
-        std::printf("| read_preference_file + tokenize_pairs, %s | %zu | %.0f | %.2f | %.2f | **%.2f** | %.0f | %.0f |\n",
-                    array ? "JSON array" : "JSON Lines", ds.pairs.size(), mb, read_s, tok_s, total,
-                    static_cast<double>(n) / total, static_cast<double>(peak - base) / 1024.0);
-        ds = ps::PreferenceDataset();
-        tokens.clear();
-        tokens.shrink_to_fit();
+        if (!summary_only) {
+            reset_peak();
+            const long base = rss_kb("VmRSS:");
+            auto t0 = Clock::now();
+            auto ds = ps::read_preference_file(path);
+            const double read_s = seconds_since(t0);
+            auto t1 = Clock::now();
+            ps::TokenizeStats st;
+            auto tokens = ps::tokenize_pairs(ds.pairs, tok, ps::ChatTemplate("plain"), limits, st);
+            const double tok_s = seconds_since(t1);
+            const double total = read_s + tok_s;
+            const long peak = rss_kb("VmHWM:");
+            std::printf("| read_preference_file + tokenize_pairs, %s | %zu | %.0f | %.2f | %.2f | **%.2f** | %.0f | %.0f |\n",
+                        array ? "JSON array" : "JSON Lines", ds.pairs.size(), mb, read_s, tok_s, total,
+                        static_cast<double>(n) / total, static_cast<double>(peak - base) / 1024.0);
+            ds = ps::PreferenceDataset();
+            tokens.clear();
+            tokens.shrink_to_fit();
+        }
+        malloc_trim(0);  // give freed memory back so the next peak is measured from here
         // The streaming summary keeps only lengths and a preview.
         reset_peak();
         const long base2 = rss_kb("VmRSS:");

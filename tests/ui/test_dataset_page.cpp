@@ -37,6 +37,8 @@ private slots:
         page.resize(1200, 800);
         ps::SummaryOptions o;
         o.template_name = "chatml";
+        o.limits.max_length = 512;
+        o.limits.max_prompt_length = 256;  // the second prompt renders to 170 bytes
         page.load(fixture("dpo_en_demo.json"), o);
         page.show();
         QVERIFY(QTest::qWaitForWindowExposed(&page));
