@@ -250,7 +250,9 @@ private:
                 if (kp != "prompt" || kc != "chosen" || kr != "rejected")
                     expected = "(expected prompt, chosen, rejected strings; see data.columns)";
                 bool has_prompt = false;
-                pair_.prompt = text_field(j, kp, false, expected, &has_prompt);
+                // A prompt of messages with text answers: TRL ignores it and extracts the prompt.
+                if (auto pit = j.find(kp); pit == j.end() || !pit->is_array())
+                    pair_.prompt = text_field(j, kp, false, expected, &has_prompt);
                 pair_.chosen = text_field(j, kc, true, expected);
                 pair_.rejected = text_field(j, kr, true, expected);
                 if (pair_.chosen.empty()) fail(kc, "field '" + kc + "' is empty");
@@ -275,7 +277,9 @@ private:
             pair_.chosen_messages = list(kc);
             pair_.rejected_messages = list(kr);
             std::string hint;
-            if (j.contains(kp) && !j[kp].is_null()) {
+            // A text prompt with message answers (e.g. UltraFeedback binarized, whose chosen and
+            // rejected hold the whole conversation): TRL ignores it and extracts the prompt.
+            if (j.contains(kp) && !j[kp].is_null() && !j[kp].is_string()) {
                 pair_.prompt_messages = trl_messages(j[kp], kp);
                 if (pair_.prompt_messages.empty()) fail(kp, "field '" + kp + "' has no messages");
             } else {

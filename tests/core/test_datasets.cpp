@@ -101,6 +101,14 @@ private slots:
         QCOMPARE(c.pairs[0].chosen_messages.size(), size_t(1));
         QCOMPARE(c.pairs[0].chosen_messages[0].content, std::string("It is blue."));
         QCOMPARE(c.pairs[0].source_line, 1L);  // JSON array: record index
+        // A text prompt beside whole conversations (UltraFeedback binarized's layout): TRL's
+        // maybe_extract_prompt ignores the text and extracts the shared messages.
+        auto u = read("trl_text_prompt_conversational.jsonl");
+        QCOMPARE(u.format, std::string("trl-conversational"));
+        QCOMPARE(u.pairs[0].prompt_messages.size(), size_t(1));
+        QCOMPARE(u.pairs[0].prompt_messages[0].role, std::string("user"));
+        QCOMPARE(u.pairs[0].rejected_messages.size(), size_t(1));
+        QCOMPARE(u.pairs[0].rejected_messages[0].content, std::string("Green."));
         // Whole UTF-8 characters: "é" (C3 A9) and "è" (C3 A8) share their first byte.
         QCOMPARE(ps::implicit_prompt_length(std::string("caf\xC3\xA9"), std::string("caf\xC3\xA8")), size_t(3));
         // One text a prefix of the other: TRL leaves the last shared character to the completions.
