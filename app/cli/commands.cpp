@@ -6,12 +6,17 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "common/errors.h"
 #include "config/run_config.h"
+#include "data/dataset_summary.h"
+#include "data/data_pipeline.h"
 #include "data/make_data.h"
+#include "text/byte_tokenizer.h"
+#include "text/chat_template.h"
 #include "diagnose/diagnosis.h"
 #include "engine/run_thread.h"
 #include "progress_printer.h"
@@ -233,6 +238,137 @@ int make_data_command(const std::string& kind, const std::string& out_path, int 
     auto pairs = make_arith_pairs(o);
     write_preference_jsonl(pairs, out_path);
     std::printf("wrote %zu pairs to %s\n", pairs.size(), out_path.c_str());
+    return 0;
+}
+
+namespace {
+
+void print_lengths(const char* name, const std::vector<uint32_t>& v) {
+    const LengthPercentiles p = length_percentiles(v);
+    if (p.count == 0) {
+        std::printf("  %-12s %8s\n", name, "0");
+        return;
+    }
+    std::printf("  %-12s %8zu %8.1f %6zu %6zu %6zu %6zu %6zu %6zu\n", name, p.count, p.mean, p.min, p.p50, p.p90, p.p95,
+                p.p99, p.max);
+}
+
+std::string human_bytes(uint64_t b) {
+    char buf[32];
+    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GB", static_cast<double>(b) / (1ull << 30));
+    else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(b) / (1ull << 20));
+    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f kB", static_cast<double>(b) / 1024);
+    else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
+    return buf;
+}
+
+std::string pct(size_t part, size_t whole) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f%%", whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0);
+    return buf;
+}
+
+void parse_names(const std::vector<std::string>& items, const char* option, const std::vector<std::string>& keys,
+                 std::map<std::string, std::string>& out) {
+    for (const auto& item : items) {
+        const auto eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+            throw Error(std::string(option) + " expects key=name, got '" + item + "'");
+        const std::string key = item.substr(0, eq);
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+            std::string list;
+            for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+            throw Error(std::string(option) + ": unknown key '" + key + "' (valid: " + list + ")");
+        }
+        out[key] = item.substr(eq + 1);
+    }
+}
+
+}  // namespace
+
+int data_command(const DataCommandOptions& o) {
+    // Settings: defaults, then the run config's data.* and model.template, then the options.
+    RunConfig config;
+    if (!o.config.empty()) config = RunConfig::from_json(read_config_json(o.config));
+    DataConfig d = config.data;
+    if (!o.format.empty()) d.format = o.format;
+    if (o.max_length > 0) d.max_length = o.max_length;
+    if (o.max_prompt_length > 0) d.max_prompt_length = o.max_prompt_length;
+    if (!o.truncation_mode.empty()) d.truncation_mode = o.truncation_mode;
+    parse_names(o.columns, "--column", data_column_keys(), d.columns);
+    parse_names(o.tags, "--tag", data_tag_keys(), d.tags);
+    // The same checks a run makes (format, limits, truncation mode, names).
+    RunConfig check = config;
+    check.data = d;
+    check.data.train = o.file;
+    if (!o.template_name.empty()) check.model.chat_template = o.template_name;
+    check.validate();
+
+    if (!o.tokenizer.empty() && o.tokenizer != "byte")
+        // TODO(hf-tokenizer): load_hf_tokenizer(o.tokenizer) from text/hf_tokenizer.h once it is merged.
+        throw Error("--tokenizer: only 'byte' (the built-in byte-level tokenizer) is available in this build; "
+                    "Hugging Face tokenizer.json files are not read yet");
+    ByteTokenizer tokenizer;
+    SummaryOptions so;
+    so.data = data_options(d);
+    so.limits = truncation_options(d);
+    so.template_name = resolve_template_name(check.model.chat_template, check.model.source);
+    so.keep_examples = static_cast<size_t>(std::max(0, o.preview));
+    const DatasetSummary s = summarize_dataset(o.file, tokenizer, so);
+
+    if (o.json) {
+        std::cout << s.to_json().dump(2) << "\n";
+    } else {
+        std::printf("%s: %s%s, %s, %zu records\n", s.path.c_str(), s.format.empty() ? "format unknown" : s.format.c_str(),
+                    s.json_array ? " (JSON array)" : " (JSON Lines)", human_bytes(s.bytes).c_str(), s.records);
+        std::printf("template %s, tokenizer %s; max_length %d, max_prompt_length %d, truncation_mode %s\n",
+                    s.template_name.c_str(), s.tokenizer.c_str(), s.limits.max_length, s.limits.max_prompt_length,
+                    s.limits.mode.c_str());
+        const char* unit = s.unpaired ? "examples" : "pairs";
+        std::printf("%zu valid %s: %zu kept, %zu dropped (prompt over max_prompt_length); %zu invalid record(s)\n",
+                    s.examples, unit, s.fit.kept, s.fit.dropped_prompt_too_long, s.records - s.examples);
+        std::printf("truncated: %zu prompt(s) (%s), %zu with a completion cut to max_length\n", s.fit.truncated_prompts,
+                    s.limits.mode.c_str(), s.fit.truncated_completions);
+        if (s.implicit_prompts > 0)
+            std::printf("implicit prompt: %zu %s had no prompt field; their prompt is what chosen and rejected share\n",
+                        s.implicit_prompts, unit);
+        std::printf("\ntoken lengths (before truncation)\n  %-12s %8s %8s %6s %6s %6s %6s %6s %6s\n", "", "count", "mean",
+                    "min", "p50", "p90", "p95", "p99", "max");
+        print_lengths("prompt", s.prompt_lengths);
+        print_lengths(s.unpaired ? "desirable" : "chosen", s.chosen_lengths);
+        print_lengths(s.unpaired ? "undesirable" : "rejected", s.rejected_lengths);
+        if (s.unpaired) {
+            std::printf("\nlabels: %zu desirable, %zu undesirable (%s desirable)\n", s.desirable, s.undesirable,
+                        pct(s.desirable, s.desirable + s.undesirable).c_str());
+        } else if (s.examples > 0) {
+            const size_t n = s.chosen_longer + s.rejected_longer + s.same_length;
+            std::printf("\nlength bias: chosen longer than rejected in %s of pairs (rejected longer %s, same length %s);\n"
+                        "  far from 50%% means the preference partly rewards length (SimPO's length normalisation targets this)\n",
+                        pct(s.chosen_longer, n).c_str(), pct(s.rejected_longer, n).c_str(), pct(s.same_length, n).c_str());
+        }
+        if (!s.warnings.empty()) {
+            std::printf("\nwarnings\n");
+            for (const auto& w : s.warnings) std::printf("  %s\n", w.message.c_str());
+        }
+        if (!s.errors.empty()) {
+            std::printf("\nproblems (a run stops on these)\n");
+            for (const auto& e : s.errors) std::printf("  %s\n", e.text(s.path).c_str());
+        }
+        for (const auto& e : s.preview) {
+            std::printf("\n--- %s %ld: prompt %zu tokens, %s %zu", s.json_array ? "record" : "line", e.source_line,
+                        e.prompt_tokens, s.unpaired ? (e.desirable ? "desirable completion" : "undesirable completion") : "chosen",
+                        e.chosen_tokens);
+            if (!s.unpaired) std::printf(", rejected %zu", e.rejected_tokens);
+            std::printf("%s\n[prompt]\n%s\n[%s]\n%s\n", e.dropped ? " (dropped: prompt too long)" : "", e.prompt.c_str(),
+                        s.unpaired ? "completion" : "chosen", e.chosen.c_str());
+            if (!s.unpaired) std::printf("[rejected]\n%s\n", e.rejected.c_str());
+        }
+    }
+    if (!s.errors.empty()) {
+        std::fprintf(stderr, "prefstudio-cli: %s has %zu problem(s); first: %s\n", s.path.c_str(), s.errors.size(),
+                     s.errors.front().text(s.path).c_str());
+        return 2;
+    }
     return 0;
 }
 

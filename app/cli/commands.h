@@ -16,6 +16,21 @@ int diagnose_command(const std::string& db_path, const std::string& run, bool js
 // TEXT "-" reads standard input. template_name: empty, "none" or "plain" (rendering comes later).
 int tokenize_command(const std::string& tokenizer_path, const std::string& template_name, const std::string& text,
                      bool verbose);
+struct DataCommandOptions {
+    std::string file;
+    std::string config;        // run config whose data.* and model.template apply (optional)
+    std::string template_name; // empty: the config's, else auto
+    std::string tokenizer;     // empty or "byte"
+    std::string format;        // empty: the config's, else auto
+    std::vector<std::string> columns, tags;  // "key=name"
+    int max_length = 0, max_prompt_length = 0;  // 0: the config's (defaults 256, 128)
+    std::string truncation_mode;
+    int preview = 3;
+    bool json = false;
+};
+// `data FILE`: detected format, counts, token-length percentiles, length bias, problems,
+// warnings and the first examples rendered. Exit 2 when the file has problems.
+int data_command(const DataCommandOptions& options);
 int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
                       long long seed);
 

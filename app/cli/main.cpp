@@ -48,6 +48,26 @@ int main(int argc, char** argv) {
     diag->add_option("RUN", diag_run, "Run id or name")->required();
     diag->add_flag("--json", json, "Print JSON");
 
+    ps::cli::DataCommandOptions data_options;
+    auto* data = app.add_subcommand("data", "Check and summarise a preference dataset: format, counts, token lengths, length bias, problems, first examples");
+    data->add_option("FILE", data_options.file, "Dataset file (JSON Lines or a JSON array)")->required()->check(CLI::ExistingFile);
+    data->add_option("--config", data_options.config, "Run config whose data.* settings and model.template apply")->check(CLI::ExistingFile);
+    data->add_option("--template", data_options.template_name, "Chat template: auto, plain, chatml, qwen2.5, llama3")
+        ->check(CLI::IsMember({"auto", "plain", "chatml", "qwen2.5", "llama3"}));
+    data->add_option("--tokenizer", data_options.tokenizer, "Tokenizer: byte (built-in; tokenizer.json files are not read yet)");
+    data->add_option("--format", data_options.format, "auto, trl, sharegpt or alpaca")
+        ->check(CLI::IsMember({"auto", "trl", "sharegpt", "alpaca"}));
+    data->add_option("--column", data_options.columns, "Renamed field, key=name (prompt, query, response, chosen, rejected, kto_tag, messages, system, history); repeatable")
+        ->allow_extra_args(false);
+    data->add_option("--tag", data_options.tags, "sharegpt tag, key=name (role_tag, content_tag, user_tag, assistant_tag, system_tag); repeatable")
+        ->allow_extra_args(false);
+    data->add_option("--max-length", data_options.max_length, "Prompt + completion tokens (default 256 or the config's)")->check(CLI::Range(8, 1 << 30));
+    data->add_option("--max-prompt-length", data_options.max_prompt_length, "Prompt tokens (default 128 or the config's)")->check(CLI::Range(1, 1 << 30));
+    data->add_option("--truncation-mode", data_options.truncation_mode, "drop, keep_end or keep_start")
+        ->check(CLI::IsMember({"drop", "keep_end", "keep_start"}));
+    data->add_option("--preview", data_options.preview, "Number of examples shown rendered (default 3)")->check(CLI::Range(0, 1000));
+    data->add_flag("--json", data_options.json, "Print one JSON object");
+
     std::string kind, data_out;
     int count = 2000, max_operand = 50;
     long long seed = 0;
@@ -89,6 +109,7 @@ int main(int argc, char** argv) {
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
         if (*diag) return ps::cli::diagnose_command(db, diag_run, json);
         if (*tokenize) return ps::cli::tokenize_command(tok_path, tok_template, tok_text, tok_verbose);
+        if (*data) return ps::cli::data_command(data_options);
         if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());

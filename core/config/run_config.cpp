@@ -1,5 +1,6 @@
 #include "config/run_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +8,9 @@
 #include <sstream>
 
 #include "common/errors.h"
+#include "data/preference_data.h"
+#include "data/tokenize.h"
+#include "text/chat_template.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -77,6 +81,25 @@ public:
     }
     void get(const char* key, int& out) { get_int(key, out); }
     void get(const char* key, int64_t& out) { get_int(key, out); }
+    // An object of string values (data.columns, data.tags); `allowed` lists its keys.
+    void get_names(const char* key, std::map<std::string, std::string>& out, const std::vector<std::string>& allowed) {
+        const json* v = take(key);
+        if (!v || v->is_null()) return;
+        if (!v->is_object()) throw type_error(key, "an object of names", *v);
+        out.clear();
+        for (auto it = v->begin(); it != v->end(); ++it) {
+            const std::string field = join_path(join_path(path_, key), it.key());
+            if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+                std::string list;
+                for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+                throw ConfigError(field, "unknown key (valid keys: " + list + ")");
+            }
+            if (it->is_null()) continue;  // LLaMA-Factory writes null for unused columns
+            if (!it->is_string() || it->get_ref<const std::string&>().empty())
+                throw ConfigError(field, std::string("must be a field name (a non-empty string), got ") + type_name(*it));
+            out[it.key()] = it->get<std::string>();
+        }
+    }
     void get_json(const char* key, json& out) {
         if (const json* v = take(key)) out = *v;
     }
@@ -151,6 +174,10 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("format", c.data.format);
         s.get("max_length", c.data.max_length);
         s.get("max_prompt_length", c.data.max_prompt_length);
+        s.get("truncation_mode", c.data.truncation_mode);
+        s.get("group_by_length", c.data.group_by_length);
+        s.get_names("columns", c.data.columns, data_column_keys());
+        s.get_names("tags", c.data.tags, data_tag_keys());
     });
     section("sft", [&](Section& s) {
         s.get("steps", c.sft.steps);
@@ -196,14 +223,19 @@ void RunConfig::validate() const {
             "must be 'builtin:tiny' or a Hugging Face model directory");
     if (model.source.rfind("builtin:", 0) == 0)
         require_one_of(model.source.substr(8), {"tiny", "small"}, "model.source");
-    require_one_of(model.chat_template, {"auto", "plain"}, "model.template");
+    require_one_of(model.chat_template, {"auto", "plain", "chatml", "qwen2.5", "llama3"}, "model.template");
     require_one_of(model.dtype, {"auto", "float32"}, "model.dtype");
     require(model.lora.is_null(), "model.lora", "LoRA is not supported yet; set it to null");
 
     require(!data.train.empty(), "data.train", "must name a preference dataset file (JSONL)");
     require(data.eval_fraction >= 0.0 && data.eval_fraction < 1.0, "data.eval_fraction",
             "must be in [0, 1), e.g. 0.1");
-    require_one_of(data.format, {"auto", "trl"}, "data.format");
+    require_one_of(data.format, {"auto", "trl", "sharegpt", "alpaca"}, "data.format");
+    require_one_of(data.truncation_mode, {"drop", "keep_end", "keep_start"}, "data.truncation_mode");
+    require(!(data.columns.count("response") && data.columns.count("completion")), "data.columns.completion",
+            "'completion' and 'response' name the same column; give one");
+    require(!(data.columns.count("kto_tag") && data.columns.count("label")), "data.columns.label",
+            "'label' and 'kto_tag' name the same column; give one");
     require(data.max_length >= 8, "data.max_length", "must be at least 8 tokens");
     require(data.max_prompt_length >= 1 && data.max_prompt_length < data.max_length,
             "data.max_prompt_length", "must be at least 1 and below data.max_length (" +
@@ -257,7 +289,11 @@ json RunConfig::to_json() const {
                  {"eval_fraction", data.eval_fraction},
                  {"format", data.format},
                  {"max_length", data.max_length},
-                 {"max_prompt_length", data.max_prompt_length}};
+                 {"max_prompt_length", data.max_prompt_length},
+                 {"truncation_mode", data.truncation_mode},
+                 {"group_by_length", data.group_by_length},
+                 {"columns", data.columns},
+                 {"tags", data.tags}};
     j["sft"] = {{"steps", sft.steps}, {"learning_rate", sft.learning_rate}};
     j["objective"] = {{"algorithm", objective.algorithm},
                       {"beta", objective.beta},

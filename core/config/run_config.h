@@ -2,6 +2,7 @@
 // keys and validates every value; each error is a ps::ConfigError naming the field path.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,14 @@ struct DataConfig {
     std::string format = "auto";
     int max_length = 256;
     int max_prompt_length = 128;
+    // What happens to a prompt over max_prompt_length: "drop" (the example is dropped and
+    // counted), "keep_end" or "keep_start" (cut to its last / first tokens, counted).
+    std::string truncation_mode = "drop";
+    // Batches of examples of similar length (less padding); false: plain shuffled batches.
+    bool group_by_length = true;
+    // Renamed fields, as LLaMA-Factory's dataset_info.json "columns" and "tags".
+    std::map<std::string, std::string> columns;
+    std::map<std::string, std::string> tags;
 };
 
 struct SftConfig {

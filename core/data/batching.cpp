@@ -4,41 +4,6 @@
 
 namespace ps {
 
-std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs,
-                                          const Tokenizer& tok, int max_length,
-                                          int max_prompt_length, TokenizeStats& stats) {
-    std::vector<TokenizedPair> out;
-    out.reserve(pairs.size());
-    for (size_t i = 0; i < pairs.size(); ++i) {
-        TokenizedPair t;
-        t.index = i;
-        if (auto bos = tok.bos_id()) t.prompt.push_back(*bos);
-        auto p = tok.encode(pairs[i].prompt);
-        t.prompt.insert(t.prompt.end(), p.begin(), p.end());
-        if (static_cast<int>(t.prompt.size()) > max_prompt_length) {
-            ++stats.dropped_prompt_too_long;
-            continue;
-        }
-        const size_t room = static_cast<size_t>(max_length) - t.prompt.size();
-        bool truncated = false;
-        auto completion = [&](const std::string& text) {
-            auto ids = tok.encode(text);
-            ids.push_back(tok.eos_id());
-            if (ids.size() > room) {
-                ids.resize(room);  // keep the start, as TRL's keep_start for completions
-                truncated = true;
-            }
-            return ids;
-        };
-        t.chosen = completion(pairs[i].chosen);
-        t.rejected = completion(pairs[i].rejected);
-        if (truncated) ++stats.truncated_completions;
-        out.push_back(std::move(t));
-    }
-    stats.kept = out.size();
-    return out;
-}
-
 namespace {
 
 SequenceBatch collate(const std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>>& rows,
@@ -89,6 +54,21 @@ SequenceBatch collate_mismatched(const std::vector<const TokenizedPair*>& pairs,
     std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
     const size_t n = prompts.size();
     for (size_t j = 0; j < n; ++j) rows.emplace_back(prompts[j], completions[(j + n - 1) % n]);
+    return collate(rows, pad_id);
+}
+
+SequenceBatch collate_examples(const std::vector<const TokenizedExample*>& examples, int64_t pad_id) {
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+    rows.reserve(examples.size());
+    for (const auto* e : examples) rows.emplace_back(&e->prompt, &e->completion);
+    return collate(rows, pad_id);
+}
+
+SequenceBatch collate_examples_mismatched(const std::vector<const TokenizedExample*>& examples, int64_t pad_id) {
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+    const size_t n = examples.size();
+    rows.reserve(n);
+    for (size_t j = 0; j < n; ++j) rows.emplace_back(&examples[j]->prompt, &examples[(j + n - 1) % n]->completion);
     return collate(rows, pad_id);
 }
 

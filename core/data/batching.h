@@ -6,27 +6,9 @@
 
 #include <torch/torch.h>
 
-#include "data/preference_data.h"
-#include "text/tokenizer.h"
+#include "data/tokenize.h"
 
 namespace ps {
-
-struct TokenizedPair {
-    std::vector<int64_t> prompt;    // BOS + prompt tokens
-    std::vector<int64_t> chosen;    // completion tokens + EOS
-    std::vector<int64_t> rejected;  // completion tokens + EOS
-    size_t index = 0;               // position in the split it came from
-};
-
-struct TokenizeStats {
-    size_t kept = 0;
-    size_t dropped_prompt_too_long = 0;  // prompt alone over max_prompt_length: dropped, counted
-    size_t truncated_completions = 0;    // completion cut (keep start) to fit max_length
-};
-
-std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs,
-                                          const Tokenizer& tokenizer, int max_length,
-                                          int max_prompt_length, TokenizeStats& stats);
 
 // Right-padded [N, T] tensors. Right padding needs no attention mask under causal attention:
 // real tokens come first and never attend to the padding after them.
@@ -44,5 +26,11 @@ SequenceBatch collate_chosen(const std::vector<const TokenizedPair*>& pairs, int
 // (prompt_i, rejected_i), each given the completion of the example before it (rotated by one,
 // as TRL builds its KL completions), so no prompt keeps its own answer when B > 1.
 SequenceBatch collate_mismatched(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
+
+// Unpaired (KTO) examples: one row per example, prompt + completion.
+SequenceBatch collate_examples(const std::vector<const TokenizedExample*>& examples, int64_t pad_id);
+// Their mismatched pairs for KTO's reference point: example j's prompt with the completion of
+// example j-1 (rotated by one, as TRL builds its KL completions).
+SequenceBatch collate_examples_mismatched(const std::vector<const TokenizedExample*>& examples, int64_t pad_id);
 
 }  // namespace ps

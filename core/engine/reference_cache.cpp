@@ -51,7 +51,9 @@ std::string reference_cache_key(const RunConfig& c, int threads, int64_t sft_ste
     k << "v2|" << c.model.source << "|seed=" << c.seed << "|sft=" << sft_steps_done << "/" << c.sft.steps << ","
       << c.sft.learning_rate
       << "|sft_batch=" << c.train.batch_size << "|clip=" << c.train.max_grad_norm << "|len=" << c.data.max_length
-      << "," << c.data.max_prompt_length << "|split=" << c.data.eval_fraction << "|threads=" << threads
+      << "," << c.data.max_prompt_length << "|data=" << c.data.format << "," << c.model.chat_template << ","
+      << c.data.truncation_mode << "," << c.data.group_by_length << "," << nlohmann::json(c.data.columns).dump() << ","
+      << nlohmann::json(c.data.tags).dump() << "|split=" << c.data.eval_fraction << "|threads=" << threads
       << "|train=" << c.data.train << ":" << file_hash(c.data.train);
     if (c.data.eval) k << "|eval=" << *c.data.eval << ":" << file_hash(*c.data.eval);
     const std::string text = k.str();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <random>
@@ -11,6 +12,7 @@
 
 #include "common/errors.h"
 #include "common/run_types.h"
+#include "data/data_pipeline.h"
 #include "diagnose/diagnosis.h"
 #include "diagnose/offpolicy.h"
 #include "engine/reference_cache.h"
@@ -47,32 +49,6 @@ using Clock = std::chrono::steady_clock;
 
 // Thrown inside the pipeline when the user stops the run; caught at the top.
 struct StopRequested {};
-
-// Endless shuffled passes over a split; a new seeded order each epoch.
-class BatchSampler {
-public:
-    BatchSampler(size_t n, uint64_t seed) : order_(n), rng_(seed) {
-        for (size_t i = 0; i < n; ++i) order_[i] = i;
-        std::shuffle(order_.begin(), order_.end(), rng_);
-    }
-    std::vector<size_t> next(size_t batch) {
-        std::vector<size_t> out;
-        out.reserve(batch);
-        while (out.size() < batch) {
-            if (pos_ == order_.size()) {
-                std::shuffle(order_.begin(), order_.end(), rng_);
-                pos_ = 0;
-            }
-            out.push_back(order_[pos_++]);
-        }
-        return out;
-    }
-
-private:
-    std::vector<size_t> order_;
-    std::mt19937_64 rng_;
-    size_t pos_ = 0;
-};
 
 double grad_norm_and_clip(const std::vector<torch::Tensor>& params, double max_norm) {
     // clip_grad_norm_ returns the norm before clipping (TRL logs that one).
@@ -194,20 +170,27 @@ private:
         const int hw = static_cast<int>(std::thread::hardware_concurrency());
         threads_ = c_.train.threads > 0 ? c_.train.threads : std::max(1, hw - 1);
         torch::set_num_threads(threads_);
-        PreferenceDataset ds = read_preference_file(c_.data.train);
-        std::vector<PreferencePair> train_text, eval_text;
-        if (c_.data.eval) {
-            train_text = ds.pairs;
-            eval_text = read_preference_file(*c_.data.eval).pairs;
-        } else {
-            split_train_eval(ds.pairs, c_.data.eval_fraction, static_cast<uint64_t>(c_.seed), train_text, eval_text);
-        }
-        TokenizeStats ts, es;
-        train_ = tokenize_pairs(train_text, tokenizer_, c_.data.max_length, c_.data.max_prompt_length, ts);
-        eval_ = tokenize_pairs(eval_text, tokenizer_, c_.data.max_length, c_.data.max_prompt_length, es);
-        if (train_.empty())
-            throw DataError(c_.data.train, 0, "no pair fits data.max_prompt_length=" + std::to_string(c_.data.max_prompt_length) +
-                                                  "; raise it or shorten the prompts");
+        PreparedData data = prepare_data(c_, tokenizer_);
+        if (data.unpaired && c_.objective.algorithm != "kto")
+            throw ConfigError("objective.algorithm",
+                              "the data are unpaired examples (" + data.format + ": a completion with a desirable/undesirable "
+                              "label, no chosen/rejected pair), which only KTO trains on; set objective.algorithm to kto "
+                              "or give preference pairs for " + c_.objective.algorithm);
+        unpaired_ = data.unpaired;
+        train_ = std::move(data.train);
+        eval_ = std::move(data.eval);
+        train_ex_ = std::move(data.train_examples);
+        eval_ex_ = std::move(data.eval_examples);
+        const TokenizeStats& ts = data.train_stats;
+        const TokenizeStats& es = data.eval_stats;
+        // Padding share of one epoch of training batches, with the configured batching and
+        // without length grouping, so the log says what grouping saves.
+        const size_t bs = static_cast<size_t>(c_.train.batch_size);
+        const auto lengths = unpaired_ ? batch_lengths(train_ex_) : batch_lengths(train_);
+        BatchSampler grouped(lengths, bs, static_cast<uint64_t>(c_.seed) + 2, c_.data.group_by_length);
+        BatchSampler plain(lengths, bs, static_cast<uint64_t>(c_.seed) + 2, false);
+        const double padding = unpaired_ ? padding_fraction(train_ex_, grouped.epoch_batches()) : padding_fraction(train_, grouped.epoch_batches());
+        const double padding_plain = unpaired_ ? padding_fraction(train_ex_, plain.epoch_batches()) : padding_fraction(train_, plain.epoch_batches());
 
         torch::manual_seed(static_cast<uint64_t>(c_.seed));
         if (c_.model.source.rfind("builtin:", 0) != 0)
@@ -218,17 +201,37 @@ private:
         started_ = true;
         const RunInfo info = make_info(device_.str());
         for (auto* s : sinks_) s->on_start(info);
-        for (const auto& w : ds.warnings) event("warning", w, {});
-        event("info", "Data: " + std::to_string(train_.size()) + " train and " + std::to_string(eval_.size()) +
-                          " eval pairs.",
-              {{"train_pairs", train_.size()}, {"eval_pairs", eval_.size()},
+        for (const auto& w : data.warnings) event("warning", w, {});
+        const std::string unit = unpaired_ ? " examples" : " pairs";
+        char pad_text[96];
+        std::snprintf(pad_text, sizeof pad_text, "%.1f%% of batch tokens are padding (%.1f%% without length grouping)",
+                      100.0 * padding, 100.0 * padding_plain);
+        event("info", "Data (" + data.format + ", template " + data.template_name + "): " + std::to_string(train_size()) +
+                          " train and " + std::to_string(eval_size()) + " eval" + unit + "; " +
+                          (c_.data.group_by_length ? std::string(pad_text) : "length grouping off, " + std::string(pad_text)) + ".",
+              {{"format", data.format}, {"template", data.template_name}, {"unpaired", unpaired_},
+               {"train_pairs", train_size()}, {"eval_pairs", eval_size()},
                {"dropped_prompt_too_long", ts.dropped_prompt_too_long + es.dropped_prompt_too_long},
-               {"truncated_completions", ts.truncated_completions + es.truncated_completions}});
+               {"truncated_prompts", ts.truncated_prompts + es.truncated_prompts},
+               {"truncated_completions", ts.truncated_completions + es.truncated_completions},
+               {"implicit_prompts", data.implicit_prompts},
+               {"padding_fraction", padding}, {"padding_fraction_ungrouped", padding_plain}});
         if (ts.dropped_prompt_too_long + es.dropped_prompt_too_long > 0)
             event("warning",
-                  std::to_string(ts.dropped_prompt_too_long + es.dropped_prompt_too_long) +
-                      " pair(s) dropped: prompt longer than data.max_prompt_length",
+                  std::to_string(ts.dropped_prompt_too_long + es.dropped_prompt_too_long) + unit +
+                      " dropped: prompt longer than data.max_prompt_length (data.truncation_mode drop)",
                   {});
+        if (ts.truncated_prompts + es.truncated_prompts > 0)
+            event("warning",
+                  std::to_string(ts.truncated_prompts + es.truncated_prompts) + unit + " had their prompt cut to data.max_prompt_length (" +
+                      c_.data.truncation_mode + ")",
+                  {});
+        if (unpaired_) {
+            int64_t nd = 0;
+            for (const auto& e : train_ex_) nd += e.desirable ? 1 : 0;
+            if (auto w = kto_balance_warning(nd, static_cast<int64_t>(train_ex_.size()) - nd, c_.objective))
+                event("warning", "Training data: " + *w, {});
+        }
         event("info", "Model " + c_.model.source + ": " + std::to_string(policy_->shape().parameter_count()) +
                           " parameters on " + device_.str() + " (" + std::to_string(threads_) + " CPU thread" +
                           (threads_ == 1 ? "" : "s") + ").",
@@ -246,7 +249,13 @@ private:
         if (c_.sft.steps <= 0) return;
         event("phase", "SFT warm-up: " + std::to_string(c_.sft.steps) + " steps on the chosen answers.", {});
         torch::optim::AdamW opt(policy_->parameters(), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
-        BatchSampler sampler(train_.size(), static_cast<uint64_t>(c_.seed) + 1);
+        // Unpaired (KTO) data: the warm-up learns the desirable completions.
+        const std::vector<TokenizedPair>& sft_split = unpaired_ ? desirable_pairs() : train_;
+        if (sft_split.empty())
+            throw DataError(c_.data.train, 0, "sft.steps is " + std::to_string(c_.sft.steps) +
+                                                  " but the training data hold no desirable example to warm up on; set sft.steps to 0");
+        BatchSampler sampler(batch_lengths(sft_split), static_cast<size_t>(c_.train.batch_size),
+                             static_cast<uint64_t>(c_.seed) + 1, c_.data.group_by_length);
         const int warmup = std::max(1, c_.sft.steps / 20);
         steps_start_ = Clock::now();
         steps_at_start_ = 0;
@@ -257,7 +266,7 @@ private:
             const double lr = c_.sft.learning_rate * lr_factor("cosine", s, warmup, c_.sft.steps);
             for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
             opt.zero_grad();
-            auto batch = collate_chosen(pick(train_, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_.pad_id());
+            auto batch = collate_chosen(pick(sft_split, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_.pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto loss = -lp.sum.sum() / lp.tokens.sum();
             loss.backward();
@@ -297,12 +306,12 @@ private:
         } drop{this};
         const std::string key = reference_cache_key(c_, threads_, sft_step_);
         ReferenceLogps cached;
-        if (load_reference_logps(key, train_.size(), eval_.size(), cached)) {
+        if (load_reference_logps(key, train_size(), eval_size(), cached)) {
             ref_train_c_ = std::move(cached.train_chosen);
             ref_train_r_ = std::move(cached.train_rejected);
             ref_eval_c_ = std::move(cached.eval_chosen);
             ref_eval_r_ = std::move(cached.eval_rejected);
-            event("info", "Reference log-probs of " + std::to_string(train_.size() + eval_.size()) +
+            event("info", "Reference log-probs of " + std::to_string(train_size() + eval_size()) +
                               " pairs loaded from the disk cache (" + reference_cache_dir() + "/" + key + ".bin).",
                   {{"reference_cache", key}, {"from_disk", true}});
             report_off_policy();
@@ -328,11 +337,16 @@ private:
                 }
             }
         };
-        fill(train_, ref_train_c_, ref_train_r_);
-        fill(eval_, ref_eval_c_, ref_eval_r_);
+        if (unpaired_) {
+            fill_examples(train_ex_, ref_train_c_, ref_train_r_);
+            fill_examples(eval_ex_, ref_eval_c_, ref_eval_r_);
+        } else {
+            fill(train_, ref_train_c_, ref_train_r_);
+            fill(eval_, ref_eval_c_, ref_eval_r_);
+        }
         const std::string failed =
             save_reference_logps(key, {ref_train_c_, ref_train_r_, ref_eval_c_, ref_eval_r_});
-        event("info", "Reference log-probs computed for " + std::to_string(train_.size() + eval_.size()) +
+        event("info", "Reference log-probs computed for " + std::to_string(train_size() + eval_size()) +
                           " pairs and cached" + (failed.empty() ? " in memory and on disk." : " in memory."),
               {{"reference_cache", key}, {"from_disk", false}});
         if (!failed.empty()) event("warning", "Reference cache not written: " + failed, {});
@@ -342,6 +356,7 @@ private:
     // How likely the chosen answers are under the reference compared with the rejected ones,
     // over the training pairs, before any preference step.
     void report_off_policy() {
+        if (unpaired_) return;  // no chosen/rejected pairs to compare
         std::vector<size_t> lc(train_.size()), lr(train_.size());
         for (size_t i = 0; i < train_.size(); ++i) {
             lc[i] = train_[i].chosen.size();
@@ -412,7 +427,8 @@ private:
         event("phase", "Preference training (" + c_.objective.algorithm + "): " + std::to_string(c_.train.steps) + " steps.", {});
         torch::optim::AdamW opt(policy_->parameters(),
                                 torch::optim::AdamWOptions(c_.train.learning_rate).weight_decay(c_.train.weight_decay));
-        BatchSampler sampler(train_.size(), static_cast<uint64_t>(c_.seed) + 2);
+        BatchSampler sampler(unpaired_ ? batch_lengths(train_ex_) : batch_lengths(train_), static_cast<size_t>(c_.train.batch_size),
+                             static_cast<uint64_t>(c_.seed) + 2, c_.data.group_by_length);
         steps_start_ = Clock::now();
         steps_at_start_ = global_step();
         for (int s = 1; s <= c_.train.steps; ++s) {
@@ -427,6 +443,10 @@ private:
             int64_t tokens = 0;
             for (int micro = 0; micro < c_.train.grad_accum; ++micro) {
                 auto idx = sampler.next(static_cast<size_t>(c_.train.batch_size));
+                if (unpaired_) {
+                    unpaired_micro_batch(idx, sums, loss_sum, logits_c, logits_r, tokens);
+                    continue;
+                }
                 auto pairs = pick(train_, idx);
                 auto batch = collate_pairs(pairs, tokenizer_.pad_id());
                 auto lp = forward_logps(policy_, batch, device_);
@@ -466,7 +486,7 @@ private:
     }
 
     void evaluate(int s) {
-        if (eval_.empty()) return;
+        if (eval_size() == 0) return;
         StepMetrics m = eval_metrics(eval_, ref_eval_c_, ref_eval_r_, "eval/");
         m.step = s;
         emit(m);
@@ -476,6 +496,7 @@ private:
     // Size-weighted means of the objective's metrics over a whole split.
     StepMetrics eval_metrics(const std::vector<TokenizedPair>& split, const std::vector<float>& ref_c,
                              const std::vector<float>& ref_r, const std::string& prefix) {
+        if (unpaired_) return eval_metrics_unpaired(&split == &eval_ ? eval_ex_ : train_ex_, ref_c, prefix);
         torch::NoGradGuard no_grad;
         policy_->eval();
         std::map<std::string, double> sums;
@@ -506,22 +527,160 @@ private:
 public:
     nlohmann::json evaluate_initial() {
         prepare();
-        const auto& split = eval_.empty() ? train_ : eval_;
+        const bool use_eval = eval_size() > 0;
+        const auto& split = use_eval ? eval_ : train_;
         if (objective_needs_reference(c_.objective)) {
             // The reference is the model itself: every reward starts at 0.
             cache_reference();
         }
-        const bool use_eval = !eval_.empty();
         StepMetrics m = eval_metrics(split, use_eval ? ref_eval_c_ : ref_train_c_, use_eval ? ref_eval_r_ : ref_train_r_, "");
         nlohmann::json out = nlohmann::json::object();
         for (const auto& [k, v] : m.values) out[k] = v;
-        out["pairs"] = split.size();
+        out["pairs"] = use_eval ? eval_size() : train_size();
         out["split"] = use_eval ? "eval" : "all";
         if (off_policy_.pairs > 0) out["offpolicy"] = off_policy_.to_json();
         return out;
     }
 
 private:
+    // ---- Unpaired KTO data (TRL's prompt/completion/label, LLaMA-Factory's KTO sharegpt) ----
+    size_t train_size() const { return unpaired_ ? train_ex_.size() : train_.size(); }
+    size_t eval_size() const { return unpaired_ ? eval_ex_.size() : eval_.size(); }
+
+    // The desirable training examples as (prompt, chosen) rows for the SFT warm-up.
+    const std::vector<TokenizedPair>& desirable_pairs() {
+        if (desirable_pairs_.empty())
+            for (const auto& e : train_ex_)
+                if (e.desirable) {
+                    TokenizedPair p;
+                    p.prompt = e.prompt;
+                    p.chosen = e.completion;
+                    p.index = e.index;
+                    desirable_pairs_.push_back(std::move(p));
+                }
+        return desirable_pairs_;
+    }
+
+    std::vector<const TokenizedExample*> pick_examples(const std::vector<TokenizedExample>& split,
+                                                       const std::vector<size_t>& idx) {
+        std::vector<const TokenizedExample*> out;
+        out.reserve(idx.size());
+        for (size_t i : idx) out.push_back(&split[i]);
+        return out;
+    }
+
+    // Reference log-prob of every example in `rc` (`rr` is zeros: the cache file keeps the
+    // paired layout).
+    void fill_examples(const std::vector<TokenizedExample>& split, std::vector<float>& rc, std::vector<float>& rr) {
+        torch::NoGradGuard no_grad;
+        rc.assign(split.size(), 0.0f);
+        rr.assign(split.size(), 0.0f);
+        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
+        for (size_t i = 0; i < split.size(); i += bs) {
+            check_control();
+            std::vector<size_t> idx;
+            for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
+            auto batch = collate_examples(pick_examples(split, idx), tokenizer_.pad_id());
+            auto lp = forward_logps(reference_, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
+            const float* v = lp.data_ptr<float>();
+            for (size_t j = 0; j < idx.size(); ++j) rc[idx[j]] = v[j];
+        }
+    }
+
+    // KTO on a batch of unpaired examples: each is desirable or undesirable as labelled; the
+    // reference point z0 comes from the batch's mismatched pairs (prompt j with completion
+    // j-1), as TRL's KTOTrainer builds them.
+    ObjectiveOutput unpaired_objective(const SequenceLogps& lp, const SequenceBatch& batch,
+                                       const std::vector<const TokenizedExample*>& examples,
+                                       const std::vector<size_t>& idx, const std::vector<float>& ref) {
+        UnpairedLogps u;
+        u.logps = lp.sum;
+        u.tokens = lp.tokens;
+        {
+            torch::NoGradGuard no_grad;  // the reference and the reference point are constants
+            if (on_the_fly_reference() || ref.empty()) {
+                u.ref_logps = forward_logps(reference_, batch, device_).sum;
+            } else {
+                std::vector<float> r;
+                r.reserve(idx.size());
+                for (size_t i : idx) r.push_back(ref[i]);
+                u.ref_logps = torch::tensor(r).to(device_);
+            }
+            u.desirable = desirable_mask(examples);
+            auto kl_batch = collate_examples_mismatched(examples, tokenizer_.pad_id());
+            u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
+            u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
+        }
+        return kto_objective(u, c_.objective);
+    }
+
+    torch::Tensor desirable_mask(const std::vector<const TokenizedExample*>& examples) const {
+        std::vector<uint8_t> d;
+        d.reserve(examples.size());
+        for (const auto* e : examples) d.push_back(e->desirable ? 1 : 0);
+        return torch::from_blob(d.data(), {static_cast<int64_t>(d.size())}, torch::kUInt8).to(torch::kBool).to(device_);
+    }
+
+    // logits/chosen and logits/rejected over the desirable and undesirable rows (NaN for a side
+    // the batch lacks).
+    std::pair<double, double> unpaired_logits(const SequenceLogps& lp, const std::vector<const TokenizedExample*>& examples) {
+        torch::NoGradGuard no_grad;
+        const auto mask = desirable_mask(examples);
+        const auto logits = lp.logits_mean.detach();
+        const double c = mask.any().item<bool>() ? logits.masked_select(mask).mean().item<double>() : NAN;
+        const double r = (~mask).any().item<bool>() ? logits.masked_select(~mask).mean().item<double>() : NAN;
+        return {c, r};
+    }
+
+    void unpaired_micro_batch(const std::vector<size_t>& idx, std::map<std::string, double>& sums, double& loss_sum,
+                              double& logits_c, double& logits_r, int64_t& tokens) {
+        auto examples = pick_examples(train_ex_, idx);
+        auto batch = collate_examples(examples, tokenizer_.pad_id());
+        auto lp = forward_logps(policy_, batch, device_);
+        auto out = unpaired_objective(lp, batch, examples, idx, ref_train_c_);
+        warn_once(out.warnings);
+        (out.loss / static_cast<double>(c_.train.grad_accum)).backward();
+        loss_sum += out.loss.item<double>();
+        for (const auto& [k, v] : out.metrics) sums[k] += v;
+        const auto [lc, lr] = unpaired_logits(lp, examples);
+        logits_c += lc;
+        logits_r += lr;
+        tokens += batch.real_tokens;
+    }
+
+    StepMetrics eval_metrics_unpaired(const std::vector<TokenizedExample>& split, const std::vector<float>& ref,
+                                      const std::string& prefix) {
+        torch::NoGradGuard no_grad;
+        policy_->eval();
+        std::map<std::string, double> sums, weights;
+        double loss_sum = 0, n_total = 0;
+        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
+        for (size_t i = 0; i < split.size(); i += bs) {
+            check_control();
+            std::vector<size_t> idx;
+            for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
+            auto examples = pick_examples(split, idx);
+            auto batch = collate_examples(examples, tokenizer_.pad_id());
+            auto lp = forward_logps(policy_, batch, device_);
+            auto out = unpaired_objective(lp, batch, examples, idx, ref);
+            const double n = static_cast<double>(idx.size());
+            loss_sum += out.loss.item<double>() * n;
+            // A metric a batch leaves out (a side it lacks) is averaged over the batches that have it.
+            for (const auto& [k, v] : out.metrics) {
+                sums[k] += v * n;
+                weights[k] += n;
+            }
+            const auto [lc, lr] = unpaired_logits(lp, examples);
+            if (std::isfinite(lc)) { sums["logits/chosen"] += lc * n; weights["logits/chosen"] += n; }
+            if (std::isfinite(lr)) { sums["logits/rejected"] += lr * n; weights["logits/rejected"] += n; }
+            n_total += n;
+        }
+        StepMetrics m;
+        m.set(prefix + "loss", loss_sum / std::max(n_total, 1.0));
+        for (const auto& [k, v] : sums) m.set(prefix + k, v / weights[k]);
+        return m;
+    }
+
     void execute() {
         prepare();
         sft_warmup();
@@ -546,6 +705,9 @@ private:
     torch::Device device_{torch::kCPU};
     ByteTokenizer tokenizer_;
     std::vector<TokenizedPair> train_, eval_;
+    bool unpaired_ = false;  // KTO on unpaired examples: train_ex_/eval_ instead of train_/eval_
+    std::vector<TokenizedExample> train_ex_, eval_ex_;
+    std::vector<TokenizedPair> desirable_pairs_;
     CausalLM policy_{nullptr};
     CausalLM reference_{nullptr};
     std::set<std::string> warned_;

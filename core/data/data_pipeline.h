@@ -1,0 +1,39 @@
+// The data side of a run: read the train (and eval) file in whatever format it is, split,
+// render with the chat template, tokenize and fit to the length limits. The trainer calls
+// prepare_data() and gets token ids; nothing here needs tensors.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config/run_config.h"
+#include "data/preference_data.h"
+#include "data/tokenize.h"
+#include "text/tokenizer.h"
+
+namespace ps {
+
+DataOptions data_options(const DataConfig& config);
+TruncationOptions truncation_options(const DataConfig& config);
+
+struct PreparedData {
+    std::string format;         // detected format of the train file
+    std::string template_name;  // resolved model.template
+    bool unpaired = false;      // KTO examples (train_examples/eval_examples) instead of pairs
+    std::vector<TokenizedPair> train, eval;
+    std::vector<TokenizedExample> train_examples, eval_examples;
+    TokenizeStats train_stats, eval_stats;
+    std::vector<std::string> warnings;  // the readers' warnings, one sentence each
+    size_t implicit_prompts = 0;
+    size_t train_size() const { return unpaired ? train_examples.size() : train.size(); }
+    size_t eval_size() const { return unpaired ? eval_examples.size() : eval.size(); }
+};
+
+// Throws DataError (file:line) for problems in the files, ConfigError for settings that do not
+// fit the data (an eval file of another kind than the train file, every example dropped).
+PreparedData prepare_data(const RunConfig& config, const Tokenizer& tokenizer);
+
+// Per-split lengths the batch sampler groups by (prompt + longer completion).
+std::vector<size_t> batch_lengths(const std::vector<TokenizedPair>& pairs);
+std::vector<size_t> batch_lengths(const std::vector<TokenizedExample>& examples);
+
+}  // namespace ps

@@ -1,0 +1,249 @@
+#include "data/tokenize.h"
+
+#include <numeric>
+
+#include "common/errors.h"
+
+namespace ps {
+
+const std::vector<std::string>& truncation_mode_names() {
+    static const std::vector<std::string> names{"drop", "keep_end", "keep_start"};
+    return names;
+}
+
+RenderedPair render_pair(const PreferencePair& p, const ChatTemplate& tmpl) {
+    RenderedPair r;
+    if (!p.conversational) {
+        r.prompt = p.prompt;
+        r.chosen = p.chosen;
+        r.rejected = p.rejected;
+        r.append_eos = true;
+        return r;
+    }
+    r.prompt = tmpl.render_prompt(p.prompt_messages);
+    r.chosen = tmpl.render_completion(p.prompt_messages, p.chosen_messages);
+    r.rejected = tmpl.render_completion(p.prompt_messages, p.rejected_messages);
+    r.append_eos = tmpl.appends_eos();
+    return r;
+}
+
+RenderedExample render_example(const UnpairedExample& e, const ChatTemplate& tmpl) {
+    RenderedExample r;
+    if (!e.conversational) {
+        r.prompt = e.prompt;
+        r.completion = e.completion;
+        r.append_eos = true;
+        return r;
+    }
+    r.prompt = tmpl.render_prompt(e.prompt_messages);
+    r.completion = tmpl.render_completion(e.prompt_messages, e.completion_messages);
+    r.append_eos = tmpl.appends_eos();
+    return r;
+}
+
+namespace {
+
+// Prompt ids fitted to max_prompt_length; false when the example must be dropped.
+bool fit_prompt(std::vector<int64_t>& ids, const Tokenizer& tok, const TruncationOptions& limits, TokenizeStats& stats) {
+    const size_t max = static_cast<size_t>(limits.max_prompt_length);
+    if (ids.size() <= max) return true;
+    if (limits.mode == "keep_start") {
+        ids.resize(max);
+    } else if (limits.mode == "keep_end") {
+        const auto bos = tok.bos_id();
+        const bool keep_bos = bos && !ids.empty() && ids[0] == *bos && max >= 2;
+        std::vector<int64_t> out;
+        out.reserve(max);
+        if (keep_bos) out.push_back(*bos);
+        out.insert(out.end(), ids.end() - static_cast<long>(max - out.size()), ids.end());
+        ids.swap(out);
+    } else {
+        ++stats.dropped_prompt_too_long;
+        return false;
+    }
+    ++stats.truncated_prompts;
+    return true;
+}
+
+std::vector<int64_t> prompt_ids(const std::string& text, const Tokenizer& tok) {
+    std::vector<int64_t> ids;
+    auto body = tok.encode(text);
+    const auto bos = tok.bos_id();
+    if (bos && (body.empty() || body[0] != *bos)) {
+        ids.reserve(body.size() + 1);
+        ids.push_back(*bos);
+        ids.insert(ids.end(), body.begin(), body.end());
+        return ids;
+    }
+    return body;
+}
+
+}  // namespace
+
+void encode_pair(const PreferencePair& pair, const Tokenizer& tok, const ChatTemplate& tmpl, TokenizedPair& t) {
+    const RenderedPair r = render_pair(pair, tmpl);
+    t.prompt = prompt_ids(r.prompt, tok);
+    t.chosen = tok.encode(r.chosen);
+    t.rejected = tok.encode(r.rejected);
+    if (r.append_eos) {
+        t.chosen.push_back(tok.eos_id());
+        t.rejected.push_back(tok.eos_id());
+    }
+}
+
+void encode_example(const UnpairedExample& e, const Tokenizer& tok, const ChatTemplate& tmpl, TokenizedExample& t) {
+    const RenderedExample r = render_example(e, tmpl);
+    t.prompt = prompt_ids(r.prompt, tok);
+    t.completion = tok.encode(r.completion);
+    if (r.append_eos) t.completion.push_back(tok.eos_id());
+    t.desirable = e.desirable;
+}
+
+namespace {
+bool cut(std::vector<int64_t>& ids, size_t room) {
+    if (ids.size() <= room) return false;
+    ids.resize(room);  // keep the start, as TRL cuts completions
+    return true;
+}
+}  // namespace
+
+bool fit_pair(TokenizedPair& t, const Tokenizer& tok, const TruncationOptions& limits, TokenizeStats& stats) {
+    if (!fit_prompt(t.prompt, tok, limits, stats)) return false;
+    const size_t room = static_cast<size_t>(limits.max_length) - t.prompt.size();
+    const bool a = cut(t.chosen, room), b = cut(t.rejected, room);
+    if (a || b) ++stats.truncated_completions;
+    ++stats.kept;
+    return true;
+}
+
+bool fit_example(TokenizedExample& t, const Tokenizer& tok, const TruncationOptions& limits, TokenizeStats& stats) {
+    if (!fit_prompt(t.prompt, tok, limits, stats)) return false;
+    const size_t room = static_cast<size_t>(limits.max_length) - t.prompt.size();
+    if (cut(t.completion, room)) ++stats.truncated_completions;
+    ++stats.kept;
+    return true;
+}
+
+bool tokenize_pair(const PreferencePair& pair, const Tokenizer& tok, const ChatTemplate& tmpl,
+                   const TruncationOptions& limits, TokenizeStats& stats, TokenizedPair& t) {
+    encode_pair(pair, tok, tmpl, t);
+    return fit_pair(t, tok, limits, stats);
+}
+
+bool tokenize_example(const UnpairedExample& e, const Tokenizer& tok, const ChatTemplate& tmpl,
+                      const TruncationOptions& limits, TokenizeStats& stats, TokenizedExample& t) {
+    encode_example(e, tok, tmpl, t);
+    return fit_example(t, tok, limits, stats);
+}
+
+std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tok,
+                                          const ChatTemplate& tmpl, const TruncationOptions& limits,
+                                          TokenizeStats& stats) {
+    std::vector<TokenizedPair> out;
+    out.reserve(pairs.size());
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        TokenizedPair t;
+        t.index = i;
+        if (tokenize_pair(pairs[i], tok, tmpl, limits, stats, t)) out.push_back(std::move(t));
+    }
+    return out;
+}
+
+std::vector<TokenizedExample> tokenize_unpaired(const std::vector<UnpairedExample>& examples, const Tokenizer& tok,
+                                                const ChatTemplate& tmpl, const TruncationOptions& limits,
+                                                TokenizeStats& stats) {
+    std::vector<TokenizedExample> out;
+    out.reserve(examples.size());
+    for (size_t i = 0; i < examples.size(); ++i) {
+        TokenizedExample t;
+        t.index = i;
+        if (tokenize_example(examples[i], tok, tmpl, limits, stats, t)) out.push_back(std::move(t));
+    }
+    return out;
+}
+
+std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tok,
+                                          int max_length, int max_prompt_length, TokenizeStats& stats) {
+    TruncationOptions limits;
+    limits.max_length = max_length;
+    limits.max_prompt_length = max_prompt_length;
+    limits.mode = "drop";
+    return tokenize_pairs(pairs, tok, ChatTemplate("plain"), limits, stats);
+}
+
+BatchSampler::BatchSampler(size_t n, uint64_t seed) : order_(n), rng_(seed) {
+    std::iota(order_.begin(), order_.end(), size_t{0});
+    std::shuffle(order_.begin(), order_.end(), rng_);
+}
+
+BatchSampler::BatchSampler(std::vector<size_t> lengths, size_t batch_size, uint64_t seed, bool group_by_length)
+    : lengths_(std::move(lengths)), batch_size_(std::max<size_t>(1, batch_size)), group_(group_by_length),
+      order_(lengths_.size()), rng_(seed) {
+    std::iota(order_.begin(), order_.end(), size_t{0});
+    new_epoch();
+}
+
+void BatchSampler::new_epoch() {
+    std::shuffle(order_.begin(), order_.end(), rng_);
+    pos_ = 0;
+    if (!group_ || order_.size() <= batch_size_) return;
+    const size_t mega = batch_size_ * 50;
+    std::vector<std::vector<size_t>> batches;
+    for (size_t m = 0; m < order_.size(); m += mega) {
+        auto first = order_.begin() + static_cast<long>(m);
+        auto last = order_.begin() + static_cast<long>(std::min(order_.size(), m + mega));
+        std::stable_sort(first, last, [&](size_t a, size_t b) { return lengths_[a] > lengths_[b]; });
+        for (auto b = first; b < last; b += static_cast<long>(std::min<size_t>(batch_size_, static_cast<size_t>(last - b))))
+            batches.emplace_back(b, b + static_cast<long>(std::min<size_t>(batch_size_, static_cast<size_t>(last - b))));
+    }
+    // Full batches in a shuffled order; a short last batch stays last so that every batch
+    // next() returns within the epoch is one group.
+    std::vector<std::vector<size_t>> full, partial;
+    for (auto& b : batches) (b.size() == batch_size_ ? full : partial).push_back(std::move(b));
+    std::shuffle(full.begin(), full.end(), rng_);
+    order_.clear();
+    for (auto* group : {&full, &partial})
+        for (const auto& b : *group) order_.insert(order_.end(), b.begin(), b.end());
+}
+
+std::vector<size_t> BatchSampler::next(size_t batch) {
+    std::vector<size_t> out;
+    out.reserve(batch);
+    while (out.size() < batch && !order_.empty()) {
+        if (pos_ == order_.size()) new_epoch();
+        out.push_back(order_[pos_++]);
+    }
+    return out;
+}
+
+std::vector<std::vector<size_t>> BatchSampler::epoch_batches() {
+    std::vector<std::vector<size_t>> out;
+    for (size_t i = 0; i < order_.size(); i += batch_size_)
+        out.emplace_back(order_.begin() + static_cast<long>(i),
+                         order_.begin() + static_cast<long>(std::min(order_.size(), i + batch_size_)));
+    return out;
+}
+
+double padding_fraction(const std::vector<TokenizedPair>& pairs, const std::vector<std::vector<size_t>>& batches) {
+    double real = 0, total = 0;
+    for (const auto& b : batches) {
+        size_t t = 0;
+        for (size_t i : b) t = std::max(t, pair_length(pairs[i]));
+        for (size_t i : b) real += static_cast<double>(2 * pairs[i].prompt.size() + pairs[i].chosen.size() + pairs[i].rejected.size());
+        total += 2.0 * static_cast<double>(t * b.size());
+    }
+    return total > 0 ? 1.0 - real / total : 0.0;
+}
+
+double padding_fraction(const std::vector<TokenizedExample>& examples, const std::vector<std::vector<size_t>>& batches) {
+    double real = 0, total = 0;
+    for (const auto& b : batches) {
+        size_t t = 0;
+        for (size_t i : b) t = std::max(t, examples[i].prompt.size() + examples[i].completion.size());
+        for (size_t i : b) real += static_cast<double>(examples[i].prompt.size() + examples[i].completion.size());
+        total += static_cast<double>(t * b.size());
+    }
+    return total > 0 ? 1.0 - real / total : 0.0;
+}
+
+}  // namespace ps

@@ -1,0 +1,62 @@
+// Chat templates: how a conversation becomes the prompt text a model continues and the
+// completion text it is trained to produce. Rendered in C++ (no Jinja): each named template
+// reproduces what the model family's published tokenizer_config.json template writes.
+//
+//   plain    no markup. Standard (text) examples are used verbatim; messages are joined by "\n"
+//            and the prompt ends with "\n". The pipeline appends the tokenizer's EOS to the
+//            completion. What the built-in models use.
+//   chatml   "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, generation prompt
+//            "<|im_start|>assistant\n"; the completion is the assistant content + "<|im_end|>".
+//            As Qwen2.5 renders a conversation that has a system message, and as Qwen3 renders
+//            one without reasoning blocks (Qwen3's "<think>" wrapper is not written).
+//   qwen2.5  chatml, plus Qwen2.5's default system message ("You are Qwen, created by Alibaba
+//            Cloud. You are a helpful assistant.") when the conversation has none.
+//   llama3   "<|begin_of_text|>" then "<|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>"
+//            per message (content trimmed of surrounding whitespace, as Llama 3's template does),
+//            generation prompt "<|start_header_id|>assistant<|end_header_id|>\n\n"; completion =
+//            trimmed content + "<|eot_id|>". Llama 3.1's date system header is not written.
+// The completion of a multi-message answer is everything the full conversation renders after
+// the prompt, up to and including the last end-of-turn marker.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace ps {
+
+struct ChatMessage {
+    std::string role;     // "system", "user" or "assistant"
+    std::string content;
+    bool operator==(const ChatMessage& o) const { return role == o.role && content == o.content; }
+    bool operator!=(const ChatMessage& o) const { return !(*this == o); }
+};
+
+class ChatTemplate {
+public:
+    // Throws ConfigError("model.template") for an unknown name; see template_names().
+    explicit ChatTemplate(const std::string& name = "plain");
+    const std::string& name() const { return name_; }
+
+    // The prompt messages rendered with the generation prompt at the end.
+    std::string render_prompt(const std::vector<ChatMessage>& prompt) const;
+    // What follows render_prompt(prompt) when the conversation goes on with `completion`.
+    std::string render_completion(const std::vector<ChatMessage>& prompt,
+                                  const std::vector<ChatMessage>& completion) const;
+    // True when the completion has no end-of-turn marker of its own, so the pipeline appends
+    // the tokenizer's EOS token (plain).
+    bool appends_eos() const { return kind_ == Kind::Plain; }
+
+private:
+    enum class Kind { Plain, ChatML, Qwen25, Llama3 };
+    std::string render_all(const std::vector<ChatMessage>& messages, bool generation_prompt) const;
+    std::string name_;
+    Kind kind_ = Kind::Plain;
+};
+
+// Names accepted by model.template besides "auto".
+const std::vector<std::string>& template_names();
+
+// "auto" -> the template the model needs: "plain" for builtin:* models. Hugging Face model
+// directories will map their tokenizer_config.json chat template to a name here (not yet).
+std::string resolve_template_name(const std::string& configured, const std::string& model_source);
+
+}  // namespace ps
