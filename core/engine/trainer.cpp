@@ -16,7 +16,8 @@
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
-#include "text/byte_tokenizer.h"
+#include "model/model_io.h"
+#include "model/model_source.h"
 #include "objectives/objective.h"
 
 namespace ps {
@@ -190,6 +191,7 @@ private:
         const int hw = static_cast<int>(std::thread::hardware_concurrency());
         threads_ = c_.train.threads > 0 ? c_.train.threads : std::max(1, hw - 1);
         torch::set_num_threads(threads_);
+        tokenizer_ = load_source_tokenizer(c_.model.source);
         PreferenceDataset ds = read_preference_file(c_.data.train);
         std::vector<PreferencePair> train_text, eval_text;
         if (c_.data.eval) {
@@ -199,17 +201,21 @@ private:
             split_train_eval(ds.pairs, c_.data.eval_fraction, static_cast<uint64_t>(c_.seed), train_text, eval_text);
         }
         TokenizeStats ts, es;
-        train_ = tokenize_pairs(train_text, tokenizer_, c_.data.max_length, c_.data.max_prompt_length, ts);
-        eval_ = tokenize_pairs(eval_text, tokenizer_, c_.data.max_length, c_.data.max_prompt_length, es);
+        train_ = tokenize_pairs(train_text, *tokenizer_, c_.data.max_length, c_.data.max_prompt_length, ts);
+        eval_ = tokenize_pairs(eval_text, *tokenizer_, c_.data.max_length, c_.data.max_prompt_length, es);
         if (train_.empty())
             throw DataError(c_.data.train, 0, "no pair fits data.max_prompt_length=" + std::to_string(c_.data.max_prompt_length) +
                                                   "; raise it or shorten the prompts");
 
         torch::manual_seed(static_cast<uint64_t>(c_.seed));
-        if (c_.model.source.rfind("builtin:", 0) != 0)
-            throw ConfigError("model.source", "Hugging Face model directories are not supported yet; use builtin:tiny or builtin:small");
-        policy_ = CausalLM(builtin_shape(c_.model.source.substr(8)));
+        loaded_ = load_model_source(c_.model.source, model_dtype_from_string(c_.model.dtype));
+        policy_ = loaded_.model;
+        if (tokenizer_->vocab_size() > policy_->shape().vocab_size)
+            throw ModelError("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) + " tokens but " +
+                             c_.model.source + " has only " + std::to_string(policy_->shape().vocab_size) +
+                             " embeddings; model.source and its tokenizer do not belong together");
         policy_->to(device_);
+        policy_->train();
 
         started_ = true;
         const RunInfo info = make_info(device_.str());
@@ -253,7 +259,7 @@ private:
             const double lr = c_.sft.learning_rate * lr_factor("cosine", s, warmup, c_.sft.steps);
             for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
             opt.zero_grad();
-            auto batch = collate_chosen(pick(train_, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_.pad_id());
+            auto batch = collate_chosen(pick(train_, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto loss = -lp.sum.sum() / lp.tokens.sum();
             loss.backward();
@@ -314,7 +320,7 @@ private:
                 check_control();
                 std::vector<size_t> idx;
                 for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
-                auto batch = collate_pairs(pick(split, idx), tokenizer_.pad_id());
+                auto batch = collate_pairs(pick(split, idx), tokenizer_->pad_id());
                 auto lp = forward_logps(reference, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
                 const float* v = lp.data_ptr<float>();
                 const size_t n = idx.size();
@@ -392,7 +398,7 @@ private:
         u.desirable = torch::cat({torch::ones({B}, torch::kBool), torch::zeros({B}, torch::kBool)}).to(device_);
         {
             torch::NoGradGuard no_grad;
-            auto kl_batch = collate_mismatched(pairs, tokenizer_.pad_id());
+            auto kl_batch = collate_mismatched(pairs, tokenizer_->pad_id());
             u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
             u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
         }
@@ -424,7 +430,7 @@ private:
             for (int micro = 0; micro < c_.train.grad_accum; ++micro) {
                 auto idx = sampler.next(static_cast<size_t>(c_.train.batch_size));
                 auto pairs = pick(train_, idx);
-                auto batch = collate_pairs(pairs, tokenizer_.pad_id());
+                auto batch = collate_pairs(pairs, tokenizer_->pad_id());
                 auto lp = forward_logps(policy_, batch, device_);
                 auto out = objective(lp, batch, pairs, idx, ref_train_c_, ref_train_r_);
                 warn_once(out.warnings);
@@ -482,7 +488,7 @@ private:
             std::vector<size_t> idx;
             for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
             auto pairs = pick(split, idx);
-            auto batch = collate_pairs(pairs, tokenizer_.pad_id());
+            auto batch = collate_pairs(pairs, tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto out = objective(lp, batch, pairs, idx, ref_c, ref_r);
             const double n = static_cast<double>(idx.size());
@@ -523,7 +529,18 @@ private:
         sft_warmup();
         cache_reference();
         train();
+        save_trained();
         event("phase", "Run completed after " + std::to_string(step_) + " preference steps.", {});
+    }
+
+    // train.save_dir: the trained policy as a directory transformers loads.
+    void save_trained() {
+        if (!c_.train.save_dir) return;
+        progress("save", 0, 0, 0, 0);
+        save_hf_model(policy_, *c_.train.save_dir, save_options_for(loaded_));
+        event("info", "Saved the trained model to " + *c_.train.save_dir + " (config.json, model.safetensors" +
+                          (loaded_.dir.empty() ? "" : ", tokenizer files") + ").",
+              {{"save_dir", *c_.train.save_dir}});
     }
 
     const RunConfig& c_;
@@ -540,7 +557,8 @@ private:
     std::map<std::string, double> last_values_;
 
     torch::Device device_{torch::kCPU};
-    ByteTokenizer tokenizer_;
+    std::shared_ptr<Tokenizer> tokenizer_;
+    LoadedModel loaded_;
     std::vector<TokenizedPair> train_, eval_;
     CausalLM policy_{nullptr};
     CausalLM reference_{nullptr};
