@@ -250,7 +250,7 @@ private slots:
                                      [](nlohmann::json& h) {
                                          h["extra.weight"] = {{"dtype", "F32"}, {"shape", {0}}, {"data_offsets", {0, 0}}};
                                      }),
-                          "unexpected tensors (not part of a llama model with this config.json): extra.weight");
+                          "(not part of a llama model with this config.json): extra.weight");
         expect_load_error(saved_with("shape",
                                      [](nlohmann::json& h) {
                                          h["model.norm.weight"]["shape"] = {2, 4};
@@ -261,7 +261,11 @@ private slots:
                                          h["model.norm.weight"]["dtype"] = "I32";
                                      }),
                           "model.norm.weight (I32)");
-        expect_load_error(temp_dir("empty"), "no model.safetensors");
+        const fs::path empty = temp_dir("empty");
+        fs::copy_file(saved_with("for_config", nullptr) / "config.json", empty / "config.json");
+        expect_load_error(empty, "no model.safetensors or model.safetensors.index.json");
+        std::ofstream(empty / "pytorch_model.bin") << "x";
+        expect_load_error(empty, "convert the checkpoint to safetensors");
         // Hostile index files: names outside the directory, bad JSON, missing shards.
         const fs::path d = saved_with("index", nullptr);
         fs::rename(d / "model.safetensors", d / "shard.safetensors");
