@@ -243,6 +243,7 @@ json make_hf_config(const ModelShape& s, const std::string& torch_dtype, const j
     if (type == "mistral") j["sliding_window"] = s.sliding_window > 0 ? json(s.sliding_window) : json(nullptr);
     j["attention_dropout"] = 0.0;
     j["torch_dtype"] = torch_dtype;
+    if (j.contains("dtype")) j["dtype"] = torch_dtype;  // transformers 5's name for it
     if (s.bos_token_id >= 0) j["bos_token_id"] = s.bos_token_id;
     if (s.eos_token_ids.size() == 1) j["eos_token_id"] = s.eos_token_ids[0];
     if (s.eos_token_ids.size() > 1) j["eos_token_id"] = s.eos_token_ids;

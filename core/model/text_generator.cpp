@@ -1,11 +1,13 @@
 #include "model/text_generator.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 
 #include "common/errors.h"
 #include "engine/trainer.h"
 #include "model/generation.h"
+#include "model/hf_config.h"
 #include "model/model_io.h"
 #include "model/model_source.h"
 
@@ -16,7 +18,23 @@ struct TextGenerator::Impl {
     std::shared_ptr<Tokenizer> tokenizer;
     std::string tokenizer_error;
     torch::Device device{torch::kCPU};
+    std::vector<int64_t> stop_ids;  // the tokenizer's EOS, config.json's and generation_config.json's eos_token_id
 };
+
+namespace {
+
+void add_ids(std::vector<int64_t>& to, const nlohmann::json& v) {
+    auto add = [&](const nlohmann::json& e) {
+        if (e.is_number_integer() && std::find(to.begin(), to.end(), e.get<int64_t>()) == to.end())
+            to.push_back(e.get<int64_t>());
+    };
+    if (v.is_array())
+        for (const auto& e : v) add(e);
+    else
+        add(v);
+}
+
+}  // namespace
 
 TextGenerator::TextGenerator() : impl_(std::make_unique<Impl>()) {}
 TextGenerator::~TextGenerator() = default;
@@ -39,6 +57,13 @@ std::unique_ptr<TextGenerator> TextGenerator::open(const std::string& source, co
                          " tokens but the model only " + std::to_string(m.loaded.model->shape().vocab_size));
     m.loaded.model->to(m.device);
     m.loaded.model->eval();
+    if (m.tokenizer) m.stop_ids.push_back(m.tokenizer->eos_id());
+    for (int64_t id : m.loaded.model->shape().eos_token_ids) add_ids(m.stop_ids, id);
+    const std::string gen_config = m.loaded.dir + "/generation_config.json";
+    if (!m.loaded.dir.empty() && std::filesystem::is_regular_file(gen_config)) {
+        const nlohmann::json j = read_json_file(gen_config);
+        if (j.is_object() && j.contains("eos_token_id")) add_ids(m.stop_ids, j["eos_token_id"]);
+    }
     return g;
 }
 
@@ -50,11 +75,7 @@ std::string TextGenerator::device() const { return impl_->device.str(); }
 std::vector<GenerationResult> TextGenerator::generate_ids(const std::vector<std::vector<int64_t>>& prompts,
                                                           GenerationOptions o) const {
     Impl& m = *impl_;
-    if (o.stop_ids.empty()) {
-        if (m.tokenizer) o.stop_ids.push_back(m.tokenizer->eos_id());
-        for (int64_t id : m.loaded.model->shape().eos_token_ids)
-            if (std::find(o.stop_ids.begin(), o.stop_ids.end(), id) == o.stop_ids.end()) o.stop_ids.push_back(id);
-    }
+    if (o.stop_ids.empty()) o.stop_ids = m.stop_ids;
     auto seqs = generate_tokens(m.loaded.model, prompts, o);
     std::vector<GenerationResult> out(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -62,6 +83,7 @@ std::vector<GenerationResult> TextGenerator::generate_ids(const std::vector<std:
         out[i].completion_ids = std::move(seqs[i].tokens);
         out[i].finish_reason = seqs[i].finish_reason;
         if (m.tokenizer) {
+            out[i].prompt = m.tokenizer->decode(out[i].prompt_ids);  // generate() puts the original text back
             out[i].completion = m.tokenizer->decode(out[i].completion_ids);
         }
     }

@@ -31,13 +31,15 @@ struct GenerationResult {
 class TextGenerator {
 public:
     // `source` is builtin:NAME or a Hugging Face model directory. Throws ModelError/TrainingError.
+    // Built-in models take their weights from torch's global generator, which open() seeds:
+    // do not open one while another thread is building a model (a run's prepare phase).
     static std::unique_ptr<TextGenerator> open(const std::string& source, const TextGeneratorOptions& options = {});
     ~TextGenerator();
 
     bool has_tokenizer() const;
     // Prompts are encoded as the training data is (BOS, if the tokenizer has one, then the
-    // text; no chat template yet). Stop ids default to the tokenizer's EOS and config.json's
-    // eos_token_id when options.stop_ids is empty.
+    // text; no chat template yet). When options.stop_ids is empty, a row stops at the
+    // tokenizer's EOS or any eos_token_id of config.json and generation_config.json.
     std::vector<GenerationResult> generate(const std::vector<std::string>& prompts, GenerationOptions options) const;
     std::vector<GenerationResult> generate_ids(const std::vector<std::vector<int64_t>>& prompts,
                                                GenerationOptions options) const;

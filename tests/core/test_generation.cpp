@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "common/errors.h"
 #include "model/generation.h"
@@ -246,6 +247,27 @@ private slots:
         auto m = tiny(0);
         auto direct = ps::generate_tokens(m, {r[0].prompt_ids}, [] { ps::GenerationOptions x; x.max_new_tokens = 8; x.stop_ids = {258}; return x; }());
         QCOMPARE(r[0].completion_ids, direct[0].tokens);
+    }
+
+    void stopIdsComeFromTheModelDirectory() {
+        // qwen3's config.json says eos_token_id [2, 3]; generation_config.json may add more.
+        const json ref = ps::read_json_file(fixtures() + "/reference_logits.json");
+        const auto greedy = ref["models"]["qwen3"]["greedy"].get<std::vector<int64_t>>();
+        const fs::path d = fs::temp_directory_path() / ("prefstudio_test_gen_stop_" + std::to_string(::getpid()));
+        fs::remove_all(d);
+        fs::create_directories(d);
+        for (const auto& f : fs::directory_iterator(fixtures() + "/qwen3")) fs::copy_file(f.path(), d / f.path().filename());
+        std::ofstream(d / "generation_config.json") << json{{"eos_token_id", {greedy[2], 2}}}.dump();
+        ps::TextGeneratorOptions to;
+        to.need_tokenizer = false;
+        auto g = ps::TextGenerator::open(d.string(), to);
+        ps::GenerationOptions o;
+        o.max_new_tokens = 8;
+        auto r = g->generate_ids({ref["greedy_prompt"].get<std::vector<int64_t>>()}, o);
+        QCOMPARE(r[0].completion_ids, std::vector<int64_t>(greedy.begin(), greedy.begin() + 2));
+        QCOMPARE(r[0].finish_reason, std::string("stop"));
+        QVERIFY_EXCEPTION_THROWN(g->generate({"text"}, o), ps::ModelError);  // no tokenizer read
+        fs::remove_all(d);
     }
 
     void cliGenerate() {
