@@ -4,6 +4,8 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <iostream>
 #include <algorithm>
@@ -16,9 +18,11 @@
 #include "data/data_pipeline.h"
 #include "data/make_data.h"
 #include "text/byte_tokenizer.h"
+#include "text/hf_tokenizer.h"
 #include "text/chat_template.h"
 #include "diagnose/diagnosis.h"
 #include "engine/run_thread.h"
+#include "model/text_generator.h"
 #include "progress_printer.h"
 #include "store/run_store.h"
 
@@ -227,6 +231,113 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
     return 0;
 }
 
+namespace {
+
+std::vector<int64_t> parse_ids(const std::string& text) {
+    std::vector<int64_t> ids;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+        size_t used = 0;
+        long long v = -1;
+        try {
+            v = std::stoll(part, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        while (used < part.size() && part[used] == ' ') ++used;
+        if (used != part.size() || part.empty() || v < 0)
+            throw Error("--ids expects comma-separated non-negative token ids, got '" + text + "'");
+        ids.push_back(v);
+    }
+    if (ids.empty()) throw Error("--ids expects at least one token id");
+    return ids;
+}
+
+std::string ids_text(const std::vector<int64_t>& ids) {
+    std::string out;
+    for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+    return out;
+}
+
+}  // namespace
+
+int generate_command(const GenerateArgs& a) {
+    if (a.model.empty() == a.config.empty()) throw Error("generate: give exactly one of --model SOURCE or --config RUN_CONFIG");
+    if (a.prompts.empty() && a.id_prompts.empty()) throw Error("generate: give at least one --prompt TEXT or --ids 1,2,3");
+    if (!a.prompts.empty() && !a.id_prompts.empty()) throw Error("generate: use either --prompt or --ids, not both");
+    TextGeneratorOptions o;
+    o.dtype = a.dtype;
+    o.device = a.device;
+    o.seed = a.seed;
+    o.need_tokenizer = a.id_prompts.empty();
+    std::string source = a.model, which = "model";
+    if (!a.config.empty()) {
+        RunConfig c = load_run_config(a.config);
+        source = c.model.source;
+        o.seed = c.seed;
+        o.dtype = c.model.dtype == "auto" ? "float32" : c.model.dtype;
+        which = "initial model (model.source)";
+        if (!a.initial && c.train.save_dir && std::filesystem::is_regular_file(*c.train.save_dir + "/config.json")) {
+            source = *c.train.save_dir;
+            which = "trained model (train.save_dir)";
+        }
+    }
+    auto gen = TextGenerator::open(source, o);
+    GenerationOptions g;
+    g.max_new_tokens = a.max_new_tokens;
+    g.temperature = a.temperature;
+    g.top_k = a.top_k;
+    g.top_p = a.top_p;
+    g.seed = static_cast<uint64_t>(a.seed);
+    std::vector<GenerationResult> results;
+    if (!a.id_prompts.empty()) {
+        std::vector<std::vector<int64_t>> ids;
+        for (const auto& t : a.id_prompts) ids.push_back(parse_ids(t));
+        results = gen->generate_ids(ids, g);
+    } else {
+        results = gen->generate(a.prompts, g);
+    }
+    if (a.json) {
+        nlohmann::json out = {{"model", source}, {"which", which}, {"device", gen->device()},
+                              {"options", {{"max_new_tokens", g.max_new_tokens}, {"temperature", g.temperature},
+                                           {"top_k", g.top_k}, {"top_p", g.top_p}, {"seed", g.seed}}}};
+        nlohmann::json rows = nlohmann::json::array();
+        for (const auto& r : results) {
+            nlohmann::json row = {{"prompt_ids", r.prompt_ids}, {"completion_ids", r.completion_ids},
+                                  {"finish_reason", r.finish_reason}};
+            if (gen->has_tokenizer()) {
+                row["prompt"] = r.prompt;
+                row["completion"] = r.completion;  // invalid UTF-8 (a cut byte sequence) is replaced on output
+            }
+            rows.push_back(row);
+        }
+        out["results"] = rows;
+        std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        return 0;
+    }
+    std::fprintf(stderr, "%s: %s on %s\n", which.c_str(), source.c_str(), gen->device().c_str());
+    for (const auto& r : results) {
+        if (gen->has_tokenizer())
+            std::printf("### %s\n%s\n[%s, %zu tokens]\n", r.prompt.c_str(), r.completion.c_str(), r.finish_reason.c_str(),
+                        r.completion_ids.size());
+        else
+            std::printf("### %s\n%s\n[%s, %zu tokens]\n", ids_text(r.prompt_ids).c_str(), ids_text(r.completion_ids).c_str(),
+                        r.finish_reason.c_str(), r.completion_ids.size());
+    }
+    return 0;
+}
+
+int save_model_command(const std::string& model, const std::string& out_dir, const std::string& dtype, long long seed) {
+    TextGeneratorOptions o;
+    o.seed = seed;
+    o.need_tokenizer = false;
+    auto gen = TextGenerator::open(model, o);
+    gen->save(out_dir, dtype);
+    std::printf("saved %s to %s (config.json, model.safetensors)\n", model.c_str(), out_dir.c_str());
+    return 0;
+}
+
 int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
                       long long seed) {
     if (kind != "arith")
@@ -304,15 +415,21 @@ int data_command(const DataCommandOptions& o) {
     if (!o.template_name.empty()) check.model.chat_template = o.template_name;
     check.validate();
 
-    if (!o.tokenizer.empty() && o.tokenizer != "byte")
-        // TODO(hf-tokenizer): load_hf_tokenizer(o.tokenizer) from text/hf_tokenizer.h once it is merged.
-        throw Error("--tokenizer: only 'byte' (the built-in byte-level tokenizer) is available in this build; "
-                    "Hugging Face tokenizer.json files are not read yet");
-    ByteTokenizer tokenizer;
+    // --tokenizer: a tokenizer.json or model directory; default: the config's model's tokenizer.
+    std::unique_ptr<Tokenizer> hf;
+    if (!o.tokenizer.empty() && o.tokenizer != "byte") hf = load_hf_tokenizer(o.tokenizer);
+    ByteTokenizer byte_tokenizer;
+    const Tokenizer& tokenizer = hf ? static_cast<const Tokenizer&>(*hf) : byte_tokenizer;
     SummaryOptions so;
     so.data = data_options(d);
     so.limits = truncation_options(d);
-    so.template_name = resolve_template_name(check.model.chat_template, check.model.source);
+    // "auto" follows the model whose tokenizer is used: --tokenizer's directory, else the config's.
+    std::string template_model = check.model.source;
+    if (hf) {
+        namespace fs = std::filesystem;
+        template_model = fs::is_directory(o.tokenizer) ? o.tokenizer : fs::path(o.tokenizer).parent_path().string();
+    }
+    so.template_name = resolve_template_name(check.model.chat_template, template_model);
     so.keep_examples = static_cast<size_t>(std::max(0, o.preview));
     const DatasetSummary s = summarize_dataset(o.file, tokenizer, so);
 

@@ -31,6 +31,21 @@ struct DataCommandOptions {
 // `data FILE`: detected format, counts, token-length percentiles, length bias, problems,
 // warnings and the first examples rendered. Exit 2 when the file has problems.
 int data_command(const DataCommandOptions& options);
+struct GenerateArgs {
+    std::string model;   // a model source, or
+    std::string config;  // a run config: its trained model (train.save_dir) when saved, else model.source
+    bool initial = false;  // with config: model.source even when a trained model was saved
+    std::vector<std::string> prompts;
+    std::vector<std::string> id_prompts;  // "1,2,3"
+    int max_new_tokens = 64;
+    double temperature = 0.0;
+    int top_k = 0;
+    double top_p = 1.0;
+    long long seed = 0;
+    std::string dtype = "float32";
+    std::string device = "cpu";
+int generate_command(const GenerateArgs& args);
+int save_model_command(const std::string& model, const std::string& out_dir, const std::string& dtype, long long seed);
 int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
                       long long seed);
 

@@ -84,10 +84,41 @@ int main(int argc, char** argv) {
     tokenize->add_option("--tokenizer", tok_path,
                          "tokenizer.json, a model directory holding one, or 'byte' for the built-in byte tokenizer")
         ->required();
-    tokenize->add_option("--template", tok_template, "Chat template to render TEXT with first: none (default) or plain");
+    tokenize->add_option("--template", tok_template, "Render TEXT as one user message with a chat template first: none (default), auto (the tokenizer's), plain, chatml, qwen2.5 or llama3");
     tokenize->add_option("TEXT", tok_text, "Text to tokenise ('-' reads standard input)")->required();
     tokenize->add_flag("--json", json, "Print JSON (the output is always one JSON object)");
     tokenize->add_flag("--verbose", tok_verbose, "Also print the tokens, special token ids and the detected chat template");
+    ps::cli::GenerateArgs gen_args;
+    auto* gen = app.add_subcommand("generate", "Answer prompts with a model (greedy or sampled, KV cache, batched)");
+    auto* gen_model = gen->add_option("--model", gen_args.model, "Model source: builtin:tiny, builtin:small or a Hugging Face model directory");
+    auto* gen_config = gen->add_option("--config", gen_args.config,
+                                       "Run config: its trained model (train.save_dir) when one was saved, else its model.source");
+    gen_model->excludes(gen_config);
+    gen->add_flag("--initial", gen_args.initial, "With --config: use model.source even when a trained model was saved");
+    gen->add_option("--prompt", gen_args.prompts, "Prompt text (repeatable; all prompts run as one batch)")->allow_extra_args(false);
+    gen->add_option("--ids", gen_args.id_prompts, "Prompt as comma-separated token ids (repeatable), output as ids")
+        ->allow_extra_args(false);
+    gen->add_option("--max-new-tokens", gen_args.max_new_tokens, "Most tokens generated per prompt (default 64)")
+        ->check(CLI::Range(0, 1000000));
+    gen->add_option("--temperature", gen_args.temperature, "0 = greedy (default); > 0 samples")->check(CLI::Range(0.0, 100.0));
+    gen->add_option("--top-k", gen_args.top_k, "Sample among the k most likely tokens; 0 = off")->check(CLI::NonNegativeNumber);
+    gen->add_option("--top-p", gen_args.top_p, "Nucleus sampling threshold in (0, 1]; 1 = off")
+        ->check(CLI::Range(1e-9, 1.0));
+    gen->add_option("--seed", gen_args.seed, "Sampling seed (and built-in models' weight seed with --model)")
+        ->check(CLI::NonNegativeNumber);
+    gen->add_option("--dtype", gen_args.dtype, "float32 (default), bfloat16 or float16")
+        ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+    gen->add_option("--device", gen_args.device, "cpu (default), auto, cuda or cuda:N");
+    gen->add_flag("--json", gen_args.json, "Print one JSON object with ids, text and finish reasons");
+
+    std::string save_source, save_out, save_dtype;
+    long long save_seed = 0;
+    auto* save = app.add_subcommand("save", "Write a model as a directory transformers loads (config.json, model.safetensors, tokenizer files)");
+    save->add_option("--model", save_source, "Model source: builtin:NAME or a Hugging Face model directory")->required();
+    save->add_option("--out,-o", save_out, "Output directory (created)")->required();
+    save->add_option("--dtype", save_dtype, "Weights dtype: float32, bfloat16 or float16 (default: float32)")
+        ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+    save->add_option("--seed", save_seed, "Built-in models: seed of their random weights")->check(CLI::NonNegativeNumber);
 
     try {
         app.parse(argc, argv);
@@ -110,6 +141,8 @@ int main(int argc, char** argv) {
         if (*diag) return ps::cli::diagnose_command(db, diag_run, json);
         if (*tokenize) return ps::cli::tokenize_command(tok_path, tok_template, tok_text, tok_verbose);
         if (*data) return ps::cli::data_command(data_options);
+        if (*gen) return ps::cli::generate_command(gen_args);
+        if (*save) return ps::cli::save_model_command(save_source, save_out, save_dtype, save_seed);
         if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());

@@ -8,27 +8,38 @@
 #include "commands.h"
 #include "common/errors.h"
 #include "text/byte_tokenizer.h"
+#include "text/chat_template.h"
 #include "text/hf_tokenizer.h"
 
 namespace ps::cli {
 
 int tokenize_command(const std::string& tokenizer_path, const std::string& template_name, const std::string& text_arg,
                      bool verbose) {
-    if (!template_name.empty() && template_name != "none" && template_name != "plain")
-        // TODO(chat templates): render `text` as a one-user-message conversation with the
-        // renderer of core/text/chat_template.* here (template "auto" = tokenizer's
-        // chat_template_kind()), then tokenise the rendered string.
-        throw Error("--template " + template_name +
-                    ": rendering chat templates is not available yet; use --template none (or plain) and pass the "
-                    "already rendered text");
     std::string text = text_arg;
     if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    // --template NAME: TEXT is one user message, rendered with the generation prompt (what the
+    // model sees before its answer); "auto" takes the tokenizer's own chat template.
+    std::string rendered_with;
+    if (!template_name.empty() && template_name != "none") {
+        std::string name = template_name;
+        if (name == "auto") {
+            name = "plain";
+            if (tokenizer_path != "byte" && tokenizer_path != "builtin") {
+                const std::string kind = HfTokenizer::load(tokenizer_path)->chat_template_kind();
+                if (kind != "unknown" && !kind.empty()) name = kind;
+            }
+        }
+        const ChatTemplate chat(name);  // ConfigError naming model.template for an unknown name
+        text = chat.render_prompt({{"user", text}});
+        rendered_with = name;
+    }
 
     nlohmann::json out;
     if (tokenizer_path == "byte" || tokenizer_path == "builtin") {
         ByteTokenizer t;
         const auto ids = t.encode(text);
         out["tokenizer"] = t.name();
+        if (!rendered_with.empty()) out["template"] = rendered_with;
         out["count"] = ids.size();
         out["ids"] = ids;
         if (verbose) {
@@ -44,6 +55,10 @@ int tokenize_command(const std::string& tokenizer_path, const std::string& templ
         auto t = HfTokenizer::load(tokenizer_path);
         const auto ids = t->encode(text);
         out["tokenizer"] = t->tokenizer_json_path();
+        if (!rendered_with.empty()) {
+            out["template"] = rendered_with;
+            out["text"] = text;
+        }
         out["count"] = ids.size();
         out["ids"] = ids;
         if (verbose) {

@@ -209,6 +209,7 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("device", c.train.device);
         s.get("reference_logps", c.train.reference_logps);
         s.get("threads", c.train.threads);
+        s.get("save_dir", c.train.save_dir);
     });
     root.finish();
     c.validate();
@@ -224,7 +225,7 @@ void RunConfig::validate() const {
     if (model.source.rfind("builtin:", 0) == 0)
         require_one_of(model.source.substr(8), {"tiny", "small"}, "model.source");
     require_one_of(model.chat_template, {"auto", "plain", "chatml", "qwen2.5", "llama3"}, "model.template");
-    require_one_of(model.dtype, {"auto", "float32"}, "model.dtype");
+    require_one_of(model.dtype, {"auto", "float32", "bfloat16"}, "model.dtype");
     require(model.lora.is_null(), "model.lora", "LoRA is not supported yet; set it to null");
 
     require(!data.train.empty(), "data.train", "must name a preference dataset file (JSONL)");
@@ -273,6 +274,7 @@ void RunConfig::validate() const {
             "train.device", "must be auto, cpu, cuda or cuda:N");
     require_one_of(train.reference_logps, {"cached", "on_the_fly"}, "train.reference_logps");
     require(train.threads >= 0 && train.threads <= 256, "train.threads", "must be 0 (auto) or a thread count up to 256");
+    require(!train.save_dir || !train.save_dir->empty(), "train.save_dir", "must be a directory path or null");
 }
 
 json RunConfig::to_json() const {
@@ -317,7 +319,8 @@ json RunConfig::to_json() const {
                   {"checkpoint_every", train.checkpoint_every},
                   {"device", train.device},
                   {"reference_logps", train.reference_logps},
-                  {"threads", train.threads}};
+                  {"threads", train.threads},
+                  {"save_dir", train.save_dir ? json(*train.save_dir) : json(nullptr)}};
     return j;
 }
 
@@ -404,6 +407,10 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
     std::string dir = fs::absolute(path).parent_path().string();
     c.data.train = resolve_data_path(c.data.train, dir, "data.train");
     if (c.data.eval) c.data.eval = resolve_data_path(*c.data.eval, dir, "data.eval");
+    // A model directory is looked up like a data file; an output directory is taken as given
+    // (relative to the current directory) and made absolute so the run records where it went.
+    if (c.model.source.rfind("builtin:", 0) != 0) c.model.source = resolve_data_path(c.model.source, dir, "model.source");
+    if (c.train.save_dir) c.train.save_dir = fs::absolute(*c.train.save_dir).lexically_normal().string();
     return c;
 }
 

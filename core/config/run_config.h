@@ -15,7 +15,7 @@ struct ModelConfig {
     std::string source = "builtin:tiny";
     std::optional<std::string> tokenizer;
     std::string chat_template = "auto";  // JSON key "template"
-    std::string dtype = "auto";
+    std::string dtype = "auto";  // auto (= float32) | float32 | bfloat16
     nlohmann::json lora = nullptr;
 };
 
@@ -72,6 +72,9 @@ struct TrainConfig {
     // CPU threads for tensor maths; 0 = all cores but one, so the studio's GUI thread keeps a
     // core (oversubscribed OpenMP threads spin and slow training down many times over).
     int threads = 0;
+    // Where the trained policy is written at the end of a completed run, as a directory
+    // transformers loads (config.json, model.safetensors, tokenizer files); null = not saved.
+    std::optional<std::string> save_dir;
 };
 
 struct RunConfig {

@@ -1,5 +1,6 @@
 #include "engine/reference_cache.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +57,25 @@ std::string reference_cache_key(const RunConfig& c, int threads, int64_t sft_ste
       << nlohmann::json(c.data.tags).dump() << "|split=" << c.data.eval_fraction << "|threads=" << threads
       << "|train=" << c.data.train << ":" << file_hash(c.data.train);
     if (c.data.eval) k << "|eval=" << *c.data.eval << ":" << file_hash(*c.data.eval);
+    if (c.model.dtype != "auto" && c.model.dtype != "float32") k << "|dtype=" << c.model.dtype;
+    if (c.model.source.rfind("builtin:", 0) != 0) {
+        // A model directory's weights may change under the same path: its files' sizes and
+        // modification times are part of the key (hashing gigabytes would cost more than the pass).
+        std::error_code ec;
+        std::vector<std::string> parts;
+        for (const auto& e : fs::directory_iterator(c.model.source, ec)) {
+            const std::string name = e.path().filename().string();
+            if (name != "config.json" && e.path().extension() != ".safetensors" &&
+                name != "model.safetensors.index.json")
+                continue;
+            std::error_code e1, e2;
+            const auto size = fs::file_size(e.path(), e1);
+            const auto time = fs::last_write_time(e.path(), e2).time_since_epoch().count();
+            parts.push_back(name + ":" + std::to_string(size) + ":" + std::to_string(static_cast<long long>(time)));
+        }
+        std::sort(parts.begin(), parts.end());
+        for (const auto& p : parts) k << "|w=" << p;
+    }
     const std::string text = k.str();
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(text.data(), text.size())));

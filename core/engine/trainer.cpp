@@ -18,7 +18,8 @@
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
-#include "text/byte_tokenizer.h"
+#include "model/model_io.h"
+#include "model/model_source.h"
 #include "objectives/objective.h"
 
 namespace ps {
@@ -170,7 +171,8 @@ private:
         const int hw = static_cast<int>(std::thread::hardware_concurrency());
         threads_ = c_.train.threads > 0 ? c_.train.threads : std::max(1, hw - 1);
         torch::set_num_threads(threads_);
-        PreparedData data = prepare_data(c_, tokenizer_);
+        tokenizer_ = load_source_tokenizer(c_.model.source);
+        PreparedData data = prepare_data(c_, *tokenizer_);
         if (data.unpaired && c_.objective.algorithm != "kto")
             throw ConfigError("objective.algorithm",
                               "the data are unpaired examples (" + data.format + ": a completion with a desirable/undesirable "
@@ -193,10 +195,14 @@ private:
         const double padding_plain = unpaired_ ? padding_fraction(train_ex_, plain.epoch_batches()) : padding_fraction(train_, plain.epoch_batches());
 
         torch::manual_seed(static_cast<uint64_t>(c_.seed));
-        if (c_.model.source.rfind("builtin:", 0) != 0)
-            throw ConfigError("model.source", "Hugging Face model directories are not supported yet; use builtin:tiny or builtin:small");
-        policy_ = CausalLM(builtin_shape(c_.model.source.substr(8)));
+        loaded_ = load_model_source(c_.model.source, model_dtype_from_string(c_.model.dtype));
+        policy_ = loaded_.model;
+        if (tokenizer_->vocab_size() > policy_->shape().vocab_size)
+            throw ModelError("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) + " tokens but " +
+                             c_.model.source + " has only " + std::to_string(policy_->shape().vocab_size) +
+                             " embeddings; model.source and its tokenizer do not belong together");
         policy_->to(device_);
+        policy_->train();
 
         started_ = true;
         const RunInfo info = make_info(device_.str());
@@ -266,7 +272,7 @@ private:
             const double lr = c_.sft.learning_rate * lr_factor("cosine", s, warmup, c_.sft.steps);
             for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
             opt.zero_grad();
-            auto batch = collate_chosen(pick(sft_split, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_.pad_id());
+            auto batch = collate_chosen(pick(sft_split, sampler.next(static_cast<size_t>(c_.train.batch_size))), tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto loss = -lp.sum.sum() / lp.tokens.sum();
             loss.backward();
@@ -327,7 +333,7 @@ private:
                 check_control();
                 std::vector<size_t> idx;
                 for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
-                auto batch = collate_pairs(pick(split, idx), tokenizer_.pad_id());
+                auto batch = collate_pairs(pick(split, idx), tokenizer_->pad_id());
                 auto lp = forward_logps(reference, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
                 const float* v = lp.data_ptr<float>();
                 const size_t n = idx.size();
@@ -411,7 +417,7 @@ private:
         u.desirable = torch::cat({torch::ones({B}, torch::kBool), torch::zeros({B}, torch::kBool)}).to(device_);
         {
             torch::NoGradGuard no_grad;
-            auto kl_batch = collate_mismatched(pairs, tokenizer_.pad_id());
+            auto kl_batch = collate_mismatched(pairs, tokenizer_->pad_id());
             u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
             u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
         }
@@ -448,7 +454,7 @@ private:
                     continue;
                 }
                 auto pairs = pick(train_, idx);
-                auto batch = collate_pairs(pairs, tokenizer_.pad_id());
+                auto batch = collate_pairs(pairs, tokenizer_->pad_id());
                 auto lp = forward_logps(policy_, batch, device_);
                 auto out = objective(lp, batch, pairs, idx, ref_train_c_, ref_train_r_);
                 warn_once(out.warnings);
@@ -507,7 +513,7 @@ private:
             std::vector<size_t> idx;
             for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
             auto pairs = pick(split, idx);
-            auto batch = collate_pairs(pairs, tokenizer_.pad_id());
+            auto batch = collate_pairs(pairs, tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto out = objective(lp, batch, pairs, idx, ref_c, ref_r);
             const double n = static_cast<double>(idx.size());
@@ -580,7 +586,7 @@ private:
             check_control();
             std::vector<size_t> idx;
             for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
-            auto batch = collate_examples(pick_examples(split, idx), tokenizer_.pad_id());
+            auto batch = collate_examples(pick_examples(split, idx), tokenizer_->pad_id());
             auto lp = forward_logps(reference_, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
             const float* v = lp.data_ptr<float>();
             for (size_t j = 0; j < idx.size(); ++j) rc[idx[j]] = v[j];
@@ -607,7 +613,7 @@ private:
                 u.ref_logps = torch::tensor(r).to(device_);
             }
             u.desirable = desirable_mask(examples);
-            auto kl_batch = collate_examples_mismatched(examples, tokenizer_.pad_id());
+            auto kl_batch = collate_examples_mismatched(examples, tokenizer_->pad_id());
             u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
             u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
         }
@@ -635,7 +641,7 @@ private:
     void unpaired_micro_batch(const std::vector<size_t>& idx, std::map<std::string, double>& sums, double& loss_sum,
                               double& logits_c, double& logits_r, int64_t& tokens) {
         auto examples = pick_examples(train_ex_, idx);
-        auto batch = collate_examples(examples, tokenizer_.pad_id());
+        auto batch = collate_examples(examples, tokenizer_->pad_id());
         auto lp = forward_logps(policy_, batch, device_);
         auto out = unpaired_objective(lp, batch, examples, idx, ref_train_c_);
         warn_once(out.warnings);
@@ -660,7 +666,7 @@ private:
             std::vector<size_t> idx;
             for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
             auto examples = pick_examples(split, idx);
-            auto batch = collate_examples(examples, tokenizer_.pad_id());
+            auto batch = collate_examples(examples, tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto out = unpaired_objective(lp, batch, examples, idx, ref);
             const double n = static_cast<double>(idx.size());
@@ -686,7 +692,18 @@ private:
         sft_warmup();
         cache_reference();
         train();
+        save_trained();
         event("phase", "Run completed after " + std::to_string(step_) + " preference steps.", {});
+    }
+
+    // train.save_dir: the trained policy as a directory transformers loads.
+    void save_trained() {
+        if (!c_.train.save_dir) return;
+        progress("save", 0, 0, 0, 0);
+        save_hf_model(policy_, *c_.train.save_dir, save_options_for(loaded_));
+        event("info", "Saved the trained model to " + *c_.train.save_dir + " (config.json, model.safetensors" +
+                          (loaded_.dir.empty() ? "" : ", tokenizer files") + ").",
+              {{"save_dir", *c_.train.save_dir}});
     }
 
     const RunConfig& c_;
@@ -703,7 +720,8 @@ private:
     std::map<std::string, double> last_values_;
 
     torch::Device device_{torch::kCPU};
-    ByteTokenizer tokenizer_;
+    std::shared_ptr<Tokenizer> tokenizer_;
+    LoadedModel loaded_;
     std::vector<TokenizedPair> train_, eval_;
     bool unpaired_ = false;  // KTO on unpaired examples: train_ex_/eval_ instead of train_/eval_
     std::vector<TokenizedExample> train_ex_, eval_ex_;

@@ -7,48 +7,8 @@
 
 namespace ps {
 
-int64_t ModelShape::parameter_count() const {
-    const int64_t h = hidden_size, d = head_dim;
-    int64_t attn = h * num_heads * d + 2 * h * num_kv_heads * d + num_heads * d * h;
-    if (attention_bias) attn += num_heads * d + 2 * num_kv_heads * d;
-    if (qk_norm) attn += 2 * d;
-    const int64_t mlp = 3 * h * intermediate_size;
-    const int64_t layer = attn + mlp + 2 * h;
-    int64_t total = vocab_size * h + num_layers * layer + h;
-    if (!tie_word_embeddings) total += vocab_size * h;
-    return total;
-}
-
-void ModelShape::validate() const {
-    auto req = [](bool ok, const char* field, const char* what) {
-        if (!ok) throw ModelError(std::string("model shape: ") + field + " " + what);
-    };
-    req(vocab_size > 0, "vocab_size", "must be positive");
-    req(hidden_size > 0, "hidden_size", "must be positive");
-    req(intermediate_size > 0, "intermediate_size", "must be positive");
-    req(num_layers > 0, "num_layers", "must be positive");
-    req(num_heads > 0 && num_kv_heads > 0, "num_heads/num_kv_heads", "must be positive");
-    req(num_heads % num_kv_heads == 0, "num_heads", "must be a multiple of num_kv_heads");
-    req(head_dim > 0 && head_dim % 2 == 0, "head_dim", "must be positive and even (rotary pairs)");
-}
-
-ModelShape builtin_shape(const std::string& name) {
-    ModelShape s;
-    if (name == "tiny") return s;  // the defaults: ~110k parameters, trains in seconds on a CPU
-    if (name == "small") {
-        s.hidden_size = 128;
-        s.intermediate_size = 352;
-        s.num_layers = 4;
-        s.num_heads = 4;
-        s.num_kv_heads = 2;
-        s.head_dim = 32;
-        return s;
-    }
-    throw ModelError("unknown built-in model 'builtin:" + name + "' (choose builtin:tiny or builtin:small)");
-}
-
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
-    weight = register_parameter("weight", torch::ones({dim}));
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool init, torch::Dtype dtype) : eps_(eps) {
+    weight = register_parameter("weight", init ? torch::ones({dim}) : torch::empty({dim}, torch::dtype(dtype)));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -57,6 +17,32 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
     auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
     return weight * (xf * torch::rsqrt(var + eps_)).to(x.scalar_type());
 }
+
+DenseImpl::DenseImpl(int64_t in, int64_t out, bool with_bias, bool init, torch::Dtype dtype) {
+    if (init) {
+        // torch::nn::Linear's own initialisation draws from the global generator; keeping that
+        // draw keeps the weights of seeded built-in models what they always were.
+        torch::nn::Linear linear(torch::nn::LinearOptions(in, out).bias(with_bias));
+        weight = register_parameter("weight", linear->weight);
+        if (with_bias) bias = register_parameter("bias", linear->bias);
+    } else {
+        weight = register_parameter("weight", torch::empty({out, in}, torch::dtype(dtype)));
+        if (with_bias) bias = register_parameter("bias", torch::empty({out}, torch::dtype(dtype)));
+    }
+}
+
+torch::Tensor DenseImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+
+EmbedImpl::EmbedImpl(int64_t count, int64_t dim, bool init, torch::Dtype dtype) {
+    if (init) {
+        torch::nn::Embedding embedding(count, dim);  // same generator draw as before, see Dense
+        weight = register_parameter("weight", embedding->weight);
+    } else {
+        weight = register_parameter("weight", torch::empty({count, dim}, torch::dtype(dtype)));
+    }
+}
+
+torch::Tensor EmbedImpl::forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
 
 namespace {
 
@@ -69,20 +55,39 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 
 }  // namespace
 
-AttentionImpl::AttentionImpl(const ModelShape& s) : s_(s) {
-    using torch::nn::LinearOptions;
-    q_proj = register_module("q_proj", torch::nn::Linear(LinearOptions(s.hidden_size, s.num_heads * s.head_dim).bias(s.attention_bias)));
-    k_proj = register_module("k_proj", torch::nn::Linear(LinearOptions(s.hidden_size, s.num_kv_heads * s.head_dim).bias(s.attention_bias)));
-    v_proj = register_module("v_proj", torch::nn::Linear(LinearOptions(s.hidden_size, s.num_kv_heads * s.head_dim).bias(s.attention_bias)));
-    o_proj = register_module("o_proj", torch::nn::Linear(LinearOptions(s.num_heads * s.head_dim, s.hidden_size).bias(false)));
+torch::Tensor rope_inv_freq(const ModelShape& s) {
+    auto inv_freq = 1.0 / torch::pow(s.rope_theta, torch::arange(0, s.head_dim, 2, torch::kFloat64) /
+                                                       static_cast<double>(s.head_dim));
+    const RopeScaling& rs = s.rope_scaling;
+    if (rs.type == "linear") return inv_freq / rs.factor;  // positions divided by the factor
+    if (rs.type == "llama3") {
+        // Llama 3.1: long wavelengths are slowed down by `factor`, short ones kept, and the band
+        // in between interpolated smoothly (transformers' _compute_llama3_parameters).
+        const double old_len = static_cast<double>(rs.original_max_position_embeddings);
+        const double low_wavelen = old_len / rs.low_freq_factor;
+        const double high_wavelen = old_len / rs.high_freq_factor;
+        auto wavelen = 2.0 * M_PI / inv_freq;
+        auto scaled = torch::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
+        auto smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+        auto smoothed = (1.0 - smooth) * scaled / rs.factor + smooth * scaled;
+        auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+        return torch::where(medium, smoothed, scaled);
+    }
+    return inv_freq;
+}
+
+AttentionImpl::AttentionImpl(const ModelShape& s, bool init, torch::Dtype dtype) : s_(s) {
+    q_proj = register_module("q_proj", Dense(s.hidden_size, s.num_heads * s.head_dim, s.attention_bias, init, dtype));
+    k_proj = register_module("k_proj", Dense(s.hidden_size, s.num_kv_heads * s.head_dim, s.attention_bias, init, dtype));
+    v_proj = register_module("v_proj", Dense(s.hidden_size, s.num_kv_heads * s.head_dim, s.attention_bias, init, dtype));
+    o_proj = register_module("o_proj", Dense(s.num_heads * s.head_dim, s.hidden_size, s.o_proj_bias, init, dtype));
     if (s.qk_norm) {
-        q_norm = register_module("q_norm", RMSNorm(s.head_dim, s.rms_norm_eps));
-        k_norm = register_module("k_norm", RMSNorm(s.head_dim, s.rms_norm_eps));
+        q_norm = register_module("q_norm", RMSNorm(s.head_dim, s.rms_norm_eps, init, dtype));
+        k_norm = register_module("k_norm", RMSNorm(s.head_dim, s.rms_norm_eps, init, dtype));
     }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                     const torch::Tensor& sin, const torch::Tensor& mask) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
     const int64_t B = x.size(0), T = x.size(1), d = s_.head_dim;
     auto q = q_proj(x).view({B, T, s_.num_heads, d});
     auto k = k_proj(x).view({B, T, s_.num_kv_heads, d});
@@ -93,8 +98,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     }
     q = q.transpose(1, 2);  // [B, heads, T, d]
     k = k.transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+    q = q * in.cos + rotate_half(q) * in.sin;
+    k = k * in.cos + rotate_half(k) * in.sin;
+    if (in.cache) {
+        KVCache& c = *in.cache;
+        c.k[layer].narrow(2, c.length, T).copy_(k);
+        c.v[layer].narrow(2, c.length, T).copy_(v);
+        k = c.k[layer].narrow(2, 0, c.length + T);
+        v = c.v[layer].narrow(2, 0, c.length + T);
+    }
     const int64_t rep = s_.num_heads / s_.num_kv_heads;
     if (rep > 1) {
         // Each key/value head serves `rep` consecutive query heads (Hugging Face's repeat_kv).
@@ -102,43 +114,48 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
         v = v.repeat_interleave(rep, 1);
     }
     auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));
-    scores = scores + mask;
+    scores = scores + in.mask;
     const auto softmax_dtype = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto probs = torch::softmax(scores.to(softmax_dtype), -1).to(q.scalar_type());
     auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, s_.num_heads * d});
     return o_proj(out);
 }
 
-MlpImpl::MlpImpl(const ModelShape& s) {
-    using torch::nn::LinearOptions;
-    gate_proj = register_module("gate_proj", torch::nn::Linear(LinearOptions(s.hidden_size, s.intermediate_size).bias(false)));
-    up_proj = register_module("up_proj", torch::nn::Linear(LinearOptions(s.hidden_size, s.intermediate_size).bias(false)));
-    down_proj = register_module("down_proj", torch::nn::Linear(LinearOptions(s.intermediate_size, s.hidden_size).bias(false)));
+MlpImpl::MlpImpl(const ModelShape& s, bool init, torch::Dtype dtype) {
+    gate_proj = register_module("gate_proj", Dense(s.hidden_size, s.intermediate_size, false, init, dtype));
+    up_proj = register_module("up_proj", Dense(s.hidden_size, s.intermediate_size, false, init, dtype));
+    down_proj = register_module("down_proj", Dense(s.intermediate_size, s.hidden_size, false, init, dtype));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
     return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const ModelShape& s) {
-    self_attn = register_module("self_attn", Attention(s));
-    mlp = register_module("mlp", Mlp(s));
-    input_layernorm = register_module("input_layernorm", RMSNorm(s.hidden_size, s.rms_norm_eps));
-    post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(s.hidden_size, s.rms_norm_eps));
+DecoderLayerImpl::DecoderLayerImpl(const ModelShape& s, bool init, torch::Dtype dtype) {
+    self_attn = register_module("self_attn", Attention(s, init, dtype));
+    mlp = register_module("mlp", Mlp(s, init, dtype));
+    input_layernorm = register_module("input_layernorm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype));
+    post_attention_layernorm =
+        register_module("post_attention_layernorm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                        const torch::Tensor& sin, const torch::Tensor& mask) {
-    auto h = x + self_attn(input_layernorm(x), cos, sin, mask);
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
+    auto h = x + self_attn(input_layernorm(x), in, layer);
     return h + mlp(post_attention_layernorm(h));
 }
 
-DecoderStackImpl::DecoderStackImpl(const ModelShape& s) : s_(s) {
-    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(s.vocab_size, s.hidden_size));
+DecoderStackImpl::DecoderStackImpl(const ModelShape& s, bool init, torch::Dtype dtype) : s_(s) {
+    embed_tokens = register_module("embed_tokens", Embed(s.vocab_size, s.hidden_size, init, dtype));
     layers = register_module("layers", torch::nn::ModuleList());
-    for (int64_t i = 0; i < s.num_layers; ++i) layers->push_back(DecoderLayer(s));
-    norm = register_module("norm", RMSNorm(s.hidden_size, s.rms_norm_eps));
-    inv_freq_ = 1.0 / torch::pow(s.rope_theta, torch::arange(0, s.head_dim, 2, torch::kFloat64) / static_cast<double>(s.head_dim));
+    for (int64_t i = 0; i < s.num_layers; ++i) layers->push_back(DecoderLayer(s, init, dtype));
+    norm = register_module("norm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype));
+    inv_freq_ = rope_inv_freq(s);
+}
+
+torch::Tensor DecoderStackImpl::run_layers(torch::Tensor h, const AttentionInputs& in) {
+    int64_t i = 0;
+    for (const auto& layer : *layers) h = layer->as<DecoderLayer>()->forward(h, in, i++);
+    return norm(h);
 }
 
 torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
@@ -150,22 +167,63 @@ torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
     auto pos = torch::arange(T, torch::TensorOptions().dtype(angle_dtype).device(dev));
     auto freqs = torch::outer(pos, inv_freq_.to(dev, angle_dtype));
     auto emb = torch::cat({freqs, freqs}, -1);
-    auto cos = emb.cos().to(h.scalar_type());
-    auto sin = emb.sin().to(h.scalar_type());
+    AttentionInputs in;
+    in.cos = emb.cos().to(h.scalar_type());
+    in.sin = emb.sin().to(h.scalar_type());
     auto mask = torch::full({T, T}, -std::numeric_limits<float>::infinity(),
                             torch::TensorOptions().dtype(torch::kFloat32).device(dev))
-                    .triu(1)
-                    .to(h.scalar_type());
-    for (const auto& layer : *layers) h = layer->as<DecoderLayer>()->forward(h, cos, sin, mask);
-    return norm(h);
+                    .triu(1);
+    if (s_.sliding_window > 0 && s_.sliding_window < T) {
+        // Mistral: key j is visible from query i only when i - window < j <= i.
+        mask = mask + torch::full({T, T}, -std::numeric_limits<float>::infinity(),
+                                  torch::TensorOptions().dtype(torch::kFloat32).device(dev))
+                          .tril(-s_.sliding_window);
+    }
+    in.mask = mask.to(h.scalar_type());
+    return run_layers(h, in);
 }
 
-CausalLMImpl::CausalLMImpl(const ModelShape& s) : s_(s) {
+torch::Tensor DecoderStackImpl::forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                               const torch::Tensor& key_valid, KVCache& cache) {
+    const int64_t B = input_ids.size(0), T = input_ids.size(1), L = cache.length, S = L + T;
+    if (S > cache.capacity)
+        throw ModelError("KV cache full: " + std::to_string(S) + " positions for a cache of " +
+                         std::to_string(cache.capacity));
+    if (key_valid.size(0) != B || key_valid.size(1) != S)
+        throw ModelError("forward_cached: key_valid must be [batch, cache length + new tokens]");
+    auto h = embed_tokens(input_ids);
+    const auto dev = h.device();
+    const auto angle_dtype = h.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto freqs = positions.to(dev, angle_dtype).unsqueeze(-1) * inv_freq_.to(dev, angle_dtype);  // [B, T, d/2]
+    auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                                      // [B, 1, T, d]
+    AttentionInputs in;
+    in.cos = emb.cos().to(h.scalar_type());
+    in.sin = emb.sin().to(h.scalar_type());
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
+    auto q_slot = torch::arange(L, S, opts).view({T, 1});
+    auto k_slot = torch::arange(S, opts).view({1, S});
+    auto allowed = (k_slot <= q_slot).view({1, 1, T, S}).logical_and(key_valid.to(dev).to(torch::kBool).view({B, 1, 1, S}));
+    if (s_.sliding_window > 0) allowed = allowed.logical_and((k_slot > q_slot - s_.sliding_window).view({1, 1, T, S}));
+    // A padding query sees at least itself, so its softmax stays finite (its output is unused).
+    allowed = allowed.logical_or((k_slot == q_slot).view({1, 1, T, S}));
+    in.mask = torch::zeros({B, 1, T, S}, torch::TensorOptions().dtype(torch::kFloat32).device(dev))
+                  .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity())
+                  .to(h.scalar_type());
+    in.cache = &cache;
+    auto out = run_layers(h, in);
+    cache.length = S;
+    return out;
+}
+
+CausalLMImpl::CausalLMImpl(const ModelShape& s, bool init, torch::Dtype dtype) : s_(s), dtype_(dtype) {
     s.validate();
-    model = register_module("model", DecoderStack(s));
+    model = register_module("model", DecoderStack(s, init, dtype));
     if (!s.tie_word_embeddings)
-        lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(s.hidden_size, s.vocab_size).bias(false)));
-    init_weights();
+        lm_head = register_module("lm_head", Dense(s.hidden_size, s.vocab_size, false, init, dtype));
+    if (init) {
+        init_weights();
+        if (dtype != torch::kFloat32) this->to(dtype);
+    }
 }
 
 void CausalLMImpl::init_weights() {
@@ -184,20 +242,39 @@ void CausalLMImpl::init_weights() {
 
 torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids) { return model(input_ids); }
 
-torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids) {
-    auto h = model(input_ids);
+torch::Tensor CausalLMImpl::head(const torch::Tensor& h) {
     if (lm_head) return lm_head(h);
     return torch::matmul(h, model->embed_tokens->weight.t());
 }
 
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids) { return head(model(input_ids)); }
+
+torch::Tensor CausalLMImpl::forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                           const torch::Tensor& key_valid, KVCache& cache) {
+    return head(model->forward_cached(input_ids, positions, key_valid, cache));
+}
+
+KVCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+    KVCache c;
+    c.capacity = capacity;
+    const auto& w = model->embed_tokens->weight;
+    auto opts = torch::TensorOptions().dtype(w.scalar_type()).device(w.device());
+    for (int64_t i = 0; i < s_.num_layers; ++i) {
+        c.k.push_back(torch::zeros({batch, s_.num_kv_heads, capacity, s_.head_dim}, opts));
+        c.v.push_back(torch::zeros({batch, s_.num_kv_heads, capacity, s_.head_dim}, opts));
+    }
+    return c;
+}
+
 CausalLM clone_frozen(const CausalLM& source) {
-    CausalLM copy(source->shape());
-    torch::NoGradGuard no_grad;
     auto src = source->named_parameters();
-    auto dev = src.size() > 0 ? src.begin()->value().device() : torch::Device(torch::kCPU);
-    copy->to(dev);
+    const auto dtype = src.size() > 0 ? src.begin()->value().scalar_type() : source->dtype();
+    // Uninitialised parameters are never touched: each gets a fresh copy of the source's
+    // tensor on the source's device.
+    CausalLM copy(source->shape(), /*init=*/false, dtype);
+    torch::NoGradGuard no_grad;
     for (auto& p : copy->named_parameters()) {
-        p.value().copy_(src[p.key()]);
+        p.value().set_data(src[p.key()].detach().clone());
         p.value().set_requires_grad(false);
     }
     copy->eval();

@@ -4,35 +4,25 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
+#include "model/model_shape.h"
+
 namespace ps {
 
-struct ModelShape {
-    int64_t vocab_size = 259;
-    int64_t hidden_size = 64;
-    int64_t intermediate_size = 176;
-    int64_t num_layers = 2;
-    int64_t num_heads = 4;
-    int64_t num_kv_heads = 2;
-    int64_t head_dim = 16;
-    double rope_theta = 10000.0;
-    double rms_norm_eps = 1e-6;
-    bool tie_word_embeddings = true;
-    bool attention_bias = false;  // Qwen2: true (q, k, v projections)
-    bool qk_norm = false;         // Qwen3: RMSNorm on each head's q and k
-
-    int64_t parameter_count() const;
-    void validate() const;  // throws ModelError naming the bad field
+// Keys and values of every layer for incremental decoding. Slots 0..length-1 are filled; a
+// row's left padding occupies slots too and is excluded through the key mask.
+struct KVCache {
+    std::vector<torch::Tensor> k, v;  // per layer [B, kv_heads, capacity, head_dim]
+    int64_t length = 0;
+    int64_t capacity = 0;
 };
-
-// "builtin:tiny" and "builtin:small" (the part after "builtin:"). Throws ModelError otherwise.
-ModelShape builtin_shape(const std::string& name);
 
 class RMSNormImpl : public torch::nn::Module {
 public:
-    RMSNormImpl(int64_t dim, double eps);
+    RMSNormImpl(int64_t dim, double eps, bool init = true, torch::Dtype dtype = torch::kFloat32);
     torch::Tensor forward(const torch::Tensor& x);
     torch::Tensor weight;
 
@@ -41,35 +31,57 @@ private:
 };
 TORCH_MODULE(RMSNorm);
 
+// y = x W^T (+ b) with parameters "weight" [out, in] and "bias" [out], like torch::nn::Linear,
+// but able to start without initialising its weights (a checkpoint overwrites them anyway).
+class DenseImpl : public torch::nn::Module {
+public:
+    DenseImpl(int64_t in, int64_t out, bool bias, bool init, torch::Dtype dtype);
+    torch::Tensor forward(const torch::Tensor& x);
+    torch::Tensor weight, bias;
+};
+TORCH_MODULE(Dense);
+
+class EmbedImpl : public torch::nn::Module {
+public:
+    EmbedImpl(int64_t count, int64_t dim, bool init, torch::Dtype dtype);
+    torch::Tensor forward(const torch::Tensor& ids);
+    torch::Tensor weight;
+};
+TORCH_MODULE(Embed);
+
+// Rotary angles and the attention mask one forward shares across layers.
+struct AttentionInputs {
+    torch::Tensor cos, sin;  // [T, d] or [B, 1, T, d]
+    torch::Tensor mask;      // additive, broadcastable to [B, heads, T, keys]
+    KVCache* cache = nullptr;
+};
+
 class AttentionImpl : public torch::nn::Module {
 public:
-    explicit AttentionImpl(const ModelShape& s);
-    // x [B, T, H]; cos, sin [T, head_dim]; mask [T, T] additive causal mask.
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                          const torch::Tensor& mask);
+    AttentionImpl(const ModelShape& s, bool init, torch::Dtype dtype);
+    torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer);
 
 private:
     ModelShape s_;
-    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+    Dense q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
     RMSNorm q_norm{nullptr}, k_norm{nullptr};
 };
 TORCH_MODULE(Attention);
 
 class MlpImpl : public torch::nn::Module {
 public:
-    explicit MlpImpl(const ModelShape& s);
+    MlpImpl(const ModelShape& s, bool init, torch::Dtype dtype);
     torch::Tensor forward(const torch::Tensor& x);
 
 private:
-    torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+    Dense gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Mlp);
 
 class DecoderLayerImpl : public torch::nn::Module {
 public:
-    explicit DecoderLayerImpl(const ModelShape& s);
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                          const torch::Tensor& mask);
+    DecoderLayerImpl(const ModelShape& s, bool init, torch::Dtype dtype);
+    torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer);
 
 private:
     RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -81,34 +93,54 @@ TORCH_MODULE(DecoderLayer);
 // The stack without the output head (Hugging Face's Qwen2Model / LlamaModel).
 class DecoderStackImpl : public torch::nn::Module {
 public:
-    explicit DecoderStackImpl(const ModelShape& s);
+    DecoderStackImpl(const ModelShape& s, bool init, torch::Dtype dtype);
     torch::Tensor forward(const torch::Tensor& input_ids);  // final hidden states [B, T, H]
-    torch::nn::Embedding embed_tokens{nullptr};
+    // Incremental: see CausalLMImpl::forward_cached.
+    torch::Tensor forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                 const torch::Tensor& key_valid, KVCache& cache);
+    Embed embed_tokens{nullptr};
 
 private:
+    torch::Tensor run_layers(torch::Tensor h, const AttentionInputs& in);
     ModelShape s_;
     torch::nn::ModuleList layers{nullptr};
     RMSNorm norm{nullptr};
-    torch::Tensor inv_freq_;
+    torch::Tensor inv_freq_;  // float64 [head_dim / 2], rope scaling applied
 };
 TORCH_MODULE(DecoderStack);
 
 class CausalLMImpl : public torch::nn::Module {
 public:
-    explicit CausalLMImpl(const ModelShape& s);
+    // init = false leaves the weights uninitialised (memory is not even touched): for models
+    // whose weights are loaded from a checkpoint next. `dtype` is the parameters' dtype.
+    explicit CausalLMImpl(const ModelShape& s, bool init = true, torch::Dtype dtype = torch::kFloat32);
     torch::Tensor forward(const torch::Tensor& input_ids);  // logits [B, T, V]
     torch::Tensor hidden_states(const torch::Tensor& input_ids);
+    // Incremental forward for generation. input_ids [B, T] follow the cache's `length` slots;
+    // positions [B, T] are their rotary positions (a left-padded row starts at 0 after its
+    // padding); key_valid [B, length + T] bool marks real tokens (false for padding). Appends
+    // the new keys/values to the cache and returns logits [B, T, V].
+    torch::Tensor forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                 const torch::Tensor& key_valid, KVCache& cache);
+    KVCache make_cache(int64_t batch, int64_t capacity) const;
     const ModelShape& shape() const { return s_; }
+    torch::Dtype dtype() const { return dtype_; }
 
     // Hugging Face's initialisation: normal(0, 0.02) weights, zero biases, unit norms.
     void init_weights();
 
 private:
+    torch::Tensor head(const torch::Tensor& h);
     ModelShape s_;
+    torch::Dtype dtype_;
     DecoderStack model{nullptr};
-    torch::nn::Linear lm_head{nullptr};
+    Dense lm_head{nullptr};
 };
 TORCH_MODULE(CausalLM);
+
+// Rotary inverse frequencies (float64, [head_dim / 2]) with the shape's rope scaling applied,
+// as transformers' rope initialisation functions compute them.
+torch::Tensor rope_inv_freq(const ModelShape& s);
 
 // A frozen copy with the same shape and weights (the reference model), on the same device.
 CausalLM clone_frozen(const CausalLM& source);

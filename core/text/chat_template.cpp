@@ -1,6 +1,12 @@
 #include "text/chat_template.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "common/errors.h"
+#include "text/hf_tokenizer.h"
 
 namespace ps {
 namespace {
@@ -85,10 +91,21 @@ std::string resolve_template_name(const std::string& configured, const std::stri
         ChatTemplate check(configured);
         return configured;
     }
-    // Built-in models are trained from scratch on plain text. TODO(hf-tokenizer): map the
-    // chat_template of a Hugging Face directory's tokenizer_config.json to a name here.
-    (void)model_source;
-    return "plain";
+    // Built-in models are trained from scratch on plain text; a Hugging Face directory's
+    // tokenizer_config.json says which chat format the model was tuned with.
+    const std::filesystem::path config = std::filesystem::path(model_source) / "tokenizer_config.json";
+    std::error_code ec;
+    if (model_source.rfind("builtin:", 0) == 0 || !std::filesystem::is_regular_file(config, ec)) return "plain";
+    std::ifstream in(config);
+    nlohmann::json j;
+    try {
+        in >> j;
+    } catch (const nlohmann::json::exception&) {
+        return "plain";  // the tokenizer loader reports a broken file with its position
+    }
+    std::string warning;
+    const std::string detected = detect_chat_template(j, &warning);
+    return detected == "unknown" ? "plain" : detected;
 }
 
 }  // namespace ps

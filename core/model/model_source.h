@@ -1,0 +1,38 @@
+// `model.source` resolved into a model (and the tokenizer that goes with it): a built-in
+// model (`builtin:tiny`, `builtin:small`, random weights from the current torch seed) or a
+// Hugging Face model directory.
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "model/causal_lm.h"
+#include "model/model_io.h"
+#include "text/tokenizer.h"
+
+namespace ps {
+
+bool is_builtin_source(const std::string& source);
+
+struct LoadedModel {
+    CausalLM model{nullptr};
+    std::string source;
+    std::string dir;           // the Hugging Face directory, empty for built-in models
+    nlohmann::json hf_config;  // its config.json as read (null for built-in models)
+};
+
+// Built-in models draw their initial weights from torch's global generator: seed it first.
+LoadedModel load_model_source(const std::string& source, torch::Dtype dtype = torch::kFloat32);
+
+// The tokenizer of a model source: the byte tokenizer for built-in models and for directories
+// saved from them (config.json "prefstudio_tokenizer": "byte"). ModelError otherwise, with a
+// message that says what is missing.
+std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source);
+
+// How to save a model that came from `loaded`: its config.json keys and tokenizer files are
+// carried over; built-in models record that they use the byte tokenizer.
+SaveOptions save_options_for(const LoadedModel& loaded);
+
+}  // namespace ps

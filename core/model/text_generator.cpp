@@ -1,0 +1,117 @@
+#include "model/text_generator.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "common/errors.h"
+#include "engine/trainer.h"
+#include "model/generation.h"
+#include "model/hf_config.h"
+#include "model/model_io.h"
+#include "model/model_source.h"
+
+namespace ps {
+
+struct TextGenerator::Impl {
+    LoadedModel loaded;
+    std::shared_ptr<Tokenizer> tokenizer;
+    std::string tokenizer_error;
+    torch::Device device{torch::kCPU};
+    std::vector<int64_t> stop_ids;  // the tokenizer's EOS, config.json's and generation_config.json's eos_token_id
+};
+
+namespace {
+
+void add_ids(std::vector<int64_t>& to, const nlohmann::json& v) {
+    auto add = [&](const nlohmann::json& e) {
+        if (e.is_number_integer() && std::find(to.begin(), to.end(), e.get<int64_t>()) == to.end())
+            to.push_back(e.get<int64_t>());
+    };
+    if (v.is_array())
+        for (const auto& e : v) add(e);
+    else
+        add(v);
+}
+
+}  // namespace
+
+TextGenerator::TextGenerator() : impl_(std::make_unique<Impl>()) {}
+TextGenerator::~TextGenerator() = default;
+
+std::unique_ptr<TextGenerator> TextGenerator::open(const std::string& source, const TextGeneratorOptions& o) {
+    std::unique_ptr<TextGenerator> g(new TextGenerator());
+    Impl& m = *g->impl_;
+    if (o.threads > 0) torch::set_num_threads(o.threads);
+    try {
+        m.tokenizer = load_source_tokenizer(source);
+    } catch (const ModelError& e) {
+        if (o.need_tokenizer) throw;
+        m.tokenizer_error = e.what();
+    }
+    m.device = resolve_device(o.device);
+    torch::manual_seed(static_cast<uint64_t>(o.seed));
+    m.loaded = load_model_source(source, model_dtype_from_string(o.dtype));
+    if (m.tokenizer && m.tokenizer->vocab_size() > m.loaded.model->shape().vocab_size)
+        throw ModelError("the tokenizer of '" + source + "' has " + std::to_string(m.tokenizer->vocab_size()) +
+                         " tokens but the model only " + std::to_string(m.loaded.model->shape().vocab_size));
+    m.loaded.model->to(m.device);
+    m.loaded.model->eval();
+    if (m.tokenizer) m.stop_ids.push_back(m.tokenizer->eos_id());
+    for (int64_t id : m.loaded.model->shape().eos_token_ids) add_ids(m.stop_ids, id);
+    const std::string gen_config = m.loaded.dir + "/generation_config.json";
+    if (!m.loaded.dir.empty() && std::filesystem::is_regular_file(gen_config)) {
+        const nlohmann::json j = read_json_file(gen_config);
+        if (j.is_object() && j.contains("eos_token_id")) add_ids(m.stop_ids, j["eos_token_id"]);
+    }
+    return g;
+}
+
+bool TextGenerator::has_tokenizer() const { return impl_->tokenizer != nullptr; }
+const ModelShape& TextGenerator::shape() const { return impl_->loaded.model->shape(); }
+std::string TextGenerator::source() const { return impl_->loaded.source; }
+std::string TextGenerator::device() const { return impl_->device.str(); }
+
+std::vector<GenerationResult> TextGenerator::generate_ids(const std::vector<std::vector<int64_t>>& prompts,
+                                                          GenerationOptions o) const {
+    Impl& m = *impl_;
+    if (o.stop_ids.empty()) o.stop_ids = m.stop_ids;
+    auto seqs = generate_tokens(m.loaded.model, prompts, o);
+    std::vector<GenerationResult> out(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        out[i].prompt_ids = prompts[i];
+        out[i].completion_ids = std::move(seqs[i].tokens);
+        out[i].finish_reason = seqs[i].finish_reason;
+        if (m.tokenizer) {
+            out[i].prompt = m.tokenizer->decode(out[i].prompt_ids);  // generate() puts the original text back
+            out[i].completion = m.tokenizer->decode(out[i].completion_ids);
+        }
+    }
+    return out;
+}
+
+std::vector<GenerationResult> TextGenerator::generate(const std::vector<std::string>& prompts,
+                                                      GenerationOptions o) const {
+    Impl& m = *impl_;
+    if (!m.tokenizer) throw ModelError(m.tokenizer_error);
+    // TODO(chat-template): apply the model's chat template here once core/text/chat_template is merged.
+    std::vector<std::vector<int64_t>> ids;
+    for (const auto& p : prompts) {
+        std::vector<int64_t> row;
+        if (auto bos = m.tokenizer->bos_id()) row.push_back(*bos);
+        auto enc = m.tokenizer->encode(p);
+        row.insert(row.end(), enc.begin(), enc.end());
+        ids.push_back(std::move(row));
+    }
+    auto out = generate_ids(ids, std::move(o));
+    for (size_t i = 0; i < prompts.size(); ++i) out[i].prompt = prompts[i];
+    return out;
+}
+
+void TextGenerator::save(const std::string& dir, const std::string& dtype) const {
+    SaveOptions so = save_options_for(impl_->loaded);
+    if (!dtype.empty()) so.dtype = model_dtype_from_string(dtype);
+    save_hf_model(impl_->loaded.model, dir, so);
+}
+
+}  // namespace ps
