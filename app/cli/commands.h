@@ -13,7 +13,8 @@ int runs_command(const std::string& db_path, bool json);
 int export_command(const std::string& db_path, const std::string& run, const std::string& format,
                    const std::string& out_path);
 int diagnose_command(const std::string& db_path, const std::string& run, bool json);
-// TEXT "-" reads standard input. template_name: empty, "none" or "plain" (rendering comes later).
+// TEXT "-" reads standard input. template_name: empty or "none" (TEXT as it is), "auto" (the
+// tokenizer's chat template) or a template name: TEXT becomes one rendered user message.
 int tokenize_command(const std::string& tokenizer_path, const std::string& template_name, const std::string& text,
                      bool verbose);
 struct DataCommandOptions {
@@ -44,6 +45,8 @@ struct GenerateArgs {
     long long seed = 0;
     std::string dtype = "float32";
     std::string device = "cpu";
+    bool json = false;
+};
 int generate_command(const GenerateArgs& args);
 int save_model_command(const std::string& model, const std::string& out_dir, const std::string& dtype, long long seed);
 int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
