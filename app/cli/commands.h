@@ -12,7 +12,8 @@ int eval_command(const std::string& config_path, const std::vector<std::string>&
 int runs_command(const std::string& db_path, bool json);
 int export_command(const std::string& db_path, const std::string& run, const std::string& format,
                    const std::string& out_path);
-int diagnose_command(const std::string& db_path, const std::string& run, bool json);
+// `top`: how many of the tracked pairs whose chosen answer fell most the text output lists.
+int diagnose_command(const std::string& db_path, const std::string& run, bool json, int top = 5);
 int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
                       long long seed);
 

@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
     std::string diag_run;
     auto* diag = app.add_subcommand("diagnose", "Regimes of a stored run: healthy, both rewards falling, ...");
     diag->add_option("RUN", diag_run, "Run id or name")->required();
-    diag->add_flag("--json", json, "Print JSON");
+    diag->add_flag("--json", json, "Print JSON (with every tracked pair, most falling first)");
+    int diag_top = 5;
+    diag->add_option("--top", diag_top, "Tracked pairs to list whose chosen log-prob fell most (default 5)")
+        ->check(CLI::Range(0, 100000));
 
     std::string kind, data_out;
     int count = 2000, max_operand = 50;
@@ -74,7 +77,7 @@ int main(int argc, char** argv) {
         if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);
         if (*runs) return ps::cli::runs_command(db, json);
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
-        if (*diag) return ps::cli::diagnose_command(db, diag_run, json);
+        if (*diag) return ps::cli::diagnose_command(db, diag_run, json, diag_top);
         if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());

@@ -182,6 +182,7 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("device", c.train.device);
         s.get("reference_logps", c.train.reference_logps);
         s.get("threads", c.train.threads);
+        s.get("track_pairs", c.train.track_pairs);
     });
     root.finish();
     c.validate();
@@ -241,6 +242,8 @@ void RunConfig::validate() const {
             "train.device", "must be auto, cpu, cuda or cuda:N");
     require_one_of(train.reference_logps, {"cached", "on_the_fly"}, "train.reference_logps");
     require(train.threads >= 0 && train.threads <= 256, "train.threads", "must be 0 (auto) or a thread count up to 256");
+    require(train.track_pairs >= 0 && train.track_pairs <= 4096, "train.track_pairs",
+            "must be 0 (no per-pair tracking) or a pair count up to 4096");
 }
 
 json RunConfig::to_json() const {
@@ -281,7 +284,8 @@ json RunConfig::to_json() const {
                   {"checkpoint_every", train.checkpoint_every},
                   {"device", train.device},
                   {"reference_logps", train.reference_logps},
-                  {"threads", train.threads}};
+                  {"threads", train.threads},
+                  {"track_pairs", train.track_pairs}};
     return j;
 }
 

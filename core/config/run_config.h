@@ -63,6 +63,10 @@ struct TrainConfig {
     // CPU threads for tensor maths; 0 = all cores but one, so the studio's GUI thread keeps a
     // core (oversubscribed OpenMP threads spin and slow training down many times over).
     int threads = 0;
+    // Per-pair tracking: this many eval pairs (a fixed, seeded subset; all when fewer) have
+    // their policy log-probs recorded at step 0 and at every eval, and their CHES similarity
+    // computed from the reference model before training. 0 turns tracking off.
+    int track_pairs = 64;
 };
 
 struct RunConfig {
