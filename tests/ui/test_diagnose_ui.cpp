@@ -2,10 +2,12 @@
 // (segments, their pixel extents, colours and tooltips), the stacked margin decomposition
 // (values worked out by hand from the debiased EMA), the per-pair browser (order, curves in the
 // fixed colours, texts), and their wiring into the diagnosis panel and "clone with remedy".
+// Set PREFSTUDIO_DIAGNOSE_SCREENSHOT=/path.png to also save the filled panel.
 #include <QtTest>
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <qcustomplot.h>
 
@@ -139,12 +141,28 @@ private slots:
         QVERIFY(std::fabs(plot.lastFromChosen() - 0.5) < 1e-12);
         QVERIFY(std::fabs(plot.lastFromRejected() - 0.3) < 1e-12);
         QVERIFY2(plot.caption().contains("margin 0.8 = 0.5 from chosen + 0.3 from rejected"), qPrintable(plot.caption()));
-        const auto rej = values(plot.fromRejectedGraph()), mar = values(plot.marginGraph());
-        QVERIFY(std::fabs(rej.back() - 0.3) < 1e-12 && std::fabs(mar.back() - 0.8) < 1e-12);
-        // The green band is stacked on the red one: filled between the margin and the red edge.
-        QCOMPARE(plot.marginGraph()->channelFillGraph(), plot.fromRejectedGraph());
-        QCOMPARE(plot.marginGraph()->brush().color().rgb(), ps::ui::colors::kChosen.rgb());
-        QCOMPARE(plot.fromRejectedGraph()->brush().color().rgb(), ps::ui::colors::kRejected.rgb());
+        // Both parts add to the margin: red from 0 to 0.3, green stacked from 0.3 to 0.8.
+        QVERIFY(std::fabs(values(plot.rejectedBand(true)).back() - 0.3) < 1e-12);
+        QVERIFY(std::fabs(values(plot.chosenBand(true)).back() - 0.8) < 1e-12);
+        QCOMPARE(values(plot.rejectedBand(false)).back(), 0.0);
+        QCOMPARE(values(plot.chosenBand(false)).back(), 0.0);
+        QVERIFY(std::fabs(values(plot.marginGraph()).back() - 0.8) < 1e-12);
+        QCOMPARE(plot.chosenBand(true)->channelFillGraph(), plot.rejectedBand(true));
+        QCOMPARE(plot.chosenBand(false)->channelFillGraph(), plot.rejectedBand(false));
+        QVERIFY(plot.rejectedBand(true)->channelFillGraph() == nullptr);  // filled to 0
+        QCOMPARE(plot.chosenBand(true)->brush().color().rgb(), ps::ui::colors::kChosen.rgb());
+        QCOMPARE(plot.rejectedBand(true)->brush().color().rgb(), ps::ui::colors::kRejected.rgb());
+        QCOMPARE(plot.marginGraph()->brush().style(), Qt::NoBrush);
+
+        // Both falling: chosen -0.1, rejected -0.4 -> 0.3 = -0.1 from chosen + 0.4 from rejected:
+        // red from 0 up to 0.4, green from 0 down to -0.1 (it works against the margin).
+        plot.clear();
+        plot.appendMetrics(records(1, 5, -0.1, -0.4));
+        QVERIFY(std::fabs(values(plot.rejectedBand(true)).back() - 0.4) < 1e-12);
+        QVERIFY(std::fabs(values(plot.chosenBand(true)).back() - 0.4) < 1e-12);  // no positive chosen part
+        QVERIFY(std::fabs(values(plot.chosenBand(false)).back() + 0.1) < 1e-12);
+        QVERIFY(std::fabs(values(plot.marginGraph()).back() - 0.3) < 1e-12);
+        QVERIFY2(plot.caption().contains("margin 0.3 = -0.1 from chosen + 0.4 from rejected"), qPrintable(plot.caption()));
 
         // Smoothing by hand (w = 0.6): chosen 1 then 0 -> EMA 0.4/0.4 = 1, then 0.24/0.64 = 0.375;
         // rejected 0 then -1 -> 0, then -0.4/0.64 = -0.625.
@@ -243,6 +261,18 @@ private slots:
         panel.loadTrackedPairs(store, id);
         QCOMPARE(panel.pairBrowser()->table()->rowCount(), 3);
         QCOMPARE(panel.pairBrowser()->selectedPair(), int64_t(1));
+        const QByteArray shot = qgetenv("PREFSTUDIO_DIAGNOSE_SCREENSHOT");
+        if (!shot.isEmpty()) {
+            panel.resize(1200, 760);
+            panel.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&panel));
+            panel.evidenceTabs()->setCurrentIndex(1);
+            QTest::qWait(50);
+            panel.pairBrowser()->grab().save(QString::fromUtf8(shot) + ".pairs.png");
+            panel.evidenceTabs()->setCurrentIndex(0);
+            QTest::qWait(50);
+            QVERIFY(panel.grab().save(QString::fromUtf8(shot)));
+        }
         panel.loadTrackedPairs(store, empty);
         QCOMPARE(panel.pairBrowser()->table()->rowCount(), 0);
         QVERIFY(panel.pairBrowser()->summary().contains("no tracked pairs"));

@@ -1,5 +1,6 @@
 #include "diagnose/margin_decomposition_plot.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -38,28 +39,35 @@ MarginDecompositionPlot::MarginDecompositionPlot(QWidget* parent) : QWidget(pare
     plot_->yAxis->setLabel(tr("margin (smoothed)"));
     addZeroLine(plot_, plot_->axisRect());
 
-    fromRejected_ = plot_->addGraph();
-    fromRejected_->setName(tr("from rejected falling (−rejected)"));
-    QColor red = colors::kRejected;
-    fromRejected_->setPen(QPen(red, 1.2));
-    red.setAlpha(90);
-    fromRejected_->setBrush(red);  // filled down to 0
-
+    QColor red = colors::kRejected, green = colors::kChosen;
+    red.setAlpha(110);
+    green.setAlpha(120);
+    auto band = [&](const QColor& fill, const QColor& edge, QCPGraph* base) {
+        QCPGraph* g = plot_->addGraph();
+        g->setPen(QPen(edge, 1.0));
+        g->setBrush(fill);
+        if (base) g->setChannelFillGraph(base);  // no base: filled down to 0
+        return g;
+    };
+    rejectedUp_ = band(red, colors::kRejected, nullptr);
+    chosenUp_ = band(green, colors::kChosen, rejectedUp_);
+    rejectedDown_ = band(red, colors::kRejected, nullptr);
+    chosenDown_ = band(green, colors::kChosen, rejectedDown_);
+    rejectedUp_->setName(tr("from rejected falling (−rejected)"));
+    chosenUp_->setName(tr("from chosen rising (chosen)"));
+    rejectedDown_->removeFromLegend();
+    chosenDown_->removeFromLegend();
     margin_ = plot_->addGraph();
-    margin_->setName(tr("+ from chosen rising (chosen) = margin"));
-    margin_->setPen(QPen(colors::kMargin, 1.6));
-    QColor green = colors::kChosen;
-    green.setAlpha(110);
-    margin_->setBrush(green);
-    margin_->setChannelFillGraph(fromRejected_);  // the green band is the chosen part
+    margin_->setName(tr("margin = sum of both"));
+    margin_->setPen(QPen(colors::kMargin, 1.8));
 
     plot_->legend->setVisible(true);
     plot_->legend->setBrush(QColor(255, 255, 255, 200));
     plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     plot_->setToolTip(
-        tr("Red: the margin gained by pushing the rejected answers down. Green, stacked on it: the "
-           "margin gained by raising the chosen answers; green below the red edge means the chosen "
-           "answers fell. The top edge is the margin."));
+        tr("Red: the margin gained by pushing the rejected answers down. Green: the margin gained "
+           "by raising the chosen answers. Parts that add to the margin stack above 0; a part below 0 "
+           "works against it (green below 0: the chosen answers fell). Blue: the margin."));
 
     caption_ = new QLabel;
     caption_->setWordWrap(true);
@@ -78,8 +86,7 @@ void MarginDecompositionPlot::clear() {
     steps_.clear();
     fromChosen_.clear();
     fromRejectedValues_.clear();
-    fromRejected_->data()->clear();
-    margin_->data()->clear();
+    for (QCPGraph* g : {rejectedUp_, chosenUp_, rejectedDown_, chosenDown_, margin_}) g->data()->clear();
     plot_->xAxis->setRange(0, 10);
     plot_->yAxis->setRange(-1, 1);
     updateCaption();
@@ -99,16 +106,19 @@ void MarginDecompositionPlot::appendMetrics(const std::vector<StepMetrics>& batc
         steps_.push_back(m.step);
         fromChosen_.push_back(d.from_chosen);
         fromRejectedValues_.push_back(d.from_rejected);
-        fromRejected_->addData(double(m.step), d.from_rejected);
-        margin_->addData(double(m.step), d.margin);
+        const double x = double(m.step);
+        const double rUp = std::max(0.0, d.from_rejected), rDown = std::min(0.0, d.from_rejected);
+        rejectedUp_->addData(x, rUp);
+        chosenUp_->addData(x, rUp + std::max(0.0, d.from_chosen));
+        rejectedDown_->addData(x, rDown);
+        chosenDown_->addData(x, rDown + std::min(0.0, d.from_chosen));
+        margin_->addData(x, d.margin);
         any = true;
     }
     if (!any) return;
     bool found = false;
-    QCPRange y = fromRejected_->getValueRange(found);
-    QCPRange ym = margin_->getValueRange(found);
-    y.expand(ym);
-    y.expand(0.0);
+    QCPRange y(0.0, 0.0);
+    for (QCPGraph* g : {chosenUp_, chosenDown_, margin_}) y.expand(g->getValueRange(found));
     const double pad = std::max(1e-3, 0.08 * y.size());
     plot_->yAxis->setRange(y.lower - pad, y.upper + pad);
     plot_->xAxis->setRange(double(steps_.front()), std::max(double(steps_.back()), double(steps_.front()) + 1.0));

@@ -1,9 +1,11 @@
-// Where the reward margin comes from, over the steps, as a stacked area plot: the red band is
-// the part from the rejected answers falling (−rejected reward), the green band stacked on it the
-// part from the chosen answers rising (the chosen reward), so the top edge is the margin:
-// "0.8 = 0.5 from chosen + 0.3 from rejected". A band below its base means that side moved the
-// wrong way (chosen fell, or rejected rose). Rewards are smoothed like the diagnosis panel's
-// (debiased EMA 0.6) and split with core's decompose_margin (baselines 0: DPO-style rewards).
+// Where the reward margin comes from, over the steps, as a stacked area plot (margin =
+// from chosen + from rejected, core's decompose_margin): the red band is the part from the
+// rejected answers falling (−rejected reward), the green band the part from the chosen answers
+// rising (the chosen reward). Positive parts stack upward from 0 (red first, green on top), so
+// "0.8 = 0.5 from chosen + 0.3 from rejected" reads as red up to 0.3 and green from 0.3 to 0.8;
+// a part that works against the margin (chosen fell, or rejected rose) stacks downward below 0.
+// The blue line is the margin itself. Rewards are smoothed like the diagnosis panel's
+// (debiased EMA 0.6), with baselines 0 (DPO-style rewards, relative to the reference).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -31,8 +33,11 @@ public:
     void appendMetrics(const std::vector<StepMetrics>& batch);
 
     QCustomPlot* plot() const { return plot_; }
-    QCPGraph* fromRejectedGraph() const { return fromRejected_; }  // −rejected, filled to 0
-    QCPGraph* marginGraph() const { return margin_; }  // chosen − rejected, filled down to the above
+    // The bands' edges: `up` = the positive side (stacked from 0 upward), else the negative side.
+    // The rejected band is filled to 0; the chosen band is filled to the rejected band's edge.
+    QCPGraph* rejectedBand(bool up) const { return up ? rejectedUp_ : rejectedDown_; }
+    QCPGraph* chosenBand(bool up) const { return up ? chosenUp_ : chosenDown_; }
+    QCPGraph* marginGraph() const { return margin_; }  // the margin line, no fill
     size_t points() const { return steps_.size(); }
     // The last point's split, for the caption and tests (NaN before any point).
     double lastFromChosen() const;
@@ -49,7 +54,10 @@ private:
     void updateCaption();
 
     QCustomPlot* plot_ = nullptr;
-    QCPGraph* fromRejected_ = nullptr;
+    QCPGraph* rejectedUp_ = nullptr;
+    QCPGraph* chosenUp_ = nullptr;
+    QCPGraph* rejectedDown_ = nullptr;
+    QCPGraph* chosenDown_ = nullptr;
     QCPGraph* margin_ = nullptr;
     QLabel* caption_ = nullptr;
     Ema chosen_, rejected_;
