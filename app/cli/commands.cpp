@@ -212,6 +212,14 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
     // their CHES similarity relates to that loss. Every tracked pair in JSON, most falling first.
     const PairTrackingReport pairs = analyse_tracked_pairs(store.load_tracked_pairs(run.id), store.load_pair_logps(run.id));
     d["pair_tracking"] = pairs.to_json();
+    // The off-policy check made before training, as the run logged it (null when it has none:
+    // an objective without a reference model, or a run stopped before it).
+    d["offpolicy"] = nullptr;
+    for (const RunEvent& e : store.load_events(run.id))
+        if (e.data.is_object() && e.data.contains("offpolicy") && e.data["offpolicy"].is_object()) {
+            d["offpolicy"] = e.data["offpolicy"];
+            d["offpolicy"]["message"] = e.message;
+        }
     if (json) {
         std::cout << d.dump(2) << "\n";
         return 0;
@@ -238,6 +246,9 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
                     fmt(num("margin"), "%.3f").c_str(), fmt(num("from_chosen"), "%+.3f").c_str(),
                     fmt(num("from_rejected"), "%+.3f").c_str());
     }
+    if (d["offpolicy"].is_object())
+        std::printf("%s%s\n", d["offpolicy"].value("warn", false) ? "warning: " : "",
+                    d["offpolicy"].value("message", std::string()).c_str());
     if (!remedies.empty()) {
         std::printf("what to try (%s):\n", remedy_regime.c_str());
         for (const auto& r : remedies)
