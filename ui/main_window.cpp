@@ -33,6 +33,7 @@
 #include "common/metric_style.h"
 #include "common/theme.h"
 #include "engine/runtime_info.h"
+#include "diagnose/remedies.h"  // evidence helper: clone with the picked remedy
 #include "experiment/experiment_form.h"
 #include "live/diagnosis_panel.h"
 #include "live/event_log.h"
@@ -544,6 +545,7 @@ bool MainWindow::openStoredRun(qint64 runId) {
     diagnosis_->clear();
     diagnosis_->appendMetrics(trainRecords);
     diagnosis_->appendEvents(regimes);
+    diagnosis_->loadTrackedPairs(*store_, runId);  // evidence helper: per-pair tracking
     openedRunId_ = runId;
     controls_->showIdle(tr("Showing stored run %1 (%2)")
                             .arg(runId)
@@ -592,11 +594,19 @@ void MainWindow::startRun() {
 
 void MainWindow::cloneWithRemedy() {
     if (isRunning() || !form_->isValid()) return;
-    nlohmann::json j = form_->experimentJson();
-    if (!j["objective"].is_object()) j["objective"] = nlohmann::json::object();
-    j["objective"]["sft_weight"] = 1.0;
-    const std::string name = j.value("name", std::string("experiment"));
-    if (name.size() < 4 || name.compare(name.size() - 4, 4, "-rpo") != 0) j["name"] = name + "-rpo";
+    // The remedy picked in the diagnosis (core's diagnose/remedies.h), as config overrides.
+    const std::string remedyId = diagnosis_->selectedRemedyId().isEmpty()
+                                     ? std::string("sft_weight")
+                                     : diagnosis_->selectedRemedyId().toStdString();
+    nlohmann::json j;
+    Remedy remedy;
+    try {
+        remedy = remedy_by_id(remedyId);
+        j = apply_remedy(form_->experimentJson(), remedyId, form_->runConfig());
+    } catch (const std::exception& e) {
+        reportProblem(tr("Cannot clone with this remedy: %1").arg(QString::fromStdString(e.what())));
+        return;
+    }
     // A new, unsaved experiment: data paths made absolute so they still resolve without the
     // original file's directory.
     const RunConfig& resolved = form_->runConfig();
@@ -607,11 +617,11 @@ void MainWindow::cloneWithRemedy() {
     form_->setExperiment(j);
     updateWindowTitle();
     updateActions();
+    const QString what = QString::fromStdString(remedy.title + " (" + remedy.change + ")");
     log_->appendMessage(QStringLiteral("info"),
-                        tr("Cloned the experiment as '%1' with objective.sft_weight = 1.0 (an SFT "
-                           "term on the chosen answers). Press Run to try it.")
-                            .arg(QString::fromStdString(j["name"].get<std::string>())));
-    statusBar()->showMessage(tr("Experiment cloned with sft_weight = 1.0: press Run"), 8000);
+                        tr("Cloned the experiment as '%1' with the remedy: %2. Press Run to try it.")
+                            .arg(QString::fromStdString(j["name"].get<std::string>()), what));
+    statusBar()->showMessage(tr("Experiment cloned with remedy %1: press Run").arg(what), 8000);
 }
 
 bool MainWindow::cloneStoredRun(qint64 runId) {
@@ -719,6 +729,8 @@ void MainWindow::onRunFinished(RunStatus status, const QString& error,
     runsView_->setLiveRunId(0);
     runsView_->refresh();
     runsView_->selectRun(session_->storedRunId());
+    if (store_ && session_->storedRunId() > 0)  // evidence helper: per-pair tracking
+        diagnosis_->loadTrackedPairs(*store_, session_->storedRunId());
     updateActions();
     emit runFinished(status);
 }

@@ -101,8 +101,9 @@ public slots:
     // Loads a stored run's metrics and regime events into the monitor and the diagnosis, so a
     // past run can be inspected. Refused (false, with a message) while a run is live.
     bool openStoredRun(qint64 runId);
-    // Puts the current experiment, with objective.sft_weight = 1.0 (the RPO remedy for both
-    // rewards falling) and a new name, into the form as a new unsaved experiment.
+    // Puts the current experiment, with the remedy picked in the diagnosis applied (by default
+    // objective.sft_weight = 1.0, the RPO remedy for both rewards falling) and a new name, into
+    // the form as a new unsaved experiment.
     void cloneWithRemedy();
     // Puts a stored run's configuration (as its user wrote it, with the data paths it resolved
     // to) into the form as a new unsaved experiment named "<name>-clone". False with a

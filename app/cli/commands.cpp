@@ -21,6 +21,8 @@
 #include "text/hf_tokenizer.h"
 #include "text/chat_template.h"
 #include "diagnose/diagnosis.h"
+#include "diagnose/pair_tracking.h"
+#include "diagnose/remedies.h"
 #include "engine/run_thread.h"
 #include "model/text_generator.h"
 #include "progress_printer.h"
@@ -183,7 +185,7 @@ int export_command(const std::string& db_path, const std::string& run_text, cons
     return 0;
 }
 
-int diagnose_command(const std::string& db_path, const std::string& run_text, bool json) {
+int diagnose_command(const std::string& db_path, const std::string& run_text, bool json, int top) {
     RunStore store(db_or_default(db_path));
     StoredRun run = store.resolve_run(run_text);
     // Rebuild the preference-training stream (SFT and eval series count steps of their own).
@@ -202,6 +204,31 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
     for (auto& [step, m] : by_step) stream.push_back(std::move(m));
     nlohmann::json d = diagnose_series(stream);
     d["run"] = {{"id", run.id}, {"name", run.name}, {"algorithm", run.algorithm}, {"status", to_string(run.status)}};
+    // What to try: the remedies of the last problem regime (the final one when it is a problem).
+    nlohmann::json remedies = nlohmann::json::array();
+    std::string remedy_regime;
+    for (const auto& r : d["regimes"]) {
+        const Regime regime = regime_from_string(r["regime"].get<std::string>());
+        if (is_problem(regime)) remedy_regime = r["regime"].get<std::string>();
+    }
+    if (!remedy_regime.empty())
+        for (const Remedy& r : remedies_for(regime_from_string(remedy_regime), run.algorithm))
+            remedies.push_back({{"id", r.id}, {"title", r.title}, {"change", r.change}, {"why", r.why},
+                                {"one_click", r.one_click}});
+    d["remedies"] = {{"regime", remedy_regime.empty() ? nlohmann::json(nullptr) : nlohmann::json(remedy_regime)},
+                     {"remedies", remedies}};
+    // Per-pair evidence: the tracked pairs whose chosen answer lost the most likelihood, and how
+    // their CHES similarity relates to that loss. Every tracked pair in JSON, most falling first.
+    const PairTrackingReport pairs = analyse_tracked_pairs(store.load_tracked_pairs(run.id), store.load_pair_logps(run.id));
+    d["pair_tracking"] = pairs.to_json();
+    // The off-policy check made before training, as the run logged it (null when it has none:
+    // an objective without a reference model, or a run stopped before it).
+    d["offpolicy"] = nullptr;
+    for (const RunEvent& e : store.load_events(run.id))
+        if (e.data.is_object() && e.data.contains("offpolicy") && e.data["offpolicy"].is_object()) {
+            d["offpolicy"] = e.data["offpolicy"];
+            d["offpolicy"]["message"] = e.message;
+        }
     if (json) {
         std::cout << d.dump(2) << "\n";
         return 0;
@@ -227,6 +254,40 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
         std::printf("  final margin %s: chosen contributes %s, rejected contributes %s (positive = moved the right way)\n",
                     fmt(num("margin"), "%.3f").c_str(), fmt(num("from_chosen"), "%+.3f").c_str(),
                     fmt(num("from_rejected"), "%+.3f").c_str());
+    }
+    if (d["offpolicy"].is_object())
+        std::printf("%s%s\n", d["offpolicy"].value("warn", false) ? "warning: " : "",
+                    d["offpolicy"].value("message", std::string()).c_str());
+    if (!remedies.empty()) {
+        std::printf("what to try (%s):\n", remedy_regime.c_str());
+        for (const auto& r : remedies)
+            std::printf("  - %s: %s%s\n", r["title"].get<std::string>().c_str(), r["change"].get<std::string>().c_str(),
+                        r["one_click"].get<bool>() ? "" : " [advice only]");
+    }
+    if (pairs.empty()) {
+        std::printf("per-pair tracking: none stored for this run (train.track_pairs = 0, or a run from before tracking)\n");
+        return 0;
+    }
+    std::printf("per-pair tracking: %s\n", pairs.summary.c_str());
+    // One line of text per answer, cut to fit a terminal.
+    auto clip = [](std::string t, size_t width) {
+        for (auto& ch : t)
+            if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+        if (t.size() > width) t = t.substr(0, width - 3) + "...";
+        return t;
+    };
+    const size_t shown = std::min(pairs.pairs.size(), static_cast<size_t>(std::max(0, top)));
+    if (shown > 0)
+        std::printf("  pairs whose chosen log-prob fell most (change from step %lld to %lld, nats; CHES before training):\n",
+                    static_cast<long long>(pairs.first_step), static_cast<long long>(pairs.last_step));
+    for (size_t i = 0; i < shown; ++i) {
+        const PairTrajectory& t = pairs.pairs[i];
+        std::printf("  #%lld  chosen %s (%s/token)  rejected %s  CHES %s  LN-CHES %s\n",
+                    static_cast<long long>(t.pair.index), fmt(t.chosen_change, "%+.3f").c_str(),
+                    fmt(t.chosen_change_per_token, "%+.3f").c_str(), fmt(t.rejected_change, "%+.3f").c_str(),
+                    fmt(t.pair.ches, "%.4g").c_str(), fmt(t.pair.ln_ches, "%.4g").c_str());
+        std::printf("      prompt:   %s\n      chosen:   %s\n      rejected: %s\n", clip(t.pair.prompt, 100).c_str(),
+                    clip(t.pair.chosen, 100).c_str(), clip(t.pair.rejected, 100).c_str());
     }
     return 0;
 }

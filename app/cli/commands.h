@@ -12,7 +12,8 @@ int eval_command(const std::string& config_path, const std::vector<std::string>&
 int runs_command(const std::string& db_path, bool json);
 int export_command(const std::string& db_path, const std::string& run, const std::string& format,
                    const std::string& out_path);
-int diagnose_command(const std::string& db_path, const std::string& run, bool json);
+// `top`: how many of the tracked pairs whose chosen answer fell most the text output lists.
+int diagnose_command(const std::string& db_path, const std::string& run, bool json, int top = 5);
 // TEXT "-" reads standard input. template_name: empty or "none" (TEXT as it is), "auto" (the
 // tokenizer's chat template) or a template name: TEXT becomes one rendered user message.
 int tokenize_command(const std::string& tokenizer_path, const std::string& template_name, const std::string& text,

@@ -46,7 +46,10 @@ int main(int argc, char** argv) {
     std::string diag_run;
     auto* diag = app.add_subcommand("diagnose", "Regimes of a stored run: healthy, both rewards falling, ...");
     diag->add_option("RUN", diag_run, "Run id or name")->required();
-    diag->add_flag("--json", json, "Print JSON");
+    diag->add_flag("--json", json, "Print JSON (with every tracked pair, most falling first)");
+    int diag_top = 5;
+    diag->add_option("--top", diag_top, "Tracked pairs to list whose chosen log-prob fell most (default 5)")
+        ->check(CLI::Range(0, 100000));
 
     ps::cli::DataCommandOptions data_options;
     auto* data = app.add_subcommand("data", "Check and summarise a preference dataset: format, counts, token lengths, length bias, problems, first examples");
@@ -138,7 +141,7 @@ int main(int argc, char** argv) {
         if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);
         if (*runs) return ps::cli::runs_command(db, json);
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
-        if (*diag) return ps::cli::diagnose_command(db, diag_run, json);
+        if (*diag) return ps::cli::diagnose_command(db, diag_run, json, diag_top);
         if (*tokenize) return ps::cli::tokenize_command(tok_path, tok_template, tok_text, tok_verbose);
         if (*data) return ps::cli::data_command(data_options);
         if (*gen) return ps::cli::generate_command(gen_args);

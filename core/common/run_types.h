@@ -56,6 +56,29 @@ struct RunProgress {
 // The resident set size of this process in bytes (/proc/self/statm), -1 where unavailable.
 int64_t process_resident_bytes();
 
+// One pair of the fixed eval subset that a run tracks (train.track_pairs): its text, lengths and
+// the CHES similarity of its answers under the reference model, before training
+// (core/diagnose/pair_tracking.h). NaN where a value is unknown.
+struct TrackedPair {
+    int64_t index = 0;        // position in the tracked subset, 0..n-1
+    std::string split;        // "eval", or "train" when the run has no eval split
+    int64_t split_index = 0;  // position of the pair in that split
+    std::string prompt, chosen, rejected;
+    int64_t chosen_tokens = 0;    // completion tokens scored (EOS included)
+    int64_t rejected_tokens = 0;
+    double ches = 0.0;        // Razin et al. 2024, Definition 2
+    double ln_ches = 0.0;     // its length-normalised form
+};
+
+// The policy's log-probs of one tracked pair at one step, summed over completion tokens
+// (step 0: before the first preference step).
+struct PairLogpRecord {
+    int64_t pair = 0;  // TrackedPair::index
+    int64_t step = 0;
+    double chosen = 0.0;
+    double rejected = 0.0;
+};
+
 // Identity of a run, given to sinks before the first step.
 struct RunInfo {
     std::string name;
@@ -76,6 +99,10 @@ public:
     virtual void on_metrics(const StepMetrics& metrics) = 0;
     virtual void on_event(const RunEvent& event) { (void)event; }
     virtual void on_progress(const RunProgress& progress) { (void)progress; }
+    // Per-pair tracking: the tracked pairs once, before the first preference step, then their
+    // log-probs at step 0 and at every eval.
+    virtual void on_tracked_pairs(const std::vector<TrackedPair>& pairs) { (void)pairs; }
+    virtual void on_pair_logps(const std::vector<PairLogpRecord>& records) { (void)records; }
     // Last call. `final_metrics` holds the last value of every metric; `error` is set for Failed.
     virtual void on_finish(RunStatus status, const nlohmann::json& final_metrics,
                            const std::string& error) {

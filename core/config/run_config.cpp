@@ -210,6 +210,7 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("reference_logps", c.train.reference_logps);
         s.get("threads", c.train.threads);
         s.get("save_dir", c.train.save_dir);
+        s.get("track_pairs", c.train.track_pairs);
     });
     root.finish();
     c.validate();
@@ -275,6 +276,8 @@ void RunConfig::validate() const {
     require_one_of(train.reference_logps, {"cached", "on_the_fly"}, "train.reference_logps");
     require(train.threads >= 0 && train.threads <= 256, "train.threads", "must be 0 (auto) or a thread count up to 256");
     require(!train.save_dir || !train.save_dir->empty(), "train.save_dir", "must be a directory path or null");
+    require(train.track_pairs >= 0 && train.track_pairs <= 4096, "train.track_pairs",
+            "must be 0 (no per-pair tracking) or a pair count up to 4096");
 }
 
 json RunConfig::to_json() const {
@@ -320,7 +323,8 @@ json RunConfig::to_json() const {
                   {"device", train.device},
                   {"reference_logps", train.reference_logps},
                   {"threads", train.threads},
-                  {"save_dir", train.save_dir ? json(*train.save_dir) : json(nullptr)}};
+                  {"save_dir", train.save_dir ? json(*train.save_dir) : json(nullptr)}},
+                  {"track_pairs", train.track_pairs}};
     return j;
 }
 

@@ -75,6 +75,10 @@ struct TrainConfig {
     // Where the trained policy is written at the end of a completed run, as a directory
     // transformers loads (config.json, model.safetensors, tokenizer files); null = not saved.
     std::optional<std::string> save_dir;
+    // Per-pair tracking: this many eval pairs (a fixed, seeded subset; all when fewer) have
+    // their policy log-probs recorded at step 0 and at every eval, and their CHES similarity
+    // computed from the reference model before training. 0 turns tracking off.
+    int track_pairs = 64;
 };
 
 struct RunConfig {

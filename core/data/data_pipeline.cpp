@@ -70,6 +70,8 @@ PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
         }
         out.train = tokenize_pairs(train_text, tok, tmpl, limits, out.train_stats);
         out.eval = tokenize_pairs(eval_text, tok, tmpl, limits, out.eval_stats);
+        out.train_text = std::move(train_text);
+        out.eval_text = std::move(eval_text);
     } else {
         std::vector<UnpairedExample> train_text, eval_text;
         if (c.data.eval) {

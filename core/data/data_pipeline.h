@@ -21,6 +21,8 @@ struct PreparedData {
     bool unpaired = false;      // KTO examples (train_examples/eval_examples) instead of pairs
     std::vector<TokenizedPair> train, eval;
     std::vector<TokenizedExample> train_examples, eval_examples;
+    // The paired splits' text, by TokenizedPair::index (per-pair tracking shows it).
+    std::vector<PreferencePair> train_text, eval_text;
     TokenizeStats train_stats, eval_stats;
     std::vector<std::string> warnings;  // the readers' warnings, one sentence each
     size_t implicit_prompts = 0;

@@ -15,6 +15,7 @@
 #include "data/data_pipeline.h"
 #include "diagnose/diagnosis.h"
 #include "diagnose/offpolicy.h"
+#include "diagnose/pair_tracking.h"
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
@@ -42,6 +43,15 @@ SequenceLogps forward_logps(CausalLM& model, const SequenceBatch& batch, const t
     auto ids = batch.input_ids.to(device);
     auto mask = batch.completion_mask.to(device);
     return completion_logps(model->forward(ids), ids, mask);
+}
+
+torch::Tensor completion_hidden_sums(const torch::Tensor& hidden, const torch::Tensor& completion_mask) {
+    // The hidden state at position t predicts token t+1 (as the logits do in completion_logps),
+    // so completion token t is paired with the hidden state at t-1: CHES's h_{x, y_{<k}}.
+    const int64_t T = hidden.size(1);
+    auto h = hidden.narrow(1, 0, T - 1).to(torch::kFloat64);
+    auto mask = completion_mask.narrow(1, 1, T - 1).to(hidden.device()).to(torch::kFloat64);
+    return (h * mask.unsqueeze(-1)).sum(1);
 }
 
 namespace {
@@ -183,6 +193,8 @@ private:
         eval_ = std::move(data.eval);
         train_ex_ = std::move(data.train_examples);
         eval_ex_ = std::move(data.eval_examples);
+        train_text_ = std::move(data.train_text);  // per-pair tracking shows the tracked pairs' text
+        eval_text_ = std::move(data.eval_text);
         const TokenizeStats& ts = data.train_stats;
         const TokenizeStats& es = data.eval_stats;
         // Padding share of one epoch of training batches, with the configured batching and
@@ -492,16 +504,147 @@ private:
     }
 
     void evaluate(int s) {
-        if (eval_size() == 0) return;
-        StepMetrics m = eval_metrics(eval_, ref_eval_c_, ref_eval_r_, "eval/");
-        m.step = s;
-        emit(m);
+        // The tracked pairs' log-probs come from the eval forward itself when they are eval
+        // pairs: tracking then costs no extra forward.
+        const bool capture = tracking() && tracked_from_eval_;
+        std::vector<float> split_c, split_r;
+        if (eval_size() > 0) {
+            StepMetrics m = eval_metrics(eval_, ref_eval_c_, ref_eval_r_, "eval/", capture ? &split_c : nullptr,
+                                         capture ? &split_r : nullptr);
+            m.step = s;
+            emit(m);
+        }
+        if (tracking()) record_tracked(s, capture ? &split_c : nullptr, capture ? &split_r : nullptr);
         policy_->train();
     }
 
-    // Size-weighted means of the objective's metrics over a whole split.
+    // ---- Per-pair tracking (train.track_pairs; core/diagnose/pair_tracking.h) ----
+
+    bool tracking() const { return !tracked_.empty(); }
+    const std::vector<TokenizedPair>& tracked_split() const { return tracked_from_eval_ ? eval_ : train_; }
+
+    // Policy log-probs (summed) of the tracked pairs, and with `hidden` the sums of the final
+    // hidden states over the positions that predict each answer token, [2 x n, H] (chosen rows
+    // first). Evaluation only: no gradient, no random numbers.
+    void tracked_forward(std::vector<double>& chosen, std::vector<double>& rejected, torch::Tensor* hidden) {
+        torch::NoGradGuard no_grad;
+        policy_->eval();
+        const auto& split = tracked_split();
+        const size_t n = tracked_.size();
+        chosen.assign(n, 0.0);
+        rejected.assign(n, 0.0);
+        std::vector<torch::Tensor> hc, hr;
+        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
+        for (size_t i = 0; i < n; i += bs) {
+            check_control();
+            std::vector<size_t> idx(tracked_.begin() + static_cast<long>(i),
+                                    tracked_.begin() + static_cast<long>(std::min(n, i + bs)));
+            auto batch = collate_pairs(pick(split, idx), tokenizer_.pad_id());
+            auto ids = batch.input_ids.to(device_);
+            const int64_t B = static_cast<int64_t>(idx.size());
+            if (hidden) {
+                auto h = policy_->hidden_states(ids);
+                auto sums = completion_hidden_sums(h, batch.completion_mask).to(torch::kCPU);
+                hc.push_back(sums.narrow(0, 0, B));
+                hr.push_back(sums.narrow(0, B, B));
+            }
+            auto lp = completion_logps(policy_->forward(ids), ids, batch.completion_mask.to(device_))
+                          .sum.to(torch::kCPU).to(torch::kFloat64).contiguous();
+            const double* v = lp.data_ptr<double>();
+            for (int64_t j = 0; j < B; ++j) {
+                chosen[i + static_cast<size_t>(j)] = v[j];
+                rejected[i + static_cast<size_t>(j)] = v[B + j];
+            }
+        }
+        if (hidden) *hidden = torch::cat({torch::cat(hc), torch::cat(hr)});
+    }
+
+    // Before the first preference step: pick the fixed subset, measure CHES on the reference
+    // (the policy is still identical to it here: the reference was just cloned from it, or for
+    // reference-free objectives the initial model is the reference) and record step 0.
+    void start_tracking() {
+        tracked_.clear();
+        pair_records_.clear();
+        tracked_pairs_.clear();
+        // Unpaired KTO examples have no chosen/rejected pair to follow.
+        if (c_.train.track_pairs <= 0 || unpaired_) return;
+        tracked_from_eval_ = !eval_.empty();
+        const auto& split = tracked_split();
+        tracked_ = tracked_subset(split.size(), static_cast<size_t>(c_.train.track_pairs),
+                                  static_cast<uint64_t>(c_.seed));
+        if (tracked_.empty()) return;
+        std::vector<double> lc, lr;
+        torch::Tensor hidden;
+        tracked_forward(lc, lr, &hidden);
+        policy_->train();
+        const auto& texts = tracked_from_eval_ ? eval_text_ : train_text_;
+        const size_t n = tracked_.size();
+        hidden = hidden.contiguous();
+        const int64_t H = hidden.size(1);
+        const double* hv = hidden.data_ptr<double>();
+        for (size_t i = 0; i < n; ++i) {
+            const TokenizedPair& tp = split[tracked_[i]];
+            TrackedPair p;
+            p.index = static_cast<int64_t>(i);
+            p.split = tracked_from_eval_ ? "eval" : "train";
+            p.split_index = static_cast<int64_t>(tp.index);
+            if (tp.index < texts.size()) {
+                p.prompt = texts[tp.index].prompt;
+                p.chosen = texts[tp.index].chosen;
+                p.rejected = texts[tp.index].rejected;
+            }
+            p.chosen_tokens = static_cast<int64_t>(tp.chosen.size());
+            p.rejected_tokens = static_cast<int64_t>(tp.rejected.size());
+            const std::vector<double> sc(hv + i * H, hv + (i + 1) * H);
+            const std::vector<double> sr(hv + (n + i) * H, hv + (n + i + 1) * H);
+            const ChesScore ches = ches_from_sums(sc, tp.chosen.size(), sr, tp.rejected.size());
+            p.ches = ches.ches;
+            p.ln_ches = ches.ln_ches;
+            tracked_pairs_.push_back(std::move(p));
+        }
+        for (auto* s : sinks_) s->on_tracked_pairs(tracked_pairs_);
+        emit_pair_logps(0, lc, lr);
+        event("info",
+              "Tracking " + std::to_string(n) + " " + (tracked_from_eval_ ? "eval" : "train") +
+                  " pairs: their log-probs are recorded at step 0 and at every eval (train.track_pairs).",
+              {{"tracked_pairs", n}, {"split", tracked_from_eval_ ? "eval" : "train"}});
+    }
+
+    void emit_pair_logps(int64_t step, const std::vector<double>& chosen, const std::vector<double>& rejected) {
+        std::vector<PairLogpRecord> records(chosen.size());
+        for (size_t i = 0; i < chosen.size(); ++i) records[i] = {static_cast<int64_t>(i), step, chosen[i], rejected[i]};
+        pair_records_.insert(pair_records_.end(), records.begin(), records.end());
+        for (auto* s : sinks_) s->on_pair_logps(records);
+    }
+
+    // At an eval: from the eval forward's per-pair values when given, else a forward of its own.
+    void record_tracked(int64_t step, const std::vector<float>* split_c, const std::vector<float>* split_r) {
+        std::vector<double> lc, lr;
+        if (split_c && split_r && split_c->size() == tracked_split().size()) {
+            for (size_t i : tracked_) {
+                lc.push_back((*split_c)[i]);
+                lr.push_back((*split_r)[i]);
+            }
+        } else {
+            tracked_forward(lc, lr, nullptr);
+        }
+        emit_pair_logps(step, lc, lr);
+    }
+
+    // After the last eval: which pairs lost the most chosen likelihood, and whether CHES saw it
+    // coming. The full report is rebuilt from the store by `prefstudio-cli diagnose`.
+    void finish_tracking() {
+        if (!tracking()) return;
+        const PairTrackingReport report = analyse_tracked_pairs(tracked_pairs_, pair_records_);
+        nlohmann::json data = report.to_json(3);
+        event("info", "Per-pair tracking: " + report.summary, {{"pair_tracking", std::move(data)}});
+    }
+
+    // Size-weighted means of the objective's metrics over a whole split. With `per_pair_c` /
+    // `per_pair_r`, also each pair's summed policy log-probs, by position in the split.
     StepMetrics eval_metrics(const std::vector<TokenizedPair>& split, const std::vector<float>& ref_c,
-                             const std::vector<float>& ref_r, const std::string& prefix) {
+                             const std::vector<float>& ref_r, const std::string& prefix,
+                             std::vector<float>* per_pair_c = nullptr, std::vector<float>* per_pair_r = nullptr) {
         if (unpaired_) return eval_metrics_unpaired(&split == &eval_ ? eval_ex_ : train_ex_, ref_c, prefix);
         torch::NoGradGuard no_grad;
         policy_->eval();
@@ -516,6 +659,16 @@ private:
             auto batch = collate_pairs(pairs, tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
             auto out = objective(lp, batch, pairs, idx, ref_c, ref_r);
+            if (per_pair_c && per_pair_r) {
+                per_pair_c->resize(split.size());
+                per_pair_r->resize(split.size());
+                auto sums = lp.sum.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+                const float* v = sums.data_ptr<float>();
+                for (size_t j = 0; j < idx.size(); ++j) {
+                    (*per_pair_c)[idx[j]] = v[j];
+                    (*per_pair_r)[idx[j]] = v[idx.size() + j];
+                }
+            }
             const double n = static_cast<double>(idx.size());
             loss_sum += out.loss.item<double>() * n;
             for (const auto& [k, v] : out.metrics) sums[k] += v * n;
@@ -691,8 +844,10 @@ private:
         prepare();
         sft_warmup();
         cache_reference();
+        start_tracking();
         train();
         save_trained();
+        finish_tracking();
         event("phase", "Run completed after " + std::to_string(step_) + " preference steps.", {});
     }
 
@@ -726,6 +881,12 @@ private:
     bool unpaired_ = false;  // KTO on unpaired examples: train_ex_/eval_ instead of train_/eval_
     std::vector<TokenizedExample> train_ex_, eval_ex_;
     std::vector<TokenizedPair> desirable_pairs_;
+    std::vector<PreferencePair> train_text_, eval_text_;  // the splits' text, by TokenizedPair::index
+    // Per-pair tracking: indices into the tracked split, the pairs, every record so far.
+    std::vector<size_t> tracked_;
+    bool tracked_from_eval_ = true;
+    std::vector<TrackedPair> tracked_pairs_;
+    std::vector<PairLogpRecord> pair_records_;
     CausalLM policy_{nullptr};
     CausalLM reference_{nullptr};
     std::set<std::string> warned_;

@@ -21,4 +21,9 @@ torch::Device resolve_device(const std::string& requested);
 // Policy log-probs of a paired batch (rows 0..B-1 chosen, B..2B-1 rejected), one forward.
 SequenceLogps forward_logps(CausalLM& model, const SequenceBatch& batch, const torch::Device& device);
 
+// Per sequence, the sum of the final hidden states [N, T, H] over the positions that predict a
+// completion token (position t-1 for each completion token t of `completion_mask` [N, T]), in
+// float64: the S+ and S- of the CHES score (core/diagnose/pair_tracking.h). Returns [N, H].
+torch::Tensor completion_hidden_sums(const torch::Tensor& hidden, const torch::Tensor& completion_mask);
+
 }  // namespace ps

@@ -71,6 +71,32 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id);
 )sql";
 
+// Added by schema version 2: per-pair tracking (the tracked eval pairs with their text and CHES
+// similarity, and each pair's policy log-probs at step 0 and every eval). A version 1 store
+// gets these tables on open; its runs stay as they are (with no tracked pairs).
+constexpr const char* kSchemaV2Sql = R"sql(
+CREATE TABLE IF NOT EXISTS tracked_pairs(
+  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  pair_index      INTEGER NOT NULL,
+  split           TEXT NOT NULL DEFAULT '',
+  split_index     INTEGER NOT NULL DEFAULT 0,
+  prompt          TEXT NOT NULL DEFAULT '',
+  chosen          TEXT NOT NULL DEFAULT '',
+  rejected        TEXT NOT NULL DEFAULT '',
+  chosen_tokens   INTEGER NOT NULL DEFAULT 0,
+  rejected_tokens INTEGER NOT NULL DEFAULT 0,
+  ches            REAL,
+  ln_ches         REAL,
+  PRIMARY KEY(run_id, pair_index)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pair_logps(
+  run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  pair_index    INTEGER NOT NULL,
+  step          INTEGER NOT NULL,
+  chosen_logp   REAL,
+  rejected_logp REAL,
+  PRIMARY KEY(run_id, pair_index, step)) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kRunColumns =
     "id, name, algorithm, model, dataset, device, status, created_at, duration_s, error, tags, "
     "notes, config_json, resolved_config_json, final_metrics_json";
@@ -95,6 +121,21 @@ constexpr const char* kSqlSetTagsNotes = "UPDATE runs SET tags = ?2, notes = ?3 
 constexpr const char* kSqlDeleteMetrics = "DELETE FROM metrics WHERE run_id = ?1";
 constexpr const char* kSqlDeleteEvents = "DELETE FROM events WHERE run_id = ?1";
 constexpr const char* kSqlDeleteRun = "DELETE FROM runs WHERE id = ?1";
+constexpr const char* kSqlDeleteTrackedPairs = "DELETE FROM tracked_pairs WHERE run_id = ?1";
+constexpr const char* kSqlDeletePairLogps = "DELETE FROM pair_logps WHERE run_id = ?1";
+constexpr const char* kSqlInsertTrackedPair =
+    "INSERT OR REPLACE INTO tracked_pairs(run_id, pair_index, split, split_index, prompt, chosen, "
+    "rejected, chosen_tokens, rejected_tokens, ches, ln_ches) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr const char* kSqlInsertPairLogp =
+    "INSERT OR REPLACE INTO pair_logps(run_id, pair_index, step, chosen_logp, rejected_logp) "
+    "VALUES(?1, ?2, ?3, ?4, ?5)";
+constexpr const char* kSqlTrackedPairs =
+    "SELECT pair_index, split, split_index, prompt, chosen, rejected, chosen_tokens, "
+    "rejected_tokens, ches, ln_ches FROM tracked_pairs WHERE run_id = ?1 ORDER BY pair_index";
+constexpr const char* kSqlPairLogps =
+    "SELECT pair_index, step, chosen_logp, rejected_logp FROM pair_logps WHERE run_id = ?1 "
+    "ORDER BY pair_index, step";
 constexpr const char* kSqlInsertKey = "INSERT OR IGNORE INTO metric_keys(name) VALUES(?1)";
 constexpr const char* kSqlKeyId = "SELECT id FROM metric_keys WHERE name = ?1";
 constexpr const char* kSqlInsertMetric =
@@ -321,8 +362,10 @@ struct RunStore::Detail {
                                  "' is an SQLite database but not a PrefStudio run store; "
                                  "choose another file");
         }
-        // Version 1 is the first schema; later versions migrate from `version` here.
-        exec(kSchemaSql, "cannot create the tables of");
+        // A new file gets every table; an older store is migrated one version at a time, in
+        // this transaction, keeping its runs.
+        if (version < 1) exec(kSchemaSql, "cannot create the tables of");
+        if (version < 2) exec(kSchemaV2Sql, "cannot add the per-pair tracking tables to");
         Stmt set(*this, kSqlSetSchemaVersion, "cannot create the tables of");
         set.bind(1, std::to_string(RunStore::kSchemaVersion)).run();
         tx.commit();
@@ -589,6 +632,84 @@ void RunStore::append_events(int64_t run_id, const std::vector<RunEvent>& events
     tx.commit();
 }
 
+void RunStore::append_tracked_pairs(int64_t run_id, const std::vector<TrackedPair>& pairs) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pairs.empty()) return;
+    Detail& d = *detail_;
+    const std::string what = "cannot write the tracked pairs of run " + std::to_string(run_id) + " to";
+    Detail::Transaction tx(d, true, what);
+    d.require_run(run_id, what);
+    for (const TrackedPair& p : pairs) {
+        Detail::Stmt s(d, kSqlInsertTrackedPair, what);
+        s.bind(1, run_id).bind(2, p.index).bind(3, p.split).bind(4, p.split_index);
+        s.bind(5, p.prompt).bind(6, p.chosen).bind(7, p.rejected);
+        s.bind(8, p.chosen_tokens).bind(9, p.rejected_tokens);
+        s.bind_real(10, std::isfinite(p.ches) ? p.ches : kNaN);
+        s.bind_real(11, std::isfinite(p.ln_ches) ? p.ln_ches : kNaN);
+        s.run();
+    }
+    tx.commit();
+}
+
+void RunStore::append_pair_logps(int64_t run_id, const std::vector<PairLogpRecord>& records) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (records.empty()) return;
+    Detail& d = *detail_;
+    const std::string what = "cannot write the tracked pairs' log-probs of run " + std::to_string(run_id) + " to";
+    Detail::Transaction tx(d, true, what);
+    d.require_run(run_id, what);
+    for (const PairLogpRecord& r : records) {
+        Detail::Stmt s(d, kSqlInsertPairLogp, what);
+        s.bind(1, run_id).bind(2, r.pair).bind(3, r.step);
+        s.bind_real(4, std::isfinite(r.chosen) ? r.chosen : kNaN);
+        s.bind_real(5, std::isfinite(r.rejected) ? r.rejected : kNaN);
+        s.run();
+    }
+    tx.commit();
+}
+
+std::vector<TrackedPair> RunStore::load_tracked_pairs(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail::Stmt s(*detail_, kSqlTrackedPairs,
+                   "cannot read the tracked pairs of run " + std::to_string(run_id) + " from");
+    s.bind(1, run_id);
+    std::vector<TrackedPair> pairs;
+    while (s.step()) {
+        sqlite3_stmt* q = s.get();
+        TrackedPair p;
+        p.index = sqlite3_column_int64(q, 0);
+        p.split = column_text(q, 1);
+        p.split_index = sqlite3_column_int64(q, 2);
+        p.prompt = column_text(q, 3);
+        p.chosen = column_text(q, 4);
+        p.rejected = column_text(q, 5);
+        p.chosen_tokens = sqlite3_column_int64(q, 6);
+        p.rejected_tokens = sqlite3_column_int64(q, 7);
+        p.ches = column_double(q, 8);
+        p.ln_ches = column_double(q, 9);
+        pairs.push_back(std::move(p));
+    }
+    return pairs;
+}
+
+std::vector<PairLogpRecord> RunStore::load_pair_logps(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail::Stmt s(*detail_, kSqlPairLogps,
+                   "cannot read the tracked pairs' log-probs of run " + std::to_string(run_id) + " from");
+    s.bind(1, run_id);
+    std::vector<PairLogpRecord> records;
+    while (s.step()) {
+        sqlite3_stmt* q = s.get();
+        PairLogpRecord r;
+        r.pair = sqlite3_column_int64(q, 0);
+        r.step = sqlite3_column_int64(q, 1);
+        r.chosen = column_double(q, 2);
+        r.rejected = column_double(q, 3);
+        records.push_back(r);
+    }
+    return records;
+}
+
 void RunStore::finish_run(int64_t run_id, RunStatus status, const nlohmann::json& final_metrics,
                           const std::string& error, double duration_s) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -615,7 +736,7 @@ void RunStore::delete_run(int64_t run_id) {
     const std::string what = "cannot delete run " + std::to_string(run_id) + " from";
     Detail::Transaction tx(d, true, what);
     // Explicit deletes (the schema also cascades), so connections without foreign_keys agree.
-    for (const char* sql : {kSqlDeleteMetrics, kSqlDeleteEvents}) {
+    for (const char* sql : {kSqlDeleteMetrics, kSqlDeleteEvents, kSqlDeleteTrackedPairs, kSqlDeletePairLogps}) {
         Detail::Stmt s(d, sql, what);
         s.bind(1, run_id).run();
     }

@@ -44,7 +44,9 @@ struct MetricSeries {
 
 class RunStore {
 public:
-    static constexpr int kSchemaVersion = 1;
+    // 2 added per-pair tracking (tracked_pairs, pair_logps); a version 1 store is migrated
+    // when it is opened, keeping its runs.
+    static constexpr int kSchemaVersion = 2;
 
     // Opens (creating when missing, with its parent directories) the store at `path`.
     // Throws StoreError naming the file when it cannot be opened or has a newer schema.
@@ -62,6 +64,10 @@ public:
     // One transaction for the whole batch.
     void append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch);
     void append_events(int64_t run_id, const std::vector<RunEvent>& events);
+    // Per-pair tracking (one transaction per call). A pair or (pair, step) written again
+    // replaces the earlier row; NaN and Inf are stored as NULL and read back as NaN.
+    void append_tracked_pairs(int64_t run_id, const std::vector<TrackedPair>& pairs);
+    void append_pair_logps(int64_t run_id, const std::vector<PairLogpRecord>& records);
     void finish_run(int64_t run_id, RunStatus status, const nlohmann::json& final_metrics,
                     const std::string& error, double duration_s);
     void set_tags_notes(int64_t run_id, const std::string& tags, const std::string& notes);
@@ -75,6 +81,8 @@ public:
     std::vector<MetricSeries> load_metrics(int64_t run_id);  // every series of the run
     MetricSeries load_metric(int64_t run_id, const std::string& name);
     std::vector<RunEvent> load_events(int64_t run_id);
+    std::vector<TrackedPair> load_tracked_pairs(int64_t run_id);     // by pair index
+    std::vector<PairLogpRecord> load_pair_logps(int64_t run_id);     // by pair index, then step
 
 private:
     void exec(const char* sql);
@@ -98,6 +106,8 @@ public:
     void on_metrics(const StepMetrics& metrics) override;
     void on_event(const RunEvent& event) override;
     void on_progress(const RunProgress& progress) override;
+    void on_tracked_pairs(const std::vector<TrackedPair>& pairs) override;
+    void on_pair_logps(const std::vector<PairLogpRecord>& records) override;
     void on_finish(RunStatus status, const nlohmann::json& final_metrics,
                    const std::string& error) override;
 
@@ -111,6 +121,8 @@ private:
     int64_t run_id_ = 0;
     std::vector<StepMetrics> pending_metrics_;
     std::vector<RunEvent> pending_events_;
+    std::vector<TrackedPair> pending_pairs_;          // written at the next flush
+    std::vector<PairLogpRecord> pending_pair_logps_;
     double last_flush_wall_ = 0.0;
     double last_wall_ = 0.0;
     RunStatus last_status_ = RunStatus::Running;

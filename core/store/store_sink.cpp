@@ -78,6 +78,8 @@ void StoreSink::on_start(const RunInfo& info) {
     run_id_ = 0;
     pending_metrics_.clear();
     pending_events_.clear();
+    pending_pairs_.clear();
+    pending_pair_logps_.clear();
     last_flush_wall_ = 0.0;
     last_wall_ = 0.0;
     last_status_ = RunStatus::Running;
@@ -121,6 +123,22 @@ void StoreSink::on_event(const RunEvent& event) {
     }
 }
 
+void StoreSink::on_tracked_pairs(const std::vector<TrackedPair>& pairs) {
+    pending_pairs_.insert(pending_pairs_.end(), pairs.begin(), pairs.end());
+    flush();  // once per run: the pairs are worth having in the store from the start
+}
+
+void StoreSink::on_pair_logps(const std::vector<PairLogpRecord>& records) {
+    // A few hundred rows per eval at most; they go with the next metrics flush. Bounded like
+    // the metrics while the store fails.
+    pending_pair_logps_.insert(pending_pair_logps_.end(), records.begin(), records.end());
+    if (pending_pair_logps_.size() > kMaxPendingSteps * 4) {
+        const size_t drop = pending_pair_logps_.size() - kMaxPendingSteps * 4;
+        pending_pair_logps_.erase(pending_pair_logps_.begin(),
+                                  pending_pair_logps_.begin() + static_cast<std::ptrdiff_t>(drop));
+    }
+}
+
 void StoreSink::on_progress(const RunProgress& progress) {
     (void)progress;  // the store keeps metrics and events; progress is for the live views
 }
@@ -151,7 +169,9 @@ void StoreSink::try_finish() {
 void StoreSink::flush() {
     steps_since_attempt_ = 0;
     last_flush_wall_ = last_wall_;
-    if (pending_metrics_.empty() && pending_events_.empty()) return;
+    if (pending_metrics_.empty() && pending_events_.empty() && pending_pairs_.empty() &&
+        pending_pair_logps_.empty())
+        return;
     if (!ensure_run()) {
         ++failures_;
         return;
@@ -179,6 +199,31 @@ void StoreSink::flush() {
         } catch (...) {
             ok = false;
             record_error("unknown error while writing events to the run store");
+        }
+    }
+    // Pairs before their log-probs; the log-probs wait while the pairs cannot be written.
+    if (!pending_pairs_.empty()) {
+        try {
+            store_->append_tracked_pairs(run_id_, pending_pairs_);
+            pending_pairs_.clear();
+        } catch (const std::exception& e) {
+            ok = false;
+            record_error(e.what());
+        } catch (...) {
+            ok = false;
+            record_error("unknown error while writing the tracked pairs to the run store");
+        }
+    }
+    if (pending_pairs_.empty() && !pending_pair_logps_.empty()) {
+        try {
+            store_->append_pair_logps(run_id_, pending_pair_logps_);
+            pending_pair_logps_.clear();
+        } catch (const std::exception& e) {
+            ok = false;
+            record_error(e.what());
+        } catch (...) {
+            ok = false;
+            record_error("unknown error while writing the tracked pairs' log-probs to the run store");
         }
     }
     failures_ = ok ? 0 : std::min(failures_ + 1, 30);

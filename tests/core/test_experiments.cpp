@@ -1,9 +1,16 @@
 // The both-falling experiment as a user runs it: plain DPO on the demo data is diagnosed as
 // both rewards falling, the RPO remedy (sft_weight 1) is not; `diagnose --json` carries the
 // regimes with their steps and evidence, and the live regime events are stored with the run.
+// The per-pair evidence (tracked pairs, CHES) and the remedies come with the diagnosis; data
+// whose chosen answers are off-policy (experiments/make_offpolicy_data.py, rebuilt here in C++)
+// fires the off-policy warning, the demo data does not.
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <random>
+#include <string>
 
 class TestExperiments : public QObject {
     Q_OBJECT
@@ -55,6 +62,54 @@ private slots:
         QVERIFY(md["from_chosen"].get<double>() < 0);
         QVERIFY(md["from_rejected"].get<double>() > 0);
         QCOMPARE(d["run"]["name"].get<std::string>(), std::string("both-falling-dpo"));
+        // Per-pair evidence: 64 eval pairs tracked from step 0 to the end; most lost chosen
+        // likelihood; the most falling comes first, with its text and curve.
+        const auto& pt = d["pair_tracking"];
+        QCOMPARE(pt["tracked"].get<int>(), 64);
+        QCOMPARE(pt["first_step"].get<int>(), 0);
+        QCOMPARE(pt["last_step"].get<int>(), 300);
+        QVERIFY(pt["chosen_fell"].get<int>() > 32);
+        QVERIFY(pt["pairs"][0]["prompt"].get<std::string>().find('=') != std::string::npos);
+        QVERIFY(pt["pairs"][0]["chosen_logp_change"].get<double>() < 0);
+        QCOMPARE(pt["pairs"][0]["curve"]["step"].size(), size_t(13));  // 0, 25, ..., 300
+        QVERIFY(pt["correlations"]["ches"]["drop"]["spearman"].is_number());
+        // What to try: the RPO remedy first, on-policy answers as advice.
+        QCOMPARE(d["remedies"]["regime"].get<std::string>(), std::string("both_falling"));
+        QCOMPARE(d["remedies"]["remedies"][0]["id"].get<std::string>(), std::string("sft_weight"));
+        QCOMPARE(d["remedies"]["remedies"].back()["one_click"].get<bool>(), false);
+        // The demo's chosen answers are the model's own kind of answer: no off-policy warning.
+        QCOMPARE(d["offpolicy"]["warn"].get<bool>(), false);
+    }
+
+    void offPolicyChosenAnswersFireTheWarning() {
+        // experiments/make_offpolicy_data.py's rule: every other pair gets a chosen answer with
+        // a random 20-character remark (text the model cannot learn to say) and the plain
+        // correct sum as rejected.
+        std::ifstream in((root_ + "/experiments/data/arith-dpo.jsonl").toStdString());
+        const std::string data = dir_.filePath("arith-offpolicy.jsonl").toStdString();
+        std::ofstream out(data);
+        const std::string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&()*+,-./:;<=>?@[]^_{|}~";
+        std::mt19937_64 rng(0);
+        std::string line;
+        for (int i = 0; std::getline(in, line); ++i) {
+            auto pair = nlohmann::json::parse(line);
+            if (i % 2 == 1) {
+                std::string remark;
+                for (int k = 0; k < 20; ++k) remark += alphabet[rng() % alphabet.size()];
+                pair["rejected"] = pair["chosen"];
+                pair["chosen"] = pair["chosen"].get<std::string>() + " " + remark;
+            }
+            out << pair.dump() << "\n";
+        }
+        out.close();
+        // The check runs before the first preference step: two steps are enough.
+        QCOMPARE(cli({"run", "experiments/offpolicy-dpo.json", "--db", db_, "--set", "data.train=" + QString::fromStdString(data),
+                      "--set", "train.steps=2", "--set", "train.eval_every=0"}),
+                 0);
+        auto d = cli_json({"diagnose", "offpolicy-dpo", "--db", db_, "--json"});
+        QVERIFY2(d["offpolicy"]["warn"].get<bool>(), d["offpolicy"].dump().c_str());
+        QVERIFY(d["offpolicy"]["share_chosen_far_less_likely"].get<double>() > 0.25);
+        QVERIFY(d["offpolicy"]["message"].get<std::string>().find("Off-policy data") != std::string::npos);
     }
 
     void rpoRemedyIsNotDiagnosedBothFalling() {

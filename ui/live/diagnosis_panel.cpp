@@ -3,14 +3,22 @@
 #include <cmath>
 #include <limits>
 
+#include <QComboBox>
 #include <QFrame>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 #include "common/metric_style.h"
 #include "diagnose/margin_decomposition.h"
+#include "diagnose/margin_decomposition_plot.h"
+#include "diagnose/pair_browser.h"
+#include "diagnose/pair_tracking.h"
+#include "diagnose/regime_timeline.h"
+#include "diagnose/remedies.h"
+#include "store/run_store.h"
 
 namespace ps::ui {
 
@@ -35,35 +43,24 @@ QString headlineFor(const QString& regime, int64_t since) {
     return DiagnosisPanel::tr("Regime '%1' since step %2").arg(regime, step);
 }
 
+// core's remedies for a regime; none for an unknown regime text.
+std::vector<Remedy> remediesOf(const QString& regime) {
+    try {
+        return remedies_for(regime_from_string(regime.toStdString()));
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
 // Plain-text remedies (one per line); empty when there is nothing to do.
 QString remediesFor(const QString& regime) {
-    if (regime == QLatin1String("both_falling"))
-        return DiagnosisPanel::tr(
-            "• Add an SFT term on the chosen answers: objective.sft_weight = 1.0 (RPO; TRL "
-            "rpo_alpha, LLaMA-Factory pref_ftx).\n"
-            "• DPO-Positive: objective.dpop_lambda = 5 penalises chosen log-probs that drop "
-            "below the reference.\n"
-            "• Lower train.learning_rate (e.g. halve it).\n"
-            "• Raise objective.beta (e.g. 0.1 → 0.3): a tighter pull to the reference.\n"
-            "• Switch to KTO (objective.algorithm = kto): each side against a reference point, "
-            "not only the margin.\n"
-            "• Prefer on-policy rejected answers; drop near-identical pairs.");
-    if (regime == QLatin1String("both_rising"))
-        return DiagnosisPanel::tr(
-            "• Check that the rejected answers are really worse (swapped labels?).\n"
-            "• Raise objective.beta or lower train.learning_rate.\n"
-            "• DPO-Positive (objective.dpop_lambda) or KTO push each side on its own.");
-    if (regime == QLatin1String("margin_collapsing"))
-        return DiagnosisPanel::tr(
-            "• Lower train.learning_rate or stop earlier (keep the best checkpoint).\n"
-            "• Raise objective.beta.\n"
-            "• Check the eval margin: the model may be overfitting the training pairs.");
-    if (regime == QLatin1String("diverging"))
-        return DiagnosisPanel::tr(
-            "• Lower train.learning_rate; keep train.max_grad_norm (clipping) on.\n"
-            "• Raise objective.beta.\n"
-            "• Check the data for empty or truncated answers.");
-    return QString();
+    QStringList lines;
+    for (const Remedy& r : remediesOf(regime))
+        lines << QStringLiteral("• %1: %2%3. %4")
+                     .arg(QString::fromStdString(r.title), QString::fromStdString(r.change),
+                          r.one_click ? QString() : DiagnosisPanel::tr(" (advice, no one-click change)"),
+                          QString::fromStdString(r.why));
+    return lines.join(QLatin1Char('\n'));
 }
 
 }  // namespace
@@ -108,10 +105,22 @@ DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
     remedies_ = new QLabel;
     remedies_->setWordWrap(true);
     remedies_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    cloneButton_ = new QPushButton(tr("Clone with remedy (sft_weight = 1.0)"));
-    cloneButton_->setToolTip(
-        tr("Copy this experiment into the form with objective.sft_weight = 1.0, ready to Run"));
+    cloneButton_ = new QPushButton(tr("Clone with remedy"));
+    cloneButton_->setToolTip(tr("Copy this experiment into the form with the picked remedy applied, ready to Run"));
     connect(cloneButton_, &QPushButton::clicked, this, &DiagnosisPanel::cloneWithRemedyRequested);
+    remedyChoice_ = new QComboBox;
+    remedyChoice_->setToolTip(tr("The remedy that \"Clone with remedy\" applies"));
+    remedyChoice_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+
+    timeline_ = new RegimeTimeline;
+    marginPlot_ = new MarginDecompositionPlot;
+    pairs_ = new PairBrowser;
+    evidence_ = new QTabWidget;
+    evidence_->setObjectName(QStringLiteral("DiagnosisEvidence"));
+    evidence_->setDocumentMode(true);
+    evidence_->addTab(marginPlot_, tr("Margin decomposition"));
+    evidence_->addTab(pairs_, tr("Tracked pairs"));
+    evidence_->setMinimumHeight(260);
 
     auto* left = new QVBoxLayout;
     left->addWidget(headline_);
@@ -123,16 +132,21 @@ DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
     auto* titleRow = new QHBoxLayout;
     titleRow->addWidget(remediesTitle_);
     titleRow->addStretch(1);
+    titleRow->addWidget(remedyChoice_);
     titleRow->addWidget(cloneButton_);
     auto* right = new QVBoxLayout;
     right->addLayout(titleRow);
     right->addWidget(remedies_);
     right->addStretch(1);
-    auto* layout = new QHBoxLayout(this);
+    auto* cards = new QHBoxLayout;
+    cards->addLayout(left, 3);
+    cards->addSpacing(12);
+    cards->addLayout(right, 2);
+    auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(8, 6, 8, 6);
-    layout->addLayout(left, 3);
-    layout->addSpacing(12);
-    layout->addLayout(right, 2);
+    layout->addWidget(timeline_);
+    layout->addLayout(cards);
+    layout->addWidget(evidence_, 1);
 
     clear();
 }
@@ -143,11 +157,16 @@ void DiagnosisPanel::clear() {
     since_ = 0;
     chosen_ = Ema{};
     rejected_ = Ema{};
+    timeline_->clear();
+    marginPlot_->clear();
+    pairs_->clear();
     showRegime();
     updateDecomposition();
 }
 
 void DiagnosisPanel::appendMetrics(const std::vector<StepMetrics>& batch) {
+    timeline_->appendMetrics(batch);
+    marginPlot_->appendMetrics(batch);
     bool any = false;
     for (const StepMetrics& m : batch) {
         const double c = m.get("rewards/chosen");
@@ -161,6 +180,7 @@ void DiagnosisPanel::appendMetrics(const std::vector<StepMetrics>& batch) {
 }
 
 void DiagnosisPanel::appendEvents(const std::vector<RunEvent>& events) {
+    timeline_->addEvents(events);
     bool changed = false;
     for (const RunEvent& e : events) {
         if (e.kind != "regime" || !e.data.is_object()) continue;
@@ -180,8 +200,22 @@ void DiagnosisPanel::appendEvents(const std::vector<RunEvent>& events) {
 void DiagnosisPanel::setCloneEnabled(bool enabled, const QString& whyNot) {
     cloneButton_->setEnabled(enabled);
     cloneButton_->setToolTip(
-        enabled ? tr("Copy this experiment into the form with objective.sft_weight = 1.0, ready to Run")
-                : whyNot);
+        enabled ? tr("Copy this experiment into the form with the picked remedy applied, ready to Run") : whyNot);
+}
+
+QString DiagnosisPanel::selectedRemedyId() const { return remedyChoice_->currentData().toString(); }
+
+void DiagnosisPanel::loadTrackedPairs(RunStore& store, int64_t runId) {
+    try {
+        const PairTrackingReport report = analyse_tracked_pairs(store.load_tracked_pairs(runId), store.load_pair_logps(runId));
+        if (report.empty())
+            pairs_->clear(tr("Run %1 has no tracked pairs (train.track_pairs = 0, or a run stored before tracking).")
+                              .arg(runId));
+        else
+            pairs_->setReport(report);
+    } catch (const std::exception& e) {
+        pairs_->clear(tr("Cannot read the tracked pairs of run %1: %2").arg(runId).arg(QString::fromStdString(e.what())));
+    }
 }
 
 QString DiagnosisPanel::headline() const { return headline_->text(); }
@@ -213,7 +247,12 @@ void DiagnosisPanel::showRegime() {
     // Both: a hidden title would otherwise leave the button alone on the row.
     remediesTitle_->setVisible(!what.isEmpty());
     remedies_->setVisible(!what.isEmpty());
-    cloneButton_->setVisible(regime_ == QLatin1String("both_falling"));
+    remedyChoice_->clear();
+    for (const Remedy& r : remediesOf(regime_))
+        if (r.one_click)
+            remedyChoice_->addItem(QString::fromStdString(r.title), QString::fromStdString(r.id));
+    remedyChoice_->setVisible(remedyChoice_->count() > 0);
+    cloneButton_->setVisible(remedyChoice_->count() > 0);
 }
 
 void DiagnosisPanel::updateDecomposition() {

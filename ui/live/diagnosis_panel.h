@@ -2,8 +2,13 @@
 // falling since step 60"), the engine's explanation as a card, where the margin comes from
 // (margin = from chosen + from rejected, on smoothed rewards), and for a problem what usually
 // helps. Fed from RunSession's metric and event signals on the GUI thread.
+// Below it, the evidence (ui/diagnose/): the regime timeline, the stacked margin decomposition
+// over the steps, and the run's tracked pairs (loaded from the store when the run ends or a
+// stored run is opened). "Clone with remedy" applies the remedy picked in the list (core's
+// diagnose/remedies.h) as config overrides.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <QString>
@@ -11,11 +16,21 @@
 
 #include "common/run_types.h"
 
+class QComboBox;
 class QFrame;
 class QLabel;
 class QPushButton;
+class QTabWidget;
+
+namespace ps {
+class RunStore;
+}
 
 namespace ps::ui {
+
+class MarginDecompositionPlot;
+class PairBrowser;
+class RegimeTimeline;
 
 class DiagnosisPanel : public QWidget {
     Q_OBJECT
@@ -39,11 +54,25 @@ public:
     QString decomposition() const;
     QString remedies() const;
     QPushButton* cloneButton() const { return cloneButton_; }
+    // The one-click remedies of the current regime; the picked one is what "Clone with remedy"
+    // applies (core: ps::apply_remedy(experiment, selectedRemedyId(), config)).
+    QComboBox* remedyChoice() const { return remedyChoice_; }
+    QString selectedRemedyId() const;
+
+    // Per-pair evidence of a stored run (or of the live run once it is stored): reads its
+    // tracked pairs and their log-probs. A store error is shown in the browser, never thrown.
+    void loadTrackedPairs(RunStore& store, int64_t runId);
+
+    RegimeTimeline* regimeTimeline() const { return timeline_; }
+    MarginDecompositionPlot* marginPlot() const { return marginPlot_; }
+    PairBrowser* pairBrowser() const { return pairs_; }
+    QTabWidget* evidenceTabs() const { return evidence_; }
 
 signals:
     // A regime event changed the headline; `problem` for both falling, both rising, ...
     void regimeChanged(const QString& regime, bool problem);
-    // The user asks for the current experiment with the remedy applied (sft_weight 1.0).
+    // The user asks for the current experiment with the picked remedy applied
+    // (selectedRemedyId(); sft_weight = 1.0 first for both rewards falling).
     void cloneWithRemedyRequested();
 
 private:
@@ -63,6 +92,11 @@ private:
     QLabel* remediesTitle_ = nullptr;
     QLabel* remedies_ = nullptr;
     QPushButton* cloneButton_ = nullptr;
+    QComboBox* remedyChoice_ = nullptr;
+    RegimeTimeline* timeline_ = nullptr;
+    MarginDecompositionPlot* marginPlot_ = nullptr;
+    PairBrowser* pairs_ = nullptr;
+    QTabWidget* evidence_ = nullptr;
 
     QString regime_;
     QString message_;

@@ -1,0 +1,147 @@
+#include "diagnose/remedies.h"
+
+#include <algorithm>
+
+#include "common/errors.h"
+
+namespace ps {
+
+namespace {
+
+// Every remedy, once. Regimes pick from it in their own order.
+const std::vector<Remedy>& catalogue() {
+    static const std::vector<Remedy> all = {
+        {"sft_weight", "Add an SFT term on the chosen answers",
+         "objective.sft_weight = 1.0 (RPO; TRL rpo_alpha, LLaMA-Factory pref_ftx)",
+         "An explicit likelihood term on the chosen answers keeps them from being pushed down with the rejected ones.",
+         true, "-rpo"},
+        {"dpop_lambda", "DPO-Positive",
+         "objective.dpop_lambda = 5.0",
+         "Penalises every chosen log-prob that drops below the reference, inside the DPO loss (Smaug).",
+         true, "-dpop"},
+        {"lower_learning_rate", "Lower the learning rate",
+         "train.learning_rate halved",
+         "Smaller steps move the shared parts of chosen and rejected answers less at once.",
+         true, "-lowlr"},
+        {"higher_beta", "Raise beta",
+         "objective.beta tripled (e.g. 0.1 -> 0.3)",
+         "A higher beta holds the policy closer to the reference, so both answers drift less.",
+         true, "-beta"},
+        {"switch_to_kto", "Switch to KTO",
+         "objective.algorithm = kto (beta 0.1 for a SimPO or ORPO run)",
+         "KTO pushes each answer against a reference point instead of only their margin, so chosen is raised on its own.",
+         true, "-kto"},
+        {"on_policy_rejected", "Use on-policy rejected answers",
+         "not a config key yet: sample the rejected answers from this model (PrefStudio cannot generate yet)",
+         "Rejected answers the model would really say carry the signal; answers it never says are pushed down for nothing.",
+         false, ""},
+    };
+    return all;
+}
+
+bool applies(const Remedy& r, const std::string& algorithm) {
+    if (algorithm.empty()) return true;
+    if (r.id == "sft_weight") return algorithm == "dpo" || algorithm == "simpo";
+    if (r.id == "dpop_lambda") return algorithm == "dpo";
+    if (r.id == "higher_beta") return algorithm != "orpo";  // ORPO's beta is its lambda
+    if (r.id == "switch_to_kto") return algorithm != "kto";
+    return true;
+}
+
+// Sets "a.b.c" in `j`, making the objects on the way (a non-object on the way is replaced).
+void set_path(nlohmann::json& j, const std::string& path, const nlohmann::json& value) {
+    nlohmann::json* node = &j;
+    size_t start = 0;
+    while (true) {
+        const size_t dot = path.find('.', start);
+        const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        if (!node->is_object()) *node = nlohmann::json::object();
+        if (dot == std::string::npos) {
+            (*node)[key] = value;
+            return;
+        }
+        node = &(*node)[key];
+        start = dot + 1;
+    }
+}
+
+}  // namespace
+
+Remedy remedy_by_id(const std::string& id) {
+    for (const Remedy& r : catalogue())
+        if (r.id == id) return r;
+    std::string known;
+    for (const Remedy& r : catalogue()) known += (known.empty() ? "" : ", ") + r.id;
+    throw Error("unknown remedy '" + id + "'; known remedies: " + known);
+}
+
+std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm) {
+    std::vector<std::string> ids;
+    switch (regime) {
+        case Regime::BothFalling:
+            ids = {"sft_weight", "dpop_lambda", "lower_learning_rate", "higher_beta", "switch_to_kto",
+                   "on_policy_rejected"};
+            break;
+        case Regime::BothRising:
+            ids = {"higher_beta", "lower_learning_rate", "dpop_lambda", "switch_to_kto"};
+            break;
+        case Regime::MarginCollapsing:
+            ids = {"lower_learning_rate", "higher_beta"};
+            break;
+        case Regime::Diverging:
+            ids = {"lower_learning_rate", "higher_beta"};
+            break;
+        case Regime::WarmingUp:
+        case Regime::Healthy:
+            break;
+    }
+    std::vector<Remedy> out;
+    for (const std::string& id : ids) {
+        Remedy r = remedy_by_id(id);
+        if (applies(r, algorithm)) out.push_back(std::move(r));
+    }
+    return out;
+}
+
+nlohmann::json remedy_overrides(const std::string& id, const RunConfig& config) {
+    const Remedy r = remedy_by_id(id);
+    const std::string& algo = config.objective.algorithm;
+    if (!r.one_click)
+        throw Error("remedy '" + id + "' (" + r.title + ") is advice only: " + r.change);
+    if (!applies(r, algo))
+        throw Error("remedy '" + id + "' (" + r.title + ") does not apply to objective.algorithm '" + algo +
+                    "'; pick another remedy");
+    nlohmann::json o = nlohmann::json::object();
+    if (id == "sft_weight") {
+        o["objective.sft_weight"] = 1.0;
+    } else if (id == "dpop_lambda") {
+        o["objective.dpop_lambda"] = 5.0;
+    } else if (id == "lower_learning_rate") {
+        o["train.learning_rate"] = config.train.learning_rate * 0.5;
+    } else if (id == "higher_beta") {
+        o["objective.beta"] = config.objective.beta * 3.0;
+    } else if (id == "switch_to_kto") {
+        o["objective.algorithm"] = "kto";
+        // KTO needs a reference model and a DPO-scale beta; SimPO's and ORPO's betas are not.
+        o["objective.reference_free"] = false;
+        if (algo == "simpo" || algo == "orpo") o["objective.beta"] = 0.1;
+    }
+    return o;
+}
+
+nlohmann::json apply_remedy(nlohmann::json experiment, const std::string& id, const RunConfig& config) {
+    const nlohmann::json overrides = remedy_overrides(id, config);
+    if (!experiment.is_object()) experiment = nlohmann::json::object();
+    for (auto it = overrides.begin(); it != overrides.end(); ++it) set_path(experiment, it.key(), *it);
+    const Remedy r = remedy_by_id(id);
+    std::string name = experiment.contains("name") && experiment["name"].is_string()
+                           ? experiment["name"].get<std::string>()
+                           : std::string("experiment");
+    const std::string& suffix = r.name_suffix;
+    if (!suffix.empty() && (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0))
+        name += suffix;
+    experiment["name"] = name;
+    return experiment;
+}
+
+}  // namespace ps

@@ -1,0 +1,43 @@
+// What to try when a regime is a problem (DESIGN.md section 1), as one-click config changes:
+// "clone with remedy" in the studio copies the experiment with the remedy's overrides applied.
+// A remedy that no config key can express yet (on-policy rejected answers need generation, which
+// PrefStudio does not have yet) is listed as advice, with one_click = false and no overrides.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/run_config.h"
+#include "diagnose/regime_detector.h"
+
+namespace ps {
+
+struct Remedy {
+    std::string id;           // "sft_weight", "dpop_lambda", "lower_learning_rate", ...
+    std::string title;        // "Add an SFT term on the chosen answers"
+    std::string change;       // the config change in words: "objective.sft_weight = 1.0"
+    std::string why;          // one sentence: why it helps in this regime
+    bool one_click = true;    // false: advice only, no overrides
+    std::string name_suffix;  // appended to the cloned experiment's name: "-rpo"
+};
+
+// The remedies for a regime, most useful first; empty for healthy and warming up.
+// `algorithm` ("dpo", "kto", "orpo", "simpo", or "" for any) leaves out remedies that do not
+// apply to it (DPO-Positive is DPO only, "switch to KTO" is not offered to a KTO run, ...).
+std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm = "");
+// The one-click remedy with this id (every regime's list draws from the same set). Throws
+// ps::Error naming the id when there is none.
+Remedy remedy_by_id(const std::string& id);
+
+// The config overrides a one-click remedy makes on `config`, as {"key.path": value}, values
+// computed from the config (the learning rate is halved, beta tripled, ...). Throws ps::Error
+// when the remedy is advice only or does not apply to the config's algorithm.
+nlohmann::json remedy_overrides(const std::string& id, const RunConfig& config);
+
+// `experiment` (run-config JSON as written) with the remedy's overrides set and its name
+// suffix appended (once). `config` is the experiment parsed, for the relative values.
+// Throws like remedy_overrides.
+nlohmann::json apply_remedy(nlohmann::json experiment, const std::string& id, const RunConfig& config);
+
+}  // namespace ps

@@ -1,0 +1,160 @@
+#include "diagnose/regime_timeline.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <QHelpEvent>
+#include <QPainter>
+#include <QToolTip>
+
+#include "common/metric_style.h"
+
+namespace ps::ui {
+
+namespace {
+
+constexpr int kMargin = 4;  // pixels around the strip
+
+bool isTrainingRecord(const StepMetrics& m) {
+    for (const auto& [name, value] : m.values)
+        if (name.rfind("sft/", 0) != 0) return true;
+    return false;
+}
+
+int64_t jsonStep(const nlohmann::json& data, const char* key, int64_t fallback) {
+    auto it = data.find(key);
+    return it != data.end() && it->is_number() ? it->get<int64_t>() : fallback;
+}
+
+QString regimeTitle(const QString& regime) {
+    QString s = regimeShortLabel(regime);
+    if (!s.isEmpty()) s[0] = s[0].toUpper();
+    return s;
+}
+
+}  // namespace
+
+RegimeTimeline::RegimeTimeline(QWidget* parent) : QWidget(parent) {
+    setObjectName(QStringLiteral("RegimeTimeline"));
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    setMouseTracking(true);
+}
+
+QSize RegimeTimeline::sizeHint() const { return {480, fontMetrics().height() + 12}; }
+QSize RegimeTimeline::minimumSizeHint() const { return {120, fontMetrics().height() + 12}; }
+
+void RegimeTimeline::clear() {
+    segments_.clear();
+    lastStep_ = 0;
+    update();
+}
+
+void RegimeTimeline::addEvents(const std::vector<RunEvent>& events) {
+    bool changed = false;
+    for (const RunEvent& e : events) {
+        if (e.kind != "regime" || !e.data.is_object()) continue;
+        const auto to = e.data.find("to");
+        if (to == e.data.end() || !to->is_string()) continue;
+        const int64_t since = jsonStep(e.data, "since_step", e.step);
+        if (!segments_.empty()) {
+            Segment& previous = segments_.back();
+            previous.open = false;
+            previous.end = std::max(previous.start, since - 1);
+        }
+        Segment s;
+        s.regime = QString::fromStdString(to->get<std::string>());
+        s.start = since;
+        s.end = std::max({since, lastStep_, jsonStep(e.data, "declared_step", e.step)});
+        s.message = QString::fromStdString(e.message);
+        lastStep_ = std::max(lastStep_, s.end);
+        segments_.push_back(std::move(s));
+        changed = true;
+    }
+    if (changed) update();
+}
+
+void RegimeTimeline::appendMetrics(const std::vector<StepMetrics>& batch) {
+    int64_t newest = lastStep_;
+    for (const StepMetrics& m : batch)
+        if (isTrainingRecord(m)) newest = std::max(newest, m.step);
+    if (newest == lastStep_) return;
+    lastStep_ = newest;
+    if (!segments_.empty() && segments_.back().open) segments_.back().end = std::max(segments_.back().end, newest);
+    update();
+}
+
+int64_t RegimeTimeline::firstStep() const { return segments_.empty() ? 1 : std::min<int64_t>(1, segments_.front().start); }
+int64_t RegimeTimeline::lastStep() const { return std::max(lastStep_, firstStep()); }
+
+QRect RegimeTimeline::stripRect() const { return rect().adjusted(kMargin, kMargin, -kMargin, -kMargin); }
+
+double RegimeTimeline::xOf(double step) const {
+    const QRect r = stripRect();
+    // A step covers [step - 0.5, step + 0.5] on the axis, so a one-step segment has a width.
+    const double lo = double(firstStep()) - 0.5, hi = double(lastStep()) + 0.5;
+    return r.left() + (step - lo) / (hi - lo) * r.width();
+}
+
+QRect RegimeTimeline::segmentRect(int index) const {
+    if (index < 0 || index >= int(segments_.size())) return {};
+    const Segment& s = segments_[size_t(index)];
+    const QRect r = stripRect();
+    const int left = int(std::lround(xOf(double(s.start) - 0.5)));
+    const int right = int(std::lround(xOf(double(s.end) + 0.5)));
+    return QRect(QPoint(left, r.top()), QPoint(std::max(left, right - 1), r.bottom()));
+}
+
+QString RegimeTimeline::toolTipAt(const QPoint& pos) const {
+    for (int i = 0; i < int(segments_.size()); ++i) {
+        if (!segmentRect(i).contains(pos)) continue;
+        const Segment& s = segments_[size_t(i)];
+        QString text = tr("%1, steps %2–%3%4")
+                           .arg(regimeTitle(s.regime))
+                           .arg(s.start)
+                           .arg(s.end)
+                           .arg(s.open ? tr(" (ongoing)") : QString());
+        if (!s.message.isEmpty()) text += QStringLiteral("\n") + s.message;
+        return text;
+    }
+    return QString();
+}
+
+bool RegimeTimeline::event(QEvent* e) {
+    if (e->type() == QEvent::ToolTip) {
+        auto* help = static_cast<QHelpEvent*>(e);
+        const QString text = toolTipAt(help->pos());
+        if (text.isEmpty())
+            QToolTip::hideText();
+        else
+            QToolTip::showText(help->globalPos(), text, this);
+        return true;
+    }
+    return QWidget::event(e);
+}
+
+void RegimeTimeline::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    const QRect strip = stripRect();
+    p.fillRect(strip, palette().color(QPalette::AlternateBase));
+    if (segments_.empty()) {
+        p.setPen(palette().color(QPalette::PlaceholderText));
+        p.drawText(strip, Qt::AlignCenter, tr("Regimes appear here once preference training runs"));
+        return;
+    }
+    for (int i = 0; i < int(segments_.size()); ++i) {
+        const Segment& s = segments_[size_t(i)];
+        const QRect r = segmentRect(i);
+        QColor fill = regimeColor(s.regime);
+        fill.setAlpha(isProblemRegime(s.regime) ? 200 : 110);
+        p.fillRect(r, fill);
+        const QString label = regimeShortLabel(s.regime);
+        if (p.fontMetrics().horizontalAdvance(label) + 6 <= r.width()) {
+            p.setPen(isProblemRegime(s.regime) ? Qt::white : palette().color(QPalette::WindowText));
+            p.drawText(r, Qt::AlignCenter, label);
+        }
+    }
+    p.setPen(palette().color(QPalette::Mid));
+    p.drawRect(strip.adjusted(0, 0, -1, -1));
+}
+
+}  // namespace ps::ui
