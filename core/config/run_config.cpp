@@ -323,7 +323,7 @@ json RunConfig::to_json() const {
                   {"device", train.device},
                   {"reference_logps", train.reference_logps},
                   {"threads", train.threads},
-                  {"save_dir", train.save_dir ? json(*train.save_dir) : json(nullptr)}},
+                  {"save_dir", train.save_dir ? json(*train.save_dir) : json(nullptr)},
                   {"track_pairs", train.track_pairs}};
     return j;
 }

@@ -539,7 +539,7 @@ private:
             check_control();
             std::vector<size_t> idx(tracked_.begin() + static_cast<long>(i),
                                     tracked_.begin() + static_cast<long>(std::min(n, i + bs)));
-            auto batch = collate_pairs(pick(split, idx), tokenizer_.pad_id());
+            auto batch = collate_pairs(pick(split, idx), tokenizer_->pad_id());
             auto ids = batch.input_ids.to(device_);
             const int64_t B = static_cast<int64_t>(idx.size());
             if (hidden) {

@@ -426,9 +426,18 @@ private slots:
         QCOMPARE(code, 0);
         QCOMPARE(nlohmann::json::parse(out)["ids"].get<Ids>(), (Ids{277, 'h', 'i'}));
         QVERIFY(!nlohmann::json::parse(out).contains("tokens"));
+        // --template: TEXT as one user message with the generation prompt, as ChatML writes it.
         std::tie(code, out, err) = run({"tokenize", "--tokenizer", tiny, "--template", "chatml", "hi"});
+        QCOMPARE(code, 0);
+        const auto rendered = nlohmann::json::parse(out);
+        QCOMPARE(rendered["text"].get<std::string>(), std::string("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"));
+        QCOMPARE(rendered["ids"][0].get<int64_t>(), int64_t(277));  // <|im_start|> matched as a special token
+        std::tie(code, out, err) = run({"tokenize", "--tokenizer", tiny, "--template", "auto", "hi"});
+        QCOMPARE(code, 0);
+        QCOMPARE(nlohmann::json::parse(out)["template"].get<std::string>(), std::string("chatml"));
+        std::tie(code, out, err) = run({"tokenize", "--tokenizer", tiny, "--template", "vicuna", "hi"});
         QCOMPARE(code, 2);
-        QVERIFY2(err.contains("not available yet"), qPrintable(err));
+        QVERIFY2(err.contains("model.template") && err.contains("vicuna"), qPrintable(err));
         std::tie(code, out, err) = run({"tokenize", "--tokenizer", tmp_.filePath("missing"), "hi"});
         QCOMPARE(code, 2);
         QVERIFY2(err.contains("not found") && err.count('\n') == 1, qPrintable(err));
