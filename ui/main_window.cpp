@@ -3,6 +3,7 @@
 #include "compare/compare_view.h"
 
 #include <QAction>
+#include <QThreadPool>
 #include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
@@ -32,6 +33,11 @@
 #include "common/format.h"
 #include "common/metric_style.h"
 #include "common/theme.h"
+#include "data/dataset_page.h"
+#include "data/data_pipeline.h"
+#include "data/dataset_summary.h"
+#include "text/byte_tokenizer.h"
+#include "text/chat_template.h"
 #include "engine/runtime_info.h"
 #include "diagnose/remedies.h"  // evidence helper: clone with the picked remedy
 #include "experiment/experiment_form.h"
@@ -96,6 +102,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
         const RunConfig& config = form_->runConfig();
         deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(config.train.device)));
         monitor_->setPlannedSteps(config.sft.steps, config.train.steps);
+        summarizeDataset(config);
     });
     connect(session_, &RunSession::started, this, &MainWindow::onRunStarted);
     connect(session_, &RunSession::metricsArrived, monitor_, &LiveMonitor::appendMetrics);
@@ -372,6 +379,8 @@ void MainWindow::createDocks() {
     bottomTabs_ = tabs;
     tabs->addTab(runsView_, tr("Runs"));
     tabs->addTab(diagnosisScroll, tr("Diagnosis"));
+    datasetPage_ = new DatasetPage;
+    tabs->addTab(datasetPage_, tr("Dataset"));
     tabs->addTab(log_, tr("Log"));
     auto* bottomDock = new QDockWidget(tr("Runs"), this);
     bottomDock->setObjectName(QStringLiteral("RunsDock"));
@@ -379,6 +388,51 @@ void MainWindow::createDocks() {
     addDockWidget(Qt::BottomDockWidgetArea, bottomDock);
     // The plots get the height; the runs list a few rows.
     resizeDocks({bottomDock}, {200}, Qt::Vertical);
+}
+
+void MainWindow::summarizeDataset(const RunConfig& config) {
+    // The setup form's data and limits decide the summary; only a change reads the file again.
+    const SummaryOptions options = [&] {
+        SummaryOptions o;
+        o.data = data_options(config.data);
+        o.limits = truncation_options(config.data);
+        o.template_name = resolve_template_name(config.model.chat_template, config.model.source);
+        o.keep_examples = 2000;
+        return o;
+    }();
+    const QString key = QString::fromStdString(config.data.train + "|" + config.to_json()["data"].dump() + "|" +
+                                               options.template_name);
+    if (key == datasetKey_) return;
+    datasetKey_ = key;
+    const quint64 generation = ++datasetGeneration_;
+    const std::string path = config.data.train;
+    form_->setDataInfo(tr("reading…"));
+    // A big file takes seconds: read it on a pool thread, show it if it is still the current one.
+    QThreadPool::globalInstance()->start([this, generation, path, options] {
+        DatasetSummary summary;
+        QString error;
+        try {
+            ByteTokenizer tokenizer;
+            summary = summarize_dataset(path, tokenizer, options);
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        QMetaObject::invokeMethod(this, [this, generation, summary = std::move(summary), error] {
+            if (generation != datasetGeneration_) return;
+            if (!error.isEmpty()) {
+                form_->setDataInfo(error);
+                return;
+            }
+            datasetPage_->showSummary(summary);
+            form_->setDataInfo(tr("%1 · %2 %3 kept, %4 dropped · %5 problem(s), %6 warning(s) · see the Dataset tab")
+                                   .arg(QString::fromStdString(summary.format.empty() ? "format unknown" : summary.format))
+                                   .arg(summary.fit.kept)
+                                   .arg(summary.unpaired ? tr("examples") : tr("pairs"))
+                                   .arg(summary.fit.dropped_prompt_too_long)
+                                   .arg(summary.errors.size())
+                                   .arg(summary.warnings.size()));
+        }, Qt::QueuedConnection);
+    });
 }
 
 bool MainWindow::switchStore(const QString& path) {

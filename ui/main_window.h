@@ -19,12 +19,14 @@ class QTabWidget;
 
 namespace ps {
 class RunStore;
+struct RunConfig;
 }
 
 namespace ps::ui {
 
 class CompareView;
 
+class DatasetPage;
 class DiagnosisPanel;
 class EventLog;
 class ExperimentForm;
@@ -109,11 +111,14 @@ public slots:
     // to) into the form as a new unsaved experiment named "<name>-clone". False with a
     // message when the run is gone or a run is live.
     bool cloneStoredRun(qint64 runId);
+    // Summarises the form's training data on a pool thread for the Dataset tab and the form.
+    void summarizeDataset(const RunConfig& config);
     // File > Open Store: switch to another run store (created if new). Refused while a run
     // is live. Returns whether the new store opened.
     bool switchStore(const QString& path);
     // View > Theme: "system", "light" or "dark"; remembered for the next start.
     void setTheme(const QString& name);
+    DatasetPage* datasetPage() const { return datasetPage_; }
 
 signals:
     void runStarted();
@@ -175,6 +180,9 @@ private:
     QAction* shortcutsAction_ = nullptr;
     QAction* openStoreAction_ = nullptr;
     std::vector<QAction*> themeActions_;  // system, light, dark
+    DatasetPage* datasetPage_ = nullptr;
+    QString datasetKey_;            // what the dataset page shows (path and data options)
+    quint64 datasetGeneration_ = 0;  // drops summaries of files the form no longer names
     int64_t openedRunId_ = 0;
     nlohmann::json liveMetrics_ = nlohmann::json::object();  // newest value of each live metric
     QElapsedTimer runsRefreshClock_;  // throttles the runs table refresh during a run

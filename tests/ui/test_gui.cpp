@@ -9,6 +9,7 @@
 #include <QPushButton>
 #include <QDockWidget>
 #include <QRegularExpression>
+#include <QTableWidget>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QSlider>
@@ -25,6 +26,7 @@
 
 #include <thread>
 
+#include "data/dataset_page.h"
 #include "experiment/experiment_form.h"
 #include "live/diagnosis_panel.h"
 #include "live/metric_buffer.h"
@@ -67,6 +69,7 @@ private slots:
     void storedRunOpensInTheMonitor();
     void runsFilterAndDelete();
     void tagsNotesAndCloneRun();
+    void datasetTabFollowsTheForm();
     void aboutListsVersions();
     void liveRunRowFollowsTheRun();
     void compareSelectedRunsOpensAComparison();
@@ -841,6 +844,19 @@ void TestGui::tagsNotesAndCloneRun() {
     runs->setFilterText("pairs.jsonl");  // dataset
     QCOMPARE(runs->visibleRunCount(), 1);
     runs->setFilterText(QString());
+}
+
+void TestGui::datasetTabFollowsTheForm() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({})));
+    // The summary is read on a pool thread and lands in the form and the Dataset tab.
+    QTRY_VERIFY_WITH_TIMEOUT(window.experimentForm()->dataInfoText().contains("kept"), 10000);
+    QVERIFY2(window.experimentForm()->dataInfoText().startsWith("trl"), qPrintable(window.experimentForm()->dataInfoText()));
+    const auto& summary = window.datasetPage()->summary();
+    QCOMPARE(QString::fromStdString(summary.path), dataPath_);
+    QCOMPARE(summary.examples, summary.fit.kept + summary.fit.dropped_prompt_too_long);
+    QVERIFY(summary.examples > 0);
+    QCOMPARE(window.datasetPage()->table()->rowCount(), int(summary.preview.size()));
 }
 
 void TestGui::aboutListsVersions() {

@@ -120,6 +120,11 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
                    tr("Preference data (JSONL with prompt, chosen, rejected)"), Kind::Text, data,
                    QString(), row);
     }
+    dataInfo_ = new QLabel(this);
+    dataInfo_->setWordWrap(true);
+    dataInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    dataInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    form->addRow(QString(), dataInfo_);
     addText(form, "data.eval", tr("Eval data"),
             tr("A separate eval file; empty: hold out eval_fraction of the train data"))
         ->setPlaceholderText(tr("empty: split from train data"));
@@ -534,6 +539,10 @@ QString ExperimentForm::fieldText(const QString& path) const {
     }
     return QString();
 }
+
+void ExperimentForm::setDataInfo(const QString& text) { dataInfo_->setText(text); }
+
+QString ExperimentForm::dataInfoText() const { return dataInfo_->text(); }
 
 QString ExperimentForm::adviceText() const { return advice_ ? advice_->text() : QString(); }
 

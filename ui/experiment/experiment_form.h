@@ -63,6 +63,10 @@ public:
     // What the model field names: architecture, parameters, memory estimate (or the problem).
     QString modelInfoText() const;
 
+    // A line under the data field: detected format and counts (the main window fills it).
+    void setDataInfo(const QString& text);
+    QString dataInfoText() const;
+
     // Replaces the message shown when the training data file is missing (the demo uses it to
     // say how to generate its data).
     void setMissingDataHint(const QString& hint);
@@ -127,6 +131,7 @@ private:
     QLabel* messageLabel_ = nullptr;
     QLabel* fileLabel_ = nullptr;
     QLabel* modelInfo_ = nullptr;
+    QLabel* dataInfo_ = nullptr;
     QLabel* algorithmSummary_ = nullptr;
     QLabel* advice_ = nullptr;
     QStackedWidget* objectivePanels_ = nullptr;
