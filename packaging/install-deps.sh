@@ -11,7 +11,7 @@ PACKAGES=(
   # Hugging Face tokenizers: PCRE2 (pre-tokenizer regexes with \p{L}, JIT) and utf8proc (NFC)
   libpcre2-dev libutf8proc-dev
   # studio: Qt 6 Widgets/PrintSupport/Concurrent/Test and QCustomPlot
-  qt6-base-dev libqcustomplot-dev libgl-dev
+  qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev
   # headless GUI tests and screenshots
   xvfb xauth
 )

@@ -36,7 +36,7 @@
 #include "data/dataset_page.h"
 #include "data/data_pipeline.h"
 #include "data/dataset_summary.h"
-#include "text/byte_tokenizer.h"
+#include "model/source_tokenizer.h"
 #include "text/chat_template.h"
 #include "engine/runtime_info.h"
 #include "diagnose/remedies.h"  // evidence helper: clone with the picked remedy
@@ -401,19 +401,21 @@ void MainWindow::summarizeDataset(const RunConfig& config) {
         return o;
     }();
     const QString key = QString::fromStdString(config.data.train + "|" + config.to_json()["data"].dump() + "|" +
-                                               options.template_name);
+                                               options.template_name + "|" + config.model.source);
     if (key == datasetKey_) return;
     datasetKey_ = key;
     const quint64 generation = ++datasetGeneration_;
     const std::string path = config.data.train;
+    const std::string source = config.model.source;
     form_->setDataInfo(tr("reading…"));
     // A big file takes seconds: read it on a pool thread, show it if it is still the current one.
-    QThreadPool::globalInstance()->start([this, generation, path, options] {
+    QThreadPool::globalInstance()->start([this, generation, path, source, options] {
         DatasetSummary summary;
         QString error;
         try {
-            ByteTokenizer tokenizer;
-            summary = summarize_dataset(path, tokenizer, options);
+            // Token lengths as the run will count them: the model's own tokenizer.
+            const std::shared_ptr<Tokenizer> tokenizer = load_source_tokenizer(source);
+            summary = summarize_dataset(path, *tokenizer, options);
         } catch (const std::exception& e) {
             error = QString::fromStdString(e.what());
         }

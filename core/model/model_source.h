@@ -10,6 +10,7 @@
 
 #include "model/causal_lm.h"
 #include "model/model_io.h"
+#include "model/source_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace ps {
@@ -26,10 +27,7 @@ struct LoadedModel {
 // Built-in models draw their initial weights from torch's global generator: seed it first.
 LoadedModel load_model_source(const std::string& source, torch::Dtype dtype = torch::kFloat32);
 
-// The tokenizer of a model source: the byte tokenizer for built-in models and for directories
-// saved from them (config.json "prefstudio_tokenizer": "byte"). ModelError otherwise, with a
-// message that says what is missing.
-std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source);
+// load_source_tokenizer(source): see model/source_tokenizer.h.
 
 // How to save a model that came from `loaded`: its config.json keys and tokenizer files are
 // carried over; built-in models record that they use the byte tokenizer.

@@ -42,35 +42,45 @@ private slots:
 
     void writersAndReadersShareOneStore() {
         const QString db = dir_.filePath("shared.db");
+        const auto list = [&](json* runs) {
+            QProcess reader;
+            reader.start(cli_, {"runs", "--json", "--db", db});
+            if (!reader.waitForFinished(60000) || reader.exitCode() != 0) {
+                qWarning("runs --json failed: %s", reader.readAllStandardError().constData());
+                return false;
+            }
+            *runs = json::parse(reader.readAllStandardOutput().toStdString());  // a whole, valid list
+            return true;
+        };
+        const auto status = [](const json& runs, const std::string& name) {
+            for (const json& r : runs)
+                if (r["name"] == name) return r["status"].get<std::string>();
+            return std::string();
+        };
+
         QProcess longRun, shortRun;
-        longRun.start(cli_, {"run", writeConfig("long", 400), "--db", db});
+        longRun.start(cli_, {"run", writeConfig("long", 4000), "--db", db});
         QVERIFY(longRun.waitForStarted());
-        // Let the first writer create the store and start writing.
-        QTest::qWait(1500);
+        // Wait (by what the store says, not by the clock) until the first writer is writing.
+        json runs;
+        QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(db) && list(&runs) && status(runs, "long") == "running", 60000);
         shortRun.start(cli_, {"run", writeConfig("short", 60), "--db", db});
         QVERIFY(shortRun.waitForStarted());
 
-        int lists = 0;
+        // Keep listing while both write; the short run must finish while the long one still runs.
+        bool sawBothWriting = false;
         while (longRun.state() != QProcess::NotRunning || shortRun.state() != QProcess::NotRunning) {
-            QProcess reader;
-            reader.start(cli_, {"runs", "--json", "--db", db});
-            QVERIFY(reader.waitForFinished(60000));
-            QVERIFY2(reader.exitCode() == 0, reader.readAllStandardError().constData());
-            json::parse(reader.readAllStandardOutput().toStdString());  // a whole, valid list
-            ++lists;
-            QTest::qWait(200);
+            QVERIFY(list(&runs));
+            if (status(runs, "long") == "running" && status(runs, "short") == "running") sawBothWriting = true;
+            QTest::qWait(100);
         }
+        QVERIFY2(sawBothWriting, "the two runs never wrote at the same time; make the long run longer");
         // Both have ended (the loop waited for them); collect their exit status.
         QCOMPARE(longRun.exitStatus(), QProcess::NormalExit);
         QCOMPARE(shortRun.exitStatus(), QProcess::NormalExit);
         QVERIFY2(longRun.exitCode() == 0, longRun.readAllStandardError().constData());
         QVERIFY2(shortRun.exitCode() == 0, shortRun.readAllStandardError().constData());
-        QVERIFY(lists >= 2);
-
-        QProcess reader;
-        reader.start(cli_, {"runs", "--json", "--db", db});
-        QVERIFY(reader.waitForFinished(60000));
-        const json runs = json::parse(reader.readAllStandardOutput().toStdString());
+        QVERIFY(list(&runs));
         QCOMPARE(int(runs.size()), 2);
         for (const json& run : runs) QCOMPARE(run["status"].get<std::string>(), std::string("completed"));
 
@@ -88,7 +98,7 @@ private slots:
         QCOMPARE(scalar("PRAGMA integrity_check"), QStringLiteral("ok"));
         QCOMPARE(scalar("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
                         "JOIN metric_keys k ON k.id = m.key_id WHERE r.name = 'long' AND k.name = 'loss'"),
-                 QStringLiteral("400"));
+                 QStringLiteral("4000"));
         QCOMPARE(scalar("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
                         "JOIN metric_keys k ON k.id = m.key_id WHERE r.name = 'short' AND k.name = 'loss'"),
                  QStringLiteral("60"));

@@ -4,6 +4,7 @@
 // screenshot of the view.
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDomDocument>
 #include <QFile>
 #include <QTabWidget>
 #include <QTableWidget>
@@ -283,6 +284,18 @@ void TestCompare::exports() {
     QVERIFY(d.open(QIODevice::ReadOnly));
     QVERIFY(d.size() > 1000);
     QCOMPARE(d.read(5), QByteArray("%PDF-"));
+
+    // SVG: valid XML with an <svg> root whose size is the requested one, and the run names drawn
+    // as text (the legend).
+    const QString svg = dir_->filePath("out.svg");
+    QVERIFY(view_->exportSvg(svg, 900, 600));
+    QFile v(svg);
+    QVERIFY(v.open(QIODevice::ReadOnly));
+    QDomDocument doc;
+    QVERIFY(doc.setContent(&v));
+    QCOMPARE(doc.documentElement().tagName(), QStringLiteral("svg"));
+    QCOMPARE(doc.documentElement().attribute("viewBox"), QStringLiteral("0 0 900 600"));
+    QVERIFY(doc.toString().contains("beta-0.5"));
 
     const QByteArray shot = qgetenv("PREFSTUDIO_COMPARE_SCREENSHOT");
     if (!shot.isEmpty()) {

@@ -17,6 +17,7 @@
 #include <QTextStream>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <QSvgGenerator>
 #include <qcustomplot.h>
 
 #include "common/metric_style.h"
@@ -654,6 +655,23 @@ bool CompareView::exportPdf(const QString& path, int width, int height) {
     return ok;
 }
 
+bool CompareView::exportSvg(const QString& path, int width, int height) {
+    // QCustomPlot draws through QPainter, so any paint device works: here Qt SVG's generator.
+    const QSize size = exportSize(width, height);
+    QSvgGenerator svg;
+    svg.setFileName(path);
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
+    svg.setTitle(tr("Run comparison"));
+    svg.setDescription(QStringLiteral("PrefStudio"));
+    QCPPainter painter;
+    if (!painter.begin(&svg)) return false;
+    plot_->toPainter(&painter, size.width(), size.height());
+    const bool ok = painter.end();
+    if (ok) emit statusMessage(tr("Plot saved to %1").arg(path));
+    return ok && QFileInfo(path).size() > 0;
+}
+
 bool CompareView::exportCsv(const QString& path) const {
     QFile file(path);
     if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) return false;
@@ -684,14 +702,19 @@ void CompareView::exportPlotInteractive() {
     QString selected;
     QString path = QFileDialog::getSaveFileName(
         this, tr("Export plot"), QStringLiteral("comparison.png"),
-        tr("PNG image (*.png);;PDF document (*.pdf)"), &selected);
+        tr("PNG image (*.png);;SVG image (*.svg);;PDF document (*.pdf)"), &selected);
     if (path.isEmpty()) return;
-    const bool pdf = path.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive) ||
-                     (!path.endsWith(QLatin1String(".png"), Qt::CaseInsensitive) &&
-                      selected.startsWith(QLatin1String("PDF")));
-    if (pdf && !path.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive)) path += ".pdf";
-    if (!pdf && !path.endsWith(QLatin1String(".png"), Qt::CaseInsensitive)) path += ".png";
-    const bool ok = pdf ? exportPdf(path) : exportPng(path);
+    // The file's suffix decides; without one, the chosen filter does.
+    QString suffix = QFileInfo(path).suffix().toLower();
+    if (suffix != QLatin1String("png") && suffix != QLatin1String("svg") && suffix != QLatin1String("pdf")) {
+        suffix = selected.startsWith(QLatin1String("PDF")) ? QStringLiteral("pdf")
+                 : selected.startsWith(QLatin1String("SVG")) ? QStringLiteral("svg")
+                                                              : QStringLiteral("png");
+        path += QLatin1Char('.') + suffix;
+    }
+    const bool ok = suffix == QLatin1String("pdf")   ? exportPdf(path)
+                    : suffix == QLatin1String("svg") ? exportSvg(path)
+                                                     : exportPng(path);
     if (!ok) emit statusMessage(tr("Could not write %1").arg(path));
 }
 

@@ -56,6 +56,7 @@ public:
     // Exports. Width/height 0: the plot's current size, or 1200 x 900 while it is not laid out.
     bool exportPng(const QString& path, int width = 0, int height = 0);
     bool exportPdf(const QString& path, int width = 0, int height = 0);
+    bool exportSvg(const QString& path, int width = 0, int height = 0);
     // Long form, one line per point of every plotted metric (train and eval), raw steps:
     //   run_id,run_name,metric,step,value
     bool exportCsv(const QString& path) const;

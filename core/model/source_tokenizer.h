@@ -1,0 +1,15 @@
+// The tokenizer of a model source, without torch in the header (the studio reads datasets
+// with it): the byte tokenizer for built-in models and directories saved from them
+// ("prefstudio_tokenizer": "byte" in config.json), else the directory's tokenizer.json.
+// ModelError (or DataError for a broken tokenizer.json) with a message that says what is wrong.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "text/tokenizer.h"
+
+namespace ps {
+
+std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source);
+
+}  // namespace ps
