@@ -64,7 +64,7 @@ private slots:
         // Wait (by what the store says, not by the clock) until the first writer is writing.
         json runs;
         QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(db) && list(&runs) && status(runs, "long") == "running", 60000);
-        shortRun.start(cli_, {"run", writeConfig("short", 60), "--db", db});
+        shortRun.start(cli_, {"run", writeConfig("short", 600), "--db", db});
         QVERIFY(shortRun.waitForStarted());
 
         // Keep listing while both write; the short run must finish while the long one still runs.
@@ -101,7 +101,7 @@ private slots:
                  QStringLiteral("4000"));
         QCOMPARE(scalar("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
                         "JOIN metric_keys k ON k.id = m.key_id WHERE r.name = 'short' AND k.name = 'loss'"),
-                 QStringLiteral("60"));
+                 QStringLiteral("600"));
         sqlite3_close(handle);
     }
 };
