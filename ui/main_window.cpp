@@ -380,7 +380,12 @@ void MainWindow::createDocks() {
     tabs->addTab(runsView_, tr("Runs"));
     tabs->addTab(diagnosisScroll, tr("Diagnosis"));
     datasetPage_ = new DatasetPage;
-    tabs->addTab(datasetPage_, tr("Dataset"));
+    // In a scroll area, so the page's minimum height never takes the plots' room.
+    auto* datasetScroll = new QScrollArea;
+    datasetScroll->setWidget(datasetPage_);
+    datasetScroll->setWidgetResizable(true);
+    datasetScroll->setFrameShape(QFrame::NoFrame);
+    tabs->addTab(datasetScroll, tr("Dataset"));
     tabs->addTab(log_, tr("Log"));
     auto* bottomDock = new QDockWidget(tr("Runs"), this);
     bottomDock->setObjectName(QStringLiteral("RunsDock"));
