@@ -335,25 +335,20 @@ private:
             report_off_policy();
             return;
         }
-        CausalLM& reference = reference_;
         torch::NoGradGuard no_grad;
         auto fill = [&](const std::vector<TokenizedPair>& split, std::vector<float>& rc, std::vector<float>& rr) {
             rc.assign(split.size(), 0.0f);
             rr.assign(split.size(), 0.0f);
-            const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-            for (size_t i = 0; i < split.size(); i += bs) {
-                check_control();
-                std::vector<size_t> idx;
-                for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
-                auto batch = collate_pairs(pick(split, idx), tokenizer_->pad_id());
-                auto lp = forward_logps(reference, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
-                const float* v = lp.data_ptr<float>();
-                const size_t n = idx.size();
-                for (size_t j = 0; j < n; ++j) {
-                    rc[idx[j]] = v[j];
-                    rr[idx[j]] = v[n + j];
-                }
-            }
+            reference_pass(
+                split.size(),
+                [&](const std::vector<size_t>& idx) { return collate_pairs(pick(split, idx), tokenizer_->pad_id()); },
+                [&](const std::vector<size_t>& idx, const float* v) {
+                    const size_t n = idx.size();  // rows: the chosen of each pair, then the rejected
+                    for (size_t j = 0; j < n; ++j) {
+                        rc[idx[j]] = v[j];
+                        rr[idx[j]] = v[n + j];
+                    }
+                });
         };
         if (unpaired_) {
             fill_examples(train_ex_, ref_train_c_, ref_train_r_);
@@ -731,18 +726,28 @@ private:
     // Reference log-prob of every example in `rc` (`rr` is zeros: the cache file keeps the
     // paired layout).
     void fill_examples(const std::vector<TokenizedExample>& split, std::vector<float>& rc, std::vector<float>& rr) {
-        torch::NoGradGuard no_grad;
         rc.assign(split.size(), 0.0f);
         rr.assign(split.size(), 0.0f);
+        reference_pass(
+            split.size(),
+            [&](const std::vector<size_t>& idx) { return collate_examples(pick_examples(split, idx), tokenizer_->pad_id()); },
+            [&](const std::vector<size_t>& idx, const float* v) {
+                for (size_t j = 0; j < idx.size(); ++j) rc[idx[j]] = v[j];
+            });
+    }
+
+    // One reference forward over `n` items in batches of max(8, 2 x batch size): `collate`
+    // makes the batch of those indices, `store` takes its summed log-probs, one per row.
+    template <class Collate, class Store>
+    void reference_pass(size_t n, Collate collate, Store store) {
+        torch::NoGradGuard no_grad;
         const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-        for (size_t i = 0; i < split.size(); i += bs) {
+        for (size_t i = 0; i < n; i += bs) {
             check_control();
             std::vector<size_t> idx;
-            for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
-            auto batch = collate_examples(pick_examples(split, idx), tokenizer_->pad_id());
-            auto lp = forward_logps(reference_, batch, device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
-            const float* v = lp.data_ptr<float>();
-            for (size_t j = 0; j < idx.size(); ++j) rc[idx[j]] = v[j];
+            for (size_t j = i; j < std::min(n, i + bs); ++j) idx.push_back(j);
+            auto lp = forward_logps(reference_, collate(idx), device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
+            store(idx, lp.template data_ptr<float>());
         }
     }
 
