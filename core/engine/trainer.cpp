@@ -529,11 +529,11 @@ private:
         chosen.assign(n, 0.0);
         rejected.assign(n, 0.0);
         std::vector<torch::Tensor> hc, hr;
-        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-        for (size_t i = 0; i < n; i += bs) {
+        for (const std::vector<size_t>& positions : pass_batches(n)) {
             check_control();
-            std::vector<size_t> idx(tracked_.begin() + static_cast<long>(i),
-                                    tracked_.begin() + static_cast<long>(std::min(n, i + bs)));
+            const size_t i = positions.front();  // first position in the tracked subset
+            std::vector<size_t> idx;             // the same pairs' indices in the split
+            for (size_t k : positions) idx.push_back(tracked_[k]);
             auto batch = collate_pairs(pick(split, idx), tokenizer_->pad_id());
             auto ids = batch.input_ids.to(device_);
             const int64_t B = static_cast<int64_t>(idx.size());
@@ -645,11 +645,8 @@ private:
         policy_->eval();
         std::map<std::string, double> sums;
         double loss_sum = 0, n_total = 0;
-        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-        for (size_t i = 0; i < split.size(); i += bs) {
+        for (const std::vector<size_t>& idx : pass_batches(split.size())) {
             check_control();
-            std::vector<size_t> idx;
-            for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
             auto pairs = pick(split, idx);
             auto batch = collate_pairs(pairs, tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);
@@ -736,16 +733,25 @@ private:
             });
     }
 
+    // Consecutive index batches over `n` items for the passes without gradients (evaluation,
+    // reference log-probs, tracking): twice the training batch, at least 8.
+    std::vector<std::vector<size_t>> pass_batches(size_t n) const {
+        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
+        std::vector<std::vector<size_t>> out;
+        for (size_t i = 0; i < n; i += bs) {
+            std::vector<size_t>& idx = out.emplace_back();
+            for (size_t j = i; j < std::min(n, i + bs); ++j) idx.push_back(j);
+        }
+        return out;
+    }
+
     // One reference forward over `n` items in batches of max(8, 2 x batch size): `collate`
     // makes the batch of those indices, `store` takes its summed log-probs, one per row.
     template <class Collate, class Store>
     void reference_pass(size_t n, Collate collate, Store store) {
         torch::NoGradGuard no_grad;
-        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-        for (size_t i = 0; i < n; i += bs) {
+        for (const std::vector<size_t>& idx : pass_batches(n)) {
             check_control();
-            std::vector<size_t> idx;
-            for (size_t j = i; j < std::min(n, i + bs); ++j) idx.push_back(j);
             auto lp = forward_logps(reference_, collate(idx), device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
             store(idx, lp.template data_ptr<float>());
         }
@@ -818,11 +824,8 @@ private:
         policy_->eval();
         std::map<std::string, double> sums, weights;
         double loss_sum = 0, n_total = 0;
-        const size_t bs = static_cast<size_t>(std::max(8, c_.train.batch_size * 2));
-        for (size_t i = 0; i < split.size(); i += bs) {
+        for (const std::vector<size_t>& idx : pass_batches(split.size())) {
             check_control();
-            std::vector<size_t> idx;
-            for (size_t j = i; j < std::min(split.size(), i + bs); ++j) idx.push_back(j);
             auto examples = pick_examples(split, idx);
             auto batch = collate_examples(examples, tokenizer_->pad_id());
             auto lp = forward_logps(policy_, batch, device_);

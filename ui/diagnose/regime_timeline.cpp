@@ -8,6 +8,7 @@
 #include <QToolTip>
 
 #include "common/metric_style.h"
+#include "common/regime_events.h"
 
 namespace ps::ui {
 
@@ -15,16 +16,7 @@ namespace {
 
 constexpr int kMargin = 4;  // pixels around the strip
 
-bool isTrainingRecord(const StepMetrics& m) {
-    for (const auto& [name, value] : m.values)
-        if (name.rfind("sft/", 0) != 0) return true;
-    return false;
-}
 
-int64_t jsonStep(const nlohmann::json& data, const char* key, int64_t fallback) {
-    auto it = data.find(key);
-    return it != data.end() && it->is_number() ? it->get<int64_t>() : fallback;
-}
 
 QString regimeTitle(const QString& regime) {
     QString s = regimeShortLabel(regime);
@@ -52,20 +44,19 @@ void RegimeTimeline::clear() {
 void RegimeTimeline::addEvents(const std::vector<RunEvent>& events) {
     bool changed = false;
     for (const RunEvent& e : events) {
-        if (e.kind != "regime" || !e.data.is_object()) continue;
-        const auto to = e.data.find("to");
-        if (to == e.data.end() || !to->is_string()) continue;
-        const int64_t since = jsonStep(e.data, "since_step", e.step);
+        const std::optional<RegimeChange> change = regimeChange(e);
+        if (!change) continue;
+        const int64_t since = change->since;
         if (!segments_.empty()) {
             Segment& previous = segments_.back();
             previous.open = false;
             previous.end = std::max(previous.start, since - 1);
         }
         Segment s;
-        s.regime = QString::fromStdString(to->get<std::string>());
+        s.regime = change->regime;
         s.start = since;
-        s.end = std::max({since, lastStep_, jsonStep(e.data, "declared_step", e.step)});
-        s.message = QString::fromStdString(e.message);
+        s.end = std::max({since, lastStep_, change->declared});
+        s.message = change->message;
         lastStep_ = std::max(lastStep_, s.end);
         segments_.push_back(std::move(s));
         changed = true;

@@ -8,6 +8,7 @@
 #include <qcustomplot.h>
 
 #include "common/metric_style.h"
+#include "common/regime_events.h"
 
 namespace ps::ui {
 
@@ -17,17 +18,7 @@ const QString kLayerName = QStringLiteral("regimes");
 
 // Preference-training records: at least one metric that is not an SFT warm-up metric. (SFT
 // steps count from 1 like training steps, so they must not move a training band.)
-bool isTrainingRecord(const StepMetrics& m) {
-    for (const auto& [name, value] : m.values)
-        if (name.rfind("sft/", 0) != 0) return true;
-    return false;
-}
 
-int64_t jsonStep(const nlohmann::json& data, const char* key, int64_t fallback) {
-    auto it = data.find(key);
-    if (it != data.end() && it->is_number()) return it->get<int64_t>();
-    return fallback;
-}
 
 }  // namespace
 
@@ -53,10 +44,9 @@ void RegimeBands::clear() {
 bool RegimeBands::addEvents(const std::vector<RunEvent>& events) {
     bool changed = false;
     for (const RunEvent& e : events) {
-        if (e.kind != "regime" || !e.data.is_object()) continue;
-        const auto to = e.data.find("to");
-        if (to == e.data.end() || !to->is_string()) continue;
-        const int64_t since = jsonStep(e.data, "since_step", e.step);
+        const std::optional<RegimeChange> change = regimeChange(e);
+        if (!change) continue;
+        const int64_t since = change->since;
 
         if (!stretches_.empty()) {
             Stretch& previous = stretches_.back();
@@ -66,11 +56,11 @@ bool RegimeBands::addEvents(const std::vector<RunEvent>& events) {
             changed = changed || !previous.rects.empty();
         }
         Stretch s;
-        s.regime = QString::fromStdString(to->get<std::string>());
+        s.regime = change->regime;
         s.start = since;
-        s.end = std::max({since, lastStep_, jsonStep(e.data, "declared_step", e.step)});
+        s.end = std::max({since, lastStep_, change->declared});
         s.open = true;
-        s.message = QString::fromStdString(e.message);
+        s.message = change->message;
         stretches_.push_back(std::move(s));
         Stretch& added = stretches_.back();
         if (isProblemRegime(added.regime)) {
