@@ -100,6 +100,16 @@ public:
             out[it.key()] = it->get<std::string>();
         }
     }
+    void get_strings(const char* key, std::vector<std::string>& out) {
+        if (const json* v = take(key)) {
+            if (!v->is_array()) throw type_error(key, "an array of strings", *v);
+            out.clear();
+            for (const auto& e : *v) {
+                if (!e.is_string()) throw type_error(key, "an array of strings", *v);
+                out.push_back(e.get<std::string>());
+            }
+        }
+    }
     void get_json(const char* key, json& out) {
         if (const json* v = take(key)) out = *v;
     }
@@ -165,7 +175,16 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("tokenizer", c.model.tokenizer);
         s.get("template", c.model.chat_template);
         s.get("dtype", c.model.dtype);
-        s.get_json("lora", c.model.lora);
+        if (const json* v = s.take_object("lora"); v && !v->is_null()) {
+            Section l(*v, "model.lora");
+            LoraConfig lora;
+            l.get("rank", lora.rank);
+            l.get("alpha", lora.alpha);
+            l.get("dropout", lora.dropout);
+            l.get_strings("target_modules", lora.target_modules);
+            l.finish();
+            c.model.lora = lora;
+        }
     });
     section("data", [&](Section& s) {
         s.get("train", c.data.train);
@@ -211,6 +230,7 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("threads", c.train.threads);
         s.get("save_dir", c.train.save_dir);
         s.get("track_pairs", c.train.track_pairs);
+        s.get("gradient_checkpointing", c.train.gradient_checkpointing);
     });
     root.finish();
     c.validate();
@@ -226,8 +246,18 @@ void RunConfig::validate() const {
     if (model.source.rfind("builtin:", 0) == 0)
         require_one_of(model.source.substr(8), {"tiny", "small"}, "model.source");
     require_one_of(model.chat_template, {"auto", "plain", "chatml", "qwen2.5", "llama3"}, "model.template");
-    require_one_of(model.dtype, {"auto", "float32", "bfloat16"}, "model.dtype");
-    require(model.lora.is_null(), "model.lora", "LoRA is not supported yet; set it to null");
+    require_one_of(model.dtype, {"auto", "float32", "bfloat16", "float16"}, "model.dtype");
+    if (model.lora) {
+        const LoraConfig& l = *model.lora;
+        require(l.rank >= 1 && l.rank <= 4096, "model.lora.rank", "must be between 1 and 4096 (8 or 16 are common)");
+        require(l.alpha > 0.0, "model.lora.alpha", "must be positive (often twice the rank)");
+        require(l.dropout >= 0.0 && l.dropout < 1.0, "model.lora.dropout", "must be in [0, 1), e.g. 0.05");
+        require(!l.target_modules.empty(), "model.lora.target_modules",
+                "must name at least one layer (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+        for (const auto& m : l.target_modules)
+            require_one_of(m, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+                           "model.lora.target_modules");
+    }
 
     require(!data.train.empty(), "data.train", "must name a preference dataset file (JSONL)");
     require(data.eval_fraction >= 0.0 && data.eval_fraction < 1.0, "data.eval_fraction",
@@ -288,7 +318,11 @@ json RunConfig::to_json() const {
                   {"tokenizer", model.tokenizer ? json(*model.tokenizer) : json(nullptr)},
                   {"template", model.chat_template},
                   {"dtype", model.dtype},
-                  {"lora", model.lora}};
+                  {"lora", model.lora ? json{{"rank", model.lora->rank},
+                                             {"alpha", model.lora->alpha},
+                                             {"dropout", model.lora->dropout},
+                                             {"target_modules", model.lora->target_modules}}
+                                       : json(nullptr)}};
     j["data"] = {{"train", data.train},
                  {"eval", data.eval ? json(*data.eval) : json(nullptr)},
                  {"eval_fraction", data.eval_fraction},
@@ -324,7 +358,8 @@ json RunConfig::to_json() const {
                   {"reference_logps", train.reference_logps},
                   {"threads", train.threads},
                   {"save_dir", train.save_dir ? json(*train.save_dir) : json(nullptr)},
-                  {"track_pairs", train.track_pairs}};
+                  {"track_pairs", train.track_pairs},
+                  {"gradient_checkpointing", train.gradient_checkpointing}};
     return j;
 }
 

@@ -11,12 +11,23 @@
 
 namespace ps {
 
+// Low-rank adapters (Hu et al. 2021) on the named linear layers, as PEFT's LoraConfig:
+// W x + (alpha / rank) * B A dropout(x), with A [rank, in] and B [out, rank] (B starts at 0).
+struct LoraConfig {
+    int rank = 8;
+    double alpha = 16.0;
+    double dropout = 0.0;
+    // Hugging Face module names; every linear layer of the decoder by default.
+    std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                               "gate_proj", "up_proj", "down_proj"};
+};
+
 struct ModelConfig {
     std::string source = "builtin:tiny";
     std::optional<std::string> tokenizer;
     std::string chat_template = "auto";  // JSON key "template"
-    std::string dtype = "auto";  // auto (= float32) | float32 | bfloat16
-    nlohmann::json lora = nullptr;
+    std::string dtype = "auto";  // auto (= float32) | float32 | bfloat16 | float16
+    std::optional<LoraConfig> lora;  // null: full fine-tuning
 };
 
 struct DataConfig {
@@ -79,6 +90,9 @@ struct TrainConfig {
     // their policy log-probs recorded at step 0 and at every eval, and their CHES similarity
     // computed from the reference model before training. 0 turns tracking off.
     int track_pairs = 64;
+    // Recompute each decoder block's activations in the backward pass instead of keeping
+    // them: less memory for about one more forward per step.
+    bool gradient_checkpointing = false;
 };
 
 struct RunConfig {

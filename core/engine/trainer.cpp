@@ -206,6 +206,10 @@ private:
         const double padding = unpaired_ ? padding_fraction(train_ex_, grouped.epoch_batches()) : padding_fraction(train_, grouped.epoch_batches());
         const double padding_plain = unpaired_ ? padding_fraction(train_ex_, plain.epoch_batches()) : padding_fraction(train_, plain.epoch_batches());
 
+        // Accepted by the config (the contract is fixed) but not trained yet: say so plainly.
+        if (c_.model.lora) throw ConfigError("model.lora", "LoRA training is not implemented yet; set it to null");
+        if (c_.train.gradient_checkpointing)
+            throw ConfigError("train.gradient_checkpointing", "activation checkpointing is not implemented yet; set it to false");
         torch::manual_seed(static_cast<uint64_t>(c_.seed));
         loaded_ = load_model_source(c_.model.source, model_dtype_from_string(c_.model.dtype));
         policy_ = loaded_.model;

@@ -80,6 +80,40 @@ private slots:
         QCOMPARE(error_of(json::object()), std::string("data.train: must name a preference dataset file (JSONL)"));
     }
 
+    void loraSectionParsesAndValidates() {
+        auto j = minimal();
+        j["model"]["lora"] = {{"rank", 16}, {"alpha", 32}, {"target_modules", {"q_proj", "v_proj"}}};
+        auto c = ps::RunConfig::from_json(j);
+        QVERIFY(c.model.lora.has_value());
+        QCOMPARE(c.model.lora->rank, 16);
+        QCOMPARE(c.model.lora->alpha, 32.0);
+        QCOMPARE(c.model.lora->dropout, 0.0);  // PEFT's default
+        QCOMPARE(c.model.lora->target_modules, (std::vector<std::string>{"q_proj", "v_proj"}));
+        // The resolved config lists every LoRA key, and reads back the same.
+        auto again = ps::RunConfig::from_json(c.to_json());
+        QCOMPARE(again.model.lora->target_modules.size(), size_t(2));
+        QCOMPARE(c.to_json()["model"]["lora"]["rank"].get<int>(), 16);
+        // An empty object takes the defaults: all seven linear layers, rank 8, alpha 16.
+        j["model"]["lora"] = json::object();
+        c = ps::RunConfig::from_json(j);
+        QCOMPARE(c.model.lora->target_modules.size(), size_t(7));
+        QCOMPARE(c.model.lora->rank, 8);
+        j["model"]["lora"] = nullptr;
+        QVERIFY(!ps::RunConfig::from_json(j).model.lora.has_value());
+
+        j["model"]["lora"] = {{"rank", 0}};
+        QVERIFY(error_of(j).find("model.lora.rank") != std::string::npos);
+        j["model"]["lora"] = {{"target_modules", {"qproj"}}};
+        QVERIFY(error_of(j).find("model.lora.target_modules") != std::string::npos);
+        QVERIFY(error_of(j).find("'qproj'") != std::string::npos);
+        j["model"]["lora"] = {{"ranks", 8}};
+        QVERIFY(error_of(j).find("model.lora.ranks") != std::string::npos);
+        j["model"]["lora"] = {{"dropout", 1.0}};
+        QVERIFY(error_of(j).find("model.lora.dropout") != std::string::npos);
+        j["model"]["lora"] = {{"target_modules", "q_proj"}};
+        QVERIFY(error_of(j).find("an array of strings") != std::string::npos);
+    }
+
     void overridesApplyToNestedKeys() {
         json j = minimal();
         ps::apply_override(j, "train.learning_rate=0.002");
