@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <unistd.h>
 #include <fstream>
 #include <iostream>
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "data/dataset_summary.h"
 #include "data/data_pipeline.h"
 #include "data/make_data.h"
+#include "engine/onpolicy_data.h"
 #include "text/byte_tokenizer.h"
 #include "text/hf_tokenizer.h"
 #include "text/chat_template.h"
@@ -214,7 +216,7 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
     if (!remedy_regime.empty())
         for (const Remedy& r : remedies_for(regime_from_string(remedy_regime), run.algorithm))
             remedies.push_back({{"id", r.id}, {"title", r.title}, {"change", r.change}, {"why", r.why},
-                                {"one_click", r.one_click}});
+                                {"one_click", r.one_click}, {"makes_data", r.makes_data}});
     d["remedies"] = {{"regime", remedy_regime.empty() ? nlohmann::json(nullptr) : nlohmann::json(remedy_regime)},
                      {"remedies", remedies}};
     // Per-pair evidence: the tracked pairs whose chosen answer lost the most likelihood, and how
@@ -399,17 +401,83 @@ int save_model_command(const std::string& model, const std::string& out_dir, con
     return 0;
 }
 
-int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
-                      long long seed) {
-    if (kind != "arith")
-        throw Error("make-data: unknown dataset kind '" + kind + "' (available: arith)");
+namespace {
+
+int make_onpolicy_data_command(const MakeDataArgs& a) {
+    if (a.config.empty())
+        throw ConfigError("--config", "make-data onpolicy needs the run config whose reference model answers the prompts");
+    const RunConfig config = load_run_config(a.config, a.overrides);
+    OnPolicyOptions o;
+    o.out = a.out;
+    o.samples = a.samples;
+    o.temperature = a.temperature;
+    o.top_p = a.top_p;
+    o.top_k = a.top_k;
+    o.max_new_tokens = a.max_new_tokens;
+    o.seed = static_cast<uint64_t>(a.seed);
+    o.batch_size = a.batch_size;
+    o.validate();
+    RunControl control;
+    // Progress on stderr (stdout stays the report): one line rewritten in place on a terminal,
+    // the end of each phase otherwise.
+    const bool tty = isatty(fileno(stderr));
+    auto progress = [&](const std::string& phase, int64_t done, int64_t total) {
+        const char* what = phase == "reference" ? "reference model: SFT warm-up step"
+                           : phase == "sample"  ? "sampling answers: prompt"
+                                                : "sampling again where the answer repeated the chosen one:";
+        if (tty) std::fprintf(stderr, "\r%s %lld/%lld%s", what, static_cast<long long>(done), static_cast<long long>(total),
+                              done == total ? "\n" : "");
+        else if (done == total) std::fprintf(stderr, "%s %lld/%lld\n", what, static_cast<long long>(done), static_cast<long long>(total));
+        std::fflush(stderr);
+    };
+    const OnPolicyReport r = make_onpolicy_data(config, o, control, progress);
+    if (a.json) {
+        const nlohmann::json j = {{"path", r.path},
+                                  {"pairs", r.pairs},
+                                  {"sampled", r.sampled},
+                                  {"kept_original", r.kept_original},
+                                  {"unfinished", r.unfinished},
+                                  {"skipped_by_limits", r.skipped_by_limits},
+                                  {"reference_sft_steps", r.reference_sft_steps},
+                                  {"max_new_tokens", r.max_new_tokens},
+                                  {"seconds", r.seconds},
+                                  {"example", {{"prompt", r.example_prompt},
+                                               {"chosen", r.example_chosen},
+                                               {"original_rejected", r.example_original_rejected},
+                                               {"sampled_rejected", r.example_sampled_rejected}}}};
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("wrote %zu pairs to %s in %.1f s\n", r.pairs, r.path.c_str(), r.seconds);
+    std::printf("  rejected answers sampled from the reference model (%lld SFT warm-up steps): %zu\n",
+                static_cast<long long>(r.reference_sft_steps), r.sampled);
+    if (r.kept_original)
+        std::printf("  original rejected kept (every try repeated the chosen answer): %zu\n", r.kept_original);
+    if (r.unfinished) std::printf("  sampled answers cut at %d tokens: %zu\n", r.max_new_tokens, r.unfinished);
+    if (r.skipped_by_limits)
+        std::printf("  pairs over the length limits, written unchanged (training drops them): %zu\n", r.skipped_by_limits);
+    if (!r.example_prompt.empty())
+        std::printf("  example: prompt %s chosen %s rejected %s (was %s)\n",
+                    nlohmann::json(r.example_prompt).dump().c_str(), nlohmann::json(r.example_chosen).dump().c_str(),
+                    nlohmann::json(r.example_sampled_rejected).dump().c_str(),
+                    nlohmann::json(r.example_original_rejected).dump().c_str());
+    std::printf("train on it: set data.train to %s\n", r.path.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int make_data_command(const MakeDataArgs& a) {
+    if (a.kind == "onpolicy") return make_onpolicy_data_command(a);
+    if (a.kind != "arith")
+        throw Error("make-data: unknown dataset kind '" + a.kind + "' (available: arith, onpolicy)");
     ArithDataOptions o;
-    o.count = count;
-    o.max_operand = max_operand;
-    o.seed = static_cast<uint64_t>(seed);
+    o.count = a.count;
+    o.max_operand = a.max_operand;
+    o.seed = static_cast<uint64_t>(a.seed);
     auto pairs = make_arith_pairs(o);
-    write_preference_jsonl(pairs, out_path);
-    std::printf("wrote %zu pairs to %s\n", pairs.size(), out_path.c_str());
+    write_preference_jsonl(pairs, a.out);
+    std::printf("wrote %zu pairs to %s\n", pairs.size(), a.out.c_str());
     return 0;
 }
 

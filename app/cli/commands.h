@@ -50,7 +50,24 @@ struct GenerateArgs {
 };
 int generate_command(const GenerateArgs& args);
 int save_model_command(const std::string& model, const std::string& out_dir, const std::string& dtype, long long seed);
-int make_data_command(const std::string& kind, const std::string& out_path, int count, int max_operand,
-                      long long seed);
+struct MakeDataArgs {
+    std::string kind;  // arith | onpolicy
+    std::string out;
+    // arith
+    int count = 2000;
+    int max_operand = 50;
+    long long seed = 0;
+    // onpolicy: the run config whose reference model answers the prompts of its data.train
+    std::string config;
+    std::vector<std::string> overrides;
+    int samples = 4;
+    double temperature = 1.0;
+    double top_p = 1.0;
+    int top_k = 0;
+    int max_new_tokens = 0;
+    int batch_size = 32;
+    bool json = false;
+};
+int make_data_command(const MakeDataArgs& args);
 
 }  // namespace ps::cli

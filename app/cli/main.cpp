@@ -71,15 +71,32 @@ int main(int argc, char** argv) {
     data->add_option("--preview", data_options.preview, "Number of examples shown rendered (default 3)")->check(CLI::Range(0, 1000));
     data->add_flag("--json", data_options.json, "Print one JSON object");
 
-    std::string kind, data_out;
-    int count = 2000, max_operand = 50;
-    long long seed = 0;
+    ps::cli::MakeDataArgs make_args;
     auto* make = app.add_subcommand("make-data", "Generate a preference dataset (TRL JSONL)");
-    make->add_option("KIND", kind, "Dataset kind: arith (a+b= prompts, correct vs plausible wrong sum)")->required();
-    make->add_option("--out,-o", data_out, "Output JSONL file")->required();
-    make->add_option("--count", count, "Number of pairs")->check(CLI::PositiveNumber);
-    make->add_option("--max-operand", max_operand, "Operands are drawn from [0, N)")->check(CLI::Range(2, 1000000));
-    make->add_option("--seed", seed, "Random seed")->check(CLI::NonNegativeNumber);
+    make->add_option("KIND", make_args.kind,
+                     "arith: a+b= prompts, correct vs plausible wrong sum; onpolicy: the pairs of a run config's "
+                     "data.train with rejected answers sampled from the run's reference model (after its SFT warm-up)")
+        ->required()
+        ->check(CLI::IsMember({"arith", "onpolicy"}));
+    make->add_option("--out,-o", make_args.out, "Output JSONL file")->required();
+    make->add_option("--count", make_args.count, "arith: number of pairs")->check(CLI::PositiveNumber);
+    make->add_option("--max-operand", make_args.max_operand, "arith: operands are drawn from [0, N)")->check(CLI::Range(2, 1000000));
+    make->add_option("--seed", make_args.seed, "Random seed (arith: the data; onpolicy: the sampling)")->check(CLI::NonNegativeNumber);
+    make->add_option("--config", make_args.config, "onpolicy: the run config (model, SFT warm-up, data)");
+    make->add_option("--set", make_args.overrides, "onpolicy: override a config value (repeatable)");
+    make->add_option("--samples", make_args.samples,
+                     "onpolicy: tries per prompt to get an answer that differs from the chosen one (default 4)")
+        ->check(CLI::Range(1, 64));
+    make->add_option("--temperature", make_args.temperature, "onpolicy: sampling temperature (default 1.0; 0 = greedy)")
+        ->check(CLI::Range(0.0, 100.0));
+    make->add_option("--top-p", make_args.top_p, "onpolicy: nucleus sampling (default 1.0 = off)");
+    make->add_option("--top-k", make_args.top_k, "onpolicy: top-k sampling (default 0 = off)")->check(CLI::NonNegativeNumber);
+    make->add_option("--max-new-tokens", make_args.max_new_tokens,
+                     "onpolicy: answer length limit (default 0: the data's longest answer, within data.max_length)")
+        ->check(CLI::NonNegativeNumber);
+    make->add_option("--batch-size", make_args.batch_size, "onpolicy: prompts generated together (default 32)")
+        ->check(CLI::PositiveNumber);
+    make->add_flag("--json", make_args.json, "onpolicy: print the report as one JSON object");
 
     std::string tok_path, tok_template, tok_text;
     bool tok_verbose = false;
@@ -146,7 +163,7 @@ int main(int argc, char** argv) {
         if (*data) return ps::cli::data_command(data_options);
         if (*gen) return ps::cli::generate_command(gen_args);
         if (*save) return ps::cli::save_model_command(save_source, save_out, save_dtype, save_seed);
-        if (*make) return ps::cli::make_data_command(kind, data_out, count, max_operand, seed);
+        if (*make) return ps::cli::make_data_command(make_args);
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());
         return 2;

@@ -55,4 +55,10 @@ public:
     using Error::Error;
 };
 
+// Long work (outside a run) that the user cancelled; what() says what was cancelled.
+class Cancelled : public Error {
+public:
+    using Error::Error;
+};
+
 }  // namespace ps

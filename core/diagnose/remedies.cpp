@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/errors.h"
+#include "engine/onpolicy_data.h"
 
 namespace ps {
 
@@ -32,9 +33,10 @@ const std::vector<Remedy>& catalogue() {
          "KTO pushes each answer against a reference point instead of only their margin, so chosen is raised on its own.",
          true, "-kto"},
         {"on_policy_rejected", "Use on-policy rejected answers",
-         "not a config key yet: sample the rejected answers from this model (PrefStudio cannot generate yet)",
+         "data.train = the same prompts and chosen answers with rejected answers sampled from the reference model "
+         "(prefstudio-cli make-data onpolicy --config CONFIG --out FILE)",
          "Rejected answers the model would really say carry the signal; answers it never says are pushed down for nothing.",
-         false, ""},
+         true, "-onpolicy", true},
     };
     return all;
 }
@@ -125,6 +127,8 @@ nlohmann::json remedy_overrides(const std::string& id, const RunConfig& config) 
         // KTO needs a reference model and a DPO-scale beta; SimPO's and ORPO's betas are not.
         o["objective.reference_free"] = false;
         if (algo == "simpo" || algo == "orpo") o["objective.beta"] = 0.1;
+    } else if (id == "on_policy_rejected") {
+        o["data.train"] = default_onpolicy_path(config);
     }
     return o;
 }

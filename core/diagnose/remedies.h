@@ -1,7 +1,8 @@
 // What to try when a regime is a problem (DESIGN.md section 1), as one-click config changes:
 // "clone with remedy" in the studio copies the experiment with the remedy's overrides applied.
-// A remedy that no config key can express yet (on-policy rejected answers need generation, which
-// PrefStudio does not have yet) is listed as advice, with one_click = false and no overrides.
+// A remedy that needs a new dataset (on-policy rejected answers) says so with makes_data: its
+// override points data.train at the file that `make-data onpolicy` writes for the experiment
+// (engine/onpolicy_data.h), which the studio makes before it fills the form.
 #pragma once
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ struct Remedy {
     std::string why;          // one sentence: why it helps in this regime
     bool one_click = true;    // false: advice only, no overrides
     std::string name_suffix;  // appended to the cloned experiment's name: "-rpo"
+    bool makes_data = false;  // its data.train file must be made first (make-data onpolicy)
 };
 
 // The remedies for a regime, most useful first; empty for healthy and warming up.

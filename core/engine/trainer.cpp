@@ -116,6 +116,38 @@ public:
         return status;
     }
 
+    SamplingReference sampling_reference() {
+        try {
+            prepare();
+            if (unpaired_)
+                throw DataError(c_.data.train, 0, "the data are unpaired (KTO) examples; on-policy rejected answers need "
+                                                  "preference pairs (a prompt with a chosen and a rejected answer)");
+            sft_warmup();
+        } catch (const StopRequested&) {
+            throw Cancelled("cancelled while building the reference model");
+        }
+        SamplingReference r;
+        r.model = policy_;
+        r.model->eval();
+        r.tokenizer = tokenizer_;
+        r.device = device_;
+        r.sft_steps = sft_step_;
+        r.texts = train_text_;
+        for (const auto& p : train_) {
+            r.pairs.push_back(p);
+            r.text_of.push_back(p.index);
+        }
+        if (!c_.data.eval) {  // the eval split comes from data.train: its pairs are part of the file too
+            const size_t offset = r.texts.size();
+            r.texts.insert(r.texts.end(), eval_text_.begin(), eval_text_.end());
+            for (const auto& p : eval_) {
+                r.pairs.push_back(p);
+                r.text_of.push_back(offset + p.index);
+            }
+        }
+        return r;
+    }
+
 private:
     double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
     int64_t global_step() const { return sft_step_ + step_; }
@@ -913,6 +945,12 @@ nlohmann::json evaluate_initial_model(const RunConfig& config) {
     RunControl control;
     Pipeline pipeline(config, config.to_json(), no_sinks, control);
     return pipeline.evaluate_initial();
+}
+
+SamplingReference build_sampling_reference(const RunConfig& config, const std::vector<RunSink*>& sinks,
+                                           RunControl& control) {
+    Pipeline pipeline(config, config.to_json(), sinks, control);
+    return pipeline.sampling_reference();
 }
 
 RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,

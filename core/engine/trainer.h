@@ -7,8 +7,12 @@
 
 #include <torch/torch.h>
 
+#include "common/run_types.h"
 #include "config/run_config.h"
 #include "data/batching.h"
+#include "data/preference_data.h"
+#include "data/tokenize.h"
+#include "text/tokenizer.h"
 #include "model/causal_lm.h"
 #include "objectives/logprobs.h"
 
@@ -25,5 +29,27 @@ SequenceLogps forward_logps(CausalLM& model, const SequenceBatch& batch, const t
 // completion token (position t-1 for each completion token t of `completion_mask` [N, T]), in
 // float64: the S+ and S- of the CHES score (core/diagnose/pair_tracking.h). Returns [N, H].
 torch::Tensor completion_hidden_sums(const torch::Tensor& hidden, const torch::Tensor& completion_mask);
+
+class RunControl;
+
+// The reference model exactly as a run of `config` builds it (same data preparation, seed,
+// model and SFT warm-up), with the prompts it would train on: what on-policy sampling needs.
+struct SamplingReference {
+    CausalLM model{nullptr};
+    std::shared_ptr<Tokenizer> tokenizer;
+    torch::Device device{torch::kCPU};
+    // Paired data only. `texts`: every pair of data.train (the train split, then the eval
+    // split when it is drawn from data.train); `pairs`: those the length limits kept,
+    // tokenized as for training, pair i being texts[text_of[i]].
+    std::vector<PreferencePair> texts;
+    std::vector<TokenizedPair> pairs;
+    std::vector<size_t> text_of;
+    int64_t sft_steps = 0;
+};
+
+// Builds it on the calling thread; `sinks` see the SFT warm-up's progress and metrics.
+// Throws ps::Error for bad input, ps::Cancelled when `control` asks to stop.
+SamplingReference build_sampling_reference(const RunConfig& config, const std::vector<RunSink*>& sinks,
+                                           RunControl& control);
 
 }  // namespace ps

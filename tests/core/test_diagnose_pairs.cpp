@@ -185,13 +185,15 @@ private slots:
     }
 
     void remediesAreConfigOverrides() {
-        // Both falling: every remedy the issue names, in order; on-policy answers are advice.
+        // Both falling: every remedy the issue names, in order; on-policy answers need a new data file.
         const auto all = ps::remedies_for(ps::Regime::BothFalling, "dpo");
         std::vector<std::string> ids;
         for (const auto& r : all) ids.push_back(r.id);
         QCOMPARE(ids, (std::vector<std::string>{"sft_weight", "dpop_lambda", "lower_learning_rate", "higher_beta",
                                                 "switch_to_kto", "on_policy_rejected"}));
-        QVERIFY(!all.back().one_click);
+        QVERIFY(all.back().one_click);
+        QVERIFY(all.back().makes_data);
+        for (size_t i = 0; i + 1 < all.size(); ++i) QVERIFY(!all[i].makes_data);
         QVERIFY(ps::remedies_for(ps::Regime::Healthy, "dpo").empty());
         // Algorithm-specific ones are left out where they do not apply.
         for (const auto& r : ps::remedies_for(ps::Regime::BothFalling, "kto"))
@@ -205,7 +207,19 @@ private slots:
         QCOMPARE(ps::remedy_overrides("lower_learning_rate", c)["train.learning_rate"].get<double>(), 5e-4);
         QVERIFY(close(ps::remedy_overrides("higher_beta", c)["objective.beta"].get<double>(), 0.3));
         QCOMPARE(ps::remedy_overrides("dpop_lambda", c)["objective.dpop_lambda"].get<double>(), 5.0);
-        QVERIFY_THROWS_EXCEPTION(ps::Error, ps::remedy_overrides("on_policy_rejected", c));
+        // On-policy answers: data.train moves to a file next to the original, named after it and
+        // a hash of what decides the reference model; another seed, another file.
+        const std::string onpolicy = ps::remedy_overrides("on_policy_rejected", c)["data.train"].get<std::string>();
+        QVERIFY2(QString::fromStdString(onpolicy).contains(QRegularExpression("^x-onpolicy-[0-9a-f]{8}\\.jsonl$")),
+                 onpolicy.c_str());
+        QCOMPARE(ps::remedy_overrides("on_policy_rejected", c)["data.train"].get<std::string>(), onpolicy);
+        ps::RunConfig other = c;
+        other.seed = 7;
+        QVERIFY(ps::remedy_overrides("on_policy_rejected", other)["data.train"].get<std::string>() != onpolicy);
+        other = c;
+        other.data.train = "/data/prefs/x.jsonl";
+        QVERIFY(QString::fromStdString(ps::remedy_overrides("on_policy_rejected", other)["data.train"].get<std::string>())
+                    .startsWith("/data/prefs/x-onpolicy-"));
         QVERIFY_THROWS_EXCEPTION(ps::Error, ps::remedy_overrides("no_such_remedy", c));
 
         // Applied to an experiment as written: keys set, other keys kept, name suffixed once,
