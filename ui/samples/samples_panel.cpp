@@ -123,7 +123,9 @@ SamplesPanel::SamplesPanel(QWidget* parent) : QWidget(parent) {
     progress_ = new QProgressBar;
     progress_->setTextVisible(true);
     progress_->setFormat(tr("%v / %m answers"));
-    progress_->setMaximumWidth(220);
+    // Room for the longest text, so the layout never squeezes it onto two lines.
+    progress_->setMinimumWidth(progress_->fontMetrics().horizontalAdvance(tr("000 / 000 answers")) + 48);
+    progress_->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
 
     auto* promptsRow = new QHBoxLayout;
     promptsRow->addWidget(new QLabel(tr("Prompts:")));
@@ -405,6 +407,7 @@ void SamplesPanel::setSettings(const Settings& s) {
 
 void SamplesPanel::loadEvalPrompts(int count) {
     if (!config_ || isBusy() || loadingPrompts_) return;
+    promptCount_->setValue(count);
     loadingPrompts_ = true;
     updateState();
     setStatus(tr("Reading the eval prompts of %1…").arg(q(config_->data.train)));
