@@ -98,8 +98,8 @@ std::vector<GenerationResult> TextGenerator::generate_ids(const std::vector<std:
         out[i].completion_ids = std::move(seqs[i].tokens);
         out[i].finish_reason = seqs[i].finish_reason;
         if (m.tokenizer) {
-            out[i].prompt = m.tokenizer->decode(out[i].prompt_ids);  // generate() puts the original text back
-            out[i].completion = m.tokenizer->decode(out[i].completion_ids);
+            out[i].prompt = m.tokenizer->decode_text(out[i].prompt_ids);  // generate() puts the original text back
+            out[i].completion = m.tokenizer->decode_text(out[i].completion_ids);
         }
     }
     return out;

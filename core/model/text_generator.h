@@ -29,7 +29,7 @@ struct GenerationResult {
     std::string prompt;
     std::vector<int64_t> prompt_ids;      // as fed to the model (BOS included where the tokenizer adds one)
     std::vector<int64_t> completion_ids;  // new tokens, the stop token excluded
-    std::string completion;               // decoded completion_ids (empty without a tokenizer)
+    std::string completion;               // decoded completion_ids as transformers decodes them (Tokenizer::decode_text; empty without a tokenizer)
     std::string finish_reason;            // "stop", "length" or "cancelled"
 };
 
