@@ -155,6 +155,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
                 monitor_->clear();
                 diagnosis_->clear();
             }
+            if (id == samplesPanel_->runId()) samplesPanel_->showRun(0);
         }
         statusBar()->showMessage(tr("%n run(s) deleted.", nullptr, int(ids.size())), 5000);
     });

@@ -205,6 +205,7 @@ SamplesPanel::~SamplesPanel() {
 void SamplesPanel::setStore(std::shared_ptr<RunStore> store) {
     store_ = std::move(store);
     runId_ = 0;
+    setConfig(std::nullopt, QString(), tr("Select a completed run in the Runs tab."), QString());
 }
 
 void SamplesPanel::showRun(int64_t runId) {
