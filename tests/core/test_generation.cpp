@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/errors.h"
 #include "data/preference_data.h"
@@ -326,6 +327,32 @@ private slots:
         QCOMPARE(g->encode_prompt("2+2="), (std::vector<int64_t>{ps::ByteTokenizer::kBos, '2', '+', '2', '='}));
         named.chat_template = "vicuna";
         QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::TextGenerator::open("builtin:tiny", named));
+    }
+
+    // A run building its built-in model while the Samples tab opens another: each gets the
+    // weights of its own seed (load_model_source_seeded holds one lock for seed + build).
+    void concurrentBuildsKeepTheirSeeds() {
+        const auto weights = [](ps::CausalLM& m) {
+            std::vector<torch::Tensor> all;
+            for (const auto& p : m->parameters()) all.push_back(p.detach().flatten());
+            return torch::cat(all);
+        };
+        auto reference = ps::load_model_source_seeded("builtin:tiny", torch::kFloat32, 11).model;
+        const torch::Tensor want = weights(reference);
+        ps::TextGeneratorOptions other;
+        other.seed = 12;
+        std::atomic<bool> stop{false};
+        std::thread generator_thread([&] {
+            while (!stop) ps::TextGenerator::open("builtin:tiny", other);
+        });
+        int same = 0;
+        for (int i = 0; i < 30; ++i) {
+            auto m = ps::load_model_source_seeded("builtin:tiny", torch::kFloat32, 11).model;
+            if (torch::equal(weights(m), want)) ++same;
+        }
+        stop = true;
+        generator_thread.join();
+        QCOMPARE(same, 30);
     }
 
     void cancelStopsGeneration() {

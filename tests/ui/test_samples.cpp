@@ -231,6 +231,11 @@ void TestSamples::runWithoutWeightsIsExplained() {
     saved.kind = "info";
     saved.data = {{"save_dir", dir_->filePath("gone").toStdString()}};
     QVERIFY(ps::ui::trainedWeightsOf(stopped, {saved}).problem.contains("not there any more"));
+    ps::StoredRun hf;
+    hf.status = ps::RunStatus::Completed;
+    hf.resolved_config = {{"model", {{"source", "/models/Qwen2.5-0.5B-Instruct"}}}};
+    const QString why = ps::ui::trainedWeightsOf(hf, {}).problem;
+    QVERIFY2(why.contains("Hugging Face") && why.contains("train.save_dir"), qPrintable(why));
 }
 
 QTEST_MAIN(TestSamples)
