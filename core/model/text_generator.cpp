@@ -83,6 +83,7 @@ std::vector<int64_t> TextGenerator::encode_prompt(const std::string& text) const
     if (!impl_->tokenizer) throw ModelError(impl_->tokenizer_error);
     return prompt_token_ids(render_prompt(text), *impl_->tokenizer);
 }
+
 const ModelShape& TextGenerator::shape() const { return impl_->loaded.model->shape(); }
 std::string TextGenerator::source() const { return impl_->loaded.source; }
 std::string TextGenerator::device() const { return impl_->device.str(); }
