@@ -7,6 +7,7 @@
 #include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDateTime>
 #include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
@@ -48,6 +49,7 @@
 #include "live/run_session.h"
 #include "runs/runs_model.h"
 #include "runs/runs_view.h"
+#include "samples/samples_panel.h"
 #include "store/run_store.h"
 
 // Resources live in the static library; they must be registered by name, outside namespaces.
@@ -103,6 +105,8 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
         deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(config.train.device)));
         monitor_->setPlannedSteps(config.sft.steps, config.train.steps);
         summarizeDataset(config);
+        // Without a run picked, the Samples tab answers with the form's model.
+        if (samplesPanel_->runId() == 0 && !samplesPanel_->isBusy()) samplesPanel_->showExperiment(config);
     });
     connect(session_, &RunSession::started, this, &MainWindow::onRunStarted);
     connect(session_, &RunSession::metricsArrived, monitor_, &LiveMonitor::appendMetrics);
@@ -137,6 +141,10 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
             for (const auto& [name, value] : m.values)
                 if (name.rfind("rewards/", 0) == 0 && std::isfinite(value)) liveMetrics_[name] = value;
     });
+    connect(runsView_->table()->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+        const int64_t id = runsView_->selectedRunId();
+        if (id > 0 && id != samplesPanel_->runId()) samplesPanel_->showRun(id);
+    });
     connect(runsView_, &RunsView::openRequested, this, &MainWindow::openStoredRun);
     connect(runsView_, &RunsView::cloneRequested, this, &MainWindow::cloneStoredRun);
     connect(runsView_, &RunsView::runsDeleted, this, [this](const std::vector<int64_t>& ids) {
@@ -147,6 +155,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
                 monitor_->clear();
                 diagnosis_->clear();
             }
+            if (id == samplesPanel_->runId()) samplesPanel_->showRun(0);
         }
         statusBar()->showMessage(tr("%n run(s) deleted.", nullptr, int(ids.size())), 5000);
     });
@@ -386,6 +395,8 @@ void MainWindow::createDocks() {
     datasetScroll->setWidgetResizable(true);
     datasetScroll->setFrameShape(QFrame::NoFrame);
     tabs->addTab(datasetScroll, tr("Dataset"));
+    samplesPanel_ = new SamplesPanel;
+    tabs->addTab(samplesPanel_, tr("Samples"));
     tabs->addTab(log_, tr("Log"));
     auto* bottomDock = new QDockWidget(tr("Runs"), this);
     bottomDock->setObjectName(QStringLiteral("RunsDock"));
@@ -484,6 +495,19 @@ void MainWindow::openStore(const QString& path) {
         log_->appendMessage(QStringLiteral("error"), storeError_);
     }
     runsView_->setStore(store_);
+    samplesPanel_->setStore(store_);
+}
+
+QString MainWindow::studioModelDir(const QString& runName) const {
+    const QFileInfo store(storePath_);
+    QString name;
+    for (const QChar c : runName) name += (c.isLetterOrNumber() || c == '-' || c == '_' || c == '.') ? c : QChar('_');
+    const QString base = store.absolutePath() + "/" + store.completeBaseName() + "-models/" +
+                         (name.isEmpty() ? QStringLiteral("run") : name) + "-" +
+                         QDateTime::currentDateTimeUtc().toString(QStringLiteral("yyyyMMdd-HHmmss"));
+    QString dir = base;
+    for (int i = 2; QFileInfo::exists(dir); ++i) dir = base + "-" + QString::number(i);
+    return dir;
 }
 
 bool MainWindow::loadExperiment(const QString& path) {
@@ -607,6 +631,7 @@ bool MainWindow::openStoredRun(qint64 runId) {
     diagnosis_->appendMetrics(trainRecords);
     diagnosis_->appendEvents(regimes);
     diagnosis_->loadTrackedPairs(*store_, runId);  // evidence helper: per-pair tracking
+    samplesPanel_->showRun(runId);
     openedRunId_ = runId;
     controls_->showIdle(tr("Showing stored run %1 (%2)")
                             .arg(runId)
@@ -624,8 +649,14 @@ bool MainWindow::openStoredRun(qint64 runId) {
 
 void MainWindow::startRun() {
     if (isRunning() || !form_->isValid() || !store_) return;
-    const RunConfig& config = form_->runConfig();
+    RunConfig config = form_->runConfig();
     const nlohmann::json configJson = form_->experimentJson();
+    // Built-in models are small (MBs): the studio keeps every run's trained weights, so the
+    // Samples tab can show what training changed. Hugging Face models can be gigabytes: they
+    // are saved only where the user sets train.save_dir. The resolved config and the trainer's
+    // save event record the directory.
+    if (!config.train.save_dir && config.model.source.rfind("builtin:", 0) == 0 && !storePath_.isEmpty())
+        config.train.save_dir = studioModelDir(QString::fromStdString(config.name)).toStdString();
     monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
     openedRunId_ = 0;
     liveMetrics_ = nlohmann::json::object();
@@ -792,6 +823,7 @@ void MainWindow::onRunFinished(RunStatus status, const QString& error,
     runsView_->selectRun(session_->storedRunId());
     if (store_ && session_->storedRunId() > 0)  // evidence helper: per-pair tracking
         diagnosis_->loadTrackedPairs(*store_, session_->storedRunId());
+    if (session_->storedRunId() > 0) samplesPanel_->showRun(session_->storedRunId());
     updateActions();
     emit runFinished(status);
 }

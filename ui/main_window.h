@@ -34,6 +34,7 @@ class LiveMonitor;
 class RunControls;
 class RunSession;
 class RunsView;
+class SamplesPanel;
 
 // The PrefStudio icon (green and red curves fanning out), every size.
 QIcon applicationIcon();
@@ -119,6 +120,10 @@ public slots:
     // View > Theme: "system", "light" or "dark"; remembered for the next start.
     void setTheme(const QString& name);
     DatasetPage* datasetPage() const { return datasetPage_; }
+    SamplesPanel* samplesPanel() const { return samplesPanel_; }
+    // Where a studio run of a built-in model keeps its trained weights when the experiment sets
+    // no train.save_dir: a new directory under "<store file name>-models/" next to the store.
+    QString studioModelDir(const QString& runName) const;
 
 signals:
     void runStarted();
@@ -181,6 +186,7 @@ private:
     QAction* openStoreAction_ = nullptr;
     std::vector<QAction*> themeActions_;  // system, light, dark
     DatasetPage* datasetPage_ = nullptr;
+    SamplesPanel* samplesPanel_ = nullptr;
     QString datasetKey_;            // what the dataset page shows (path and data options)
     quint64 datasetGeneration_ = 0;  // drops summaries of files the form no longer names
     int64_t openedRunId_ = 0;

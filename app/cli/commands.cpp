@@ -334,10 +334,13 @@ int generate_command(const GenerateArgs& a) {
     o.device = a.device;
     o.seed = a.seed;
     o.need_tokenizer = a.id_prompts.empty();
+    o.chat_template = a.raw ? "none" : a.chat_template;
     std::string source = a.model, which = "model";
     if (!a.config.empty()) {
         RunConfig c = load_run_config(a.config);
         source = c.model.source;
+        // The run's template, also for its saved model (whose directory says nothing of it).
+        if (!a.raw && a.chat_template == "auto") o.chat_template = resolve_template_name(c.model.chat_template, c.model.source);
         o.seed = c.seed;
         o.dtype = c.model.dtype == "auto" ? "float32" : c.model.dtype;
         which = "initial model (model.source)";
@@ -363,6 +366,7 @@ int generate_command(const GenerateArgs& a) {
     }
     if (a.json) {
         nlohmann::json out = {{"model", source}, {"which", which}, {"device", gen->device()},
+                              {"template", gen->template_name()},
                               {"options", {{"max_new_tokens", g.max_new_tokens}, {"temperature", g.temperature},
                                            {"top_k", g.top_k}, {"top_p", g.top_p}, {"seed", g.seed}}}};
         nlohmann::json rows = nlohmann::json::array();
@@ -379,7 +383,8 @@ int generate_command(const GenerateArgs& a) {
         std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return 0;
     }
-    std::fprintf(stderr, "%s: %s on %s\n", which.c_str(), source.c_str(), gen->device().c_str());
+    std::fprintf(stderr, "%s: %s on %s, template %s\n", which.c_str(), source.c_str(), gen->device().c_str(),
+                 gen->template_name().c_str());
     for (const auto& r : results) {
         if (gen->has_tokenizer())
             std::printf("### %s\n%s\n[%s, %zu tokens]\n", r.prompt.c_str(), r.completion.c_str(), r.finish_reason.c_str(),

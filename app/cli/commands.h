@@ -46,6 +46,10 @@ struct GenerateArgs {
     long long seed = 0;
     std::string dtype = "float32";
     std::string device = "cpu";
+    // Text prompts: "auto" = the chat template training uses (with --config: the run's
+    // model.template), or plain/chatml/qwen2.5/llama3; raw = the text as it is.
+    std::string chat_template = "auto";
+    bool raw = false;
     bool json = false;
 };
 int generate_command(const GenerateArgs& args);

@@ -129,6 +129,11 @@ int main(int argc, char** argv) {
     gen->add_option("--dtype", gen_args.dtype, "float32 (default), bfloat16 or float16")
         ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
     gen->add_option("--device", gen_args.device, "cpu (default), auto, cuda or cuda:N");
+    auto* gen_template = gen->add_option("--template", gen_args.chat_template,
+                    "Chat template for text prompts (each is one user turn): auto (default: the one training uses; "
+                    "with --config the run's model.template), plain (text as is), chatml, qwen2.5 or llama3");
+    gen->add_flag("--raw", gen_args.raw, "Feed each prompt as it is (BOS first where the tokenizer has one), no chat template")
+        ->excludes(gen_template);
     gen->add_flag("--json", gen_args.json, "Print one JSON object with ids, text and finish reasons");
 
     std::string save_source, save_out, save_dtype;

@@ -2,6 +2,8 @@
 #include <cstdio>
 
 #include <QApplication>
+#include <QTabWidget>
+#include <QDockWidget>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
@@ -10,6 +12,7 @@
 
 #include "common/theme.h"
 #include "main_window.h"
+#include "samples/samples_panel.h"
 #include "store/run_store.h"
 
 #ifndef PREFSTUDIO_SOURCE_DIR
@@ -83,7 +86,12 @@ int main(int argc, char** argv) {
                                         QStringLiteral("Save the window as PNG when the run ends."),
                                         QStringLiteral("FILE"));
     screenshotOption.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption});
+    QCommandLineOption samplesShotOption(
+        QStringLiteral("samples-screenshot"),
+        QStringLiteral("When the run ends, answer its first eval prompts in the Samples tab, save the window as PNG and quit."),
+        QStringLiteral("FILE"));
+    samplesShotOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption, samplesShotOption});
     parser.addPositionalArgument(QStringLiteral("CONFIG.json"),
                                  QStringLiteral("Run config to open (as written by File > Save)."),
                                  QStringLiteral("[CONFIG.json]"));
@@ -127,6 +135,27 @@ int main(int argc, char** argv) {
                              if (!window.grab().save(file))
                                  std::fprintf(stderr, "prefstudio: cannot write screenshot %s\n", qPrintable(file));
                          });
+    if (parser.isSet(samplesShotOption)) {
+        ps::ui::SamplesPanel* panel = window.samplesPanel();
+        QObject::connect(&window, &ps::ui::MainWindow::runFinished, panel, [&window, panel](ps::RunStatus) {
+            window.bottomTabs()->setCurrentWidget(panel);
+            for (QDockWidget* dock : window.findChildren<QDockWidget*>())
+                if (dock->objectName() == QLatin1String("RunsDock")) window.resizeDocks({dock}, {420}, Qt::Vertical);
+            ps::ui::SamplesPanel::Settings s;
+            s.max_new_tokens = 8;
+            panel->setSettings(s);
+            panel->loadEvalPrompts(6);
+        });
+        QObject::connect(panel, &ps::ui::SamplesPanel::promptsLoaded, panel, [panel] {
+            if (!panel->generate()) QApplication::exit(1);
+        });
+        QObject::connect(panel, &ps::ui::SamplesPanel::generationFinished, &window,
+                         [&window, file = parser.value(samplesShotOption)](bool completed) {
+                             const bool saved = window.grab().save(file);
+                             if (!saved) std::fprintf(stderr, "prefstudio: cannot write screenshot %s\n", qPrintable(file));
+                             QApplication::exit(completed && saved ? 0 : 1);
+                         });
+    }
     if (parser.isSet(quitOption))
         QObject::connect(&window, &ps::ui::MainWindow::runFinished, &app,
                          [](ps::RunStatus status) {

@@ -33,13 +33,9 @@ std::vector<T> pick(std::vector<T>& all, const std::vector<size_t>& idx) {
 
 }  // namespace
 
-PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
-    PreparedData out;
+SplitText read_split(const RunConfig& c) {
+    SplitText out;
     const DataOptions options = data_options(c.data);
-    const TruncationOptions limits = truncation_options(c.data);
-    out.template_name = resolve_template_name(c.model.chat_template, c.model.source);
-    const ChatTemplate tmpl(out.template_name);
-
     PreferenceDataset train = read_preference_file(c.data.train, options);
     out.format = train.format;
     out.unpaired = train.unpaired;
@@ -58,38 +54,98 @@ PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
     }
     const uint64_t seed = static_cast<uint64_t>(c.seed);
     if (!train.unpaired) {
-        std::vector<PreferencePair> train_text, eval_text;
         if (c.data.eval) {
-            train_text = std::move(train.pairs);
-            eval_text = std::move(eval.pairs);
+            out.train_pairs = std::move(train.pairs);
+            out.eval_pairs = std::move(eval.pairs);
         } else {
             std::vector<size_t> ti, ei;
             split_indices(train.pairs.size(), c.data.eval_fraction, seed, ti, ei);
-            train_text = pick(train.pairs, ti);
-            eval_text = pick(train.pairs, ei);
+            out.train_pairs = pick(train.pairs, ti);
+            out.eval_pairs = pick(train.pairs, ei);
         }
-        out.train = tokenize_pairs(train_text, tok, tmpl, limits, out.train_stats);
-        out.eval = tokenize_pairs(eval_text, tok, tmpl, limits, out.eval_stats);
-        out.train_text = std::move(train_text);
-        out.eval_text = std::move(eval_text);
     } else {
-        std::vector<UnpairedExample> train_text, eval_text;
         if (c.data.eval) {
-            train_text = std::move(train.unpaired_examples);
-            eval_text = std::move(eval.unpaired_examples);
+            out.train_examples = std::move(train.unpaired_examples);
+            out.eval_examples = std::move(eval.unpaired_examples);
         } else {
             std::vector<size_t> ti, ei;
             split_indices(train.unpaired_examples.size(), c.data.eval_fraction, seed, ti, ei);
-            train_text = pick(train.unpaired_examples, ti);
-            eval_text = pick(train.unpaired_examples, ei);
+            out.train_examples = pick(train.unpaired_examples, ti);
+            out.eval_examples = pick(train.unpaired_examples, ei);
         }
-        out.train_examples = tokenize_unpaired(train_text, tok, tmpl, limits, out.train_stats);
-        out.eval_examples = tokenize_unpaired(eval_text, tok, tmpl, limits, out.eval_stats);
+    }
+    return out;
+}
+
+PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
+    PreparedData out;
+    const TruncationOptions limits = truncation_options(c.data);
+    out.template_name = resolve_template_name(c.model.chat_template, c.model.source);
+    const ChatTemplate tmpl(out.template_name);
+
+    SplitText split = read_split(c);
+    out.format = split.format;
+    out.unpaired = split.unpaired;
+    out.warnings = std::move(split.warnings);
+    out.implicit_prompts = split.implicit_prompts;
+    if (!split.unpaired) {
+        out.train = tokenize_pairs(split.train_pairs, tok, tmpl, limits, out.train_stats);
+        out.eval = tokenize_pairs(split.eval_pairs, tok, tmpl, limits, out.eval_stats);
+        out.train_text = std::move(split.train_pairs);
+        out.eval_text = std::move(split.eval_pairs);
+    } else {
+        out.train_examples = tokenize_unpaired(split.train_examples, tok, tmpl, limits, out.train_stats);
+        out.eval_examples = tokenize_unpaired(split.eval_examples, tok, tmpl, limits, out.eval_stats);
     }
     if (out.train_size() == 0)
         throw DataError(c.data.train, 0, "no " + std::string(out.unpaired ? "example" : "pair") +
                                              " fits data.max_prompt_length=" + std::to_string(c.data.max_prompt_length) +
                                              "; raise it, shorten the prompts or set data.truncation_mode to keep_end");
+    return out;
+}
+
+namespace {
+
+// What a person reads of a prompt: the text itself, or the last user message of a conversation.
+std::string readable_prompt(bool conversational, const std::string& text, const std::vector<ChatMessage>& messages) {
+    if (!conversational) return text;
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it)
+        if (it->role == "user") return it->content;
+    return messages.empty() ? std::string() : messages.back().content;
+}
+
+}  // namespace
+
+std::vector<SamplePrompt> sample_prompts(const RunConfig& c, const Tokenizer& tok, size_t count) {
+    const TruncationOptions limits = truncation_options(c.data);
+    const ChatTemplate tmpl(resolve_template_name(c.model.chat_template, c.model.source));
+    const SplitText split = read_split(c);
+    std::vector<SamplePrompt> out;
+    auto add = [&](const std::string& rendered, std::vector<int64_t> ids, std::string text, long line) {
+        for (const auto& s : out)
+            if (s.rendered == rendered) return;  // KTO files repeat a prompt for each completion
+        out.push_back({std::move(text), rendered, std::move(ids), line});
+    };
+    TokenizeStats stats;
+    if (!split.unpaired) {
+        const auto& pairs = split.eval_pairs.empty() ? split.train_pairs : split.eval_pairs;
+        for (const auto& p : pairs) {
+            if (out.size() >= count) break;
+            TokenizedPair t;
+            if (!tokenize_pair(p, tok, tmpl, limits, stats, t)) continue;
+            add(render_prompt_of(p, tmpl), std::move(t.prompt), readable_prompt(p.conversational, p.prompt, p.prompt_messages),
+                p.source_line);
+        }
+    } else {
+        const auto& examples = split.eval_examples.empty() ? split.train_examples : split.eval_examples;
+        for (const auto& e : examples) {
+            if (out.size() >= count) break;
+            TokenizedExample t;
+            if (!tokenize_example(e, tok, tmpl, limits, stats, t)) continue;
+            add(render_prompt_of(e, tmpl), std::move(t.prompt), readable_prompt(e.conversational, e.prompt, e.prompt_messages),
+                e.source_line);
+        }
+    }
     return out;
 }
 

@@ -30,6 +30,31 @@ struct PreparedData {
     size_t eval_size() const { return unpaired ? eval_examples.size() : eval.size(); }
 };
 
+// A run's examples as text, split into train and eval as prepare_data() splits them (the
+// data.eval file, else a seeded data.eval_fraction split of the train file).
+struct SplitText {
+    std::string format;
+    bool unpaired = false;
+    std::vector<PreferencePair> train_pairs, eval_pairs;
+    std::vector<UnpairedExample> train_examples, eval_examples;
+    std::vector<std::string> warnings;
+    size_t implicit_prompts = 0;
+};
+SplitText read_split(const RunConfig& config);
+
+// A prompt to answer, for the studio's Samples panel and generation.
+struct SamplePrompt {
+    std::string text;           // what a person reads and edits: a standard prompt, or a
+                                // conversation's last user message
+    std::string rendered;       // what the tokenizer sees (chat template applied)
+    std::vector<int64_t> ids;   // [BOS] + tokens, fitted to data.max_prompt_length as the run does
+    long source_line = 0;       // in its file (0 for typed prompts)
+};
+// The first `count` distinct prompts of the run's eval split (of the train split when there is
+// no eval split), rendered, tokenized and fitted exactly as prepare_data() does; examples the
+// run drops (prompt too long) are skipped. Throws as prepare_data() does.
+std::vector<SamplePrompt> sample_prompts(const RunConfig& config, const Tokenizer& tokenizer, size_t count);
+
 // Throws DataError (file:line) for problems in the files, ConfigError for settings that do not
 // fit the data (an eval file of another kind than the train file, every example dropped).
 PreparedData prepare_data(const RunConfig& config, const Tokenizer& tokenizer);

@@ -11,6 +11,19 @@ const std::vector<std::string>& truncation_mode_names() {
     return names;
 }
 
+std::string render_text_prompt(const std::string& text, const ChatTemplate& tmpl) {
+    if (tmpl.name() == "plain") return text;
+    return tmpl.render_prompt({ChatMessage{"user", text}});
+}
+
+std::string render_prompt_of(const PreferencePair& p, const ChatTemplate& tmpl) {
+    return p.conversational ? tmpl.render_prompt(p.prompt_messages) : p.prompt;
+}
+
+std::string render_prompt_of(const UnpairedExample& e, const ChatTemplate& tmpl) {
+    return e.conversational ? tmpl.render_prompt(e.prompt_messages) : e.prompt;
+}
+
 RenderedPair render_pair(const PreferencePair& p, const ChatTemplate& tmpl) {
     RenderedPair r;
     if (!p.conversational) {
@@ -65,7 +78,9 @@ bool fit_prompt(std::vector<int64_t>& ids, const Tokenizer& tok, const Truncatio
     return true;
 }
 
-std::vector<int64_t> prompt_ids(const std::string& text, const Tokenizer& tok) {
+}  // namespace
+
+std::vector<int64_t> prompt_token_ids(const std::string& text, const Tokenizer& tok) {
     std::vector<int64_t> ids;
     auto body = tok.encode(text);
     const auto bos = tok.bos_id();
@@ -78,11 +93,9 @@ std::vector<int64_t> prompt_ids(const std::string& text, const Tokenizer& tok) {
     return body;
 }
 
-}  // namespace
-
 void encode_pair(const PreferencePair& pair, const Tokenizer& tok, const ChatTemplate& tmpl, TokenizedPair& t) {
     const RenderedPair r = render_pair(pair, tmpl);
-    t.prompt = prompt_ids(r.prompt, tok);
+    t.prompt = prompt_token_ids(r.prompt, tok);
     t.chosen = tok.encode(r.chosen);
     t.rejected = tok.encode(r.rejected);
     if (r.append_eos) {
@@ -93,7 +106,7 @@ void encode_pair(const PreferencePair& pair, const Tokenizer& tok, const ChatTem
 
 void encode_example(const UnpairedExample& e, const Tokenizer& tok, const ChatTemplate& tmpl, TokenizedExample& t) {
     const RenderedExample r = render_example(e, tmpl);
-    t.prompt = prompt_ids(r.prompt, tok);
+    t.prompt = prompt_token_ids(r.prompt, tok);
     t.completion = tok.encode(r.completion);
     if (r.append_eos) t.completion.push_back(tok.eos_id());
     t.desirable = e.desirable;

@@ -76,6 +76,19 @@ struct RenderedExample {
 RenderedPair render_pair(const PreferencePair& pair, const ChatTemplate& tmpl);
 RenderedExample render_example(const UnpairedExample& example, const ChatTemplate& tmpl);
 
+// Prompts for generation, rendered and tokenized as the training data's prompts are, so a
+// model's answers can be compared with what it was trained on.
+// A typed text is one user turn through a chat template (the template's generation prompt at
+// the end); under the plain template it is used verbatim, as plain models are trained on
+// standard (text) prompts, which the pipeline never changes.
+std::string render_text_prompt(const std::string& text, const ChatTemplate& tmpl);
+// A dataset example's prompt exactly as render_pair / render_example render it.
+std::string render_prompt_of(const PreferencePair& pair, const ChatTemplate& tmpl);
+std::string render_prompt_of(const UnpairedExample& example, const ChatTemplate& tmpl);
+// [BOS] + tokens of a rendered prompt: BOS when the tokenizer has one and the text does not
+// already start with it (what encode_pair does with a prompt).
+std::vector<int64_t> prompt_token_ids(const std::string& rendered_prompt, const Tokenizer& tokenizer);
+
 std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tokenizer,
                                           const ChatTemplate& tmpl, const TruncationOptions& limits,
                                           TokenizeStats& stats);

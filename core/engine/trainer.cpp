@@ -242,8 +242,8 @@ private:
         if (c_.model.lora) throw ConfigError("model.lora", "LoRA training is not implemented yet; set it to null");
         if (c_.train.gradient_checkpointing)
             throw ConfigError("train.gradient_checkpointing", "activation checkpointing is not implemented yet; set it to false");
-        torch::manual_seed(static_cast<uint64_t>(c_.seed));
-        loaded_ = load_model_source(c_.model.source, model_dtype_from_string(c_.model.dtype));
+        loaded_ = load_model_source_seeded(c_.model.source, model_dtype_from_string(c_.model.dtype),
+                                           static_cast<uint64_t>(c_.seed));
         policy_ = loaded_.model;
         if (tokenizer_->vocab_size() > policy_->shape().vocab_size)
             throw ModelError("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) + " tokens but " +

@@ -114,6 +114,11 @@ std::vector<GeneratedSequence> generate_tokens(CausalLM& model, const std::vecto
     std::vector<bool> done(static_cast<size_t>(B), false);
     int64_t remaining = B;
     for (int step = 0; step < o.max_new_tokens; ++step) {
+        if (o.cancel && o.cancel->load()) {
+            for (int64_t b = 0; b < B; ++b)
+                if (!done[b]) out[static_cast<size_t>(b)].finish_reason = "cancelled";
+            break;
+        }
         std::vector<int64_t> next(static_cast<size_t>(B), 0);
         if (o.temperature == 0.0) {
             auto am = logits.argmax(-1).to(torch::kCPU).contiguous();

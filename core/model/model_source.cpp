@@ -1,6 +1,7 @@
 #include "model/model_source.h"
 
 #include <filesystem>
+#include <mutex>
 
 #include "common/errors.h"
 #include "model/hf_config.h"
@@ -27,6 +28,13 @@ LoadedModel load_model_source(const std::string& source, torch::Dtype dtype) {
     out.hf_config = read_json_file((fs::path(source) / "config.json").string());
     out.model = load_hf_model(source, dtype);
     return out;
+}
+
+LoadedModel load_model_source_seeded(const std::string& source, torch::Dtype dtype, uint64_t seed) {
+    static std::mutex global_generator_mutex;
+    std::lock_guard<std::mutex> lock(global_generator_mutex);
+    torch::manual_seed(seed);
+    return load_model_source(source, dtype);
 }
 
 std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source) {

@@ -26,6 +26,11 @@ struct LoadedModel {
 
 // Built-in models draw their initial weights from torch's global generator: seed it first.
 LoadedModel load_model_source(const std::string& source, torch::Dtype dtype = torch::kFloat32);
+// Seeds torch's global generator with `seed` and loads, holding one process-wide lock for
+// both: a run building its model and the studio's Samples panel opening another at the same
+// time each get the weights of their own seed. Everything that seeds the global generator to
+// build a model goes through here.
+LoadedModel load_model_source_seeded(const std::string& source, torch::Dtype dtype, uint64_t seed);
 
 // load_source_tokenizer(source): see model/source_tokenizer.h.
 

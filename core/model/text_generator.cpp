@@ -5,11 +5,13 @@
 #include <string>
 
 #include "common/errors.h"
+#include "data/tokenize.h"
 #include "engine/trainer.h"
 #include "model/generation.h"
 #include "model/hf_config.h"
 #include "model/model_io.h"
 #include "model/model_source.h"
+#include "text/chat_template.h"
 
 namespace ps {
 
@@ -19,6 +21,8 @@ struct TextGenerator::Impl {
     std::string tokenizer_error;
     torch::Device device{torch::kCPU};
     std::vector<int64_t> stop_ids;  // the tokenizer's EOS, config.json's and generation_config.json's eos_token_id
+    std::string template_name;      // "none" or a ChatTemplate name
+    std::unique_ptr<ChatTemplate> chat_template;  // null for "none"
 };
 
 namespace {
@@ -49,9 +53,10 @@ std::unique_ptr<TextGenerator> TextGenerator::open(const std::string& source, co
         if (o.need_tokenizer) throw;
         m.tokenizer_error = e.what();
     }
+    m.template_name = o.chat_template == "none" ? "none" : resolve_template_name(o.chat_template, source);
+    if (m.template_name != "none") m.chat_template = std::make_unique<ChatTemplate>(m.template_name);
     m.device = resolve_device(o.device);
-    torch::manual_seed(static_cast<uint64_t>(o.seed));
-    m.loaded = load_model_source(source, model_dtype_from_string(o.dtype));
+    m.loaded = load_model_source_seeded(source, model_dtype_from_string(o.dtype), static_cast<uint64_t>(o.seed));
     if (m.tokenizer && m.tokenizer->vocab_size() > m.loaded.model->shape().vocab_size)
         throw ModelError("the tokenizer of '" + source + "' has " + std::to_string(m.tokenizer->vocab_size()) +
                          " tokens but the model only " + std::to_string(m.loaded.model->shape().vocab_size));
@@ -68,6 +73,17 @@ std::unique_ptr<TextGenerator> TextGenerator::open(const std::string& source, co
 }
 
 bool TextGenerator::has_tokenizer() const { return impl_->tokenizer != nullptr; }
+const std::string& TextGenerator::template_name() const { return impl_->template_name; }
+
+std::string TextGenerator::render_prompt(const std::string& text) const {
+    return impl_->chat_template ? render_text_prompt(text, *impl_->chat_template) : text;
+}
+
+std::vector<int64_t> TextGenerator::encode_prompt(const std::string& text) const {
+    if (!impl_->tokenizer) throw ModelError(impl_->tokenizer_error);
+    return prompt_token_ids(render_prompt(text), *impl_->tokenizer);
+}
+
 const ModelShape& TextGenerator::shape() const { return impl_->loaded.model->shape(); }
 std::string TextGenerator::source() const { return impl_->loaded.source; }
 std::string TextGenerator::device() const { return impl_->device.str(); }
@@ -83,8 +99,8 @@ std::vector<GenerationResult> TextGenerator::generate_ids(const std::vector<std:
         out[i].completion_ids = std::move(seqs[i].tokens);
         out[i].finish_reason = seqs[i].finish_reason;
         if (m.tokenizer) {
-            out[i].prompt = m.tokenizer->decode(out[i].prompt_ids);  // generate() puts the original text back
-            out[i].completion = m.tokenizer->decode(out[i].completion_ids);
+            out[i].prompt = m.tokenizer->decode_text(out[i].prompt_ids);  // generate() puts the original text back
+            out[i].completion = m.tokenizer->decode_text(out[i].completion_ids);
         }
     }
     return out;
@@ -94,15 +110,8 @@ std::vector<GenerationResult> TextGenerator::generate(const std::vector<std::str
                                                       GenerationOptions o) const {
     Impl& m = *impl_;
     if (!m.tokenizer) throw ModelError(m.tokenizer_error);
-    // TODO(chat-template): apply the model's chat template here once core/text/chat_template is merged.
     std::vector<std::vector<int64_t>> ids;
-    for (const auto& p : prompts) {
-        std::vector<int64_t> row;
-        if (auto bos = m.tokenizer->bos_id()) row.push_back(*bos);
-        auto enc = m.tokenizer->encode(p);
-        row.insert(row.end(), enc.begin(), enc.end());
-        ids.push_back(std::move(row));
-    }
+    for (const auto& p : prompts) ids.push_back(encode_prompt(p));
     auto out = generate_ids(ids, std::move(o));
     for (size_t i = 0; i < prompts.size(); ++i) out[i].prompt = prompts[i];
     return out;

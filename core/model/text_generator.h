@@ -18,14 +18,19 @@ struct TextGeneratorOptions {
     int64_t seed = 0;               // built-in models: the seed their random weights come from
     bool need_tokenizer = true;     // false: token-id prompts only (a directory whose tokenizer is unreadable)
     int threads = 0;                // CPU threads for tensor maths; 0 = leave libtorch's setting
+    // How generate() renders text prompts: "auto" (the template training uses for this source:
+    // resolve_template_name), a template name (plain, chatml, qwen2.5, llama3), or "none"
+    // (the text as it is, BOS first where the tokenizer has one). A run's trained model takes
+    // the run's resolved template, not "auto" on its saved directory.
+    std::string chat_template = "auto";
 };
 
 struct GenerationResult {
     std::string prompt;
     std::vector<int64_t> prompt_ids;      // as fed to the model (BOS included where the tokenizer adds one)
     std::vector<int64_t> completion_ids;  // new tokens, the stop token excluded
-    std::string completion;               // decoded completion_ids (empty without a tokenizer)
-    std::string finish_reason;            // "stop" or "length"
+    std::string completion;               // decoded completion_ids as transformers decodes them (Tokenizer::decode_text; empty without a tokenizer)
+    std::string finish_reason;            // "stop", "length" or "cancelled"
 };
 
 class TextGenerator {
@@ -37,9 +42,15 @@ public:
     ~TextGenerator();
 
     bool has_tokenizer() const;
-    // Prompts are encoded as the training data is (BOS, if the tokenizer has one, then the
-    // text; no chat template yet). When options.stop_ids is empty, a row stops at the
-    // tokenizer's EOS or any eos_token_id of config.json and generation_config.json.
+    // The resolved chat template ("none" for raw prompts).
+    const std::string& template_name() const;
+    // A typed prompt as the model sees it: rendered as one user turn with the chat template
+    // (render_text_prompt: the same text as the data pipeline's prompt of that conversation;
+    // verbatim under plain and "none"), then [BOS] + tokens as the pipeline encodes prompts.
+    std::string render_prompt(const std::string& text) const;
+    std::vector<int64_t> encode_prompt(const std::string& text) const;
+    // Answers typed prompts (encode_prompt). When options.stop_ids is empty, a row stops at
+    // the tokenizer's EOS or any eos_token_id of config.json and generation_config.json.
     std::vector<GenerationResult> generate(const std::vector<std::string>& prompts, GenerationOptions options) const;
     std::vector<GenerationResult> generate_ids(const std::vector<std::vector<int64_t>>& prompts,
                                                GenerationOptions options) const;

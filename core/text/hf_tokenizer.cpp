@@ -866,6 +866,7 @@ struct HfTokenizer::Impl {
     int64_t eos = -1, pad = -1;
     std::optional<int64_t> bos_token, bos_prepended;
     std::string chat_template, template_kind, template_warning;
+    bool clean_up_spaces = false;  // tokenizer_config.json's clean_up_tokenization_spaces
 
     void encode_words(std::string_view text, bool at_origin, std::vector<int64_t>& ids) const {
         if (stream_regex) {
@@ -1098,6 +1099,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
         }
     }
 
+    if (config.is_object() && config.contains("clean_up_tokenization_spaces") && config["clean_up_tokenization_spaces"].is_boolean())
+        impl->clean_up_spaces = config["clean_up_tokenization_spaces"].get<bool>();
+
     // Chat template: tokenizer_config.json, else chat_template.jinja / chat_template.json.
     impl->chat_template = template_from_config(config);
     if (impl->chat_template.empty() && fs::exists(dir / "chat_template.jinja", ec)) {
@@ -1145,6 +1149,32 @@ std::string HfTokenizer::decode(const std::vector<int64_t>& ids) const {
     for (const auto& t : tokens) out += t;
     return out;
 }
+
+std::string clean_up_tokenization_spaces(std::string text) {
+    static const std::pair<const char*, const char*> replacements[] = {
+        {" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},     {" ' ", "'"},
+        {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+    for (const auto& [from, to] : replacements) {
+        const std::string f(from), t(to);
+        std::string out;
+        out.reserve(text.size());
+        size_t pos = 0;
+        for (size_t hit; (hit = text.find(f, pos)) != std::string::npos; pos = hit + f.size()) {
+            out.append(text, pos, hit - pos);
+            out += t;
+        }
+        out.append(text, pos, std::string::npos);
+        text.swap(out);
+    }
+    return text;
+}
+
+std::string HfTokenizer::decode_text(const std::vector<int64_t>& ids) const {
+    std::string text = decode(ids);
+    return impl_->clean_up_spaces ? clean_up_tokenization_spaces(std::move(text)) : text;
+}
+
+bool HfTokenizer::cleans_up_tokenization_spaces() const { return impl_->clean_up_spaces; }
 
 int64_t HfTokenizer::vocab_size() const { return static_cast<int64_t>(impl_->id_to_token.size()); }
 int64_t HfTokenizer::pad_id() const { return impl_->pad; }

@@ -42,6 +42,11 @@ public:
     // As the tokenizers library's decode(ids, skip_special_tokens=False): special tokens are
     // written out, invalid byte sequences become U+FFFD. Throws Error for ids outside the vocabulary.
     std::string decode(const std::vector<int64_t>& ids) const override;
+    // decode(), then, when tokenizer_config.json sets "clean_up_tokenization_spaces": true (Llama 3,
+    // GPT-2; Qwen sets false), transformers' clean_up_tokenization: the space before . ? ! , and
+    // before the contractions n't 'm 's 've 're is removed, and " ' " becomes "'".
+    std::string decode_text(const std::vector<int64_t>& ids) const override;
+    bool cleans_up_tokenization_spaces() const;
     // Largest id + 1 over the model vocabulary and the added tokens (Hugging Face's len(tokenizer)).
     int64_t vocab_size() const override;
     // pad_token of tokenizer_config.json, else the EOS token.
@@ -75,6 +80,9 @@ private:
     explicit HfTokenizer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// transformers' clean_up_tokenization: the listed replacements, each over the whole text, in order.
+std::string clean_up_tokenization_spaces(std::string text);
 
 // load_hf_tokenizer(path) = HfTokenizer::load(path) behind the common interface.
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);

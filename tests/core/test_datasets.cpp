@@ -351,6 +351,86 @@ private slots:
         QCOMPARE(st.kept, size_t(3));
     }
 
+    // Generation prompts are the pipeline's prompts: a typed text is one user turn through a
+    // chat template (hand-written ChatML / Llama 3 strings), verbatim under plain.
+    void generationPromptsMatchThePipeline() {
+        ps::ByteTokenizer tok;
+        const ps::ChatTemplate chatml("chatml"), llama3("llama3"), plain("plain");
+        const std::string chatml_text = "<|im_start|>user\nWhat color is the sky?<|im_end|>\n<|im_start|>assistant\n";
+        QCOMPARE(ps::render_text_prompt("What color is the sky?", chatml), chatml_text);
+        auto want = bytes(chatml_text);
+        want.insert(want.begin(), ps::ByteTokenizer::kBos);
+        QCOMPARE(ps::prompt_token_ids(ps::render_text_prompt("What color is the sky?", chatml), tok), want);
+        // The pipeline's prompt of the same conversation (first pair of the fixture).
+        ps::TruncationOptions lim;
+        lim.max_length = 512;
+        lim.max_prompt_length = 256;
+        ps::TokenizeStats st;
+        ps::TokenizedPair t;
+        auto d = read("trl_conversational.jsonl");
+        QVERIFY(ps::tokenize_pair(d.pairs[0], tok, chatml, lim, st, t));
+        QCOMPARE(t.prompt, want);
+        QCOMPARE(ps::render_prompt_of(d.pairs[0], chatml), chatml_text);
+        const std::string llama3_text =
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nName a primary colour.<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n";
+        QCOMPARE(ps::render_text_prompt("  Name a primary colour.\n", llama3), llama3_text);  // content trimmed
+        ps::PreferencePair conv;
+        conv.conversational = true;
+        conv.prompt_messages = {{"user", "Name a primary colour."}};
+        conv.chosen_messages = {{"assistant", "Red."}};
+        conv.rejected_messages = {{"assistant", "Pink."}};
+        QVERIFY(ps::tokenize_pair(conv, tok, llama3, lim, st, t));
+        QCOMPARE(ps::prompt_token_ids(ps::render_text_prompt("Name a primary colour.", llama3), tok), t.prompt);
+        // Plain: the text as it is, as standard examples are: [BOS] 2 + 2 =.
+        QCOMPARE(ps::render_text_prompt("2+2=", plain), std::string("2+2="));
+        ps::PreferencePair standard{"2+2=", "4", "5", 1};
+        QVERIFY(ps::tokenize_pair(standard, tok, plain, lim, st, t));
+        QCOMPARE(ps::prompt_token_ids(ps::render_text_prompt("2+2=", plain), tok),
+                 (std::vector<int64_t>{ps::ByteTokenizer::kBos, '2', '+', '2', '='}));
+        QCOMPARE(t.prompt, (std::vector<int64_t>{ps::ByteTokenizer::kBos, '2', '+', '2', '='}));
+    }
+
+    // The Samples panel's eval prompts: the eval file's first prompts, rendered and fitted as
+    // the run does, distinct, examples the run drops skipped.
+    void samplePromptsOfARun() {
+        ps::ByteTokenizer tok;
+        ps::RunConfig c;
+        c.model.chat_template = "chatml";
+        c.data.train = fixture("trl_conversational.jsonl");
+        c.data.eval = fixture("trl_conversational.jsonl");
+        c.data.max_length = 512;
+        c.data.max_prompt_length = 256;
+        auto p = ps::sample_prompts(c, tok, 5);
+        QCOMPARE(p.size(), size_t(2));
+        QCOMPARE(p[0].text, std::string("What color is the sky?"));
+        QCOMPARE(p[0].rendered, std::string("<|im_start|>user\nWhat color is the sky?<|im_end|>\n<|im_start|>assistant\n"));
+        QCOMPARE(p[0].ids.size(), p[0].rendered.size() + 1);  // BOS + one byte each
+        QCOMPARE(p[0].source_line, 1L);
+        QCOMPARE(p[1].text, std::string("2+2?"));  // the last user message of a multi-turn prompt
+        QCOMPARE(p[1].rendered, std::string("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                                            "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
+                                            "<|im_start|>assistant\n"));
+        QCOMPARE(ps::sample_prompts(c, tok, 1).size(), size_t(1));
+        // A prompt limit the second prompt (163 tokens with BOS) exceeds, the first (73) not:
+        // the second is dropped as the run drops it.
+        c.data.max_prompt_length = 100;
+        c.data.max_length = 200;
+        auto fitted = ps::sample_prompts(c, tok, 5);
+        QCOMPARE(fitted.size(), size_t(1));
+        QCOMPARE(fitted[0].ids.size(), size_t(73));
+        // KTO: the prompts of unpaired examples, each once, in file order.
+        ps::RunConfig k;
+        k.data.train = fixture("trl_unpaired.jsonl");
+        k.data.eval = fixture("trl_unpaired.jsonl");
+        auto u = ps::sample_prompts(k, tok, 3);
+        QCOMPARE(u.size(), size_t(3));
+        QCOMPARE(u[0].text, std::string("The sky is"));
+        QCOMPARE(u[1].text, std::string("2+2="));
+        QCOMPARE(u[2].text, std::string("1+1="));
+        QCOMPARE(u[1].ids, (std::vector<int64_t>{ps::ByteTokenizer::kBos, '2', '+', '2', '='}));
+    }
+
     // ---------------------------------------------------------------- truncation
     void truncationModes() {
         ps::ByteTokenizer tok;

@@ -5,16 +5,23 @@
 #include <QtTest>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/errors.h"
+#include "data/preference_data.h"
+#include "data/tokenize.h"
 #include "model/generation.h"
 #include "model/hf_config.h"
 #include "model/model_io.h"
 #include "model/model_source.h"
 #include "model/text_generator.h"
+#include "text/byte_tokenizer.h"
+#include "text/chat_template.h"
+#include "text/hf_tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -249,6 +256,121 @@ private slots:
         QCOMPARE(r[0].completion_ids, direct[0].tokens);
     }
 
+    // Typed prompts go through the chat template training uses, so prompt ids equal the data
+    // pipeline's prompt of the same one-turn conversation (reference: the hand-written ChatML
+    // string of test_datasets and test_hf_tokenizer).
+    void textGeneratorAppliesTheChatTemplate() {
+        const std::string chatml_text = "<|im_start|>user\nWhat color is the sky?<|im_end|>\n<|im_start|>assistant\n";
+        ps::PreferencePair conv;
+        conv.conversational = true;
+        conv.prompt_messages = {{"user", "What color is the sky?"}};
+        conv.chosen_messages = {{"assistant", "Blue."}};
+        conv.rejected_messages = {{"assistant", "Green."}};
+        ps::TruncationOptions lim;
+        lim.max_length = 512;
+        lim.max_prompt_length = 256;
+        ps::TokenizeStats st;
+        ps::TokenizedPair pipeline;
+        {
+            // A Hugging Face directory whose tokenizer_config.json holds a ChatML template: "auto"
+            // finds it; <|im_start|> is one special token (277) as in the tokenizer tests.
+            const fs::path d = fs::temp_directory_path() / ("prefstudio_test_gen_tmpl_" + std::to_string(::getpid()));
+            fs::remove_all(d);
+            ps::ModelShape shape = ps::builtin_shape("tiny");
+            shape.vocab_size = 280;  // the tokenizer's 276 + 4 added tokens
+            torch::manual_seed(1);
+            ps::CausalLM m(shape);
+            ps::SaveOptions so;
+            so.copy_files_from = source_dir() + "/tests/fixtures/tokenizer/tiny_bytelevel";
+            ps::save_hf_model(m, d.string(), so);
+            auto g = ps::TextGenerator::open(d.string());
+            QCOMPARE(g->template_name(), std::string("chatml"));
+            QCOMPARE(g->render_prompt("What color is the sky?"), chatml_text);
+            auto tok = ps::HfTokenizer::load(d.string());
+            QVERIFY(ps::tokenize_pair(conv, *tok, ps::ChatTemplate(ps::resolve_template_name("auto", d.string())), lim, st, pipeline));
+            const auto ids = g->encode_prompt("What color is the sky?");
+            QCOMPARE(ids, pipeline.prompt);
+            QCOMPARE(ids.front(), int64_t(277));
+            QCOMPARE(ids, tok->encode(chatml_text));  // no BOS: the tokenizer has none
+            ps::GenerationOptions o;
+            o.max_new_tokens = 5;
+            auto r = g->generate({"What color is the sky?"}, o);
+            QCOMPARE(r[0].prompt_ids, ids);
+            QCOMPARE(r[0].prompt, std::string("What color is the sky?"));
+            QCOMPARE(r[0].completion_ids, g->generate_ids({ids}, o)[0].completion_ids);
+            // "none": the text as it is.
+            ps::TextGeneratorOptions raw;
+            raw.chat_template = "none";
+            auto gr = ps::TextGenerator::open(d.string(), raw);
+            QCOMPARE(gr->template_name(), std::string("none"));
+            QCOMPARE(gr->encode_prompt("hello world"), (std::vector<int64_t>{261, 269}));
+            fs::remove_all(d);
+        }
+        // The byte tokenizer with a named template: [BOS] + the rendered bytes, as the pipeline.
+        ps::ByteTokenizer byte;
+        ps::TextGeneratorOptions named;
+        named.chat_template = "chatml";
+        auto g = ps::TextGenerator::open("builtin:tiny", named);
+        QVERIFY(ps::tokenize_pair(conv, byte, ps::ChatTemplate("chatml"), lim, st, pipeline));
+        QCOMPARE(g->encode_prompt("What color is the sky?"), pipeline.prompt);
+        QCOMPARE(pipeline.prompt.size(), chatml_text.size() + 1);
+        named.chat_template = "llama3";
+        g = ps::TextGenerator::open("builtin:tiny", named);
+        std::vector<int64_t> llama3{ps::ByteTokenizer::kBos};
+        for (char c : std::string("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nName a primary colour.<|eot_id|>"
+                                  "<|start_header_id|>assistant<|end_header_id|>\n\n"))
+            llama3.push_back(static_cast<unsigned char>(c));
+        QCOMPARE(g->encode_prompt("Name a primary colour."), llama3);
+        // Built-in models resolve "auto" to plain: verbatim, as their standard training prompts.
+        g = ps::TextGenerator::open("builtin:tiny");
+        QCOMPARE(g->template_name(), std::string("plain"));
+        QCOMPARE(g->encode_prompt("2+2="), (std::vector<int64_t>{ps::ByteTokenizer::kBos, '2', '+', '2', '='}));
+        named.chat_template = "vicuna";
+        QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::TextGenerator::open("builtin:tiny", named));
+    }
+
+    // A run building its built-in model while the Samples tab opens another: each gets the
+    // weights of its own seed (load_model_source_seeded holds one lock for seed + build).
+    void concurrentBuildsKeepTheirSeeds() {
+        const auto weights = [](ps::CausalLM& m) {
+            std::vector<torch::Tensor> all;
+            for (const auto& p : m->parameters()) all.push_back(p.detach().flatten());
+            return torch::cat(all);
+        };
+        auto reference = ps::load_model_source_seeded("builtin:tiny", torch::kFloat32, 11).model;
+        const torch::Tensor want = weights(reference);
+        ps::TextGeneratorOptions other;
+        other.seed = 12;
+        std::atomic<bool> stop{false};
+        std::thread generator_thread([&] {
+            while (!stop) ps::TextGenerator::open("builtin:tiny", other);
+        });
+        int same = 0;
+        for (int i = 0; i < 30; ++i) {
+            auto m = ps::load_model_source_seeded("builtin:tiny", torch::kFloat32, 11).model;
+            if (torch::equal(weights(m), want)) ++same;
+        }
+        stop = true;
+        generator_thread.join();
+        QCOMPARE(same, 30);
+    }
+
+    void cancelStopsGeneration() {
+        auto m = tiny(0);
+        std::atomic<bool> cancel{true};
+        ps::GenerationOptions o;
+        o.max_new_tokens = 50;
+        o.cancel = &cancel;
+        auto r = ps::generate_tokens(m, {{257, 'a'}, {257, 'b', 'c'}}, o);
+        for (const auto& row : r) {
+            QCOMPARE(row.finish_reason, std::string("cancelled"));
+            QVERIFY(row.tokens.empty());
+        }
+        cancel = false;
+        r = ps::generate_tokens(m, {{257, 'a'}}, o);
+        QVERIFY(r[0].finish_reason != "cancelled");
+    }
+
     void stopIdsComeFromTheModelDirectory() {
         // qwen3's config.json says eos_token_id [2, 3]; generation_config.json may add more.
         const json ref = ps::read_json_file(fixtures() + "/reference_logits.json");
@@ -303,6 +425,24 @@ private slots:
         QCOMPARE(no_tok.code, 2);
         QVERIFY(no_tok.err.contains("tokenizer"));
         QCOMPARE(cli({"generate", "--help"}).code, 0);
+        // --template NAME renders each prompt as one user turn; --raw feeds it as it is.
+        auto chat = cli({"generate", "--model", "builtin:tiny", "--template", "chatml", "--prompt", "hi", "--max-new-tokens", "2", "--json"});
+        QVERIFY2(chat.code == 0, chat.err.constData());
+        auto cj2 = json::parse(chat.out.toStdString());
+        QCOMPARE(cj2["template"].get<std::string>(), std::string("chatml"));
+        std::vector<int64_t> want{257};
+        for (char ch : std::string("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")) want.push_back(ch);
+        QCOMPARE(cj2["results"][0]["prompt_ids"].get<std::vector<int64_t>>(), want);
+        QCOMPARE(cj2["results"][0]["prompt"].get<std::string>(), std::string("hi"));
+        auto raw = cli({"generate", "--model", "builtin:tiny", "--raw", "--prompt", "hi", "--max-new-tokens", "2", "--json"});
+        QVERIFY2(raw.code == 0, raw.err.constData());
+        auto rj = json::parse(raw.out.toStdString());
+        QCOMPARE(rj["template"].get<std::string>(), std::string("none"));
+        QCOMPARE(rj["results"][0]["prompt_ids"].get<std::vector<int64_t>>(), (std::vector<int64_t>{257, 'h', 'i'}));
+        auto bad = cli({"generate", "--model", "builtin:tiny", "--template", "vicuna", "--prompt", "x"});
+        QCOMPARE(bad.code, 2);
+        QVERIFY(bad.err.contains("vicuna"));
+        QCOMPARE(cli({"generate", "--model", "builtin:tiny", "--raw", "--template", "chatml", "--prompt", "x"}).code, 2);
     }
 
     void cliSave() {

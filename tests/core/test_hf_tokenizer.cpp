@@ -7,12 +7,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include "common/errors.h"
 #include "text/hf_tokenizer.h"
@@ -111,6 +114,35 @@ class TestHfTokenizer : public QObject {
 
 
 private slots:
+    // transformers' decode cleans up spaces before punctuation and contractions when
+    // tokenizer_config.json says clean_up_tokenization_spaces: true (Llama 3, GPT-2); decode()
+    // (the tokenizers library's) never does. Expected strings derived by hand from the rule.
+    void cleanUpTokenizationSpaces() {
+        const std::string text = "Hello , world . It 's fine , is n't it ? Yes ! Rock ' n roll , I 'm sure we 've seen they 're here";
+        const std::string cleaned = "Hello, world. It's fine, isn't it? Yes! Rock'n roll, I'm sure we've seen they're here";
+        QCOMPARE(ps::clean_up_tokenization_spaces(text), cleaned);
+        QCOMPARE(ps::clean_up_tokenization_spaces(" . ."), std::string(".."));  // each hit, left to right
+        namespace fs = std::filesystem;
+        const fs::path dir = fs::temp_directory_path() / ("prefstudio_test_cleanup_" + std::to_string(::getpid()));
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        fs::copy_file(fixtures() + "/tiny_bytelevel/tokenizer.json", dir / "tokenizer.json");
+        auto config = read_json(fixtures() + "/tiny_bytelevel/tokenizer_config.json");
+        for (const bool on : {true, false}) {
+            config["clean_up_tokenization_spaces"] = on;
+            std::ofstream(dir / "tokenizer_config.json", std::ios::trunc) << config.dump();
+            auto tok = ps::HfTokenizer::load(dir.string());
+            QCOMPARE(tok->cleans_up_tokenization_spaces(), on);
+            const Ids ids = tok->encode(text);
+            QCOMPARE(tok->decode(ids), text);
+            QCOMPARE(tok->decode_text(ids), on ? cleaned : text);
+        }
+        // The fixture's own config has no such key: no clean-up (transformers' current default).
+        auto plain = ps::HfTokenizer::load(fixtures() + "/tiny_bytelevel");
+        QVERIFY(!plain->cleans_up_tokenization_spaces());
+        fs::remove_all(dir);
+    }
+
     void tinyByteLevelHandDerived() {
         auto tok = ps::HfTokenizer::load(fixtures() + "/tiny_bytelevel");
         // Ids 0-255 are the byte characters in byte order; merges (rank: result id) 0 Ġt:256,
@@ -367,6 +399,7 @@ private slots:
         auto tok = ps::HfTokenizer::load(real_dir("qwen2_5"));
         compare_with_reference("qwen2_5", *tok);
         QCOMPARE(tok->chat_template_kind(), std::string("qwen2.5"));
+        QVERIFY(!tok->cleans_up_tokenization_spaces());
     }
     void realLlama3() {
         REQUIRE_REAL("llama3");
@@ -379,6 +412,10 @@ private slots:
         QCOMPARE(digits.size(), size_t(2));
         QCOMPARE(tok->id_to_token(digits[0]), std::string("123"));
         QCOMPARE(tok->chat_template_kind(), std::string("llama3"));
+        // Its tokenizer_config.json asks for transformers' clean-up (Qwen's does not).
+        QVERIFY(tok->cleans_up_tokenization_spaces());
+        QCOMPARE(tok->decode_text(tok->encode("Hi , it 's me .")), std::string("Hi, it's me."));
+        QCOMPARE(tok->decode(tok->encode("Hi , it 's me .")), std::string("Hi , it 's me ."));
     }
     void realLlama2Style() {
         REQUIRE_REAL("llama2");
