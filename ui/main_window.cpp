@@ -3,7 +3,6 @@
 #include "compare/compare_view.h"
 
 #include <QAction>
-#include <QThreadPool>
 #include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
@@ -15,18 +14,21 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QProgressDialog>
 #include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
 #include <QStyle>
 #include <QTabBar>
 #include <QTabWidget>
+#include <QThreadPool>
 #include <QToolBar>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -40,6 +42,7 @@
 #include "model/source_tokenizer.h"
 #include "text/chat_template.h"
 #include "engine/runtime_info.h"
+#include "diagnose/onpolicy_job.h"
 #include "diagnose/remedies.h"  // evidence helper: clone with the picked remedy
 #include "experiment/experiment_form.h"
 #include "live/diagnosis_panel.h"
@@ -649,6 +652,10 @@ bool MainWindow::openStoredRun(qint64 runId) {
 
 void MainWindow::startRun() {
     if (isRunning() || !form_->isValid() || !store_) return;
+    if (onPolicyJob_) {
+        statusBar()->showMessage(tr("Wait for the on-policy data (or cancel them) before starting a run."), 5000);
+        return;
+    }
     RunConfig config = form_->runConfig();
     const nlohmann::json configJson = form_->experimentJson();
     // Built-in models are small (MBs): the studio keeps every run's trained weights, so the
@@ -685,7 +692,7 @@ void MainWindow::startRun() {
 }
 
 void MainWindow::cloneWithRemedy() {
-    if (isRunning() || !form_->isValid()) return;
+    if (isRunning() || !form_->isValid() || onPolicyJob_) return;
     // The remedy picked in the diagnosis (core's diagnose/remedies.h), as config overrides.
     const std::string remedyId = diagnosis_->selectedRemedyId().isEmpty()
                                      ? std::string("sft_weight")
@@ -699,11 +706,26 @@ void MainWindow::cloneWithRemedy() {
         reportProblem(tr("Cannot clone with this remedy: %1").arg(QString::fromStdString(e.what())));
         return;
     }
+    if (remedy.makes_data) {
+        // The remedy's data file is named after what decides it: an unchanged experiment reuses
+        // the file made before, anything else is made now (on a worker thread).
+        const std::string path = j["data"]["train"].get<std::string>();
+        if (!std::filesystem::exists(path)) {
+            makeOnPolicyData(std::move(j), remedy, path);
+            return;
+        }
+        log_->appendMessage(QStringLiteral("info"),
+                            tr("Reusing the on-policy data made before for this experiment: %1").arg(QString::fromStdString(path)));
+    }
+    finishCloneWithRemedy(std::move(j), remedy);
+}
+
+void MainWindow::finishCloneWithRemedy(nlohmann::json j, const Remedy& remedy) {
     // A new, unsaved experiment: data paths made absolute so they still resolve without the
-    // original file's directory.
+    // original file's directory (a remedy that made its own data file keeps that one).
     const RunConfig& resolved = form_->runConfig();
     if (!j["data"].is_object()) j["data"] = nlohmann::json::object();
-    j["data"]["train"] = resolved.data.train;
+    if (!remedy.makes_data) j["data"]["train"] = resolved.data.train;
     if (resolved.data.eval) j["data"]["eval"] = *resolved.data.eval;
     form_->setMissingDataHint(QString());
     form_->setExperiment(j);
@@ -713,7 +735,59 @@ void MainWindow::cloneWithRemedy() {
     log_->appendMessage(QStringLiteral("info"),
                         tr("Cloned the experiment as '%1' with the remedy: %2. Press Run to try it.")
                             .arg(QString::fromStdString(j["name"].get<std::string>()), what));
-    statusBar()->showMessage(tr("Experiment cloned with remedy %1: press Run").arg(what), 8000);
+    statusBar()->showMessage(tr("Experiment cloned with remedy %1: press Run").arg(QString::fromStdString(remedy.title)), 8000);
+}
+
+void MainWindow::makeOnPolicyData(nlohmann::json experiment, const Remedy& remedy, const std::string& path) {
+    OnPolicyOptions options;
+    options.out = path;
+    onPolicyJob_ = new OnPolicyDataJob(form_->runConfig(), options, this);
+    auto* dialog = new QProgressDialog(tr("Building the reference model…"), tr("Cancel"), 0, 0, this);
+    dialog->setWindowTitle(tr("On-policy rejected answers"));
+    dialog->setMinimumDuration(300);
+    dialog->setAutoClose(false);
+    dialog->setAutoReset(false);
+    connect(dialog, &QProgressDialog::canceled, onPolicyJob_, &OnPolicyDataJob::cancel);
+    connect(onPolicyJob_, &OnPolicyDataJob::progressChanged, dialog, [dialog](const QString& text, int done, int total) {
+        dialog->setLabelText(text);
+        dialog->setMaximum(std::max(total, 0));
+        dialog->setValue(std::min(done, std::max(total, 0)));
+    });
+    auto finish = [this, dialog] {
+        dialog->deleteLater();
+        onPolicyJob_->deleteLater();
+        onPolicyJob_ = nullptr;
+        updateActions();
+    };
+    connect(onPolicyJob_, &OnPolicyDataJob::finished, this,
+            [this, finish, experiment, remedy](const OnPolicyReport& r) {
+                finish();
+                log_->appendMessage(
+                    QStringLiteral("info"),
+                    tr("Made %1: %2 pairs, %3 rejected answers sampled from the reference model (%4 SFT warm-up steps), "
+                       "%5 kept (the model only repeated the chosen answer), in %6 s.")
+                        .arg(QString::fromStdString(r.path))
+                        .arg(r.pairs)
+                        .arg(r.sampled)
+                        .arg(r.reference_sft_steps)
+                        .arg(r.kept_original)
+                        .arg(r.seconds, 0, 'f', 1));
+                finishCloneWithRemedy(experiment, remedy);
+            });
+    connect(onPolicyJob_, &OnPolicyDataJob::failed, this, [this, finish](const QString& message, bool cancelled) {
+        finish();
+        if (cancelled) {
+            log_->appendMessage(QStringLiteral("info"), tr("On-policy data cancelled; the form is unchanged."));
+            statusBar()->showMessage(tr("On-policy data cancelled"), 5000);
+        } else {
+            reportProblem(tr("Could not make the on-policy data: %1").arg(message));
+        }
+    });
+    log_->appendMessage(QStringLiteral("info"),
+                        tr("Making on-policy rejected answers with the reference model of '%1' into %2…")
+                            .arg(QString::fromStdString(form_->runConfig().name), QString::fromStdString(path)));
+    onPolicyJob_->start();
+    updateActions();
 }
 
 bool MainWindow::cloneStoredRun(qint64 runId) {
@@ -853,9 +927,10 @@ void MainWindow::updateActions() {
     pauseAction_->setIcon(style()->standardIcon(session_->isPaused() ? QStyle::SP_MediaPlay
                                                                      : QStyle::SP_MediaPause));
     stopAction_->setEnabled(running && !session_->stopRequested());
-    diagnosis_->setCloneEnabled(!running && form_->isValid(),
-                                running ? tr("Stop the run or let it finish first")
-                                        : tr("Fix the experiment first: %1").arg(form_->validationMessage()));
+    diagnosis_->setCloneEnabled(!running && form_->isValid() && !onPolicyJob_,
+                                running        ? tr("Stop the run or let it finish first")
+                                : onPolicyJob_ ? tr("The on-policy data are being made")
+                                               : tr("Fix the experiment first: %1").arg(form_->validationMessage()));
     // The form describes the next run; editing it mid-run would suggest otherwise.
     form_->setEnabled(!running);
     newAction_->setEnabled(!running);

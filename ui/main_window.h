@@ -20,6 +20,7 @@ class QTabWidget;
 namespace ps {
 class RunStore;
 struct RunConfig;
+struct Remedy;
 }
 
 namespace ps::ui {
@@ -31,6 +32,7 @@ class DiagnosisPanel;
 class EventLog;
 class ExperimentForm;
 class LiveMonitor;
+class OnPolicyDataJob;
 class RunControls;
 class RunSession;
 class RunsView;
@@ -108,6 +110,8 @@ public slots:
     // objective.sft_weight = 1.0, the RPO remedy for both rewards falling) and a new name, into
     // the form as a new unsaved experiment.
     void cloneWithRemedy();
+    // The on-policy data of "clone with remedy" while it is being made (null otherwise).
+    OnPolicyDataJob* onPolicyJob() const { return onPolicyJob_; }
     // Puts a stored run's configuration (as its user wrote it, with the data paths it resolved
     // to) into the form as a new unsaved experiment named "<name>-clone". False with a
     // message when the run is gone or a run is live.
@@ -133,6 +137,8 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    void finishCloneWithRemedy(nlohmann::json experiment, const Remedy& remedy);
+    void makeOnPolicyData(nlohmann::json experiment, const Remedy& remedy, const std::string& path);
     void createActions();
     void createMenus();
     void createDocks();
@@ -166,6 +172,7 @@ private:
     RunsView* runsView_ = nullptr;
     EventLog* log_ = nullptr;
     DiagnosisPanel* diagnosis_ = nullptr;
+    OnPolicyDataJob* onPolicyJob_ = nullptr;
     QTabWidget* bottomTabs_ = nullptr;
     QWidget* diagnosisPage_ = nullptr;  // the scroll area holding diagnosis_
     RunSession* session_ = nullptr;

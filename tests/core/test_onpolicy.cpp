@@ -188,6 +188,44 @@ private slots:
         QCOMPARE(read_all(again.out), read_all(o.out));
     }
 
+    // The command line writes the same file as the API for the same config and options, and
+    // reports what it did; bad input is exit code 2 with one line on stderr.
+    void commandLineMatchesTheApi() {
+        const QString cli = qEnvironmentVariable("PREFSTUDIO_CLI");
+        QVERIFY2(QFileInfo::exists(cli), "PREFSTUDIO_CLI must point at the built prefstudio-cli");
+        const ps::RunConfig c = config(40);
+        const QString configPath = dir_.filePath("exp.json");
+        {
+            std::ofstream f(configPath.toStdString());
+            f << c.to_json().dump(2);
+        }
+        ps::OnPolicyOptions o;
+        o.out = (dir_.path() + "/api.jsonl").toStdString();
+        o.seed = 9;
+        ps::RunControl control;
+        const auto r = ps::make_onpolicy_data(c, o, control);
+
+        const QString out = dir_.filePath("cli.jsonl");
+        QProcess p;
+        p.start(cli, {"make-data", "onpolicy", "--config", configPath, "--out", out, "--seed", "9", "--json"});
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitCode(), 0);
+        const json report = json::parse(p.readAllStandardOutput().toStdString());
+        QCOMPARE(report["pairs"].get<size_t>(), size_t(60));
+        QCOMPARE(report["sampled"].get<size_t>(), r.sampled);
+        QCOMPARE(report["reference_sft_steps"].get<int64_t>(), int64_t(40));
+        QCOMPARE(read_all(out.toStdString()), read_all(o.out));
+
+        p.start(cli, {"make-data", "onpolicy", "--out", out});
+        QVERIFY(p.waitForFinished(30000));
+        QCOMPARE(p.exitCode(), 2);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains("--config"));
+        p.start(cli, {"make-data", "onpolicy", "--config", configPath, "--out", out, "--set", "data.max_length=4"});
+        QVERIFY(p.waitForFinished(30000));
+        QCOMPARE(p.exitCode(), 2);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains("data.max_length"));
+    }
+
     void badInputIsAClearError() {
         ps::RunControl control;
         ps::OnPolicyOptions o;

@@ -7,6 +7,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QFileInfo>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <qcustomplot.h>
@@ -16,6 +17,7 @@
 
 #include "common/metric_style.h"
 #include "diagnose/margin_decomposition_plot.h"
+#include "diagnose/onpolicy_job.h"
 #include "diagnose/pair_browser.h"
 #include "diagnose/pair_tracking.h"
 #include "diagnose/regime_timeline.h"
@@ -249,14 +251,15 @@ private slots:
         QCOMPARE(int(panel.regimeTimeline()->segments().size()), 1);
         QCOMPARE(panel.regimeTimeline()->segments()[0].end, int64_t(80));
         QCOMPARE(panel.marginPlot()->points(), size_t(80));
-        // Every one-click remedy of the issue is offered, sft_weight first; on-policy rejected
-        // answers are advice in the text only.
+        // Every remedy of the issue is one click, sft_weight first; on-policy rejected answers
+        // last (they make a data file first).
         QStringList ids;
         for (int i = 0; i < panel.remedyChoice()->count(); ++i) ids << panel.remedyChoice()->itemData(i).toString();
-        QCOMPARE(ids, (QStringList{"sft_weight", "dpop_lambda", "lower_learning_rate", "higher_beta", "switch_to_kto"}));
+        QCOMPARE(ids, (QStringList{"sft_weight", "dpop_lambda", "lower_learning_rate", "higher_beta", "switch_to_kto",
+                                   "on_policy_rejected"}));
         QCOMPARE(panel.selectedRemedyId(), QStringLiteral("sft_weight"));
         QVERIFY(panel.remedies().contains("on-policy"));
-        QVERIFY(panel.remedies().contains("advice"));
+        QVERIFY(!panel.remedies().contains("advice"));
 
         panel.loadTrackedPairs(store, id);
         QCOMPARE(panel.pairBrowser()->table()->rowCount(), 3);
@@ -315,6 +318,79 @@ private slots:
         panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QStringLiteral("switch_to_kto")));
         panel->cloneButton()->click();
         QCOMPARE(window.experimentForm()->runConfig().objective.algorithm, std::string("kto"));
+    }
+
+    // On-policy rejected answers: the clone first makes the data file with the experiment's
+    // reference model on a worker thread (Cancel leaves the form alone), then points
+    // data.train at it; a second clone of the same experiment reuses the file.
+    void cloneWithOnPolicyDataMakesTheFile() {
+        QTemporaryDir dir;
+        const QString data = dir.filePath("pairs.jsonl");
+        {
+            QFile f(data);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            for (int a = 0; a < 12; ++a)
+                f.write(QByteArray::fromStdString(json{{"prompt", std::to_string(a) + "+1="},
+                                                       {"chosen", std::to_string(a + 1)},
+                                                       {"rejected", std::to_string(a + 2)}}.dump() + "\n"));
+        }
+        const json config = {{"name", "base"},
+                             {"data", {{"train", data.toStdString()}, {"max_length", 32}, {"max_prompt_length", 16}}},
+                             {"train", {{"steps", 10}, {"threads", 1}}}};
+        const QString path = dir.filePath("exp.json");
+        {
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(QByteArray::fromStdString(config.dump()));
+        }
+        ps::ui::MainWindow window(dir.filePath("runs.db"));
+        QVERIFY(window.loadExperiment(path));
+        ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
+        panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QStringLiteral("on_policy_rejected")));
+
+        // Cancelled: no file, the form unchanged.
+        panel->cloneButton()->click();
+        QVERIFY(window.onPolicyJob());
+        const std::string made = window.onPolicyJob()->outputPath();
+        QVERIFY(!panel->cloneButton()->isEnabled());
+        window.onPolicyJob()->cancel();
+        QTRY_VERIFY_WITH_TIMEOUT(!window.onPolicyJob(), 30000);
+        QVERIFY(!QFileInfo::exists(QString::fromStdString(made)));
+        QCOMPARE(window.experimentForm()->runConfig().data.train, data.toStdString());
+        QCOMPARE(window.experimentForm()->runConfig().name, std::string("base"));
+
+        // Made: data.train is the new file, next to the original, with every prompt and chosen
+        // answer of it and rejected answers the untrained model said.
+        QTRY_VERIFY(panel->cloneButton()->isEnabled());
+        panel->cloneButton()->click();
+        QVERIFY(window.onPolicyJob());
+        QTRY_VERIFY_WITH_TIMEOUT(!window.onPolicyJob(), 60000);
+        const ps::RunConfig cloned = window.experimentForm()->runConfig();
+        QCOMPARE(cloned.data.train, made);
+        QCOMPARE(cloned.name, std::string("base-onpolicy"));
+        QCOMPARE(QFileInfo(QString::fromStdString(made)).absolutePath(), QFileInfo(data).absolutePath());
+        QFile f(QString::fromStdString(made));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        int lines = 0, changed = 0;
+        while (!f.atEnd()) {
+            const json rec = json::parse(f.readLine().toStdString());
+            QCOMPARE(rec["prompt"].get<std::string>(), std::to_string(lines) + "+1=");
+            QCOMPARE(rec["chosen"].get<std::string>(), std::to_string(lines + 1));
+            if (rec["rejected"].get<std::string>() != std::to_string(lines + 2)) ++changed;
+            ++lines;
+        }
+        QCOMPARE(lines, 12);
+        QVERIFY(changed >= 10);
+        QVERIFY(window.experimentForm()->isValid());
+
+        // The same experiment again: the file is reused, no job.
+        QVERIFY(window.loadExperiment(path));
+        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
+        panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QStringLiteral("on_policy_rejected")));
+        panel->cloneButton()->click();
+        QVERIFY(!window.onPolicyJob());
+        QCOMPARE(window.experimentForm()->runConfig().data.train, made);
     }
 
 private:
