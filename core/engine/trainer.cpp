@@ -17,6 +17,7 @@
 #include "diagnose/diagnosis.h"
 #include "diagnose/offpolicy.h"
 #include "diagnose/pair_tracking.h"
+#include "engine/master_weights.h"
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
@@ -278,7 +279,8 @@ private:
     void sft_warmup() {
         if (c_.sft.steps <= 0) return;
         event("phase", "SFT warm-up: " + std::to_string(c_.sft.steps) + " steps on the chosen answers.", {});
-        torch::optim::AdamW opt(trainable_parameters(policy_), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
+        MasterWeights weights(trainable_parameters(policy_));
+        torch::optim::AdamW opt(weights.optimized(), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
         // Unpaired (KTO) data: the warm-up learns the desirable completions.
         const std::vector<TokenizedPair>& sft_split = unpaired_ ? desirable_pairs() : train_;
         if (sft_split.empty())
@@ -300,8 +302,10 @@ private:
             auto lp = forward_logps(policy_, batch, device_);
             auto loss = -lp.sum.sum() / lp.tokens.sum();
             loss.backward();
-            const double gn = grad_norm_and_clip(trainable_parameters(policy_), c_.train.max_grad_norm);
+            weights.gradients_to_master();
+            const double gn = grad_norm_and_clip(weights.optimized(), c_.train.max_grad_norm);
             opt.step();
+            weights.master_to_model();
             const double l = loss.item<double>();
             if (!std::isfinite(l))
                 throw TrainingError("the SFT loss became " + std::to_string(l) + " at warm-up step " + std::to_string(s) +
@@ -471,7 +475,8 @@ private:
 
     void train() {
         event("phase", "Preference training (" + c_.objective.algorithm + "): " + std::to_string(c_.train.steps) + " steps.", {});
-        torch::optim::AdamW opt(trainable_parameters(policy_),
+        MasterWeights weights(trainable_parameters(policy_));
+        torch::optim::AdamW opt(weights.optimized(),
                                 torch::optim::AdamWOptions(c_.train.learning_rate).weight_decay(c_.train.weight_decay));
         BatchSampler sampler(unpaired_ ? batch_lengths(train_ex_) : batch_lengths(train_), static_cast<size_t>(c_.train.batch_size),
                              static_cast<uint64_t>(c_.seed) + 2, c_.data.group_by_length);
@@ -511,8 +516,10 @@ private:
             if (!std::isfinite(loss))
                 throw TrainingError("the loss became " + std::to_string(loss) + " at step " + std::to_string(s) +
                                     "; lower train.learning_rate or raise objective.beta");
-            const double gn = grad_norm_and_clip(trainable_parameters(policy_), c_.train.max_grad_norm);
+            weights.gradients_to_master();
+            const double gn = grad_norm_and_clip(weights.optimized(), c_.train.max_grad_norm);
             opt.step();
+            weights.master_to_model();
             step_ = s;
             const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
             const double tps = static_cast<double>(tokens) / std::max(dt, 1e-9);
