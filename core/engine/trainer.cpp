@@ -214,6 +214,8 @@ private:
         policy_ = loaded_.model;
         // Adapters are drawn after the base weights, from the same seeded generator.
         if (c_.model.lora) add_lora(policy_, *c_.model.lora);
+        // An adapter directory as the source was merged on load: new adapters belong to that merge.
+        base_merged_ = loaded_.merged_adapter;
         policy_->set_gradient_checkpointing(c_.train.gradient_checkpointing);
         if (tokenizer_->vocab_size() > policy_->shape().vocab_size)
             throw ModelError("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) + " tokens but " +
@@ -913,8 +915,9 @@ private:
               {{"save_dir", *c_.train.save_dir}});
     }
 
-    // LoRA: the adapters in PEFT's format. When an SFT warm-up was merged into the base, the
-    // adapters belong to that warmed-up base, which is saved next to them and named as their base.
+    // LoRA: the adapters in PEFT's format. When the base is not model.source's weights any more
+    // (an SFT warm-up or a source adapter merged into it), the adapters belong to that merged
+    // base, which is saved next to them and named as their base.
     void save_adapter() {
         namespace fs = std::filesystem;
         const std::string dir = *c_.train.save_dir;
@@ -926,7 +929,7 @@ private:
         }
         save_lora_adapter(policy_, *c_.model.lora, dir, base, loaded_.dir);
         event("info", "Saved the LoRA adapter to " + dir + " (adapter_config.json, adapter_model.safetensors" +
-                          (base_merged_ ? ", and the SFT-warmed base model: config.json, model.safetensors" : "") +
+                          (base_merged_ ? ", and the base it belongs to, merged: config.json, model.safetensors" : "") +
                           (loaded_.dir.empty() ? "" : ", tokenizer files") + ").",
               {{"save_dir", dir}, {"lora", true}});
     }

@@ -14,6 +14,7 @@
 #include "data/make_data.h"
 #include "engine/master_weights.h"
 #include "engine/run_thread.h"
+#include "engine/trainer.h"
 #include "model/causal_lm.h"
 #include "model/lora.h"
 #include "model/model_io.h"
@@ -378,6 +379,23 @@ private slots:
         }
         QCOMPARE(got, want);
         QCOMPARE(file.header.metadata["format"], std::string("pt"));
+
+        // The adapter directory as a model source is base + adapter (merged): evaluated from
+        // scratch, it gives the trained policy's final eval log-probs (float32 merge rounding).
+        auto again = c;
+        again.model.source = d;
+        again.model.lora.reset();
+        again.train.save_dir.reset();
+        const auto initial = ps::evaluate_initial_model(again);
+        const double trained = a.series("eval/logps/chosen").back();
+        const double reloaded = initial["logps/chosen"].get<double>();
+        QVERIFY2(std::fabs(trained - reloaded) < 1e-4 * std::max(1.0, std::fabs(trained)),
+                 qPrintable(QString("trained %1, reloaded %2").arg(trained).arg(reloaded)));
+        auto base_only = again;
+        base_only.model.source = "builtin:tiny";
+        const double base = ps::evaluate_initial_model(base_only)["logps/chosen"].get<double>();
+        qInfo("eval logps/chosen: base %.6f, trained %.6f, reloaded adapter %.6f", base, trained, reloaded);
+        QVERIFY(std::fabs(base - trained) > 100 * std::fabs(trained - reloaded));  // the adapter matters
     }
 
     void savedAdapterRoundTripsAndMerges() {
