@@ -26,7 +26,12 @@ void MasterWeights::gradients_to_master() {
         if (!is_half(model_[i])) continue;
         auto& g = model_[i].mutable_grad();
         if (!g.defined()) continue;
-        master_[i].mutable_grad() = g.detach().to(torch::kFloat32);
+        // Added, so micro-batches accumulate in float32 when this runs after each backward.
+        auto& mg = master_[i].mutable_grad();
+        if (mg.defined())
+            mg.add_(g.detach().to(torch::kFloat32));
+        else
+            mg = g.detach().to(torch::kFloat32);
         g = torch::Tensor();
     }
 }

@@ -16,8 +16,8 @@ public:
     explicit MasterWeights(std::vector<torch::Tensor> params);
     // What the optimizer and the gradient clipping work on.
     const std::vector<torch::Tensor>& optimized() const { return master_; }
-    // After the backward pass(es): each master's gradient is the model's, in float32; the
-    // model's own half-precision gradient is released.
+    // After each backward pass: the model's gradients are added to the masters' in float32 (so
+    // micro-batches accumulate in float32) and the model's half-precision ones are released.
     void gradients_to_master();
     // After the optimizer step: the model's parameters take the master values, rounded once.
     void master_to_model();

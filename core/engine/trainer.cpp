@@ -498,6 +498,7 @@ private:
                 auto idx = sampler.next(static_cast<size_t>(c_.train.batch_size));
                 if (unpaired_) {
                     unpaired_micro_batch(idx, sums, loss_sum, logits_c, logits_r, tokens);
+                    weights.gradients_to_master();
                     continue;
                 }
                 auto pairs = pick(train_, idx);
@@ -506,6 +507,7 @@ private:
                 auto out = objective(lp, batch, pairs, idx, ref_train_c_, ref_train_r_);
                 warn_once(out.warnings);
                 (out.loss / static_cast<double>(c_.train.grad_accum)).backward();
+                weights.gradients_to_master();
                 loss_sum += out.loss.item<double>();
                 for (const auto& [k, v] : out.metrics) sums[k] += v;
                 const int64_t B = static_cast<int64_t>(idx.size());

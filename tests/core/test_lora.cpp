@@ -320,6 +320,20 @@ private slots:
         for (size_t i = 0; i < rc.size(); ++i) QVERIFY(std::fabs(rc[i] - rf[i]) < 1e-5);
     }
 
+    void ktoWithLoraUsesTheBaseAsReference() {
+        // KTO's reference log-probs and its KL term both go through the disabled adapters: at
+        // step 1 the policy equals its reference, so every reward and the KL estimate are 0.
+        auto c = lora_config(3);
+        c.objective.algorithm = "kto";
+        c.train.reference_logps = "on_the_fly";
+        auto a = run(c);
+        QCOMPARE(a.status, ps::RunStatus::Completed);
+        QVERIFY(std::fabs(a.series("rewards/chosen")[0]) < 1e-6);
+        QVERIFY(std::fabs(a.series("rewards/rejected")[0]) < 1e-6);
+        QVERIFY(std::fabs(a.series("kl")[0]) < 1e-6);
+        QVERIFY(std::fabs(a.series("rewards/chosen").back()) > 1e-4);  // and then it trains
+    }
+
     void sftWarmupIsMergedAndBecomesTheReference() {
         auto c = lora_config(5);
         c.sft.steps = 5;
@@ -558,6 +572,15 @@ private slots:
         QVERIFY(std::fabs(master.optimized()[0][0].item<double>() - 1.01) < 1e-5);
         QCOMPARE(w[0].item<double>(), 1.0078125);
         QCOMPARE(pure[0].item<double>(), 1.0);
+        // Micro-batches accumulate in float32: 256 + 1 + 1 is 258 there, while bfloat16 (8
+        // significant bits) would round 256 + 1 back to 256 each time.
+        auto big = torch::zeros({1}, torch::kBFloat16).requires_grad_(true);
+        ps::MasterWeights acc({big});
+        for (double g : {256.0, 1.0, 1.0}) {
+            (big.to(torch::kFloat32) * g).sum().backward();
+            acc.gradients_to_master();
+        }
+        QCOMPARE(acc.optimized()[0].grad()[0].item<double>(), 258.0);
         // float32 parameters (LoRA adapters over a bfloat16 base) are their own master.
         auto f = torch::zeros({2}).requires_grad_(true);
         ps::MasterWeights own({f});
