@@ -344,7 +344,10 @@ int generate_command(const GenerateArgs& a) {
         o.seed = c.seed;
         o.dtype = c.model.dtype == "auto" ? "float32" : c.model.dtype;
         which = "initial model (model.source)";
-        if (!a.initial && c.train.save_dir && std::filesystem::is_regular_file(*c.train.save_dir + "/config.json")) {
+        // A LoRA run saves adapter_config.json (its base merged in on load), a full run config.json.
+        if (!a.initial && c.train.save_dir &&
+            (std::filesystem::is_regular_file(*c.train.save_dir + "/config.json") ||
+             std::filesystem::is_regular_file(*c.train.save_dir + "/adapter_config.json"))) {
             source = *c.train.save_dir;
             which = "trained model (train.save_dir)";
         }

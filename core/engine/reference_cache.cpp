@@ -58,6 +58,11 @@ std::string reference_cache_key(const RunConfig& c, int threads, int64_t sft_ste
       << "|train=" << c.data.train << ":" << file_hash(c.data.train);
     if (c.data.eval) k << "|eval=" << *c.data.eval << ":" << file_hash(*c.data.eval);
     if (c.model.dtype != "auto" && c.model.dtype != "float32") k << "|dtype=" << c.model.dtype;
+    // A LoRA warm-up merged into the base gives another reference than a full warm-up; without
+    // a warm-up the reference is the base model either way.
+    if (c.model.lora && sft_steps_done > 0)
+        k << "|lora=" << c.model.lora->rank << "," << c.model.lora->alpha << "," << c.model.lora->dropout << ","
+          << nlohmann::json(c.model.lora->target_modules).dump();
     if (c.model.source.rfind("builtin:", 0) != 0) {
         // A model directory's weights may change under the same path: its files' sizes and
         // modification times are part of the key (hashing gigabytes would cost more than the pass).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <cmath>
 #include <map>
 #include <random>
@@ -16,9 +17,11 @@
 #include "diagnose/diagnosis.h"
 #include "diagnose/offpolicy.h"
 #include "diagnose/pair_tracking.h"
+#include "engine/master_weights.h"
 #include "engine/reference_cache.h"
 #include "engine/run_thread.h"
 #include "engine/schedule.h"
+#include "model/lora.h"
 #include "model/model_io.h"
 #include "model/model_source.h"
 #include "objectives/objective.h"
@@ -238,13 +241,18 @@ private:
         const double padding = unpaired_ ? padding_fraction(train_ex_, grouped.epoch_batches()) : padding_fraction(train_, grouped.epoch_batches());
         const double padding_plain = unpaired_ ? padding_fraction(train_ex_, plain.epoch_batches()) : padding_fraction(train_, plain.epoch_batches());
 
-        // Accepted by the config (the contract is fixed) but not trained yet: say so plainly.
-        if (c_.model.lora) throw ConfigError("model.lora", "LoRA training is not implemented yet; set it to null");
-        if (c_.train.gradient_checkpointing)
-            throw ConfigError("train.gradient_checkpointing", "activation checkpointing is not implemented yet; set it to false");
-        loaded_ = load_model_source_seeded(c_.model.source, model_dtype_from_string(c_.model.dtype),
-                                           static_cast<uint64_t>(c_.seed));
+        // Seed, base weights and LoRA adapters under the generator lock, so a model built in
+        // another thread at the same time (the Samples panel) cannot reseed in between.
+        auto generator_lock = lock_global_generator();
+        torch::manual_seed(static_cast<uint64_t>(c_.seed));
+        loaded_ = load_model_source(c_.model.source, model_dtype_from_string(c_.model.dtype));
         policy_ = loaded_.model;
+        // Adapters are drawn after the base weights, from the same seeded generator.
+        if (c_.model.lora) add_lora(policy_, *c_.model.lora);
+        generator_lock.unlock();
+        // An adapter directory as the source was merged on load: new adapters belong to that merge.
+        base_merged_ = loaded_.merged_adapter;
+        policy_->set_gradient_checkpointing(c_.train.gradient_checkpointing);
         if (tokenizer_->vocab_size() > policy_->shape().vocab_size)
             throw ModelError("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) + " tokens but " +
                              c_.model.source + " has only " + std::to_string(policy_->shape().vocab_size) +
@@ -286,10 +294,17 @@ private:
             if (auto w = kto_balance_warning(nd, static_cast<int64_t>(train_ex_.size()) - nd, c_.objective))
                 event("warning", "Training data: " + *w, {});
         }
+        int64_t trainable = 0;
+        for (const auto& p : trainable_parameters(policy_)) trainable += p.numel();
+        std::string lora_text;
+        if (c_.model.lora)
+            lora_text = "; LoRA rank " + std::to_string(c_.model.lora->rank) + " trains " + std::to_string(trainable) +
+                        " adapter parameters, the base weights are frozen";
         event("info", "Model " + c_.model.source + ": " + std::to_string(policy_->shape().parameter_count()) +
                           " parameters on " + device_.str() + " (" + std::to_string(threads_) + " CPU thread" +
-                          (threads_ == 1 ? "" : "s") + ").",
-              {{"parameters", policy_->shape().parameter_count()}});
+                          (threads_ == 1 ? "" : "s") + ")" + lora_text +
+                          (c_.train.gradient_checkpointing ? "; activation checkpointing per decoder block" : "") + ".",
+              {{"parameters", policy_->shape().parameter_count()}, {"trainable_parameters", trainable}});
     }
 
     std::vector<const TokenizedPair*> pick(const std::vector<TokenizedPair>& split, const std::vector<size_t>& idx) {
@@ -302,7 +317,8 @@ private:
     void sft_warmup() {
         if (c_.sft.steps <= 0) return;
         event("phase", "SFT warm-up: " + std::to_string(c_.sft.steps) + " steps on the chosen answers.", {});
-        torch::optim::AdamW opt(policy_->parameters(), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
+        MasterWeights weights(trainable_parameters(policy_));
+        torch::optim::AdamW opt(weights.optimized(), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
         // Unpaired (KTO) data: the warm-up learns the desirable completions.
         const std::vector<TokenizedPair>& sft_split = unpaired_ ? desirable_pairs() : train_;
         if (sft_split.empty())
@@ -324,8 +340,10 @@ private:
             auto lp = forward_logps(policy_, batch, device_);
             auto loss = -lp.sum.sum() / lp.tokens.sum();
             loss.backward();
-            const double gn = grad_norm_and_clip(policy_->parameters(), c_.train.max_grad_norm);
+            weights.gradients_to_master();
+            const double gn = grad_norm_and_clip(weights.optimized(), c_.train.max_grad_norm);
             opt.step();
+            weights.master_to_model();
             const double l = loss.item<double>();
             if (!std::isfinite(l))
                 throw TrainingError("the SFT loss became " + std::to_string(l) + " at warm-up step " + std::to_string(s) +
@@ -348,7 +366,20 @@ private:
     void cache_reference() {
         if (!objective_needs_reference(c_.objective)) return;
         progress("reference", 0, 0, 0, 0);
-        reference_ = clone_frozen(policy_);
+        if (has_lora(policy_)) {
+            // The reference is the policy with its adapters off. After an SFT warm-up the
+            // warm-up's adapters are merged into the base (the reference is then the warmed-up
+            // model, as without LoRA) and fresh adapters start the preference training.
+            if (sft_step_ > 0) {
+                merge_lora(policy_);
+                add_lora(policy_, *c_.model.lora);
+                policy_->train();
+                base_merged_ = true;
+            }
+            reference_ = policy_;
+        } else {
+            reference_ = clone_frozen(policy_);
+        }
         if (on_the_fly_reference()) {
             event("info", "Reference log-probs are computed on the fly (train.reference_logps).", {});
             return;
@@ -417,13 +448,21 @@ private:
 
     bool on_the_fly_reference() const { return c_.train.reference_logps == "on_the_fly"; }
 
+    // A forward of the reference model: under LoRA the policy itself with its adapters off (the
+    // base has no dropout, so this draws no random numbers and leaves the policy's stream alone).
+    SequenceLogps reference_forward(const SequenceBatch& batch) {
+        if (reference_.get() != policy_.get()) return forward_logps(reference_, batch, device_);
+        AdaptersDisabled off(policy_);
+        return forward_logps(policy_, batch, device_);
+    }
+
     // Reference log-probs of a batch: from the cache, or a reference forward when configured so.
     std::pair<torch::Tensor, torch::Tensor> reference_logps(const SequenceBatch& batch, const std::vector<size_t>& idx,
                                                             const std::vector<float>& rc, const std::vector<float>& rr) {
         const int64_t B = static_cast<int64_t>(idx.size());
         if (on_the_fly_reference() || rc.empty()) {
             torch::NoGradGuard no_grad;
-            auto lp = forward_logps(reference_, batch, device_).sum;
+            auto lp = reference_forward(batch).sum;
             return {lp.narrow(0, 0, B), lp.narrow(0, B, B)};
         }
         std::vector<float> c(idx.size()), r(idx.size());
@@ -462,7 +501,7 @@ private:
             torch::NoGradGuard no_grad;
             auto kl_batch = collate_mismatched(pairs, tokenizer_->pad_id());
             u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
-            u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
+            u.ref_kl_logps = reference_forward(kl_batch).sum;
         }
         return kto_objective(u, c_.objective);
     }
@@ -474,7 +513,8 @@ private:
 
     void train() {
         event("phase", "Preference training (" + c_.objective.algorithm + "): " + std::to_string(c_.train.steps) + " steps.", {});
-        torch::optim::AdamW opt(policy_->parameters(),
+        MasterWeights weights(trainable_parameters(policy_));
+        torch::optim::AdamW opt(weights.optimized(),
                                 torch::optim::AdamWOptions(c_.train.learning_rate).weight_decay(c_.train.weight_decay));
         BatchSampler sampler(unpaired_ ? batch_lengths(train_ex_) : batch_lengths(train_), static_cast<size_t>(c_.train.batch_size),
                              static_cast<uint64_t>(c_.seed) + 2, c_.data.group_by_length);
@@ -494,6 +534,7 @@ private:
                 auto idx = sampler.next(static_cast<size_t>(c_.train.batch_size));
                 if (unpaired_) {
                     unpaired_micro_batch(idx, sums, loss_sum, logits_c, logits_r, tokens);
+                    weights.gradients_to_master();
                     continue;
                 }
                 auto pairs = pick(train_, idx);
@@ -502,6 +543,7 @@ private:
                 auto out = objective(lp, batch, pairs, idx, ref_train_c_, ref_train_r_);
                 warn_once(out.warnings);
                 (out.loss / static_cast<double>(c_.train.grad_accum)).backward();
+                weights.gradients_to_master();
                 loss_sum += out.loss.item<double>();
                 for (const auto& [k, v] : out.metrics) sums[k] += v;
                 const int64_t B = static_cast<int64_t>(idx.size());
@@ -514,8 +556,10 @@ private:
             if (!std::isfinite(loss))
                 throw TrainingError("the loss became " + std::to_string(loss) + " at step " + std::to_string(s) +
                                     "; lower train.learning_rate or raise objective.beta");
-            const double gn = grad_norm_and_clip(policy_->parameters(), c_.train.max_grad_norm);
+            weights.gradients_to_master();
+            const double gn = grad_norm_and_clip(weights.optimized(), c_.train.max_grad_norm);
             opt.step();
+            weights.master_to_model();
             step_ = s;
             const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
             const double tps = static_cast<double>(tokens) / std::max(dt, 1e-9);
@@ -788,7 +832,7 @@ private:
         torch::NoGradGuard no_grad;
         for (const std::vector<size_t>& idx : pass_batches(n)) {
             check_control();
-            auto lp = forward_logps(reference_, collate(idx), device_).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
+            auto lp = reference_forward(collate(idx)).sum.to(torch::kCPU).to(torch::kFloat32).contiguous();
             store(idx, lp.template data_ptr<float>());
         }
     }
@@ -805,7 +849,7 @@ private:
         {
             torch::NoGradGuard no_grad;  // the reference and the reference point are constants
             if (on_the_fly_reference() || ref.empty()) {
-                u.ref_logps = forward_logps(reference_, batch, device_).sum;
+                u.ref_logps = reference_forward(batch).sum;
             } else {
                 std::vector<float> r;
                 r.reserve(idx.size());
@@ -815,7 +859,7 @@ private:
             u.desirable = desirable_mask(examples);
             auto kl_batch = collate_examples_mismatched(examples, tokenizer_->pad_id());
             u.kl_logps = forward_logps(policy_, kl_batch, device_).sum;
-            u.ref_kl_logps = forward_logps(reference_, kl_batch, device_).sum;
+            u.ref_kl_logps = reference_forward(kl_batch).sum;
         }
         return kto_objective(u, c_.objective);
     }
@@ -899,10 +943,33 @@ private:
     void save_trained() {
         if (!c_.train.save_dir) return;
         progress("save", 0, 0, 0, 0);
+        if (has_lora(policy_)) {
+            save_adapter();
+            return;
+        }
         save_hf_model(policy_, *c_.train.save_dir, save_options_for(loaded_));
         event("info", "Saved the trained model to " + *c_.train.save_dir + " (config.json, model.safetensors" +
                           (loaded_.dir.empty() ? "" : ", tokenizer files") + ").",
               {{"save_dir", *c_.train.save_dir}});
+    }
+
+    // LoRA: the adapters in PEFT's format. When the base is not model.source's weights any more
+    // (an SFT warm-up or a source adapter merged into it), the adapters belong to that merged
+    // base, which is saved next to them and named as their base.
+    void save_adapter() {
+        namespace fs = std::filesystem;
+        const std::string dir = *c_.train.save_dir;
+        std::string base = c_.model.source;
+        if (!loaded_.dir.empty()) base = fs::absolute(loaded_.dir).lexically_normal().string();
+        if (base_merged_) {
+            save_hf_model(policy_, dir, save_options_for(loaded_));
+            base = fs::absolute(dir).lexically_normal().string();
+        }
+        save_lora_adapter(policy_, *c_.model.lora, dir, base, loaded_.dir);
+        event("info", "Saved the LoRA adapter to " + dir + " (adapter_config.json, adapter_model.safetensors" +
+                          (base_merged_ ? ", and the base it belongs to, merged: config.json, model.safetensors" : "") +
+                          (loaded_.dir.empty() ? "" : ", tokenizer files") + ").",
+              {{"save_dir", dir}, {"lora", true}});
     }
 
     const RunConfig& c_;
@@ -932,7 +999,8 @@ private:
     std::vector<TrackedPair> tracked_pairs_;
     std::vector<PairLogpRecord> pair_records_;
     CausalLM policy_{nullptr};
-    CausalLM reference_{nullptr};
+    CausalLM reference_{nullptr};  // under LoRA the policy itself (reference_forward turns its adapters off)
+    bool base_merged_ = false;     // LoRA: the SFT warm-up's adapters were merged into the base
     std::set<std::string> warned_;
     OffPolicyReport off_policy_;
     std::vector<float> ref_train_c_, ref_train_r_, ref_eval_c_, ref_eval_r_;

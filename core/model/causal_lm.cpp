@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/errors.h"
+#include "model/checkpoint.h"
 
 namespace ps {
 
@@ -31,7 +32,45 @@ DenseImpl::DenseImpl(int64_t in, int64_t out, bool with_bias, bool init, torch::
     }
 }
 
-torch::Tensor DenseImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
+    auto y = torch::linear(x, weight, bias);
+    if (!lora_A || !lora_on_->enabled) return y;
+    // Dropout only while training; it draws from the global generator, which the trainer seeds.
+    auto in = lora_dropout_ > 0 ? torch::dropout(x, lora_dropout_, is_training()) : x;
+    auto delta = torch::linear(torch::linear(in.to(lora_A->weight.scalar_type()), lora_A->weight), lora_B->weight);
+    return y + (delta * lora_scaling_).to(y.scalar_type());
+}
+
+void DenseImpl::attach_lora(int64_t rank, double alpha, double dropout, std::shared_ptr<LoraSwitch> on,
+                            torch::Dtype dtype) {
+    if (lora_A) throw ModelError("this layer already has a LoRA adapter");
+    const int64_t in = weight.size(1), out = weight.size(0);
+    auto a = std::make_shared<DenseImpl>(in, rank, false, false, dtype);
+    auto b = std::make_shared<DenseImpl>(rank, out, false, false, dtype);
+    {
+        torch::NoGradGuard no_grad;
+        a->weight.set_data(torch::empty({rank, in}, torch::TensorOptions().dtype(dtype).device(weight.device())));
+        b->weight.set_data(torch::zeros({out, rank}, torch::TensorOptions().dtype(dtype).device(weight.device())));
+        // PEFT: nn.init.kaiming_uniform_(lora_A, a=sqrt(5)), i.e. uniform(-1/sqrt(in), 1/sqrt(in)).
+        torch::nn::init::kaiming_uniform_(a->weight, std::sqrt(5.0));
+    }
+    a->train(is_training());
+    b->train(is_training());
+    lora_A = register_module("lora_A", a);
+    lora_B = register_module("lora_B", b);
+    lora_scaling_ = alpha / static_cast<double>(rank);
+    lora_dropout_ = dropout;
+    lora_on_ = std::move(on);
+}
+
+void DenseImpl::detach_lora() {
+    if (!lora_A) return;
+    unregister_module("lora_A");
+    unregister_module("lora_B");
+    lora_A.reset();
+    lora_B.reset();
+    lora_on_.reset();
+}
 
 EmbedImpl::EmbedImpl(int64_t count, int64_t dim, bool init, torch::Dtype dtype) {
     if (init) {
@@ -154,7 +193,20 @@ DecoderStackImpl::DecoderStackImpl(const ModelShape& s, bool init, torch::Dtype 
 
 torch::Tensor DecoderStackImpl::run_layers(torch::Tensor h, const AttentionInputs& in) {
     int64_t i = 0;
-    for (const auto& layer : *layers) h = layer->as<DecoderLayer>()->forward(h, in, i++);
+    const bool checkpoint = gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && !in.cache;
+    for (const auto& layer : *layers) {
+        auto* block = layer->as<DecoderLayer>();
+        if (!checkpoint) {
+            h = block->forward(h, in, i++);
+            continue;
+        }
+        std::vector<torch::Tensor> trainable;
+        for (const auto& p : block->parameters())
+            if (p.requires_grad()) trainable.push_back(p);
+        const int64_t index = i++;
+        h = checkpoint_block([block, in, index](const torch::Tensor& x) { return block->forward(x, in, index); }, h,
+                             trainable);
+    }
     return norm(h);
 }
 

@@ -3,6 +3,7 @@
 // Face's ("model.layers.0.self_attn.q_proj.weight", ...) so checkpoints map one to one.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,13 +32,34 @@ private:
 };
 TORCH_MODULE(RMSNorm);
 
+// Switches shared by every adapter of one model (model/lora.h): the reference forward turns them
+// off for a while, so the base model is the reference without a second copy of its weights.
+struct LoraSwitch {
+    bool enabled = true;
+};
+
 // y = x W^T (+ b) with parameters "weight" [out, in] and "bias" [out], like torch::nn::Linear,
 // but able to start without initialising its weights (a checkpoint overwrites them anyway).
+// With a low-rank adapter attached (PEFT's LoRA): y = x W^T + b + s * B(A(dropout(x))), with
+// submodules "lora_A" (weight [rank, in]) and "lora_B" (weight [out, rank]), s = alpha / rank.
+// The adapter computes in its own dtype (float32 master weights over a half-precision base).
 class DenseImpl : public torch::nn::Module {
 public:
     DenseImpl(int64_t in, int64_t out, bool bias, bool init, torch::Dtype dtype);
     torch::Tensor forward(const torch::Tensor& x);
     torch::Tensor weight, bias;
+
+    // A: kaiming-uniform (a = sqrt(5)) from the global generator, B: zeros, as PEFT does.
+    void attach_lora(int64_t rank, double alpha, double dropout, std::shared_ptr<LoraSwitch> on, torch::Dtype dtype);
+    void detach_lora();
+    bool has_lora() const { return lora_A != nullptr; }
+    double lora_scaling() const { return lora_scaling_; }
+    std::shared_ptr<DenseImpl> lora_A, lora_B;
+
+private:
+    double lora_scaling_ = 0.0;
+    double lora_dropout_ = 0.0;
+    std::shared_ptr<LoraSwitch> lora_on_;
 };
 TORCH_MODULE(Dense);
 
@@ -95,6 +117,9 @@ class DecoderStackImpl : public torch::nn::Module {
 public:
     DecoderStackImpl(const ModelShape& s, bool init, torch::Dtype dtype);
     torch::Tensor forward(const torch::Tensor& input_ids);  // final hidden states [B, T, H]
+    // Recompute each block's activations in the backward pass instead of keeping them (only
+    // while training with gradients on; see model/checkpoint.h).
+    bool gradient_checkpointing = false;
     // Incremental: see CausalLMImpl::forward_cached.
     torch::Tensor forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
                                  const torch::Tensor& key_valid, KVCache& cache);
@@ -125,6 +150,10 @@ public:
     KVCache make_cache(int64_t batch, int64_t capacity) const;
     const ModelShape& shape() const { return s_; }
     torch::Dtype dtype() const { return dtype_; }
+    void set_gradient_checkpointing(bool on) { model->gradient_checkpointing = on; }
+    bool gradient_checkpointing() const { return model->gradient_checkpointing; }
+    // The adapters' shared switch; null while the model has no adapter (model/lora.h).
+    std::shared_ptr<LoraSwitch> lora_switch;
 
     // Hugging Face's initialisation: normal(0, 0.02) weights, zero biases, unit norms.
     void init_weights();

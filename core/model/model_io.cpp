@@ -187,6 +187,8 @@ void save_hf_model(CausalLM& model, const std::string& dir, const SaveOptions& o
     std::vector<SafetensorsWriteEntry> entries;
     std::vector<torch::Tensor> tensors;
     for (const auto& p : params) {
+        // LoRA adapters are not part of a Hugging Face checkpoint (save_lora_adapter, merge_lora).
+        if (p.key().find(".lora_A.") != std::string::npos || p.key().find(".lora_B.") != std::string::npos) continue;
         entries.push_back({p.key(), st, p.value().sizes().vec()});
         tensors.push_back(p.value());
     }

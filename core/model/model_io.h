@@ -40,6 +40,7 @@ struct SaveOptions {
 // Writes DIR/config.json and DIR/model.safetensors (metadata format "pt", as transformers
 // expects), and copies tokenizer/generation files from `copy_files_from` when present.
 // Creates DIR. The weights file is written tensor by tensor, never the whole model at once.
+// LoRA adapters are left out (the base weights are written; see model/lora.h).
 void save_hf_model(CausalLM& model, const std::string& dir, const SaveOptions& options = {});
 
 // Tokenizer and generation files a Hugging Face model directory may carry, copied on save.

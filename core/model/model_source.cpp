@@ -5,6 +5,7 @@
 
 #include "common/errors.h"
 #include "model/hf_config.h"
+#include "model/lora.h"
 #include "text/byte_tokenizer.h"
 #include "text/hf_tokenizer.h"
 
@@ -24,21 +25,63 @@ LoadedModel load_model_source(const std::string& source, torch::Dtype dtype) {
     if (!fs::is_directory(source))
         throw ModelError("model.source '" + source +
                          "' is neither builtin:tiny, builtin:small nor a Hugging Face model directory");
+    if (const std::string base = adapter_base_source(source); !base.empty()) {
+        if (base == source) {
+            out.dir = source;
+            out.hf_config = read_json_file((fs::path(source) / "config.json").string());
+            out.model = load_hf_model(source, dtype);
+        } else {
+            if (!adapter_base_source(base).empty())
+                throw ModelError("the LoRA adapter '" + source + "' names another adapter directory, '" + base +
+                                 "', as its base; merge that one first");
+            LoadedModel b = load_model_source(base, dtype);
+            out.dir = b.dir;
+            out.hf_config = b.hf_config;
+            out.model = b.model;
+        }
+        load_lora_adapter(out.model, source);
+        merge_lora(out.model);
+        out.merged_adapter = true;
+        return out;
+    }
     out.dir = source;
     out.hf_config = read_json_file((fs::path(source) / "config.json").string());
     out.model = load_hf_model(source, dtype);
     return out;
 }
 
-LoadedModel load_model_source_seeded(const std::string& source, torch::Dtype dtype, uint64_t seed) {
+std::unique_lock<std::mutex> lock_global_generator() {
     static std::mutex global_generator_mutex;
-    std::lock_guard<std::mutex> lock(global_generator_mutex);
+    return std::unique_lock<std::mutex>(global_generator_mutex);
+}
+
+LoadedModel load_model_source_seeded(const std::string& source, torch::Dtype dtype, uint64_t seed) {
+    auto lock = lock_global_generator();
     torch::manual_seed(seed);
     return load_model_source(source, dtype);
 }
 
+std::string adapter_base_source(const std::string& dir) {
+    const fs::path adapter_config = fs::path(dir) / "adapter_config.json";
+    if (!fs::is_regular_file(adapter_config)) return "";
+    if (fs::is_regular_file(fs::path(dir) / "config.json")) return dir;
+    const nlohmann::json j = read_json_file(adapter_config.string());
+    if (!j.is_object() || !j.contains("base_model_name_or_path") || !j["base_model_name_or_path"].is_string())
+        throw ModelError(adapter_config.string() + ": base_model_name_or_path must name the base model");
+    const std::string base = j["base_model_name_or_path"].get<std::string>();
+    if (is_builtin_source(base) || fs::is_directory(base)) return base;
+    if (fs::path(base).is_relative() && fs::is_directory(fs::path(dir) / base)) return (fs::path(dir) / base).string();
+    throw ModelError(adapter_config.string() + ": the base model '" + base +
+                     "' is not a local directory (PrefStudio does not download models)");
+}
+
 std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source) {
     if (is_builtin_source(source)) return std::make_shared<ByteTokenizer>();
+    if (fs::is_directory(source) && !fs::is_regular_file(fs::path(source) / "tokenizer.json") &&
+        !fs::is_regular_file(fs::path(source) / "config.json")) {
+        if (const std::string base = adapter_base_source(source); !base.empty() && base != source)
+            return load_source_tokenizer(base);
+    }
     const fs::path config = fs::path(source) / "config.json";
     if (fs::is_regular_file(config)) {
         const nlohmann::json j = read_json_file(config.string());
