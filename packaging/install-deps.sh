@@ -14,6 +14,8 @@ PACKAGES=(
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev
   # headless GUI tests and screenshots
   xvfb xauth
+  # independent references in tests and benchmarks: plain PyTorch (Debian's, the same 1.13)
+  python3-numpy python3-torch
 )
 
 missing=()
