@@ -73,10 +73,11 @@ private slots:
         QVERIFY(pt["pairs"][0]["chosen_logp_change"].get<double>() < 0);
         QCOMPARE(pt["pairs"][0]["curve"]["step"].size(), size_t(13));  // 0, 25, ..., 300
         QVERIFY(pt["correlations"]["ches"]["drop"]["spearman"].is_number());
-        // What to try: the RPO remedy first, on-policy answers as advice.
+        // What to try: the RPO remedy first, on-policy answers last (they make a data file).
         QCOMPARE(d["remedies"]["regime"].get<std::string>(), std::string("both_falling"));
         QCOMPARE(d["remedies"]["remedies"][0]["id"].get<std::string>(), std::string("sft_weight"));
-        QCOMPARE(d["remedies"]["remedies"].back()["one_click"].get<bool>(), false);
+        QCOMPARE(d["remedies"]["remedies"].back()["id"].get<std::string>(), std::string("on_policy_rejected"));
+        QCOMPARE(d["remedies"]["remedies"].back()["makes_data"].get<bool>(), true);
         // The demo's chosen answers are the model's own kind of answer: no off-policy warning.
         QCOMPARE(d["offpolicy"]["warn"].get<bool>(), false);
     }
