@@ -170,20 +170,20 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     add(e, "logits", "Logits (float32)", logits * e.tokens_per_step,
         count(e.tokens_per_step) + " tokens x " + count(sh.vocab_size) + " vocabulary x 4 B");
     // Backward working memory, at whichever point of the backward pass holds the most:
-    //  - at the head, all saved activations are alive and the log-softmax's backward holds up
-    //    to four float32 logit-sized buffers (its exp, the gather's and logsumexp's gradients,
-    //    their sum, the gradient of the full logits);
+    //  - at the head, all saved activations are alive and the log-softmax's backward holds two
+    //    more float32 logit-sized buffers (the gather's gradient scattered over the
+    //    vocabulary, then log_softmax's fused gradient; logprobs.cpp);
     //  - at the last block's attention, the head, the logits and that block's MLP are freed
-    //    and the gradients of its probabilities and scores (three float32 [heads, T, T]) live.
+    //    and the gradients of its probabilities and scores (two float32 [heads, T, T]) live.
     const int64_t scores = 4 * sh.num_heads * T;
-    const int64_t head_work = 4 * logits;
+    const int64_t head_work = 2 * logits;
     const int64_t freed_before_attention =
         head + logits + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
-    const int64_t attn_work = 3 * scores * (s < 4 ? 2 : 1) - freed_before_attention;
+    const int64_t attn_work = 2 * scores * (s < 4 ? 2 : 1) - freed_before_attention;
     add(e, "backward", "Backward working memory", std::max(head_work, attn_work) * e.tokens_per_step,
         head_work >= attn_work
-            ? "log-softmax backward at the head: 4 float32 logit-sized buffers"
-            : "attention backward of the last block: 3 float32 [heads, T, T] gradients, less what the head freed");
+            ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
+            : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
     for (const auto& it : e.items) e.step_peak_bytes += it.bytes;
 
     // Evaluation and reference passes run without gradients on batches of max(8, 2 x

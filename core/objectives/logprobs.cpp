@@ -8,16 +8,24 @@ SequenceLogps completion_logps(const torch::Tensor& logits, const torch::Tensor&
     auto pred = logits.narrow(1, 0, T - 1).to(torch::kFloat32);         // predicts tokens 1..T-1
     auto target = input_ids.narrow(1, 1, T - 1).unsqueeze(-1);           // [N, T-1, 1]
     auto mask = completion_mask.narrow(1, 1, T - 1).to(torch::kFloat32);  // [N, T-1]
-    // log softmax at the target only: gathered logit minus logsumexp; avoids a [N, T, V] log_softmax.
-    auto token_logp = pred.gather(-1, target).squeeze(-1) - pred.logsumexp(-1);
     SequenceLogps out;
-    out.sum = (token_logp * mask).sum(-1);
     out.tokens = mask.sum(-1);
     {
         torch::NoGradGuard no_grad;
         auto per_pos = pred.mean(-1);  // mean over the vocabulary
         out.logits_mean = (per_pos * mask).sum(-1) / out.tokens.clamp_min(1.0);
     }
+    if (!torch::GradMode::is_enabled()) {
+        // No backward: the gathered logit minus logsumexp never writes a [N, T, V] result.
+        auto token_logp = pred.gather(-1, target).squeeze(-1) - pred.logsumexp(-1);
+        out.sum = (token_logp * mask).sum(-1);
+        return out;
+    }
+    // Training: the fused log_softmax keeps one [N, T, V] tensor for the backward (its output;
+    // the logits themselves are freed) and its backward is one fused pass, where logsumexp's
+    // takes a subtraction, an exponential and a product, plus the sum with the gather's.
+    auto token_logp = torch::log_softmax(pred, -1).gather(-1, target).squeeze(-1);
+    out.sum = (token_logp * mask).sum(-1);
     return out;
 }
 

@@ -85,9 +85,9 @@ private slots:
         QCOMPARE(e.tokens_per_step, int64_t(128));
         QCOMPARE(e.item_bytes("activations"), int64_t(12544) * 128);
         QCOMPARE(e.item_bytes("logits"), int64_t(259 * 4) * 128);
-        // Backward: the log-softmax's four float32 logit-sized buffers (the attention's three
-        // [4, 32] score gradients, 1536 B, are less than what the head frees before them).
-        QCOMPARE(e.item_bytes("backward"), int64_t(4 * 259 * 4) * 128);
+        // Backward: the log-softmax's two float32 logit-sized gradient buffers (the attention's
+        // two [4, 32] score gradients, 1024 B, are less than what the head frees before them).
+        QCOMPARE(e.item_bytes("backward"), int64_t(2 * 259 * 4) * 128);
 
         // bfloat16: 2-byte weights and gradients, float32 master weights and AdamW state.
         c.model.dtype = "bfloat16";
