@@ -5,7 +5,8 @@ namespace ps {
 SequenceLogps completion_logps(const torch::Tensor& logits, const torch::Tensor& input_ids,
                                const torch::Tensor& completion_mask) {
     const int64_t T = logits.size(1);
-    auto pred = logits.narrow(1, 0, T - 1).to(torch::kFloat32);         // predicts tokens 1..T-1
+    auto full = logits.to(torch::kFloat32);
+    auto pred = full.narrow(1, 0, T - 1);                                 // predicts tokens 1..T-1
     auto target = input_ids.narrow(1, 1, T - 1).unsqueeze(-1);           // [N, T-1, 1]
     auto mask = completion_mask.narrow(1, 1, T - 1).to(torch::kFloat32);  // [N, T-1]
     SequenceLogps out;
@@ -23,8 +24,11 @@ SequenceLogps completion_logps(const torch::Tensor& logits, const torch::Tensor&
     }
     // Training: the fused log_softmax keeps one [N, T, V] tensor for the backward (its output;
     // the logits themselves are freed) and its backward is one fused pass, where logsumexp's
-    // takes a subtraction, an exponential and a product, plus the sum with the gather's.
-    auto token_logp = torch::log_softmax(pred, -1).gather(-1, target).squeeze(-1);
+    // takes a subtraction, an exponential and a product, plus the sum with the gather's. It
+    // runs over all T positions (the last one gathers a dummy token and is masked out): a
+    // narrowed [N, T-1, V] view would cost the backward a zero-filled [N, T, V] copy.
+    auto next = torch::cat({input_ids.narrow(1, 1, T - 1), torch::zeros_like(input_ids.narrow(1, 0, 1))}, 1);
+    auto token_logp = torch::log_softmax(full, -1).gather(-1, next.unsqueeze(-1)).squeeze(-1).narrow(1, 0, T - 1);
     out.sum = (token_logp * mask).sum(-1);
     return out;
 }
