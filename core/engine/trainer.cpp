@@ -124,9 +124,11 @@ private:
     // One sentence for the store and the studio. Out of memory says where and what to change:
     // the run ends as failed and the process (the studio) goes on.
     std::string failure_message(const std::exception& e) const {
+        if (dynamic_cast<const Error*>(&e)) return e.what();
         if (is_out_of_memory(e)) {
             std::string m = "Out of memory ";
             if (phase_ == "train") m += "in preference step " + std::to_string(step_ + 1);
+            else if (phase_ == "eval") m += "in the evaluation after preference step " + std::to_string(step_);
             else if (phase_ == "sft") m += "in SFT warm-up step " + std::to_string(sft_step_ + 1);
             else if (phase_ == "reference") m += "while computing the reference log-probs";
             else if (phase_ == "save") m += "while saving the model";
@@ -136,7 +138,6 @@ private:
                  "(`prefstudio-cli run CONFIG --dry-run` estimates the memory a setting needs).";
             return m;
         }
-        if (dynamic_cast<const Error*>(&e)) return e.what();
         if (const auto* t = dynamic_cast<const c10::Error*>(&e)) return std::string("libtorch error: ") + t->what_without_backtrace();
         return e.what();
     }
@@ -530,6 +531,7 @@ private:
     }
 
     void evaluate(int s) {
+        phase_ = "eval";
         // The tracked pairs' log-probs come from the eval forward itself when they are eval
         // pairs: tracking then costs no extra forward.
         const bool capture = tracking() && tracked_from_eval_;
@@ -542,6 +544,7 @@ private:
         }
         if (tracking()) record_tracked(s, capture ? &split_c : nullptr, capture ? &split_r : nullptr);
         policy_->train();
+        phase_ = "train";
     }
 
     // ---- Per-pair tracking (train.track_pairs; core/diagnose/pair_tracking.h) ----
