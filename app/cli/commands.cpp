@@ -26,6 +26,8 @@
 #include "diagnose/pair_tracking.h"
 #include "diagnose/remedies.h"
 #include "engine/run_thread.h"
+#include "engine/runtime_info.h"
+#include "model/memory_estimate.h"
 #include "model/text_generator.h"
 #include "progress_printer.h"
 #include "store/run_store.h"
@@ -88,6 +90,37 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
             std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", run->error.c_str());
     }
     return status == RunStatus::Completed ? 0 : 1;
+}
+
+int dry_run_command(const std::string& config_path, const std::vector<std::string>& overrides, bool json) {
+    // Values are validated, the data are not read: an estimate needs only the shapes.
+    const RunConfig config = RunConfig::from_json(read_config_json(config_path, overrides));
+    const std::string device = resolve_device_name(config.train.device);
+    const MemoryEstimate e = estimate_training_memory(config);
+    const int64_t available = device_available_bytes(device);
+    if (json) {
+        nlohmann::json out = {{"name", config.name}, {"model", config.model.source}, {"device", device},
+                              {"device_available_bytes", available > 0 ? nlohmann::json(available) : nlohmann::json(nullptr)},
+                              {"memory", e.to_json()}};
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("Dry run of '%s': nothing is trained or stored.\n", config.name.c_str());
+    std::printf("  model      %s (%s, %lld parameters, %lld trainable%s)\n", config.model.source.c_str(), e.dtype.c_str(),
+                static_cast<long long>(e.parameters), static_cast<long long>(e.trainable_parameters),
+                e.lora ? ", LoRA" : "");
+    std::printf("  device     %s (train.device %s)\n", device.c_str(), config.train.device.c_str());
+    std::printf("  step       batch %d pairs x max_length %d = %lld tokens (chosen + rejected)%s\n", config.train.batch_size,
+                config.data.max_length, static_cast<long long>(e.tokens_per_step),
+                e.gradient_checkpointing ? ", gradient checkpointing" : "");
+    std::printf("Memory estimate:\n%s", format_memory_table(e).c_str());
+    if (available > 0) {
+        const bool fits = e.total_bytes <= available;
+        std::printf("%s: %s available on %s.%s\n", fits ? "Fits" : "Does not fit", format_memory_bytes(available).c_str(),
+                    device.c_str(),
+                    fits ? "" : " Lower train.batch_size or data.max_length, or enable model.lora or train.gradient_checkpointing.");
+    }
+    return 0;
 }
 
 int eval_command(const std::string& config_path, const std::vector<std::string>& overrides, bool json) {

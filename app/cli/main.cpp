@@ -24,8 +24,13 @@ int main(int argc, char** argv) {
     run->add_option("CONFIG", config, "Run config JSON (see the README's config reference)")->required();
     run->add_option("--set", overrides, "Override a config value: key.path=value (repeatable)")
         ->allow_extra_args(false);
+    bool dry_run = false;
+    auto* dry_run_flag = run->add_flag("--dry-run", dry_run,
+                  "Print the resolved device and the memory estimate (weights, gradients, optimiser state, "
+                  "activations), then exit without training or storing anything");
 
     bool json = false;
+    run->add_flag("--json", json, "With --dry-run: print one JSON object")->needs(dry_run_flag);
     std::string eval_config;
     std::vector<std::string> eval_overrides;
     auto* eval = app.add_subcommand("eval", "Score the configured model (initial state, no training) on the data");
@@ -159,6 +164,7 @@ int main(int argc, char** argv) {
     }
 
     try {
+        if (*run && dry_run) return ps::cli::dry_run_command(config, overrides, json);
         if (*run) return ps::cli::run_command(config, overrides, db);
         if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);
         if (*runs) return ps::cli::runs_command(db, json);

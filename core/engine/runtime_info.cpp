@@ -1,9 +1,13 @@
 #include "engine/runtime_info.h"
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <torch/torch.h>
 #include <torch/version.h>
+
+#include "engine/trainer.h"
 
 namespace ps {
 
@@ -27,6 +31,22 @@ std::string runtime_summary(const RuntimeInfo& info) {
         s += " (CUDA, " + std::to_string(info.cuda_devices) + " GPU" + (info.cuda_devices == 1 ? "" : "s") + ")";
     s += ", " + std::to_string(info.cpu_cores) + " CPU cores; train.device auto = " + info.auto_device;
     return s;
+}
+
+std::string resolve_device_name(const std::string& requested) { return resolve_device(requested).str(); }
+
+int64_t device_available_bytes(const std::string& device) {
+    if (device != "cpu") return 0;
+    std::ifstream in("/proc/meminfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("MemAvailable:", 0) != 0) continue;
+        std::istringstream fields(line.substr(13));
+        int64_t kib = 0;
+        fields >> kib;
+        return kib * 1024;
+    }
+    return 0;
 }
 
 }  // namespace ps

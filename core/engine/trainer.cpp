@@ -64,6 +64,16 @@ using Clock = std::chrono::steady_clock;
 // Thrown inside the pipeline when the user stops the run; caught at the top.
 struct StopRequested {};
 
+// CUDA's caching allocator (c10::OutOfMemoryError, "CUDA out of memory" before it had a type),
+// the CPU allocator ("DefaultCPUAllocator: can't allocate memory") or operator new.
+bool is_out_of_memory(const std::exception& e) {
+    if (dynamic_cast<const std::bad_alloc*>(&e) || dynamic_cast<const c10::OutOfMemoryError*>(&e)) return true;
+    const std::string what = e.what();
+    for (const char* sign : {"CUDA out of memory", "out of memory", "can't allocate memory", "not enough memory"})
+        if (what.find(sign) != std::string::npos) return true;
+    return false;
+}
+
 double grad_norm_and_clip(const std::vector<torch::Tensor>& params, double max_norm) {
     // clip_grad_norm_ returns the norm before clipping (TRL logs that one).
     if (max_norm > 0) return torch::nn::utils::clip_grad_norm_(params, max_norm);
@@ -84,17 +94,11 @@ public:
         std::string error;
         try {
             execute();
-        } catch (const StopRequested&) {
-            status = RunStatus::Stopped;
-        } catch (const Error& e) {
-            status = RunStatus::Failed;
-            error = e.what();
-        } catch (const c10::Error& e) {
-            status = RunStatus::Failed;
-            error = std::string("libtorch error: ") + e.what_without_backtrace();
         } catch (const std::exception& e) {
             status = RunStatus::Failed;
-            error = e.what();
+            error = failure_message(e);
+        } catch (const StopRequested&) {
+            status = RunStatus::Stopped;
         }
         if (!started_) {
             // Sinks have not seen the run yet (it failed while preparing): introduce it first so
@@ -152,6 +156,27 @@ public:
     }
 
 private:
+    // One sentence for the store and the studio. Out of memory says where and what to change:
+    // the run ends as failed and the process (the studio) goes on.
+    std::string failure_message(const std::exception& e) const {
+        if (dynamic_cast<const Error*>(&e)) return e.what();
+        if (is_out_of_memory(e)) {
+            std::string m = "Out of memory ";
+            if (phase_ == "train") m += "in preference step " + std::to_string(step_ + 1);
+            else if (phase_ == "eval") m += "in the evaluation after preference step " + std::to_string(step_);
+            else if (phase_ == "sft") m += "in SFT warm-up step " + std::to_string(sft_step_ + 1);
+            else if (phase_ == "reference") m += "while computing the reference log-probs";
+            else if (phase_ == "save") m += "while saving the model";
+            else m += "while preparing the run";
+            m += " on " + (started_ ? device_.str() : c_.train.device) +
+                 "; lower train.batch_size or data.max_length, or enable model.lora or train.gradient_checkpointing "
+                 "(`prefstudio-cli run CONFIG --dry-run` estimates the memory a setting needs).";
+            return m;
+        }
+        if (const auto* t = dynamic_cast<const c10::Error*>(&e)) return std::string("libtorch error: ") + t->what_without_backtrace();
+        return e.what();
+    }
+
     double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
     int64_t global_step() const { return sft_step_ + step_; }
 
@@ -189,6 +214,7 @@ private:
     }
 
     void progress(const std::string& phase, double tokens_per_second, double loss, double rc, double rr) {
+        phase_ = phase;
         RunProgress p;
         p.phase = phase;
         p.step = global_step();
@@ -317,6 +343,7 @@ private:
     void sft_warmup() {
         if (c_.sft.steps <= 0) return;
         event("phase", "SFT warm-up: " + std::to_string(c_.sft.steps) + " steps on the chosen answers.", {});
+        phase_ = "sft";
         MasterWeights weights(trainable_parameters(policy_));
         torch::optim::AdamW opt(weights.optimized(), torch::optim::AdamWOptions(c_.sft.learning_rate).weight_decay(0.0));
         // Unpaired (KTO) data: the warm-up learns the desirable completions.
@@ -520,6 +547,7 @@ private:
                              static_cast<uint64_t>(c_.seed) + 2, c_.data.group_by_length);
         steps_start_ = Clock::now();
         steps_at_start_ = global_step();
+        phase_ = "train";
         for (int s = 1; s <= c_.train.steps; ++s) {
             check_control();
             policy_->train();
@@ -579,6 +607,7 @@ private:
     }
 
     void evaluate(int s) {
+        phase_ = "eval";
         // The tracked pairs' log-probs come from the eval forward itself when they are eval
         // pairs: tracking then costs no extra forward.
         const bool capture = tracking() && tracked_from_eval_;
@@ -591,6 +620,7 @@ private:
         }
         if (tracking()) record_tracked(s, capture ? &split_c : nullptr, capture ? &split_r : nullptr);
         policy_->train();
+        phase_ = "train";
     }
 
     // ---- Per-pair tracking (train.track_pairs; core/diagnose/pair_tracking.h) ----
@@ -983,6 +1013,7 @@ private:
     int threads_ = 1;
     int64_t sft_step_ = 0;
     int64_t step_ = 0;
+    std::string phase_ = "prepare";  // of the last progress report: where a failure happened
     std::map<std::string, double> last_values_;
 
     torch::Device device_{torch::kCPU};

@@ -5,19 +5,31 @@ namespace ps {
 SequenceLogps completion_logps(const torch::Tensor& logits, const torch::Tensor& input_ids,
                                const torch::Tensor& completion_mask) {
     const int64_t T = logits.size(1);
-    auto pred = logits.narrow(1, 0, T - 1).to(torch::kFloat32);         // predicts tokens 1..T-1
+    auto full = logits.to(torch::kFloat32);
+    auto pred = full.narrow(1, 0, T - 1);                                 // predicts tokens 1..T-1
     auto target = input_ids.narrow(1, 1, T - 1).unsqueeze(-1);           // [N, T-1, 1]
     auto mask = completion_mask.narrow(1, 1, T - 1).to(torch::kFloat32);  // [N, T-1]
-    // log softmax at the target only: gathered logit minus logsumexp; avoids a [N, T, V] log_softmax.
-    auto token_logp = pred.gather(-1, target).squeeze(-1) - pred.logsumexp(-1);
     SequenceLogps out;
-    out.sum = (token_logp * mask).sum(-1);
     out.tokens = mask.sum(-1);
     {
         torch::NoGradGuard no_grad;
         auto per_pos = pred.mean(-1);  // mean over the vocabulary
         out.logits_mean = (per_pos * mask).sum(-1) / out.tokens.clamp_min(1.0);
     }
+    if (!torch::GradMode::is_enabled()) {
+        // No backward: the gathered logit minus logsumexp never writes a [N, T, V] result.
+        auto token_logp = pred.gather(-1, target).squeeze(-1) - pred.logsumexp(-1);
+        out.sum = (token_logp * mask).sum(-1);
+        return out;
+    }
+    // Training: the fused log_softmax keeps one [N, T, V] tensor for the backward (its output;
+    // the logits themselves are freed) and its backward is one fused pass, where logsumexp's
+    // takes a subtraction, an exponential and a product, plus the sum with the gather's. It
+    // runs over all T positions (the last one gathers a dummy token and is masked out): a
+    // narrowed [N, T-1, V] view would cost the backward a zero-filled [N, T, V] copy.
+    auto next = torch::cat({input_ids.narrow(1, 1, T - 1), torch::zeros_like(input_ids.narrow(1, 0, 1))}, 1);
+    auto token_logp = torch::log_softmax(full, -1).gather(-1, next.unsqueeze(-1)).squeeze(-1).narrow(1, 0, T - 1);
+    out.sum = (token_logp * mask).sum(-1);
     return out;
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <map>
 
 class TestCli : public QObject {
     Q_OBJECT
@@ -92,6 +93,30 @@ private slots:
         r = cli({"eval", dir_.filePath("c.json"), "--json", "--set", "objective.algorithm=orpo"});
         j = nlohmann::json::parse(r.out.toStdString());
         for (const char* k : {"log_odds_ratio", "log_odds_chosen", "nll_loss", "rewards/margins"}) QVERIFY2(j.contains(k), k);
+    }
+
+    void dryRunPrintsTheEstimateAndStoresNothing() {
+        // c.json: builtin:tiny, batch 4, max_length 32: 2 x 4 x 32 = 256 tokens per step; 109,056
+        // float32 weights; 12,544 B of activations per token (test_memory derives it by hand).
+        const QString db = dir_.filePath("dry.db");
+        auto r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--json", "--db", db});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["device"].get<std::string>(), std::string("cpu"));
+        QCOMPARE(j["memory"]["tokens_per_step"].get<int64_t>(), int64_t(256));
+        std::map<std::string, int64_t> items;
+        for (const auto& it : j["memory"]["items"]) items[it["key"].get<std::string>()] = it["bytes"].get<int64_t>();
+        QCOMPARE(items["weights"], int64_t(436224));
+        QCOMPARE(items["optimizer"], int64_t(872448));
+        QCOMPARE(items["activations"], int64_t(12544) * 256);
+        QVERIFY(j["memory"]["total_bytes"].get<int64_t>() >= items["weights"] + items["activations"]);
+        QVERIFY(!QFileInfo::exists(db));  // nothing stored
+
+        r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db, "--set", "data.max_length=64"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains("512 tokens") && r.out.contains("Total (peak)") && r.out.contains("Activations"),
+                 qPrintable(r.out));
+        QVERIFY(!QFileInfo::exists(db));
     }
 
     void badInputExitsWithTwoAndOneLine() {

@@ -15,7 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/run_config.h"
 #include "experiment/experiment_form.h"
+#include "model/hf_config.h"
+#include "model/memory_estimate.h"
 
 using nlohmann::json;
 using ps::ui::ExperimentForm;
@@ -226,8 +229,40 @@ private slots:
         QVERIFY(form.setFieldText("model.source", dir_->filePath("qwen")));
         QVERIFY2(form.modelInfoText().contains("qwen2") && form.modelInfoText().contains("494.0M"),
                  qPrintable(form.modelInfoText()));
-        // DPO keeps a reference copy: 20 bytes a parameter, 9.9 GB.
-        QVERIFY2(form.modelInfoText().contains("9.9 GB"), qPrintable(form.modelInfoText()));
+        // The memory estimate of the form's settings (core/model/memory_estimate.h, checked
+        // against measured peaks in test_memory), and it follows batch size, max_length,
+        // dtype, LoRA and checkpointing.
+        const ps::ModelShape qwen = ps::read_hf_config(dir_->filePath("qwen/config.json").toStdString());
+        auto estimate = [&](auto&& change) {
+            ps::RunConfig c;
+            change(c);
+            return QString::fromStdString(ps::format_memory_bytes(ps::estimate_training_memory(qwen, c).total_bytes));
+        };
+        QVERIFY2(form.modelInfoText().contains("training needs about " + estimate([](ps::RunConfig&) {})),
+                 qPrintable(form.modelInfoText()));
+        QVERIFY(form.setFieldText("train.batch_size", "2"));
+        QVERIFY(form.setFieldText("data.max_length", "192"));
+        const QString small = estimate([](ps::RunConfig& c) {
+            c.train.batch_size = 2;
+            c.data.max_length = 192;
+        });
+        QVERIFY2(form.modelInfoText().contains("training needs about " + small), qPrintable(form.modelInfoText()));
+        QVERIFY(form.setFieldText("model.dtype", "bfloat16"));
+        QVERIFY(form.setFieldText("model.lora.rank", "16"));
+        QVERIFY(form.setFieldText("train.gradient_checkpointing", "true"));
+        const QString lora = estimate([](ps::RunConfig& c) {
+            c.train.batch_size = 2;
+            c.data.max_length = 192;
+            c.model.dtype = "bfloat16";
+            c.model.lora = ps::LoraConfig{};
+            c.model.lora->rank = 16;
+            c.train.gradient_checkpointing = true;
+        });
+        QVERIFY(lora != small);
+        QVERIFY2(form.modelInfoText().contains("training needs about " + lora), qPrintable(form.modelInfoText()));
+        QCOMPARE((*form.experimentJson().find("model"))["lora"]["rank"].get<int>(), 16);
+        QVERIFY(form.setFieldText("model.lora.rank", "0"));
+        QVERIFY((*form.experimentJson().find("model"))["lora"].is_null());
 
         QDir(dir_->path()).mkpath("gpt2");
         writeJson("gpt2/config.json", json{{"model_type", "gpt2"}});

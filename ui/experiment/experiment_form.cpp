@@ -26,6 +26,7 @@
 #include "common/errors.h"
 #include "common/format.h"
 #include "config/parameter_catalog.h"
+#include "model/memory_estimate.h"
 #include "model/model_info.h"
 
 namespace ps::ui {
@@ -33,6 +34,10 @@ namespace ps::ui {
 namespace {
 
 using nlohmann::json;
+
+// The LoRA rank editor stands for the whole model.lora object: 0 is null (full fine-tuning),
+// a rank keeps the file's other LoRA settings.
+const char* const kLoraRankPath = "model.lora.rank";
 
 const json* valueAt(const json& j, const QString& path) {
     const json* node = &j;
@@ -107,6 +112,13 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         modelInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
         form->addRow(QString(), modelInfo_);
     }
+    addChoice(form, "model.dtype", tr("Dtype"),
+              tr("Weights and activations: auto (= float32), float32, bfloat16 or float16"),
+              {"auto", "float32", "bfloat16", "float16"});
+    addInteger(form, kLoraRankPath, tr("LoRA rank"),
+               tr("Train low-rank adapters of this rank on the linear layers instead of all weights "
+                  "(0: full fine-tuning)"),
+               0, 4096);
     {
         auto* data = new QLineEdit(this);
         data->setPlaceholderText(tr("path/to/pairs.jsonl"));
@@ -171,6 +183,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     addInteger(form, "train.threads", tr("CPU threads"),
                tr("Threads for tensor maths; 0: all cores but one, so the studio stays responsive"),
                0, 256);
+    addBinding(form, "train.gradient_checkpointing", tr("Gradient checkpointing"),
+               tr("Keep only each decoder block's input and recompute its activations in the backward "
+                  "pass: less memory, about one more forward per step"),
+               Kind::Flag, new QCheckBox(this));
     addChoice(form, "train.reference_logps", tr("Reference log-probs"),
               tr("cached: computed once before training (fast); on_the_fly: a reference forward "
                  "every step (less memory)"),
@@ -355,6 +371,8 @@ void ExperimentForm::loadBinding(const Binding& b, const json& value) {
             if (value.is_number_integer())
                 spin->setValue(int(std::clamp<int64_t>(value.get<int64_t>(), spin->minimum(),
                                                        spin->maximum())));
+            else if (b.path == QLatin1String(kLoraRankPath))
+                spin->setValue(0);  // model.lora is null
             break;
         }
         case Kind::Choice:
@@ -475,7 +493,10 @@ json ExperimentForm::experimentJson() const {
                 break;
             }
             case Kind::Integer:
-                setValueAt(j, b.path, static_cast<QSpinBox*>(b.editor)->value());
+                if (b.path == QLatin1String(kLoraRankPath) && static_cast<QSpinBox*>(b.editor)->value() == 0)
+                    setValueAt(j, QStringLiteral("model.lora"), nullptr);
+                else
+                    setValueAt(j, b.path, static_cast<QSpinBox*>(b.editor)->value());
                 break;
             case Kind::Choice:
             case Kind::Editable:
@@ -620,8 +641,11 @@ void ExperimentForm::dropEvent(QDropEvent* event) {
 
 void ExperimentForm::updateModelInfo() {
     const QString source = fieldText(QStringLiteral("model.source")).trimmed();
-    const QString algorithm = currentAlgorithm();
-    const QString key = source + QLatin1Char('|') + algorithm;
+    // The estimate reads the model, dtype, LoRA, batch size, max_length, checkpointing and the
+    // objective; the data file does not matter, so an incomplete experiment still gets one.
+    json j = experimentJson();
+    j["data"]["train"] = "unused.jsonl";
+    const QString key = QString::fromStdString(j.dump());
     if (key == modelInfoSource_) return;
     modelInfoSource_ = key;
     if (source.isEmpty()) {
@@ -630,19 +654,37 @@ void ExperimentForm::updateModelInfo() {
     }
     try {
         const ModelInfo info = describe_model(source.toStdString());
-        const bool reference = algorithm == QLatin1String("dpo") || algorithm == QLatin1String("kto");
-        modelInfo_->setText(
-            tr("%1 · %2 layers · hidden %3 · %4 heads (%5 KV) · vocab %6 · %7 parameters · "
-               "training needs about %8 (float32 weights, gradients, AdamW%9) plus activations")
-                .arg(QString::fromStdString(info.architecture))
-                .arg(info.layers)
-                .arg(info.hidden_size)
-                .arg(info.heads)
-                .arg(info.kv_heads)
-                .arg(info.vocab_size)
-                .arg(formatCount(double(info.parameters)),
-                     formatBytes(double(info.training_bytes(reference))),
-                     reference ? tr(", reference copy") : QString()));
+        QString text = tr("%1 · %2 layers · hidden %3 · %4 heads (%5 KV) · vocab %6 · %7 parameters")
+                           .arg(QString::fromStdString(info.architecture))
+                           .arg(info.layers)
+                           .arg(info.hidden_size)
+                           .arg(info.heads)
+                           .arg(info.kv_heads)
+                           .arg(info.vocab_size)
+                           .arg(formatCount(double(info.parameters)));
+        try {
+            const RunConfig config = RunConfig::from_json(j);
+            const MemoryEstimate e = estimate_training_memory(config);
+            auto bytes = [](int64_t b) { return QString::fromStdString(format_memory_bytes(b)); };
+            const int64_t state = e.item_bytes("weights") + e.item_bytes("master_weights") + e.item_bytes("gradients") +
+                                  e.item_bytes("optimizer") + e.item_bytes("reference");
+            text += tr(" · training needs about %1 (%2 weights, gradients and AdamW state%3; %4 activations "
+                       "and logits for %5 tokens per step%6)")
+                        .arg(bytes(e.total_bytes), bytes(state),
+                             e.lora ? tr(" with LoRA") : QString(),
+                             bytes(e.item_bytes("activations") + e.item_bytes("logits") + e.item_bytes("backward")))
+                        .arg(e.tokens_per_step)
+                        .arg(e.peak_phase == "training step" ? QString() : tr("; the peak is in the %1").arg(QString::fromStdString(e.peak_phase)));
+            QStringList rows;
+            for (const MemoryItem& item : e.items)
+                rows << QStringLiteral("%1: %2 (%3)").arg(QString::fromStdString(item.label), bytes(item.bytes),
+                                                           QString::fromStdString(item.detail));
+            modelInfo_->setToolTip(rows.join(QLatin1Char('\n')));
+        } catch (const ps::Error& e) {
+            text += tr(" · no memory estimate while %1").arg(QString::fromStdString(e.what()));
+            modelInfo_->setToolTip(QString());
+        }
+        modelInfo_->setText(text);
         modelInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
     } catch (const std::exception& e) {
         modelInfo_->setText(QString::fromStdString(e.what()));

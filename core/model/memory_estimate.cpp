@@ -1,0 +1,277 @@
+#include "model/memory_estimate.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "common/errors.h"
+#include "model/hf_config.h"
+
+namespace ps {
+
+namespace {
+
+int64_t dtype_bytes(const std::string& dtype) { return dtype == "bfloat16" || dtype == "float16" ? 2 : 4; }
+
+bool targets(const LoraConfig& lora, const std::string& module) {
+    return std::find(lora.target_modules.begin(), lora.target_modules.end(), module) != lora.target_modules.end();
+}
+
+// The objectives that read reference log-probs (objectives/objective.h's
+// objective_needs_reference, which needs torch headers): DPO unless reference-free, and KTO.
+bool needs_reference(const ObjectiveConfig& o) {
+    return (o.algorithm == "dpo" && !o.reference_free) || o.algorithm == "kto";
+}
+
+struct Linear {
+    const char* name;
+    int64_t in, out;
+};
+
+std::vector<Linear> block_linears(const ModelShape& s) {
+    const int64_t h = s.hidden_size, q = s.num_heads * s.head_dim, kv = s.num_kv_heads * s.head_dim;
+    return {{"q_proj", h, q},  {"k_proj", h, kv},  {"v_proj", h, kv},  {"o_proj", q, h},
+            {"gate_proj", h, s.intermediate_size}, {"up_proj", h, s.intermediate_size},
+            {"down_proj", s.intermediate_size, h}};
+}
+
+// Bytes autograd keeps per token (one position of one row) for one decoder block.
+// `s`: bytes of the model dtype; `T`: sequence length (the attention probabilities of a token
+// are its row of the [T, T] matrix per head).
+int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s, int64_t T) {
+    const bool full = !c.model.lora;
+    const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim, kvd = sh.num_kv_heads * sh.head_dim;
+    auto saved_input = [&](std::initializer_list<const char*> modules) {
+        if (full) return true;
+        for (const char* m : modules)
+            if (targets(*c.model.lora, m)) return true;
+        return false;
+    };
+    // RMSNorm: the float32 input (pow and the product keep it), the normalised value (kept for
+    // the weight's gradient, so only when the weight trains); its output counts as the input
+    // of the linear layers that read it.
+    const int64_t norm = 4 * H + (full ? s * H : 0);
+    int64_t b = 2 * norm;
+    if (saved_input({"q_proj", "k_proj", "v_proj"})) b += s * H;  // input_layernorm output
+    if (saved_input({"gate_proj", "up_proj"})) b += s * H;        // post_attention_layernorm output
+    if (sh.qk_norm) b += (4 + (full ? s : 0)) * (qd + kvd);
+    // q copied contiguous for the score matmul; k and v repeated to every query head (or
+    // copied contiguous when not repeated); the context made contiguous for o_proj.
+    b += 3 * s * qd;
+    if (saved_input({"o_proj"})) b += s * qd;
+    // Softmax probabilities in float32 (kept by softmax), and their cast back to a 16-bit
+    // dtype (kept by the context matmul).
+    b += sh.num_heads * T * (4 + (s < 4 ? s : 0));
+    // SwiGLU: gate output (SiLU's input), SiLU output, up output, and their product.
+    b += 3 * s * sh.intermediate_size;
+    if (saved_input({"down_proj"})) b += s * sh.intermediate_size;
+    if (!full) {
+        // Each adapter keeps A x (rank values) for B; with dropout, also the dropped input
+        // and its mask.
+        const LoraConfig& l = *c.model.lora;
+        for (const Linear& lin : block_linears(sh))
+            if (targets(l, lin.name)) b += s * l.rank + (l.dropout > 0 ? (s + 1) * lin.in : 0);
+    }
+    return b;
+}
+
+// Bytes per token after the last block: the final norm and the float32 logits that the
+// log-softmax reads (logprobs.cpp casts the logits to float32 and keeps them).
+int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s) {
+    const int64_t H = sh.hidden_size;
+    // Full fine-tuning: float32 input, normalised value (for the norm's weight) and the output,
+    // which the output head's matmul keeps for its weight's gradient.
+    if (!c.model.lora) return 4 * H + 2 * s * H;
+    // LoRA: the norm and the head are frozen; the output is kept only for an lm_head adapter.
+    return 4 * H + (targets(*c.model.lora, "lm_head") ? s * H : 0);
+}
+
+void add(MemoryEstimate& e, const std::string& key, const std::string& label, int64_t bytes, const std::string& detail) {
+    e.items.push_back({key, label, bytes, detail});
+}
+
+std::string count(int64_t n) {
+    char buf[32];
+    if (n >= 1000000000) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+    else if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.1fM", n / 1e6);
+    else if (n >= 1000) std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+    else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+    return buf;
+}
+
+}  // namespace
+
+int64_t lora_parameter_count(const ModelShape& shape, const LoraConfig& lora) {
+    int64_t n = 0;
+    for (const Linear& lin : block_linears(shape))
+        if (targets(lora, lin.name)) n += shape.num_layers * lora.rank * (lin.in + lin.out);
+    if (targets(lora, "lm_head")) n += lora.rank * (shape.hidden_size + shape.vocab_size);
+    return n;
+}
+
+MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c) {
+    MemoryEstimate e;
+    e.dtype = c.model.dtype == "auto" ? "float32" : c.model.dtype;
+    const int64_t s = dtype_bytes(e.dtype);
+    const bool half = s < 4;
+    e.lora = c.model.lora.has_value();
+    e.gradient_checkpointing = c.train.gradient_checkpointing;
+    e.parameters = sh.parameter_count();
+    const int64_t adapters = e.lora ? lora_parameter_count(sh, *c.model.lora) : 0;
+    e.trainable_parameters = e.lora ? adapters : e.parameters;
+    const int64_t T = c.data.max_length;
+    const int64_t rows = 2 * static_cast<int64_t>(c.train.batch_size);  // chosen + rejected
+    e.tokens_per_step = rows * T;
+    e.reference_model = needs_reference(c.objective);
+    e.reference_held_in_training =
+        e.reference_model && (c.objective.algorithm == "kto" || c.train.reference_logps == "on_the_fly");
+    const int64_t P = e.parameters, N = e.trainable_parameters;
+
+    add(e, "weights", "Weights (" + e.dtype + ")", (P + adapters) * s,
+        count(P) + " parameters" + (e.lora ? " + " + count(adapters) + " LoRA adapter parameters" : "") + " x " +
+            std::to_string(s) + " B");
+    if (half)
+        add(e, "master_weights", "Master weights (float32)", N * 4,
+            count(N) + " trainable parameters x 4 B: the optimiser updates float32 copies");
+    add(e, "gradients", "Gradients", N * s, count(N) + " trainable parameters x " + std::to_string(s) + " B");
+    add(e, "optimizer", "AdamW state (2 x float32)", N * 8, count(N) + " trainable parameters x 8 B");
+    if (e.reference_model && !e.lora) {
+        // The trainer clones the policy for the reference; for cached reference log-probs it
+        // drops the copy once they are computed (except KTO, which needs it every step).
+        const std::string copy = "frozen copy of the weights (" + format_memory_bytes(P * s) + ")";
+        add(e, "reference", "Reference model", e.reference_held_in_training ? P * s : 0,
+            e.reference_held_in_training
+                ? copy + ", kept in every step (" + (c.objective.algorithm == "kto" ? "KTO" : "reference_logps on_the_fly") + ")"
+                : copy + ", freed once the reference log-probs are cached: counted in the pass peak");
+    } else if (e.reference_model) {
+        add(e, "reference", "Reference model", 0, "the base model with the adapters disabled: no second copy");
+    }
+
+    const int64_t block = block_saved_per_token(sh, c, s, T);
+    const int64_t head = head_saved_per_token(sh, c, s);
+    const int64_t logits = 4 * sh.vocab_size;
+    int64_t per_token;
+    std::string act_detail;
+    if (e.gradient_checkpointing) {
+        // Only each block's input is kept; the backward pass recomputes one block at a time.
+        per_token = sh.num_layers * s * sh.hidden_size + block + head;
+        act_detail = std::to_string(sh.num_layers) + " block inputs x " + std::to_string(s * sh.hidden_size) +
+                     " B + one recomputed block " + std::to_string(block) + " B + final norm " + std::to_string(head) +
+                     " B per token";
+    } else {
+        per_token = sh.num_layers * block + head;
+        act_detail = std::to_string(sh.num_layers) + " blocks x " + std::to_string(block) + " B + final norm " +
+                     std::to_string(head) + " B per token";
+    }
+    e.tokens_per_step = rows * T;
+    act_detail += ", x " + count(e.tokens_per_step) + " tokens (2 x " + std::to_string(c.train.batch_size) + " x " +
+                  std::to_string(T) + ")";
+    add(e, "activations", "Activations", per_token * e.tokens_per_step, act_detail);
+    add(e, "logits", "Logits (float32)", logits * e.tokens_per_step,
+        count(e.tokens_per_step) + " tokens x " + count(sh.vocab_size) + " vocabulary x 4 B");
+    // Backward working memory, at whichever point of the backward pass holds the most:
+    //  - at the head, all saved activations are alive and the log-softmax's backward holds two
+    //    more float32 logit-sized buffers (the gather's gradient scattered over the
+    //    vocabulary, then log_softmax's fused gradient; logprobs.cpp);
+    //  - at the last block's attention, the head, the logits and that block's MLP are freed
+    //    and the gradients of its probabilities and scores (two float32 [heads, T, T]) live.
+    const int64_t scores = 4 * sh.num_heads * T;
+    const int64_t head_work = 2 * logits;
+    const int64_t freed_before_attention =
+        head + logits + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
+    const int64_t attn_work = 2 * scores * (s < 4 ? 2 : 1) - freed_before_attention;
+    add(e, "backward", "Backward working memory", std::max(head_work, attn_work) * e.tokens_per_step,
+        head_work >= attn_work
+            ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
+            : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
+    for (const auto& it : e.items) e.step_peak_bytes += it.bytes;
+
+    // Evaluation and reference passes run without gradients on batches of max(8, 2 x
+    // batch_size) pairs. Their peak is at the logits (the logits, a float32 copy of 16-bit ones,
+    // the log-softmax's shifted exponential, beside the last hidden states), at one block's
+    // attention (scores and probabilities beside q, k, v) or its MLP (gate, up, SiLU).
+    e.rows_per_pass = 2 * std::max<int64_t>(8, 2 * static_cast<int64_t>(c.train.batch_size));
+    const int64_t pass_tokens = e.rows_per_pass * T;
+    const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim;
+    const int64_t pass_head = (s < 4 ? s : 0) * sh.vocab_size + 2 * logits + 2 * 4 * H;
+    const int64_t pass_attention = 2 * scores + (s < 4 ? s * sh.num_heads * T : 0) + 6 * s * qd;
+    const int64_t pass_mlp = 3 * s * sh.intermediate_size + 2 * s * H;
+    const int64_t pass_work = std::max({pass_head, pass_attention, pass_mlp}) * pass_tokens;
+    int64_t persistent = 0;
+    for (const auto& it : e.items)
+        if (it.key != "activations" && it.key != "logits" && it.key != "backward") persistent += it.bytes;
+    // The eval pass runs with the optimiser state alive; the reference pass before it, with
+    // the reference copy alive instead.
+    const int64_t eval_peak = persistent + pass_work;
+    const int64_t ref_peak = e.reference_model && !e.lora ? (P + adapters) * s + P * s + pass_work : 0;
+    e.pass_peak_bytes = std::max(eval_peak, ref_peak);
+    e.total_bytes = std::max(e.step_peak_bytes, e.pass_peak_bytes);
+    if (e.total_bytes == e.step_peak_bytes) e.peak_phase = "training step";
+    else e.peak_phase = eval_peak >= ref_peak ? "evaluation pass" : "reference pass";
+    return e;
+}
+
+MemoryEstimate estimate_training_memory(const RunConfig& config) {
+    const std::string& source = config.model.source;
+    if (source.rfind("builtin:", 0) == 0) return estimate_training_memory(builtin_shape(source.substr(8)), config);
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::is_directory(source, ec))
+        throw ModelError("model '" + source + "' is neither builtin:tiny/builtin:small nor a directory");
+    return estimate_training_memory(read_hf_config((fs::path(source) / "config.json").string()), config);
+}
+
+int64_t MemoryEstimate::item_bytes(const std::string& key) const {
+    for (const auto& it : items)
+        if (it.key == key) return it.bytes;
+    return 0;
+}
+
+nlohmann::json MemoryEstimate::to_json() const {
+    nlohmann::json j;
+    j["dtype"] = dtype;
+    j["parameters"] = parameters;
+    j["trainable_parameters"] = trainable_parameters;
+    j["tokens_per_step"] = tokens_per_step;
+    j["rows_per_pass"] = rows_per_pass;
+    j["lora"] = lora;
+    j["gradient_checkpointing"] = gradient_checkpointing;
+    j["items"] = nlohmann::json::array();
+    for (const auto& it : items)
+        j["items"].push_back({{"key", it.key}, {"label", it.label}, {"bytes", it.bytes}, {"detail", it.detail}});
+    j["step_peak_bytes"] = step_peak_bytes;
+    j["pass_peak_bytes"] = pass_peak_bytes;
+    j["total_bytes"] = total_bytes;
+    j["peak_phase"] = peak_phase;
+    return j;
+}
+
+std::string format_memory_bytes(int64_t bytes) {
+    char buf[32];
+    const double b = static_cast<double>(bytes);
+    if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+    else if (b >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1024.0 * 1024));
+    else if (b >= 1024.0) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+    else std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+    return buf;
+}
+
+std::string format_memory_table(const MemoryEstimate& e) {
+    size_t width = 5;
+    for (const auto& it : e.items) width = std::max(width, it.label.size());
+    std::string out;
+    char line[512];
+    auto row = [&](const std::string& label, int64_t bytes, const std::string& detail) {
+        std::snprintf(line, sizeof line, "  %-*s %12s  %s\n", static_cast<int>(width), label.c_str(),
+                      format_memory_bytes(bytes).c_str(), detail.c_str());
+        out += line;
+    };
+    for (const auto& it : e.items) row(it.label, it.bytes, it.detail);
+    row("Training step peak", e.step_peak_bytes, "sum of the above");
+    row("Eval/reference pass peak", e.pass_peak_bytes,
+        "no gradients, " + std::to_string(e.rows_per_pass) + " rows per batch");
+    row("Total (peak)", e.total_bytes, e.peak_phase);
+    return out;
+}
+
+}  // namespace ps
