@@ -38,29 +38,6 @@ std::vector<std::pair<std::string, DenseImpl*>> dense_layers(const CausalLM& mod
     return out;
 }
 
-std::string st_dtype(torch::Dtype d) {
-    if (d == torch::kFloat32) return "F32";
-    if (d == torch::kFloat16) return "F16";
-    if (d == torch::kBFloat16) return "BF16";
-    if (d == torch::kFloat64) return "F64";
-    throw ModelError("cannot save adapter tensors of dtype " + std::string(c10::toString(d)));
-}
-
-std::optional<torch::Dtype> torch_dtype(const std::string& st) {
-    if (st == "F32") return torch::kFloat32;
-    if (st == "F16") return torch::kFloat16;
-    if (st == "BF16") return torch::kBFloat16;
-    if (st == "F64") return torch::kFloat64;
-    return std::nullopt;
-}
-
-std::string list_some(const std::vector<std::string>& names) {
-    std::string out;
-    for (size_t i = 0; i < names.size() && i < 3; ++i) out += (i ? ", " : "") + names[i];
-    if (names.size() > 3) out += ", ... (" + std::to_string(names.size()) + " in all)";
-    return out;
-}
-
 }  // namespace
 
 int64_t add_lora(CausalLM& model, const LoraConfig& config, torch::Dtype adapter_dtype) {
@@ -83,7 +60,7 @@ int64_t add_lora(CausalLM& model, const LoraConfig& config, torch::Dtype adapter
     if (!missing.empty()) {
         // Undo what was attached so the model is left as it was.
         for (auto& [name, dense] : dense_layers(model)) dense->detach_lora();
-        throw ModelError("LoRA target module(s) " + list_some(missing) +
+        throw ModelError("LoRA target module(s) " + list_some(missing, 3) +
                          " match no linear layer of this model (its layers are q_proj, k_proj, v_proj, o_proj, "
                          "gate_proj, up_proj, down_proj and, when untied, lm_head)");
     }
@@ -142,7 +119,7 @@ void save_lora_adapter(const CausalLM& model, const LoraConfig& config, const st
     std::vector<torch::Tensor> tensors;
     for (const auto& p : model->named_parameters()) {
         if (!is_adapter_parameter(p.key())) continue;
-        entries.push_back({peft_key(p.key()), st_dtype(p.value().scalar_type()), p.value().sizes().vec()});
+        entries.push_back({peft_key(p.key()), st_dtype_of(p.value().scalar_type()), p.value().sizes().vec()});
         tensors.push_back(p.value());
     }
     torch::Tensor current;
@@ -256,7 +233,7 @@ LoraConfig load_lora_adapter(CausalLM& model, const std::string& dir) {
             continue;
         }
         const SafetensorsEntry& e = *it->second;
-        const auto dt = torch_dtype(e.dtype);
+        const auto dt = torch_dtype_of(e.dtype);
         if (!dt) {
             undo();
             throw ModelError(weights_path + ": tensor " + key + " has unsupported dtype " + e.dtype);
@@ -275,8 +252,8 @@ LoraConfig load_lora_adapter(CausalLM& model, const std::string& dir) {
     if (!missing.empty() || !unexpected.empty()) {
         undo();
         std::string msg = weights_path + " does not match the model's adapters:";
-        if (!missing.empty()) msg += " missing " + list_some(missing) + ";";
-        if (!unexpected.empty()) msg += " unexpected " + list_some(unexpected) + ";";
+        if (!missing.empty()) msg += " missing " + list_some(missing, 3) + ";";
+        if (!unexpected.empty()) msg += " unexpected " + list_some(unexpected, 3) + ";";
         throw ModelError(msg);
     }
     return c;

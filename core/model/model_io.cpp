@@ -14,8 +14,6 @@
 namespace fs = std::filesystem;
 
 namespace ps {
-namespace {
-
 std::optional<torch::Dtype> torch_dtype_of(const std::string& st) {
     if (st == "F32") return torch::kFloat32;
     if (st == "F16") return torch::kFloat16;
@@ -32,12 +30,14 @@ std::string st_dtype_of(torch::Dtype d) {
     throw ModelError("cannot save tensors of dtype " + std::string(c10::toString(d)));
 }
 
-std::string list_some(const std::vector<std::string>& names) {
+std::string list_some(const std::vector<std::string>& names, size_t most) {
     std::string out;
-    for (size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", " : "") + names[i];
-    if (names.size() > 5) out += ", ... (" + std::to_string(names.size()) + " in all)";
+    for (size_t i = 0; i < names.size() && i < most; ++i) out += (i ? ", " : "") + names[i];
+    if (names.size() > most) out += ", ... (" + std::to_string(names.size()) + " in all)";
     return out;
 }
+
+namespace {
 
 bool skippable(const std::string& name, const ModelShape& s) {
     // Tied models may still carry lm_head.weight (transformers ignores it and so do we);

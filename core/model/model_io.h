@@ -15,6 +15,12 @@ namespace ps {
 // "float32" | "bfloat16" | "float16" (and "auto" = float32). ModelError otherwise.
 torch::Dtype model_dtype_from_string(const std::string& name);
 std::string model_dtype_name(torch::Dtype dtype);
+// safetensors dtype names ("F32", "F16", "BF16", "F64") and torch's: nullopt for any other
+// name; a tensor of another dtype cannot be saved (ModelError).
+std::optional<torch::Dtype> torch_dtype_of(const std::string& st);
+std::string st_dtype_of(torch::Dtype d);
+// The first `most` names, then how many in all: for error messages.
+std::string list_some(const std::vector<std::string>& names, size_t most = 5);
 
 // The safetensors files of a model directory, in the order transformers picks them:
 // model.safetensors, else the shards named by model.safetensors.index.json.

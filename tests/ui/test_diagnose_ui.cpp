@@ -92,6 +92,21 @@ bool blendedClose(const QColor& got, QColor fill, int alpha, const QColor& base)
 
 class TestDiagnoseUi : public QObject {
     Q_OBJECT
+    static QString writeExperiment(const QTemporaryDir& dir, const json& config) {
+        const QString path = dir.filePath("exp.json");
+        QFile f(path);
+        if (f.open(QIODevice::WriteOnly)) f.write(QByteArray::fromStdString(config.dump()));
+        return path;
+    }
+    // Loads the experiment, shows a both-falling regime and picks the remedy `id`.
+    static ps::ui::DiagnosisPanel* pickRemedy(ps::ui::MainWindow& window, const QString& experiment, const char* id) {
+        if (!window.loadExperiment(experiment)) return nullptr;
+        ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
+        panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QString::fromLatin1(id)));
+        return panel;
+    }
+
 private slots:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);
@@ -294,20 +309,12 @@ private slots:
             f.write("{\"prompt\": \"1+1=\", \"chosen\": \"2\", \"rejected\": \"3\"}\n"
                     "{\"prompt\": \"2+2=\", \"chosen\": \"4\", \"rejected\": \"5\"}\n");
         }
-        const json config = {{"name", "base"},
-                             {"data", {{"train", data.toStdString()}}},
-                             {"train", {{"steps", 10}, {"learning_rate", 4e-4}}}};
-        const QString path = dir.filePath("exp.json");
-        {
-            QFile f(path);
-            QVERIFY(f.open(QIODevice::WriteOnly));
-            f.write(QByteArray::fromStdString(config.dump()));
-        }
+        const QString path = writeExperiment(dir, {{"name", "base"},
+                                                   {"data", {{"train", data.toStdString()}}},
+                                                   {"train", {{"steps", 10}, {"learning_rate", 4e-4}}}});
         ps::ui::MainWindow window(dir.filePath("runs.db"));
-        QVERIFY(window.loadExperiment(path));
-        ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
-        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
-        panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QStringLiteral("lower_learning_rate")));
+        ps::ui::DiagnosisPanel* panel = pickRemedy(window, path, "lower_learning_rate");
+        QVERIFY(panel);
         panel->cloneButton()->click();
         const json cloned = window.experimentForm()->experimentJson();
         QCOMPARE(cloned["train"]["learning_rate"].get<double>(), 2e-4);
@@ -334,20 +341,13 @@ private slots:
                                                        {"chosen", std::to_string(a + 1)},
                                                        {"rejected", std::to_string(a + 2)}}.dump() + "\n"));
         }
-        const json config = {{"name", "base"},
-                             {"data", {{"train", data.toStdString()}, {"max_length", 32}, {"max_prompt_length", 16}}},
-                             {"train", {{"steps", 10}, {"threads", 1}}}};
-        const QString path = dir.filePath("exp.json");
-        {
-            QFile f(path);
-            QVERIFY(f.open(QIODevice::WriteOnly));
-            f.write(QByteArray::fromStdString(config.dump()));
-        }
+        const QString path =
+            writeExperiment(dir, {{"name", "base"},
+                                  {"data", {{"train", data.toStdString()}, {"max_length", 32}, {"max_prompt_length", 16}}},
+                                  {"train", {{"steps", 10}, {"threads", 1}}}});
         ps::ui::MainWindow window(dir.filePath("runs.db"));
-        QVERIFY(window.loadExperiment(path));
-        ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
-        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
-        panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QStringLiteral("on_policy_rejected")));
+        ps::ui::DiagnosisPanel* panel = pickRemedy(window, path, "on_policy_rejected");
+        QVERIFY(panel);
 
         // Cancelled: no file, the form unchanged.
         panel->cloneButton()->click();
@@ -385,9 +385,7 @@ private slots:
         QVERIFY(window.experimentForm()->isValid());
 
         // The same experiment again: the file is reused, no job.
-        QVERIFY(window.loadExperiment(path));
-        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
-        panel->remedyChoice()->setCurrentIndex(panel->remedyChoice()->findData(QStringLiteral("on_policy_rejected")));
+        QVERIFY(pickRemedy(window, path, "on_policy_rejected"));
         panel->cloneButton()->click();
         QVERIFY(!window.onPolicyJob());
         QCOMPARE(window.experimentForm()->runConfig().data.train, made);
