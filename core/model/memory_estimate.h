@@ -44,6 +44,7 @@ struct MemoryEstimate {
     std::vector<MemoryItem> items;
     int64_t step_peak_bytes = 0;  // persistent state + step activations + backward working memory
     int64_t pass_peak_bytes = 0;  // persistent state + a no-gradient pass's working memory
+    int64_t reference_pass_bytes = 0;  // the reference log-probs pass before training (0: none)
     int64_t total_bytes = 0;      // max of both
     std::string peak_phase;       // "training step" or "evaluation pass" / "reference pass"
 
