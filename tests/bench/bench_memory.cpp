@@ -68,7 +68,10 @@ int main(int argc, char** argv) {
     const fs::path work = fs::temp_directory_path() / ("bench_memory-" + std::to_string(::getpid()));
     fs::create_directories(work);
 
-    std::vector<Model> models = {{"builtin:tiny", "builtin:tiny", 4, 64}, {"builtin:small", "builtin:small", 4, 128}};
+    std::vector<Model> models = {{"builtin:tiny", "builtin:tiny", 4, 64},
+                                 {"builtin:tiny", "builtin:tiny", 16, 128},
+                                 {"builtin:small", "builtin:small", 4, 128},
+                                 {"builtin:small", "builtin:small", 8, 256}};
     if (!quick) models.push_back({"HF 8L/256H/32k vocab", write_larger_hf_model(work / "hf-model"), 2, 128});
     const std::vector<Variant> variants = {
         {"float32 full", [](RunConfig&) {}},
