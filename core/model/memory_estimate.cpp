@@ -41,7 +41,7 @@ std::vector<Linear> block_linears(const ModelShape& s) {
 // 16-bit input itself is counted by the caller when something else keeps it), and in float32
 // the layer's input itself. Dropout adds its byte mask, and in float32 its output becomes A's
 // input in place of the layer's.
-int64_t adapters_saved_per_token(const ModelShape&, const LoraConfig& l, int64_t s, const std::vector<Linear>& linears) {
+int64_t adapters_saved_per_token(const LoraConfig& l, int64_t s, const std::vector<Linear>& linears) {
     int64_t b = 0;
     for (const Linear& lin : linears) {
         if (!targets(l, lin.name)) continue;
@@ -84,7 +84,7 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     // SwiGLU: gate output (SiLU's input), SiLU output, up output, and their product.
     b += 3 * s * sh.intermediate_size;
     if (saved_input({"down_proj"})) b += s * sh.intermediate_size;
-    if (!full) b += adapters_saved_per_token(sh, *c.model.lora, s, block_linears(sh));
+    if (!full) b += adapters_saved_per_token(*c.model.lora, s, block_linears(sh));
     return b;
 }
 
@@ -98,7 +98,7 @@ int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s
     // LoRA: the norm and the head are frozen; the output is kept only for an lm_head adapter.
     const LoraConfig& l = *c.model.lora;
     if (!targets(l, "lm_head")) return 4 * H;
-    return 4 * H + (s < 4 ? 0 : s * H) + adapters_saved_per_token(sh, l, s, {{"lm_head", H, sh.vocab_size}});
+    return 4 * H + (s < 4 ? 0 : s * H) + adapters_saved_per_token(l, s, {{"lm_head", H, sh.vocab_size}});
 }
 
 void add(MemoryEstimate& e, const std::string& key, const std::string& label, int64_t bytes, const std::string& detail) {
