@@ -35,14 +35,33 @@ std::vector<Linear> block_linears(const ModelShape& s) {
             {"down_proj", s.intermediate_size, h}};
 }
 
+// Bytes the LoRA adapters of `linears` keep per token. Adapters are float32 over any base
+// (lora.h): A's float32 output (rank values) is kept for B's gradient; A keeps its input for
+// its own gradient, which over a 16-bit base is a float32 copy made per adapter (the layer's
+// 16-bit input itself is counted by the caller when something else keeps it), and in float32
+// the layer's input itself. Dropout adds its byte mask, and in float32 its output becomes A's
+// input in place of the layer's.
+int64_t adapters_saved_per_token(const LoraConfig& l, int64_t s, const std::vector<Linear>& linears) {
+    int64_t b = 0;
+    for (const Linear& lin : linears) {
+        if (!targets(l, lin.name)) continue;
+        b += 4 * l.rank;
+        if (s < 4) b += 4 * lin.in;
+        if (l.dropout > 0) b += lin.in * (1 + (s < 4 ? 0 : s));
+    }
+    return b;
+}
+
 // Bytes autograd keeps per token (one position of one row) for one decoder block.
 // `s`: bytes of the model dtype; `T`: sequence length (the attention probabilities of a token
 // are its row of the [T, T] matrix per head).
 int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s, int64_t T) {
     const bool full = !c.model.lora;
+    const bool half = s < 4;
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim, kvd = sh.num_kv_heads * sh.head_dim;
     auto saved_input = [&](std::initializer_list<const char*> modules) {
         if (full) return true;
+        if (half) return false;  // the adapters keep float32 copies instead (adapters_saved_per_token)
         for (const char* m : modules)
             if (targets(*c.model.lora, m)) return true;
         return false;
@@ -65,13 +84,7 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     // SwiGLU: gate output (SiLU's input), SiLU output, up output, and their product.
     b += 3 * s * sh.intermediate_size;
     if (saved_input({"down_proj"})) b += s * sh.intermediate_size;
-    if (!full) {
-        // Each adapter keeps A x (rank values) for B; with dropout, also the dropped input
-        // and its mask.
-        const LoraConfig& l = *c.model.lora;
-        for (const Linear& lin : block_linears(sh))
-            if (targets(l, lin.name)) b += s * l.rank + (l.dropout > 0 ? (s + 1) * lin.in : 0);
-    }
+    if (!full) b += adapters_saved_per_token(*c.model.lora, s, block_linears(sh));
     return b;
 }
 
@@ -83,7 +96,9 @@ int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s
     // which the output head's matmul keeps for its weight's gradient.
     if (!c.model.lora) return 4 * H + 2 * s * H;
     // LoRA: the norm and the head are frozen; the output is kept only for an lm_head adapter.
-    return 4 * H + (targets(*c.model.lora, "lm_head") ? s * H : 0);
+    const LoraConfig& l = *c.model.lora;
+    if (!targets(l, "lm_head")) return 4 * H;
+    return 4 * H + (s < 4 ? 0 : s * H) + adapters_saved_per_token(l, s, {{"lm_head", H, sh.vocab_size}});
 }
 
 void add(MemoryEstimate& e, const std::string& key, const std::string& label, int64_t bytes, const std::string& detail) {
@@ -127,13 +142,19 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
         e.reference_model && (c.objective.algorithm == "kto" || c.train.reference_logps == "on_the_fly");
     const int64_t P = e.parameters, N = e.trainable_parameters;
 
-    add(e, "weights", "Weights (" + e.dtype + ")", (P + adapters) * s,
-        count(P) + " parameters" + (e.lora ? " + " + count(adapters) + " LoRA adapter parameters" : "") + " x " +
-            std::to_string(s) + " B");
-    if (half)
+    // LoRA adapters are float32 over any base (lora.h), their own master weights.
+    add(e, "weights", "Weights (" + e.dtype + (e.lora && half ? ", adapters float32" : "") + ")", P * s + adapters * 4,
+        count(P) + " parameters x " + std::to_string(s) + " B" +
+            (e.lora ? " + " + count(adapters) + " LoRA adapter parameters x 4 B" : ""));
+    if (half && !e.lora)
         add(e, "master_weights", "Master weights (float32)", N * 4,
             count(N) + " trainable parameters x 4 B: the optimiser updates float32 copies");
-    add(e, "gradients", "Gradients", N * s, count(N) + " trainable parameters x " + std::to_string(s) + " B");
+    // The optimiser's parameters are float32 (the adapters, the master weights or the model
+    // itself), and their gradients stay allocated between steps (zero_grad zeroes them). The
+    // 16-bit gradients of a half-precision model appear during the backward pass as the
+    // activations are freed, and go once added to the masters': they are not at the peak.
+    add(e, "gradients", "Gradients (float32)", N * 4,
+        count(N) + " trainable parameters x 4 B" + (half && !e.lora ? " (of the master weights)" : ""));
     add(e, "optimizer", "AdamW state (2 x float32)", N * 8, count(N) + " trainable parameters x 8 B");
     if (e.reference_model && !e.lora) {
         // The trainer clones the policy for the reference; for cached reference log-probs it
@@ -180,30 +201,40 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     const int64_t freed_before_attention =
         head + logits + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
     const int64_t attn_work = 2 * scores * (s < 4 ? 2 : 1) - freed_before_attention;
-    add(e, "backward", "Backward working memory", std::max(head_work, attn_work) * e.tokens_per_step,
-        head_work >= attn_work
-            ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
-            : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
-    for (const auto& it : e.items) e.step_peak_bytes += it.bytes;
-
-    // Evaluation and reference passes run without gradients on batches of max(8, 2 x
-    // batch_size) pairs. Their peak is at the logits (the logits, a float32 copy of 16-bit ones,
-    // the log-softmax's shifted exponential, beside the last hidden states), at one block's
-    // attention (scores and probabilities beside q, k, v) or its MLP (gate, up, SiLU).
-    e.rows_per_pass = 2 * std::max<int64_t>(8, 2 * static_cast<int64_t>(c.train.batch_size));
-    const int64_t pass_tokens = e.rows_per_pass * T;
+    // A no-gradient pass's working memory per token: at the logits (the logits, a float32 copy
+    // of 16-bit ones, the log-softmax's shifted exponential, beside the last hidden states), at
+    // one block's attention (scores and probabilities beside q, k, v) or its MLP (gate, up,
+    // SiLU).
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim;
     const int64_t pass_head = (s < 4 ? s : 0) * sh.vocab_size + 2 * logits + 2 * 4 * H;
     const int64_t pass_attention = 2 * scores + (s < 4 ? s * sh.num_heads * T : 0) + 6 * s * qd;
     const int64_t pass_mlp = 3 * s * sh.intermediate_size + 2 * s * H;
-    const int64_t pass_work = std::max({pass_head, pass_attention, pass_mlp}) * pass_tokens;
+    const int64_t pass_per_token = std::max({pass_head, pass_attention, pass_mlp});
+    // KTO runs the policy and the reference without gradients on the batch's mismatched pairs
+    // (as many rows as the step) after the forward, while its activations are kept.
+    const bool kto = c.objective.algorithm == "kto";
+    const int64_t kl_work = kto ? pass_per_token : 0;
+    const int64_t work = std::max({head_work, attn_work, kl_work});
+    add(e, "backward", kto ? "Backward / KL pass working memory" : "Backward working memory", work * e.tokens_per_step,
+        work == head_work  ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
+        : work == kl_work ? "KTO's no-gradient pass on the mismatched pairs, beside the step's activations"
+                          : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
+    for (const auto& it : e.items) e.step_peak_bytes += it.bytes;
+
+    // Evaluation and reference passes run without gradients on batches of max(8, 2 x
+    // batch_size) pairs.
+    e.rows_per_pass = 2 * std::max<int64_t>(8, 2 * static_cast<int64_t>(c.train.batch_size));
+    const int64_t pass_tokens = e.rows_per_pass * T;
+    const int64_t pass_work = pass_per_token * pass_tokens;
     int64_t persistent = 0;
     for (const auto& it : e.items)
         if (it.key != "activations" && it.key != "logits" && it.key != "backward") persistent += it.bytes;
-    // The eval pass runs with the optimiser state alive; the reference pass before it, with
-    // the reference copy alive instead.
+    // The eval pass runs with the optimiser state (and a kept reference copy) alive.
     const int64_t eval_peak = persistent + pass_work;
-    const int64_t ref_peak = e.reference_model && !e.lora ? (P + adapters) * s + P * s + pass_work : 0;
+    // The reference pass runs before the optimiser exists: the weights, the reference copy
+    // (none under LoRA: the adapters are switched off) and the pass.
+    const int64_t ref_peak = e.reference_model ? e.item_bytes("weights") + (e.lora ? 0 : P * s) + pass_work : 0;
+    e.reference_pass_bytes = ref_peak;
     e.pass_peak_bytes = std::max(eval_peak, ref_peak);
     e.total_bytes = std::max(e.step_peak_bytes, e.pass_peak_bytes);
     if (e.total_bytes == e.step_peak_bytes) e.peak_phase = "training step";

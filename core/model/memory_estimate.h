@@ -7,8 +7,11 @@
 // value and output; the contiguous q, the repeated k and v, the attention context; the
 // float32 softmax probabilities [heads, T, T]; the MLP's gate, SiLU, up and product; then
 // the float32 logits [T, vocab]), times the tokens of a step: 2 x batch_size x max_length
-// (chosen and rejected rows, padded to max_length at worst). Checked against the measured
-// peak of live tensor bytes by tests/bench/bench_memory.cpp (BENCHMARKS.md).
+// (chosen and rejected rows, padded to max_length at worst). LoRA adapters are float32 over
+// any base (model/lora.h): their weights, gradients and saved values count 4 B. Checked
+// against the measured peak of live tensor bytes while the real trainer runs, in float32,
+// bfloat16, LoRA, checkpointing and KTO configurations, by tests/bench/bench_memory.cpp
+// (BENCHMARKS.md) and tests/core/test_memory.cpp.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -44,6 +47,7 @@ struct MemoryEstimate {
     std::vector<MemoryItem> items;
     int64_t step_peak_bytes = 0;  // persistent state + step activations + backward working memory
     int64_t pass_peak_bytes = 0;  // persistent state + a no-gradient pass's working memory
+    int64_t reference_pass_bytes = 0;  // the reference log-probs pass before training (0: none)
     int64_t total_bytes = 0;      // max of both
     std::string peak_phase;       // "training step" or "evaluation pass" / "reference pass"
 

@@ -1,10 +1,12 @@
 // Counts the bytes of every live CPU tensor allocation, by wrapping libtorch's default CPU
 // allocator, and keeps their peak: the measured side of the memory estimate's check. It sees
-// what tensors hold, not the allocator's slack or BLAS scratch buffers, which is what the
-// estimate counts too.
+// what tensors hold (and the scratch buffers kernels take from the same allocator), not the
+// allocator's slack or BLAS's own buffers, which is what the estimate counts too.
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <unordered_map>
 
 #include <c10/core/CPUAllocator.h>
 
@@ -24,14 +26,22 @@ public:
         return *probe;
     }
 
+    // The context is the data pointer itself (the sizes are kept in a table), as
+    // Allocator::raw_allocate requires: some kernels (bfloat16 matrix products) take their
+    // scratch buffers through it.
     c10::DataPtr allocate(size_t n) const override {
-        auto* block = new Block{inner_->allocate(n), n};
+        if (n == 0) return inner_->allocate(0);
+        c10::DataPtr inner = inner_->allocate(n);
+        void* data = inner.get();
+        const c10::Device device = inner.device();
+        {
+            std::lock_guard<std::mutex> lock(table_mutex());
+            table().emplace(data, Block{std::move(inner), n});
+        }
         add(static_cast<int64_t>(n));
-        void* data = block->inner.get();
-        const c10::Device device = block->inner.device();
-        return {data, block, &release, device};
+        return {data, data, &release, device};
     }
-    c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+    c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
     static int64_t live() { return live_.load(); }
     static int64_t peak() { return peak_.load(); }
@@ -44,10 +54,26 @@ private:
         c10::DataPtr inner;
         size_t n;
     };
+    static std::unordered_map<void*, Block>& table() {
+        static auto* t = new std::unordered_map<void*, Block>();  // never destroyed: tensors may outlive statics
+        return *t;
+    }
+    static std::mutex& table_mutex() {
+        static auto* m = new std::mutex();
+        return *m;
+    }
     static void release(void* p) {
-        auto* b = static_cast<Block*>(p);
-        add(-static_cast<int64_t>(b->n));
-        delete b;  // frees the allocation through the inner allocator's deleter
+        c10::DataPtr inner;  // freed through the inner allocator's deleter outside the lock
+        size_t n = 0;
+        {
+            std::lock_guard<std::mutex> lock(table_mutex());
+            auto it = table().find(p);
+            if (it == table().end()) return;
+            inner = std::move(it->second.inner);
+            n = it->second.n;
+            table().erase(it);
+        }
+        add(-static_cast<int64_t>(n));
     }
     static void add(int64_t d) {
         const int64_t now = live_.fetch_add(d) + d;
