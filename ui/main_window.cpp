@@ -105,7 +105,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
         updateActions();
         if (!form_->isValid() || isRunning()) return;
         const RunConfig& config = form_->runConfig();
-        deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(config.train.device)));
+        deviceLabel_->setText(deviceText(config.train.device));
         monitor_->setPlannedSteps(config.sft.steps, config.train.steps);
         summarizeDataset(config);
         // Without a run picked, the Samples tab answers with the form's model.
@@ -847,9 +847,23 @@ void MainWindow::stopRun() {
     updateActions();
 }
 
+QString MainWindow::deviceText(const std::string& requested) const {
+    // The device a run would get and the memory it offers (the live use is in the run's progress).
+    try {
+        const std::string device = resolve_device_name(requested);
+        QString text = tr("device: %1").arg(QString::fromStdString(device));
+        if (requested == "auto") text += tr(" (auto)");
+        const int64_t available = device_available_bytes(device);
+        if (available > 0) text += tr(" · %1 available").arg(formatBytes(available));
+        return text;
+    } catch (const std::exception&) {
+        return tr("device: %1 (not available here)").arg(QString::fromStdString(requested));
+    }
+}
+
 void MainWindow::onRunStarted(const RunInfo& info) {
     if (!info.device.empty())
-        deviceLabel_->setText(tr("device: %1").arg(QString::fromStdString(info.device)));
+        deviceLabel_->setText(deviceText(info.device));
     // The store row exists now (the store sink sees on_start first): show it as running.
     runsView_->setLiveRunId(session_->storedRunId());
     runsView_->refresh();

@@ -137,6 +137,7 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    QString deviceText(const std::string& requested) const;
     void finishCloneWithRemedy(nlohmann::json experiment, const Remedy& remedy);
     void makeOnPolicyData(nlohmann::json experiment, const Remedy& remedy, const std::string& path);
     void createActions();

@@ -17,6 +17,8 @@
 #include <QTimer>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QLabel>
+#include <QStatusBar>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QToolButton>
@@ -872,6 +874,27 @@ void TestGui::aboutListsVersions() {
     QVERIFY(text.contains(QDir::toNativeSeparators(storePath()).toHtmlEscaped()));
     QCOMPARE(window.runAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_R));
     QCOMPARE(window.stopAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_Period));
+
+    // The status bar names the device a run would get and the memory it offers: for the CPU,
+    // /proc/meminfo's MemAvailable, read here independently (within 25%: it moves).
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10}})));
+    QLabel* device = nullptr;
+    for (QLabel* l : window.statusBar()->findChildren<QLabel*>())
+        if (l->text().startsWith(QStringLiteral("device: "))) device = l;
+    QVERIFY(device);
+    const QRegularExpressionMatch m =
+        QRegularExpression(QStringLiteral("^device: (cpu|cuda:0) \\(auto\\) · ([0-9.]+) (MB|GB) available$")).match(device->text());
+    QVERIFY2(m.hasMatch(), qPrintable(device->text()));
+    if (m.captured(1) == QLatin1String("cpu")) {
+        QFile meminfo(QStringLiteral("/proc/meminfo"));
+        QVERIFY(meminfo.open(QIODevice::ReadOnly));
+        double kib = 0;
+        for (const QByteArray& line : meminfo.readAll().split('\n'))
+            if (line.startsWith("MemAvailable:")) kib = line.mid(13).trimmed().split(' ').first().toDouble();
+        const double shown = m.captured(2).toDouble() * (m.captured(3) == QLatin1String("GB") ? 1e9 : 1e6);
+        QVERIFY2(std::abs(shown - kib * 1024) < 0.25 * kib * 1024,
+                 qPrintable(QStringLiteral("%1 vs %2 bytes").arg(shown).arg(kib * 1024)));
+    }
 }
 
 void TestGui::liveRunRowFollowsTheRun() {
