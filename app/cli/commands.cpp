@@ -502,7 +502,9 @@ int make_onpolicy_data_command(const MakeDataArgs& a) {
                     nlohmann::json(r.example_prompt).dump().c_str(), nlohmann::json(r.example_chosen).dump().c_str(),
                     nlohmann::json(r.example_sampled_rejected).dump().c_str(),
                     nlohmann::json(r.example_original_rejected).dump().c_str());
-    std::printf("train on it: set data.train to %s\n", r.path.c_str());
+    const bool renamed = config.data.format != "auto" && config.data.format != "trl";
+    std::printf("train on it: set data.train to %s%s\n", r.path.c_str(),
+                renamed || !config.data.columns.empty() ? " (TRL JSONL: data.format auto, no data.columns or data.tags)" : "");
     return 0;
 }
 

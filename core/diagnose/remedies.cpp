@@ -129,6 +129,10 @@ nlohmann::json remedy_overrides(const std::string& id, const RunConfig& config) 
         if (algo == "simpo" || algo == "orpo") o["objective.beta"] = 0.1;
     } else if (id == "on_policy_rejected") {
         o["data.train"] = default_onpolicy_path(config);
+        // The file is TRL JSONL whatever the original's format and column names were.
+        if (config.data.format != "auto" && config.data.format != "trl") o["data.format"] = "auto";
+        if (!config.data.columns.empty()) o["data.columns"] = nlohmann::json::object();
+        if (!config.data.tags.empty()) o["data.tags"] = nlohmann::json::object();
     }
     return o;
 }

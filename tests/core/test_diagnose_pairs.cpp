@@ -216,6 +216,15 @@ private slots:
         ps::RunConfig other = c;
         other.seed = 7;
         QVERIFY(ps::remedy_overrides("on_policy_rejected", other)["data.train"].get<std::string>() != onpolicy);
+        // The file is TRL JSONL: a sharegpt experiment with renamed columns reads it as such.
+        other = c;
+        other.data.format = "sharegpt";
+        other.data.columns = {{"messages", "conversations"}};
+        const json sharegpt = ps::remedy_overrides("on_policy_rejected", other);
+        QCOMPARE(sharegpt["data.format"].get<std::string>(), std::string("auto"));
+        QVERIFY(sharegpt["data.columns"].is_object() && sharegpt["data.columns"].empty());
+        QVERIFY(!sharegpt.contains("data.tags"));
+        QVERIFY(!ps::remedy_overrides("on_policy_rejected", c).contains("data.format"));
         other = c;
         other.data.train = "/data/prefs/x.jsonl";
         QVERIFY(QString::fromStdString(ps::remedy_overrides("on_policy_rejected", other)["data.train"].get<std::string>())

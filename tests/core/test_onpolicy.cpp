@@ -226,6 +226,41 @@ private slots:
         QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains("data.max_length"));
     }
 
+    // LLaMA-Factory sharegpt in, TRL conversational out: the prompt's messages (system and
+    // earlier turns included) and the chosen message kept, the rejected one sampled; the file
+    // reads back as TRL with the remedy's overrides.
+    void conversationalDataStayConversational() {
+        const std::string source = qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR").toStdString();
+        ps::RunConfig c = config(0);
+        c.data.train = source + "/tests/fixtures/datasets/dpo_en_demo.json";
+        c.data.format = "sharegpt";
+        c.data.max_length = 512;
+        c.data.max_prompt_length = 256;
+        c.data.eval_fraction = 0.0;
+        ps::OnPolicyOptions o;
+        o.out = (dir_.path() + "/conversational.jsonl").toStdString();
+        o.max_new_tokens = 8;
+        ps::RunControl control;
+        const auto r = ps::make_onpolicy_data(c, o, control);
+        QCOMPARE(r.pairs, size_t(2));
+        const auto made = read_jsonl(o.out);
+        QCOMPARE(made.size(), size_t(2));
+        QCOMPARE(made[0]["prompt"], json::parse(R"([{"role": "user", "content": "Name a primary colour."}])"));
+        QCOMPARE(made[0]["chosen"], json::parse(R"([{"role": "assistant", "content": "Red is a primary colour."}])"));
+        QCOMPARE(made[0]["rejected"].size(), size_t(1));
+        QCOMPARE(made[0]["rejected"][0]["role"].get<std::string>(), std::string("assistant"));
+        QVERIFY(made[0]["rejected"][0]["content"].get<std::string>() != "Green, obviously.");
+        json e = ps::apply_remedy(c.to_json(), "on_policy_rejected", c);
+        e["data"]["train"] = o.out;
+        const ps::RunConfig cloned = ps::RunConfig::from_json(e);
+        QCOMPARE(cloned.data.format, std::string("auto"));
+        ps::DataOptions d;
+        const auto back = ps::read_preference_file(o.out, d);
+        QCOMPARE(back.pairs.size(), size_t(2));
+        QVERIFY(back.pairs[0].conversational);
+        QCOMPARE(back.pairs[0].prompt_messages.size(), size_t(1));
+    }
+
     void badInputIsAClearError() {
         ps::RunControl control;
         ps::OnPolicyOptions o;
