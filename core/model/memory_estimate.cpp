@@ -55,9 +55,10 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     if (saved_input({"q_proj", "k_proj", "v_proj"})) b += s * H;  // input_layernorm output
     if (saved_input({"gate_proj", "up_proj"})) b += s * H;        // post_attention_layernorm output
     if (sh.qk_norm) b += (4 + (full ? s : 0)) * (qd + kvd);
-    // q copied contiguous for the score matmul; k and v repeated to every query head (or
-    // copied contiguous when not repeated); the context made contiguous for o_proj.
-    b += 3 * s * qd;
+    // q, k and v copied contiguous for the score and context matmuls (grouped-query attention
+    // keeps k and v at kv_heads: causal_lm.cpp stacks the query heads instead of repeating
+    // keys and values); the context made contiguous for o_proj.
+    b += s * (qd + 2 * kvd);
     if (saved_input({"o_proj"})) b += s * qd;
     // Softmax probabilities in float32 (kept by softmax), and their cast back to a 16-bit
     // dtype (kept by the context matmul).
@@ -75,8 +76,8 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     return b;
 }
 
-// Bytes per token after the last block: the final norm and the float32 logits that the
-// log-softmax reads (logprobs.cpp casts the logits to float32 and keeps them).
+// Bytes per token after the last block: the final norm (the float32 logits that the
+// log-softmax reads are counted per scored token, see scored_per_row).
 int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s) {
     const int64_t H = sh.hidden_size;
     // Full fine-tuning: float32 input, normalised value (for the norm's weight) and the output,
@@ -84,6 +85,15 @@ int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s
     if (!c.model.lora) return 4 * H + 2 * s * H;
     // LoRA: the norm and the head are frozen; the output is kept only for an lm_head adapter.
     return 4 * H + (targets(*c.model.lora, "lm_head") ? s * H : 0);
+}
+
+// Positions per row whose logits are computed: the trainer applies the head only to the
+// positions that predict a completion token (logprobs.cpp). A row of max_length tokens whose
+// prompt fills max_prompt_length scores the rest; without a usable prompt limit, all but the
+// first position.
+int64_t scored_per_row(const RunConfig& c) {
+    const int64_t T = c.data.max_length, P = c.data.max_prompt_length;
+    return P > 0 && P < T ? T - P : std::max<int64_t>(T - 1, 1);
 }
 
 void add(MemoryEstimate& e, const std::string& key, const std::string& label, int64_t bytes, const std::string& detail) {
@@ -149,7 +159,8 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
 
     const int64_t block = block_saved_per_token(sh, c, s, T);
     const int64_t head = head_saved_per_token(sh, c, s);
-    const int64_t logits = 4 * sh.vocab_size;
+    const int64_t logits = 4 * sh.vocab_size;  // per scored position
+    const int64_t scored = rows * scored_per_row(c);
     int64_t per_token;
     std::string act_detail;
     if (e.gradient_checkpointing) {
@@ -167,8 +178,10 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     act_detail += ", x " + count(e.tokens_per_step) + " tokens (2 x " + std::to_string(c.train.batch_size) + " x " +
                   std::to_string(T) + ")";
     add(e, "activations", "Activations", per_token * e.tokens_per_step, act_detail);
-    add(e, "logits", "Logits (float32)", logits * e.tokens_per_step,
-        count(e.tokens_per_step) + " tokens x " + count(sh.vocab_size) + " vocabulary x 4 B");
+    add(e, "logits", "Logits (float32)", logits * scored,
+        count(scored) + " scored positions (2 x " + std::to_string(c.train.batch_size) + " x " +
+            std::to_string(scored_per_row(c)) + ": the completion after a max_prompt_length prompt) x " +
+            count(sh.vocab_size) + " vocabulary x 4 B");
     // Backward working memory, at whichever point of the backward pass holds the most:
     //  - at the head, all saved activations are alive and the log-softmax's backward holds two
     //    more float32 logit-sized buffers (the gather's gradient scattered over the
@@ -176,11 +189,12 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     //  - at the last block's attention, the head, the logits and that block's MLP are freed
     //    and the gradients of its probabilities and scores (two float32 [heads, T, T]) live.
     const int64_t scores = 4 * sh.num_heads * T;
-    const int64_t head_work = 2 * logits;
+    const int64_t head_work = 2 * logits * scored;
     const int64_t freed_before_attention =
-        head + logits + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
-    const int64_t attn_work = 2 * scores * (s < 4 ? 2 : 1) - freed_before_attention;
-    add(e, "backward", "Backward working memory", std::max(head_work, attn_work) * e.tokens_per_step,
+        head + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
+    const int64_t attn_work =
+        (2 * scores * (s < 4 ? 2 : 1) - freed_before_attention) * e.tokens_per_step - logits * scored;
+    add(e, "backward", "Backward working memory", std::max(head_work, attn_work),
         head_work >= attn_work
             ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
             : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
@@ -193,10 +207,12 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     e.rows_per_pass = 2 * std::max<int64_t>(8, 2 * static_cast<int64_t>(c.train.batch_size));
     const int64_t pass_tokens = e.rows_per_pass * T;
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim;
-    const int64_t pass_head = (s < 4 ? s : 0) * sh.vocab_size + 2 * logits + 2 * 4 * H;
+    const int64_t pass_scored = e.rows_per_pass * scored_per_row(c);
+    const int64_t pass_head =
+        ((s < 4 ? s : 0) * sh.vocab_size + 2 * logits) * pass_scored + 2 * 4 * H * pass_tokens;
     const int64_t pass_attention = 2 * scores + (s < 4 ? s * sh.num_heads * T : 0) + 6 * s * qd;
     const int64_t pass_mlp = 3 * s * sh.intermediate_size + 2 * s * H;
-    const int64_t pass_work = std::max({pass_head, pass_attention, pass_mlp}) * pass_tokens;
+    const int64_t pass_work = std::max({pass_head, pass_attention * pass_tokens, pass_mlp * pass_tokens});
     int64_t persistent = 0;
     for (const auto& it : e.items)
         if (it.key != "activations" && it.key != "logits" && it.key != "backward") persistent += it.bytes;

@@ -51,6 +51,7 @@ int main() {
         c.model.source = k.model;
         c.train.batch_size = k.batch;
         c.data.max_length = k.length;
+        c.data.max_prompt_length = k.length / 2;  // the probe's rows: prompt in the first half
         const MemoryEstimate e = estimate_training_memory(k.shape, c);
         const test::MeasuredMemory m = test::measure_training_memory(k.shape, c);
         const double r_step = double(e.step_peak_bytes) / double(m.step_peak);
