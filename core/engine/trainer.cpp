@@ -45,7 +45,9 @@ torch::Device resolve_device(const std::string& requested) {
 SequenceLogps forward_logps(CausalLM& model, const SequenceBatch& batch, const torch::Device& device) {
     auto ids = batch.input_ids.to(device);
     auto mask = batch.completion_mask.to(device);
-    return completion_logps(model->forward(ids), ids, mask);
+    // The head runs only on the positions that predict a completion token.
+    return completion_logps_from_hidden(
+        model->hidden_states(ids), [&model](const torch::Tensor& h) { return model->head(h); }, ids, mask);
 }
 
 torch::Tensor completion_hidden_sums(const torch::Tensor& hidden, const torch::Tensor& completion_mask) {

@@ -85,11 +85,15 @@ torch::Tensor EmbedImpl::forward(const torch::Tensor& ids) { return torch::embed
 
 namespace {
 
-torch::Tensor rotate_half(const torch::Tensor& x) {
+// x * cos + rotate_half(x) * sin, where rotate_half(x) = cat(-x2, x1) for the halves x1, x2 of
+// the last dimension: the two halves of x * cos are updated in place with the other half of x,
+// so neither the negation nor the concatenation is materialised.
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
     const int64_t half = x.size(-1) / 2;
-    auto x1 = x.narrow(-1, 0, half);
-    auto x2 = x.narrow(-1, half, half);
-    return torch::cat({-x2, x1}, -1);
+    auto out = x * cos;
+    out.narrow(-1, 0, half).addcmul_(x.narrow(-1, half, half), sin.narrow(-1, 0, half), -1);
+    out.narrow(-1, half, half).addcmul_(x.narrow(-1, 0, half), sin.narrow(-1, half, half));
+    return out;
 }
 
 }  // namespace
@@ -128,35 +132,53 @@ AttentionImpl::AttentionImpl(const ModelShape& s, bool init, torch::Dtype dtype)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
     const int64_t B = x.size(0), T = x.size(1), d = s_.head_dim;
-    auto q = q_proj(x).view({B, T, s_.num_heads, d});
-    auto k = k_proj(x).view({B, T, s_.num_kv_heads, d});
-    auto v = v_proj(x).view({B, T, s_.num_kv_heads, d}).transpose(1, 2);
+    const int64_t heads = s_.num_heads, kv_heads = s_.num_kv_heads, rep = heads / kv_heads;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    auto q = q_proj(x).view({B, T, heads, d});
+    auto k = k_proj(x).view({B, T, kv_heads, d});
+    auto v = v_proj(x).view({B, T, kv_heads, d});
     if (s_.qk_norm) {
         q = q_norm(q);
         k = k_norm(k);
     }
+    const auto softmax_dtype = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto softmax = [&](const torch::Tensor& scores) {
+        return scores.scalar_type() == softmax_dtype ? torch::softmax(scores, -1)
+                                                     : torch::softmax(scores, -1, softmax_dtype).to(q.scalar_type());
+    };
+    if (!in.cache) {
+        // Whole sequences: rotary on the [B, T, heads, d] layout (cos/sin [T, 1, d]). Grouped
+        // query attention without repeating keys and values: the `rep` query heads that share a
+        // key/value head (consecutive heads, as Hugging Face's repeat_kv) are stacked along the
+        // rows, [B * kv_heads, rep * T, d], against the unrepeated keys; the scale and the
+        // additive causal mask ([rep * T, T]) are fused into the score matmul.
+        q = apply_rotary(q, in.cos_bthd, in.sin_bthd);
+        k = apply_rotary(k, in.cos_bthd, in.sin_bthd);
+        auto qg = q.view({B, T, kv_heads, rep, d}).permute({0, 2, 3, 1, 4}).reshape({B * kv_heads, rep * T, d});
+        auto kg = k.transpose(1, 2).reshape({B * kv_heads, T, d});
+        auto vg = v.transpose(1, 2).reshape({B * kv_heads, T, d});
+        auto probs = softmax(torch::baddbmm(in.grouped_mask, qg, kg.transpose(1, 2), /*beta=*/1.0, /*alpha=*/scale));
+        auto ctx = torch::bmm(probs, vg).view({B, kv_heads, rep, T, d}).permute({0, 3, 1, 2, 4});
+        return o_proj(ctx.reshape({B, T, heads * d}));
+    }
     q = q.transpose(1, 2);  // [B, heads, T, d]
     k = k.transpose(1, 2);
-    q = q * in.cos + rotate_half(q) * in.sin;
-    k = k * in.cos + rotate_half(k) * in.sin;
-    if (in.cache) {
-        KVCache& c = *in.cache;
-        c.k[layer].narrow(2, c.length, T).copy_(k);
-        c.v[layer].narrow(2, c.length, T).copy_(v);
-        k = c.k[layer].narrow(2, 0, c.length + T);
-        v = c.v[layer].narrow(2, 0, c.length + T);
-    }
-    const int64_t rep = s_.num_heads / s_.num_kv_heads;
+    v = v.transpose(1, 2);
+    q = apply_rotary(q, in.cos, in.sin);
+    k = apply_rotary(k, in.cos, in.sin);
+    KVCache& c = *in.cache;
+    c.k[layer].narrow(2, c.length, T).copy_(k);
+    c.v[layer].narrow(2, c.length, T).copy_(v);
+    k = c.k[layer].narrow(2, 0, c.length + T);
+    v = c.v[layer].narrow(2, 0, c.length + T);
     if (rep > 1) {
         // Each key/value head serves `rep` consecutive query heads (Hugging Face's repeat_kv).
         k = k.repeat_interleave(rep, 1);
         v = v.repeat_interleave(rep, 1);
     }
-    auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));
-    scores = scores + in.mask;
-    const auto softmax_dtype = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto probs = torch::softmax(scores.to(softmax_dtype), -1).to(q.scalar_type());
-    auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, s_.num_heads * d});
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+    auto probs = softmax(scores + in.mask);
+    auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, heads * d});
     return o_proj(out);
 }
 
@@ -232,6 +254,9 @@ torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
                           .tril(-s_.sliding_window);
     }
     in.mask = mask.to(h.scalar_type());
+    in.cos_bthd = in.cos.unsqueeze(1);  // [T, 1, d]: broadcast over heads
+    in.sin_bthd = in.sin.unsqueeze(1);
+    in.grouped_mask = in.mask.repeat({s_.num_heads / s_.num_kv_heads, 1});  // [rep * T, T]
     return run_layers(h, in);
 }
 

@@ -75,6 +75,9 @@ TORCH_MODULE(Embed);
 struct AttentionInputs {
     torch::Tensor cos, sin;  // [T, d] or [B, 1, T, d]
     torch::Tensor mask;      // additive, broadcastable to [B, heads, T, keys]
+    // Whole sequences only (no cache): cos/sin as [T, 1, d] and the mask repeated for the
+    // query heads that share a key/value head, [heads / kv_heads * T, T].
+    torch::Tensor cos_bthd, sin_bthd, grouped_mask;
     KVCache* cache = nullptr;
 };
 
@@ -141,6 +144,8 @@ public:
     explicit CausalLMImpl(const ModelShape& s, bool init = true, torch::Dtype dtype = torch::kFloat32);
     torch::Tensor forward(const torch::Tensor& input_ids);  // logits [B, T, V]
     torch::Tensor hidden_states(const torch::Tensor& input_ids);
+    // The output head on hidden states [..., hidden]: logits [..., V] (tied or lm_head).
+    torch::Tensor head(const torch::Tensor& h);
     // Incremental forward for generation. input_ids [B, T] follow the cache's `length` slots;
     // positions [B, T] are their rotary positions (a left-padded row starts at 0 after its
     // padding); key_valid [B, length + T] bool marks real tokens (false for padding). Appends
@@ -159,7 +164,6 @@ public:
     void init_weights();
 
 private:
-    torch::Tensor head(const torch::Tensor& h);
     ModelShape s_;
     torch::Dtype dtype_;
     DecoderStack model{nullptr};

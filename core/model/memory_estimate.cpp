@@ -74,9 +74,10 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     if (saved_input({"q_proj", "k_proj", "v_proj"})) b += s * H;  // input_layernorm output
     if (saved_input({"gate_proj", "up_proj"})) b += s * H;        // post_attention_layernorm output
     if (sh.qk_norm) b += (4 + (full ? s : 0)) * (qd + kvd);
-    // q copied contiguous for the score matmul; k and v repeated to every query head (or
-    // copied contiguous when not repeated); the context made contiguous for o_proj.
-    b += 3 * s * qd;
+    // q, k and v copied contiguous for the score and context matmuls (grouped-query attention
+    // keeps k and v at kv_heads: causal_lm.cpp stacks the query heads instead of repeating
+    // keys and values); the context made contiguous for o_proj.
+    b += s * (qd + 2 * kvd);
     if (saved_input({"o_proj"})) b += s * qd;
     // Softmax probabilities in float32 (kept by softmax), and their cast back to a 16-bit
     // dtype (kept by the context matmul).
@@ -88,8 +89,8 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     return b;
 }
 
-// Bytes per token after the last block: the final norm and the float32 logits that the
-// log-softmax reads (logprobs.cpp casts the logits to float32 and keeps them).
+// Bytes per token after the last block: the final norm (the float32 logits that the
+// log-softmax reads are counted per scored token, see scored_per_row).
 int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s) {
     const int64_t H = sh.hidden_size;
     // Full fine-tuning: float32 input, normalised value (for the norm's weight) and the output,
@@ -99,6 +100,15 @@ int64_t head_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s
     const LoraConfig& l = *c.model.lora;
     if (!targets(l, "lm_head")) return 4 * H;
     return 4 * H + (s < 4 ? 0 : s * H) + adapters_saved_per_token(l, s, {{"lm_head", H, sh.vocab_size}});
+}
+
+// Positions per row whose logits are computed: the trainer applies the head only to the
+// positions that predict a completion token (logprobs.cpp). A row of max_length tokens whose
+// prompt fills max_prompt_length scores the rest; without a usable prompt limit, all but the
+// first position.
+int64_t scored_per_row(const RunConfig& c) {
+    const int64_t T = c.data.max_length, P = c.data.max_prompt_length;
+    return P > 0 && P < T ? T - P : std::max<int64_t>(T - 1, 1);
 }
 
 void add(MemoryEstimate& e, const std::string& key, const std::string& label, int64_t bytes, const std::string& detail) {
@@ -170,7 +180,8 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
 
     const int64_t block = block_saved_per_token(sh, c, s, T);
     const int64_t head = head_saved_per_token(sh, c, s);
-    const int64_t logits = 4 * sh.vocab_size;
+    const int64_t logits = 4 * sh.vocab_size;  // per scored position
+    const int64_t scored = rows * scored_per_row(c);
     int64_t per_token;
     std::string act_detail;
     if (e.gradient_checkpointing) {
@@ -188,8 +199,10 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     act_detail += ", x " + count(e.tokens_per_step) + " tokens (2 x " + std::to_string(c.train.batch_size) + " x " +
                   std::to_string(T) + ")";
     add(e, "activations", "Activations", per_token * e.tokens_per_step, act_detail);
-    add(e, "logits", "Logits (float32)", logits * e.tokens_per_step,
-        count(e.tokens_per_step) + " tokens x " + count(sh.vocab_size) + " vocabulary x 4 B");
+    add(e, "logits", "Logits (float32)", logits * scored,
+        count(scored) + " scored positions (2 x " + std::to_string(c.train.batch_size) + " x " +
+            std::to_string(scored_per_row(c)) + ": the completion after a max_prompt_length prompt) x " +
+            count(sh.vocab_size) + " vocabulary x 4 B");
     // Backward working memory, at whichever point of the backward pass holds the most:
     //  - at the head, all saved activations are alive and the log-softmax's backward holds two
     //    more float32 logit-sized buffers (the gather's gradient scattered over the
@@ -197,25 +210,30 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     //  - at the last block's attention, the head, the logits and that block's MLP are freed
     //    and the gradients of its probabilities and scores (two float32 [heads, T, T]) live.
     const int64_t scores = 4 * sh.num_heads * T;
-    const int64_t head_work = 2 * logits;
+    const int64_t head_work = 2 * logits * scored;
     const int64_t freed_before_attention =
-        head + logits + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
-    const int64_t attn_work = 2 * scores * (s < 4 ? 2 : 1) - freed_before_attention;
-    // A no-gradient pass's working memory per token: at the logits (the logits, a float32 copy
-    // of 16-bit ones, the log-softmax's shifted exponential, beside the last hidden states), at
-    // one block's attention (scores and probabilities beside q, k, v) or its MLP (gate, up,
-    // SiLU).
+        head + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
+    const int64_t attn_work =
+        (2 * scores * (s < 4 ? 2 : 1) - freed_before_attention) * e.tokens_per_step - logits * scored;
+    // A no-gradient pass's working memory: at the logits (the logits, a float32 copy of 16-bit
+    // ones, the log-softmax's shifted exponential, for the scored positions, beside the last
+    // hidden states), at one block's attention (scores and probabilities beside q, k, v) or its
+    // MLP (gate, up, SiLU).
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim;
-    const int64_t pass_head = (s < 4 ? s : 0) * sh.vocab_size + 2 * logits + 2 * 4 * H;
     const int64_t pass_attention = 2 * scores + (s < 4 ? s * sh.num_heads * T : 0) + 6 * s * qd;
     const int64_t pass_mlp = 3 * s * sh.intermediate_size + 2 * s * H;
-    const int64_t pass_per_token = std::max({pass_head, pass_attention, pass_mlp});
+    auto pass_bytes = [&](int64_t pass_rows) {
+        const int64_t tokens = pass_rows * T;
+        const int64_t head_bytes =
+            ((s < 4 ? s : 0) * sh.vocab_size + 2 * logits) * pass_rows * scored_per_row(c) + 2 * 4 * H * tokens;
+        return std::max({head_bytes, pass_attention * tokens, pass_mlp * tokens});
+    };
     // KTO runs the policy and the reference without gradients on the batch's mismatched pairs
     // (as many rows as the step) after the forward, while its activations are kept.
     const bool kto = c.objective.algorithm == "kto";
-    const int64_t kl_work = kto ? pass_per_token : 0;
+    const int64_t kl_work = kto ? pass_bytes(rows) : 0;
     const int64_t work = std::max({head_work, attn_work, kl_work});
-    add(e, "backward", kto ? "Backward / KL pass working memory" : "Backward working memory", work * e.tokens_per_step,
+    add(e, "backward", kto ? "Backward / KL pass working memory" : "Backward working memory", work,
         work == head_work  ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
         : work == kl_work ? "KTO's no-gradient pass on the mismatched pairs, beside the step's activations"
                           : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
@@ -224,8 +242,7 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     // Evaluation and reference passes run without gradients on batches of max(8, 2 x
     // batch_size) pairs.
     e.rows_per_pass = 2 * std::max<int64_t>(8, 2 * static_cast<int64_t>(c.train.batch_size));
-    const int64_t pass_tokens = e.rows_per_pass * T;
-    const int64_t pass_work = pass_per_token * pass_tokens;
+    const int64_t pass_work = pass_bytes(e.rows_per_pass);
     int64_t persistent = 0;
     for (const auto& it : e.items)
         if (it.key != "activations" && it.key != "logits" && it.key != "backward") persistent += it.bytes;

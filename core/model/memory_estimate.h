@@ -4,14 +4,15 @@
 //
 // The activation counts follow what autograd saves in core/model/causal_lm.cpp's forward and
 // core/objectives/logprobs.cpp (per decoder block: both RMSNorms' float32 input, normalised
-// value and output; the contiguous q, the repeated k and v, the attention context; the
-// float32 softmax probabilities [heads, T, T]; the MLP's gate, SiLU, up and product; then
-// the float32 logits [T, vocab]), times the tokens of a step: 2 x batch_size x max_length
-// (chosen and rejected rows, padded to max_length at worst). LoRA adapters are float32 over
-// any base (model/lora.h): their weights, gradients and saved values count 4 B. Checked
-// against the measured peak of live tensor bytes while the real trainer runs, in float32,
-// bfloat16, LoRA, checkpointing and KTO configurations, by tests/bench/bench_memory.cpp
-// (BENCHMARKS.md) and tests/core/test_memory.cpp.
+// value and output; the contiguous q, k and v (k and v at the key/value heads, not
+// repeated), the attention context; the float32 softmax probabilities [heads, T, T]; the
+// MLP's gate, SiLU, up and product), times the tokens of a step: 2 x batch_size x max_length
+// (chosen and rejected rows, padded to max_length at worst); then the float32 logits [vocab]
+// of the positions that predict a completion token: max_length - max_prompt_length per row.
+// LoRA adapters are float32 over any base (model/lora.h): their weights, gradients and saved
+// values count 4 B. Checked against the measured peak of live tensor bytes while the real
+// trainer runs, in float32, bfloat16, LoRA, checkpointing and KTO configurations, by
+// tests/bench/bench_memory.cpp (BENCHMARKS.md) and tests/core/test_memory.cpp.
 #pragma once
 #include <cstdint>
 #include <string>

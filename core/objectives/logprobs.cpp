@@ -33,4 +33,36 @@ SequenceLogps completion_logps(const torch::Tensor& logits, const torch::Tensor&
     return out;
 }
 
+SequenceLogps completion_logps_from_hidden(const torch::Tensor& hidden,
+                                           const std::function<torch::Tensor(const torch::Tensor&)>& head,
+                                           const torch::Tensor& input_ids, const torch::Tensor& completion_mask) {
+    const int64_t N = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
+    auto mask = completion_mask.narrow(1, 1, T - 1).to(torch::kFloat32);  // [N, T-1]: weight of token t+1
+    SequenceLogps out;
+    out.tokens = mask.sum(-1);
+    // Positions p = row * (T-1) + t of the [N, T-1] grid whose next token is scored, and the
+    // same positions in the [N, T] grid of the hidden states: row * T + t = p + row.
+    auto weights_all = mask.reshape({-1});
+    auto picked = weights_all.nonzero().reshape({-1});
+    auto rows = picked.div(T - 1, "floor");
+    auto targets = input_ids.narrow(1, 1, T - 1).reshape({-1}).index_select(0, picked);
+    auto weights = weights_all.index_select(0, picked);
+    auto h = hidden.reshape({N * T, H}).index_select(0, picked + rows);
+    auto logits = head(h).to(torch::kFloat32);  // [M, V]
+    auto per_row = [&](const torch::Tensor& per_position) {
+        return torch::zeros({N}, per_position.options()).index_add(0, rows, per_position * weights);
+    };
+    {
+        torch::NoGradGuard no_grad;
+        out.logits_mean = per_row(logits.mean(-1)) / out.tokens.clamp_min(1.0);
+    }
+    if (!torch::GradMode::is_enabled()) {
+        out.sum = per_row(logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1));
+        return out;
+    }
+    // Training: the fused log_softmax keeps one [M, V] tensor for the backward (see above).
+    out.sum = per_row(torch::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1));
+    return out;
+}
+
 }  // namespace ps

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
             c.model.source = md.source;
             c.train.batch_size = md.batch;
             c.data.max_length = md.length;
+            c.data.max_prompt_length = md.length / 2;  // as the measured rows: prompt in the first half
             c.train.threads = 1;  // the probe counts tensors, not threads; one thread keeps others' builds going
             v.apply(c);
             const MemoryEstimate e = estimate_training_memory(c);

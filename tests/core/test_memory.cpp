@@ -71,6 +71,7 @@ private slots:
         ps::RunConfig c;
         c.train.batch_size = 2;
         c.data.max_length = 32;
+        c.data.max_prompt_length = 12;
         const auto e = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
         // 109,056 parameters (see test_experiment_form) x 4 B; same for gradients; AdamW 8 B.
         QCOMPARE(e.parameters, int64_t(109056));
@@ -80,15 +81,16 @@ private slots:
         QCOMPARE(e.item_bytes("master_weights"), int64_t(0));
         QCOMPARE(e.item_bytes("reference"), int64_t(0));  // cached DPO drops the copy before training
         // Per token and block, float32: two norms x (input 256 + normalised 256 + output 256)
-        // = 1536; q, k, v, context 4 x 256 = 1024; probabilities 4 heads x 32 keys x 4 = 512;
-        // MLP gate, SiLU, up, product 4 x 704 = 2816: 5888. Two blocks + final norm 768 =
-        // 12544 B per token; 2 x 2 x 32 = 128 tokens.
+        // = 1536; q 256, k and v 2 x 128 (2 KV heads of 16, not repeated), context 256 = 768;
+        // probabilities 4 heads x 32 keys x 4 = 512; MLP gate, SiLU, up, product 4 x 704 =
+        // 2816: 5632. Two blocks + final norm 768 = 12032 B per token; 2 x 2 x 32 = 128 tokens.
         QCOMPARE(e.tokens_per_step, int64_t(128));
-        QCOMPARE(e.item_bytes("activations"), int64_t(12544) * 128);
-        QCOMPARE(e.item_bytes("logits"), int64_t(259 * 4) * 128);
+        QCOMPARE(e.item_bytes("activations"), int64_t(12032) * 128);
+        // Logits only where a completion token is predicted: 4 rows x (32 - 12 prompt) = 80.
+        QCOMPARE(e.item_bytes("logits"), int64_t(259 * 4) * 80);
         // Backward: the log-softmax's two float32 logit-sized gradient buffers (the attention's
         // two [4, 32] score gradients, 1024 B, are less than what the head frees before them).
-        QCOMPARE(e.item_bytes("backward"), int64_t(2 * 259 * 4) * 128);
+        QCOMPARE(e.item_bytes("backward"), int64_t(2 * 259 * 4) * 80);
 
         // bfloat16: 2-byte weights; float32 master weights, their float32 gradients (kept
         // between steps; the bfloat16 ones come and go inside the backward pass) and AdamW state.
@@ -124,7 +126,7 @@ private slots:
         c.model.lora.reset();
         c.train.gradient_checkpointing = true;
         const auto k = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
-        QCOMPARE(k.item_bytes("activations"), int64_t(2 * 256 + 5888 + 768) * 128);
+        QCOMPARE(k.item_bytes("activations"), int64_t(2 * 256 + 5632 + 768) * 128);
 
         // KTO keeps the reference copy during training.
         c.train.gradient_checkpointing = false;
@@ -145,6 +147,7 @@ private slots:
         c.model.source = "builtin:tiny";
         c.train.batch_size = 4;
         c.data.max_length = 64;
+        c.data.max_prompt_length = 32;  // as the measured rows: prompt in the first half
         c.train.threads = 1;
         if (variant == "lora") c.model.lora = ps::LoraConfig{};
         if (variant == "checkpointing") c.train.gradient_checkpointing = true;
