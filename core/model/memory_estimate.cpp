@@ -208,24 +208,28 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     //    more float32 logit-sized buffers (the gather's gradient scattered over the
     //    vocabulary, then log_softmax's fused gradient; logprobs.cpp);
     //  - at the last block's attention, the head, the logits and that block's MLP are freed
-    //    and the gradients of its probabilities and scores (two float32 [heads, T, T]) live.
+    //    and the gradients of its probabilities and scores (two float32 [heads, T, T]) live,
+    //    for a 16-bit model beside their 16-bit forms (the softmax runs in float32).
     const int64_t scores = 4 * sh.num_heads * T;
     const int64_t head_work = 2 * logits * scored;
     const int64_t freed_before_attention =
         head + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
     const int64_t attn_work =
-        (2 * scores * (s < 4 ? 2 : 1) - freed_before_attention) * e.tokens_per_step - logits * scored;
-    // A no-gradient pass's working memory: at the logits (the logits, a float32 copy of 16-bit
-    // ones, the log-softmax's shifted exponential, for the scored positions, beside the last
-    // hidden states), at one block's attention (scores and probabilities beside q, k, v) or its
-    // MLP (gate, up, SiLU).
+        (2 * scores + (s < 4 ? 2 * s * sh.num_heads * T : 0) - freed_before_attention) * e.tokens_per_step -
+        logits * scored;
+    // A no-gradient pass's working memory: at the logits (the float32 logits and the
+    // log-softmax's shifted exponential of the scored positions, beside the last hidden
+    // states; 16-bit logits are freed once cast, as measured), at one block's attention
+    // (scores and probabilities beside q, k, v) or its MLP (gate, up, SiLU).
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim;
-    const int64_t pass_attention = 2 * scores + (s < 4 ? s * sh.num_heads * T : 0) + 6 * s * qd;
+    // Scores in the model's dtype (scale and mask fused into the matmul), float32 softmax, and
+    // for a 16-bit model the probabilities cast back: 2 float32-sized [heads, T, T] at most.
+    const int64_t pass_attention = 2 * scores + 6 * s * qd;
     const int64_t pass_mlp = 3 * s * sh.intermediate_size + 2 * s * H;
     auto pass_bytes = [&](int64_t pass_rows) {
         const int64_t tokens = pass_rows * T;
         const int64_t head_bytes =
-            ((s < 4 ? s : 0) * sh.vocab_size + 2 * logits) * pass_rows * scored_per_row(c) + 2 * 4 * H * tokens;
+            2 * logits * pass_rows * scored_per_row(c) + 2 * 4 * H * tokens;
         return std::max({head_bytes, pass_attention * tokens, pass_mlp * tokens});
     };
     // KTO runs the policy and the reference without gradients on the batch's mismatched pairs
