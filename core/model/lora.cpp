@@ -154,16 +154,7 @@ void save_lora_adapter(const CausalLM& model, const LoraConfig& config, const st
     out.close();
     if (!out) throw ModelError("cannot write '" + path + "'");
 
-    if (!copy_files_from.empty()) {
-        const fs::path from(copy_files_from);
-        for (const auto& name : hf_tokenizer_files()) {
-            const fs::path src = from / name, dst = fs::path(dir) / name;
-            if (!fs::is_regular_file(src)) continue;
-            if (fs::exists(dst) && fs::equivalent(src, dst)) continue;
-            fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
-            if (ec) throw ModelError("cannot copy '" + src.string() + "' to '" + dst.string() + "': " + ec.message());
-        }
-    }
+    if (!copy_files_from.empty()) copy_tokenizer_files(copy_files_from, dir);
 }
 
 LoraConfig load_lora_adapter(CausalLM& model, const std::string& dir) {

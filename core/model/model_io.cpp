@@ -208,15 +208,17 @@ void save_hf_model(CausalLM& model, const std::string& dir, const SaveOptions& o
     out.close();
     if (!out) throw ModelError("cannot write '" + config_path + "'");
 
-    if (!o.copy_files_from.empty()) {
-        const fs::path from(o.copy_files_from);
-        for (const auto& name : hf_tokenizer_files()) {
-            const fs::path src = from / name, dst = fs::path(dir) / name;
-            if (!fs::is_regular_file(src)) continue;
-            if (fs::exists(dst) && fs::equivalent(src, dst)) continue;
-            fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
-            if (ec) throw ModelError("cannot copy '" + src.string() + "' to '" + dst.string() + "': " + ec.message());
-        }
+    if (!o.copy_files_from.empty()) copy_tokenizer_files(o.copy_files_from, dir);
+}
+
+void copy_tokenizer_files(const std::string& from_dir, const std::string& dir) {
+    std::error_code ec;
+    for (const auto& name : hf_tokenizer_files()) {
+        const fs::path src = fs::path(from_dir) / name, dst = fs::path(dir) / name;
+        if (!fs::is_regular_file(src)) continue;
+        if (fs::exists(dst) && fs::equivalent(src, dst)) continue;
+        fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
+        if (ec) throw ModelError("cannot copy '" + src.string() + "' to '" + dst.string() + "': " + ec.message());
     }
 }
 

@@ -51,5 +51,8 @@ void save_hf_model(CausalLM& model, const std::string& dir, const SaveOptions& o
 
 // Tokenizer and generation files a Hugging Face model directory may carry, copied on save.
 const std::vector<std::string>& hf_tokenizer_files();
+// Copies those of `from_dir` that exist into `dir` (a file onto itself is left alone).
+// Throws ModelError naming the file that could not be copied.
+void copy_tokenizer_files(const std::string& from_dir, const std::string& dir);
 
 }  // namespace ps
