@@ -53,27 +53,22 @@ SplitText read_split(const RunConfig& c) {
         out.implicit_prompts += eval.implicit_prompts;
     }
     const uint64_t seed = static_cast<uint64_t>(c.seed);
-    if (!train.unpaired) {
+    // Pairs and unpaired examples split alike: the eval file when there is one, else a seeded share.
+    auto split = [&](auto& train_items, auto& eval_items, auto& to_train, auto& to_eval) {
         if (c.data.eval) {
-            out.train_pairs = std::move(train.pairs);
-            out.eval_pairs = std::move(eval.pairs);
-        } else {
-            std::vector<size_t> ti, ei;
-            split_indices(train.pairs.size(), c.data.eval_fraction, seed, ti, ei);
-            out.train_pairs = pick(train.pairs, ti);
-            out.eval_pairs = pick(train.pairs, ei);
+            to_train = std::move(train_items);
+            to_eval = std::move(eval_items);
+            return;
         }
-    } else {
-        if (c.data.eval) {
-            out.train_examples = std::move(train.unpaired_examples);
-            out.eval_examples = std::move(eval.unpaired_examples);
-        } else {
-            std::vector<size_t> ti, ei;
-            split_indices(train.unpaired_examples.size(), c.data.eval_fraction, seed, ti, ei);
-            out.train_examples = pick(train.unpaired_examples, ti);
-            out.eval_examples = pick(train.unpaired_examples, ei);
-        }
-    }
+        std::vector<size_t> ti, ei;
+        split_indices(train_items.size(), c.data.eval_fraction, seed, ti, ei);
+        to_train = pick(train_items, ti);
+        to_eval = pick(train_items, ei);
+    };
+    if (!train.unpaired)
+        split(train.pairs, eval.pairs, out.train_pairs, out.eval_pairs);
+    else
+        split(train.unpaired_examples, eval.unpaired_examples, out.train_examples, out.eval_examples);
     return out;
 }
 
