@@ -745,6 +745,7 @@ void MainWindow::makeOnPolicyData(nlohmann::json experiment, const Remedy& remed
     auto* dialog = new QProgressDialog(tr("Building the reference model…"), tr("Cancel"), 0, 0, this);
     dialog->setWindowTitle(tr("On-policy rejected answers"));
     dialog->setMinimumDuration(300);
+    dialog->setMinimumWidth(440);  // room for "Sampling again where ... 35 of 35" without jumping
     dialog->setAutoClose(false);
     dialog->setAutoReset(false);
     connect(dialog, &QProgressDialog::canceled, onPolicyJob_, &OnPolicyDataJob::cancel);

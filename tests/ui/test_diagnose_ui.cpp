@@ -8,6 +8,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFileInfo>
+#include <QProgressDialog>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <qcustomplot.h>
@@ -365,6 +366,15 @@ private slots:
         QTRY_VERIFY(panel->cloneButton()->isEnabled());
         panel->cloneButton()->click();
         QVERIFY(window.onPolicyJob());
+        const QByteArray shot = qgetenv("PREFSTUDIO_ONPOLICY_SCREENSHOT");
+        if (!shot.isEmpty()) {
+            // The progress dialog as the user sees it (shown at once here, not after 300 ms;
+            // grabbed before any event loop runs, which may finish the job and delete it).
+            auto* dialog = window.findChild<QProgressDialog*>();
+            QVERIFY(dialog);
+            dialog->show();
+            QVERIFY(dialog->grab().save(QString::fromUtf8(shot)));
+        }
         QTRY_VERIFY_WITH_TIMEOUT(!window.onPolicyJob(), 60000);
         const ps::RunConfig cloned = window.experimentForm()->runConfig();
         QCOMPARE(cloned.data.train, made);
