@@ -7,44 +7,14 @@
 #include <fstream>
 #include <mutex>
 
+#include "common/collect_sink.h"
 #include "data/batching.h"
 #include "data/make_data.h"
 #include "engine/run_thread.h"
 
 namespace {
 
-struct CollectSink : ps::RunSink {
-    std::mutex m;
-    std::vector<ps::StepMetrics> metrics;
-    std::vector<ps::RunEvent> events;
-    ps::RunStatus status = ps::RunStatus::Created;
-    std::string error;
-    void on_metrics(const ps::StepMetrics& s) override {
-        std::lock_guard<std::mutex> l(m);
-        metrics.push_back(s);
-    }
-    void on_event(const ps::RunEvent& e) override {
-        std::lock_guard<std::mutex> l(m);
-        events.push_back(e);
-    }
-    void on_finish(ps::RunStatus st, const nlohmann::json&, const std::string& err) override {
-        status = st;
-        error = err;
-    }
-    std::vector<double> series(const std::string& name) {
-        std::vector<double> out;
-        for (const auto& s : metrics) {
-            double v = s.get(name);
-            if (!std::isnan(v)) out.push_back(v);
-        }
-        return out;
-    }
-    const ps::RunEvent* event_with(const std::string& key) {
-        for (const auto& e : events)
-            if (e.data.contains(key)) return &e;
-        return nullptr;
-    }
-};
+using ps::test::CollectSink;
 
 std::string fixture(const std::string& name) {
     return std::string(qgetenv("PREFSTUDIO_SOURCE_DIR").constData()) + "/tests/fixtures/datasets/" + name;

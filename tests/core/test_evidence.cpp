@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/collect_sink.h"
 #include "data/make_data.h"
 #include "diagnose/pair_tracking.h"
 #include "engine/run_thread.h"
@@ -21,39 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-struct CollectSink : ps::RunSink {
-    std::mutex m;
-    std::vector<ps::StepMetrics> metrics;
-    std::vector<ps::RunEvent> events;
-    std::vector<ps::TrackedPair> pairs;
-    std::vector<ps::PairLogpRecord> records;
-    ps::RunStatus status = ps::RunStatus::Created;
-    std::string error;
-    void on_metrics(const ps::StepMetrics& s) override {
-        std::lock_guard<std::mutex> l(m);
-        metrics.push_back(s);
-    }
-    void on_event(const ps::RunEvent& e) override {
-        std::lock_guard<std::mutex> l(m);
-        events.push_back(e);
-    }
-    void on_tracked_pairs(const std::vector<ps::TrackedPair>& p) override { pairs.insert(pairs.end(), p.begin(), p.end()); }
-    void on_pair_logps(const std::vector<ps::PairLogpRecord>& r) override {
-        records.insert(records.end(), r.begin(), r.end());
-    }
-    void on_finish(ps::RunStatus st, const json&, const std::string& err) override {
-        status = st;
-        error = err;
-    }
-    std::vector<double> series(const std::string& name) const {
-        std::vector<double> out;
-        for (const auto& s : metrics) {
-            const double v = s.get(name);
-            if (!std::isnan(v)) out.push_back(v);
-        }
-        return out;
-    }
-};
+using ps::test::CollectSink;
 
 // The schema of a version 1 store, as PrefStudio 0.x wrote it (the file format a migration
 // must accept), with one run, one metric value and one event.

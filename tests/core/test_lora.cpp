@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "common/collect_sink.h"
 #include "common/errors.h"
 #include "data/make_data.h"
 #include "engine/master_weights.h"
@@ -24,42 +25,7 @@
 
 namespace {
 
-struct CollectSink : ps::RunSink {
-    std::mutex m;
-    std::vector<ps::StepMetrics> metrics;
-    std::vector<ps::RunEvent> events;
-    ps::RunStatus status = ps::RunStatus::Created;
-    std::string error;
-    CollectSink() = default;
-    CollectSink(const CollectSink& o) : metrics(o.metrics), events(o.events), status(o.status), error(o.error) {}
-    void on_start(const ps::RunInfo&) override {}
-    void on_metrics(const ps::StepMetrics& s) override {
-        std::lock_guard<std::mutex> l(m);
-        metrics.push_back(s);
-    }
-    void on_event(const ps::RunEvent& e) override {
-        std::lock_guard<std::mutex> l(m);
-        events.push_back(e);
-    }
-    void on_progress(const ps::RunProgress&) override {}
-    void on_finish(ps::RunStatus st, const nlohmann::json&, const std::string& err) override {
-        status = st;
-        error = err;
-    }
-    std::vector<double> series(const std::string& name) const {
-        std::vector<double> out;
-        for (const auto& s : metrics) {
-            const double v = s.get(name);
-            if (!std::isnan(v)) out.push_back(v);
-        }
-        return out;
-    }
-    nlohmann::json event_data(const std::string& key) const {
-        for (const auto& e : events)
-            if (e.data.contains(key)) return e.data;
-        return nullptr;
-    }
-};
+using ps::test::CollectSink;
 
 ps::ModelShape small_shape() {
     ps::ModelShape s;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/collect_sink.h"
 #include "common/errors.h"
 #include "data/make_data.h"
 #include "engine/run_thread.h"
@@ -15,46 +16,7 @@
 
 namespace {
 
-struct CollectSink : ps::RunSink {
-    std::mutex m;
-    std::vector<ps::StepMetrics> metrics;
-    std::vector<ps::RunEvent> events;
-    ps::RunStatus status = ps::RunStatus::Created;
-    std::string error;
-    nlohmann::json final_metrics;
-    bool started = false;
-    std::string algorithm;
-    void on_start(const ps::RunInfo& info) override {
-        started = true;
-        algorithm = info.resolved_config["objective"]["algorithm"].get<std::string>();
-    }
-    void on_metrics(const ps::StepMetrics& s) override {
-        std::lock_guard<std::mutex> l(m);
-        metrics.push_back(s);
-    }
-    void on_event(const ps::RunEvent& e) override {
-        std::lock_guard<std::mutex> l(m);
-        events.push_back(e);
-    }
-    std::vector<ps::RunProgress> progress;
-    void on_progress(const ps::RunProgress& p) override {
-        std::lock_guard<std::mutex> l(m);
-        progress.push_back(p);
-    }
-    void on_finish(ps::RunStatus st, const nlohmann::json& fm, const std::string& err) override {
-        status = st;
-        final_metrics = fm;
-        error = err;
-    }
-    std::vector<double> series(const std::string& name) {
-        std::vector<double> out;
-        for (const auto& s : metrics) {
-            double v = s.get(name);
-            if (!std::isnan(v)) out.push_back(v);
-        }
-        return out;
-    }
-};
+using ps::test::CollectSink;
 
 }  // namespace
 
