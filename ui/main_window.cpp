@@ -219,6 +219,9 @@ MainWindow::~MainWindow() {
         session_->blockSignals(true);
         session_->stopAndWait();
     }
+    // A summary still being read posts its result to this window when done: wait for it here,
+    // while the window exists (~QObject then drops the posted result unread).
+    datasetPool_.waitForDone();
 }
 
 void MainWindow::createActions() {
@@ -428,7 +431,7 @@ void MainWindow::summarizeDataset(const RunConfig& config) {
     const std::string source = config.model.source;
     form_->setDataInfo(tr("reading…"));
     // A big file takes seconds: read it on a pool thread, show it if it is still the current one.
-    QThreadPool::globalInstance()->start([this, generation, path, source, options] {
+    datasetPool_.start([this, generation, path, source, options] {
         DatasetSummary summary;
         QString error;
         try {

@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QIcon>
 #include <QMainWindow>
+#include <QThreadPool>
 #include <QString>
 #include <nlohmann/json.hpp>
 
@@ -204,6 +205,9 @@ private:
     QLabel* storeLabel_ = nullptr;
     QLabel* deviceLabel_ = nullptr;
     QLabel* stateLabel_ = nullptr;
+    // Reads dataset summaries off the GUI thread. The window's own pool, not the global one: the
+    // destructor waits for it, so no task posts its result to a window that is already gone.
+    QThreadPool datasetPool_;
 };
 
 }  // namespace ps::ui

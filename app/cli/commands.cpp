@@ -239,13 +239,9 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
     for (auto& [step, m] : by_step) stream.push_back(std::move(m));
     nlohmann::json d = diagnose_series(stream);
     d["run"] = {{"id", run.id}, {"name", run.name}, {"algorithm", run.algorithm}, {"status", to_string(run.status)}};
-    // What to try: the remedies of the last problem regime (the final one when it is a problem).
+    // What to try: the remedies of the problem the run spent the most steps in.
     nlohmann::json remedies = nlohmann::json::array();
-    std::string remedy_regime;
-    for (const auto& r : d["regimes"]) {
-        const Regime regime = regime_from_string(r["regime"].get<std::string>());
-        if (is_problem(regime)) remedy_regime = r["regime"].get<std::string>();
-    }
+    const std::string remedy_regime = d["dominant_problem"].is_string() ? d["dominant_problem"].get<std::string>() : "";
     if (!remedy_regime.empty())
         for (const Remedy& r : remedies_for(regime_from_string(remedy_regime), run.algorithm))
             remedies.push_back({{"id", r.id}, {"title", r.title}, {"change", r.change}, {"why", r.why},

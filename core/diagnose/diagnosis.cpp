@@ -1,5 +1,6 @@
 #include "diagnose/diagnosis.h"
 
+#include <map>
 #include <string>
 #include <utility>
 
@@ -66,6 +67,17 @@ std::string verdict_of(const RegimeDetector& det, const MarginDecomposition& md)
 
 }  // namespace
 
+Regime dominant_problem(const std::vector<RegimeSegment>& segments) {
+    std::map<Regime, int64_t> steps;
+    Regime best = Regime::WarmingUp;
+    for (const RegimeSegment& s : segments) {
+        if (!is_problem(s.regime)) continue;
+        const int64_t total = steps[s.regime] += s.end_step - s.start_step + 1;
+        if (best == Regime::WarmingUp || total >= steps[best]) best = s.regime;
+    }
+    return best;
+}
+
 nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
                                const RegimeDetectorOptions& options) {
     RegimeDetector det(options);
@@ -80,6 +92,13 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
                            {"evidence", s.evidence},
                            {"explanation", s.explanation}});
 
+    nlohmann::json problem_steps = nlohmann::json::object();
+    for (const RegimeSegment& s : det.segments())
+        if (is_problem(s.regime))
+            problem_steps[to_string(s.regime)] =
+                problem_steps.value(to_string(s.regime), int64_t{0}) + (s.end_step - s.start_step + 1);
+    const Regime dominant = dominant_problem(det.segments());
+
     const SmoothedRewards sm = det.smoothed();
     const MarginDecomposition md = decompose_margin(sm.chosen, sm.rejected);
     nlohmann::json decomposition = md.to_json();
@@ -90,6 +109,9 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
             {"training_steps", det.training_records()},
             {"last_step", det.last_step()},
             {"margin_decomposition", std::move(decomposition)},
+            {"problem_steps", std::move(problem_steps)},
+            {"dominant_problem", dominant == Regime::WarmingUp ? nlohmann::json(nullptr)
+                                                               : nlohmann::json(to_string(dominant))},
             {"verdict", verdict_of(det, md)},
             {"options", det.options().to_json()}};
 }

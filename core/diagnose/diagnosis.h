@@ -18,8 +18,16 @@ namespace ps {
 //    "final_regime": "healthy", "training_steps": N, "last_step": S,
 //    "margin_decomposition": {"step","margin","from_chosen","from_rejected","share_chosen",
 //                             "share_rejected"} of the smoothed rewards at the last step,
+//    "problem_steps": {"both_falling": N, ...} (steps spent in each problem regime),
+//    "dominant_problem": the problem regime the run spent the most steps in (null when none;
+//    a tie goes to the later one): what the run as a whole suffered from,
 //    "verdict": "one sentence", "options": {...}}.
 // Throws ps::Error when the options are invalid.
+// The problem regime with the most steps among the segments (ties: the later one), or
+// WarmingUp when no segment is a problem. Remedies are picked for it, so a run that spent 200
+// steps with both rewards falling gets their advice even when it ends in another regime.
+Regime dominant_problem(const std::vector<RegimeSegment>& segments);
+
 nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
                                const RegimeDetectorOptions& options = {});
 

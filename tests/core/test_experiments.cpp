@@ -1,9 +1,19 @@
-// The both-falling experiment as a user runs it: plain DPO on the demo data is diagnosed as
-// both rewards falling, the RPO remedy (sft_weight 1) is not; `diagnose --json` carries the
-// regimes with their steps and evidence, and the live regime events are stored with the run.
-// The per-pair evidence (tracked pairs, CHES) and the remedies come with the diagnosis; data
-// whose chosen answers are off-policy (experiments/make_offpolicy_data.py, rebuilt here in C++)
-// fires the off-policy warning, the demo data does not.
+// The both-falling experiment as a user runs it, stated as what holds on every machine: plain DPO
+// on the demo data (seeds 0, 1, 2) lets both rewards fall and the chosen answers lose likelihood,
+// the RPO remedy (sft_weight 1) keeps chosen up. The six runs are made by CTest fixtures
+// (experiment_<config>_s<seed>, one `prefstudio-cli run` each, in parallel under ctest -j) into
+// PREFSTUDIO_EXPERIMENT_DIR; this test reads them with `diagnose --json` and `export`.
+//
+// Exact curves depend on the BLAS kernel's rounding (experiments/README.md gives the spread across
+// kernels), so nothing here is one trajectory's number: every assertion held for every seed under
+// every OpenBLAS kernel measured (tests/portability.sh), with room to spare. The regime
+// detector's segment boundaries move with the trajectory (a seed's longest problem stretch is
+// both_falling under one kernel and both_rising under another), so the test checks that both
+// falling is flagged at all, and that the remedies follow the run's dominant problem.
+//
+// Also: data whose chosen answers are off-policy (experiments/make_offpolicy_data.py, rebuilt
+// here in C++) fires the off-policy warning, the demo data does not; the live regime events
+// stored with a run are the regimes `diagnose` finds again in the stored stream.
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -15,10 +25,11 @@
 class TestExperiments : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
-    QString cli_, db_, root_;
+    QString cli_, root_, runs_;
 
     nlohmann::json cli_json(const QStringList& args) {
         QProcess p;
+        p.setWorkingDirectory(root_);
         p.start(cli_, args);
         p.waitForFinished(300000);
         if (p.exitCode() != 0) qWarning() << p.readAllStandardError();
@@ -31,55 +42,120 @@ class TestExperiments : public QObject {
         p.waitForFinished(300000);
         return p.exitCode();
     }
+    // The fixture's run of `config` with `seed`: its store and name.
+    QStringList run(const char* config, int seed) const {
+        const QString name = QStringLiteral("%1-s%2").arg(QLatin1String(config)).arg(seed);
+        return {name, "--db", runs_ + "/" + name + ".db"};
+    }
+    nlohmann::json diagnose(const char* config, int seed) { return cli_json(QStringList{"diagnose"} + run(config, seed) + QStringList{"--json"}); }
+    nlohmann::json exported(const char* config, int seed) {
+        return cli_json(QStringList{"export"} + run(config, seed) + QStringList{"--format", "json"});
+    }
+    static double last_value(const nlohmann::json& exported, const char* metric) {
+        const auto& values = exported["metrics"][metric]["value"];
+        for (auto it = values.rbegin(); it != values.rend(); ++it)
+            if (it->is_number()) return it->get<double>();
+        return std::nan("");
+    }
 
 private slots:
     void initTestCase() {
         cli_ = qEnvironmentVariable("PREFSTUDIO_CLI");
         root_ = qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR");
-        db_ = dir_.filePath("exp.db");
+        runs_ = qEnvironmentVariable("PREFSTUDIO_EXPERIMENT_DIR");
         QVERIFY(QFileInfo::exists(root_ + "/experiments/data/arith-dpo.jsonl"));  // made by the build
-        QCOMPARE(cli({"run", "experiments/both-falling-dpo.json", "--db", db_}), 0);
-        QCOMPARE(cli({"run", "experiments/both-falling-rpo.json", "--db", db_}), 0);
+        QVERIFY2(!runs_.isEmpty(), "PREFSTUDIO_EXPERIMENT_DIR: where the experiment_* fixtures put their runs");
     }
 
-    void plainDpoIsDiagnosedBothFalling() {
-        auto d = cli_json({"diagnose", "both-falling-dpo", "--db", db_, "--json"});
-        int falling = 0;
-        for (const auto& r : d["regimes"]) {
-            QVERIFY(r["start_step"].get<int>() <= r["end_step"].get<int>());
-            if (r["regime"] == "both_falling") {
-                ++falling;
-                const auto& ev = r["evidence"];
-                QVERIFY(ev["chosen"]["slope"].get<double>() < 0);
-                QVERIFY(ev["rejected"]["slope"].get<double>() < 0);
-                QCOMPARE(ev["chosen"]["trend"].get<std::string>(), std::string("falling"));
-                QVERIFY(!r["explanation"].get<std::string>().empty());
-            }
-        }
-        QVERIFY(falling >= 1);
-        // The final margin comes from rejected falling, while chosen fell too.
+    void plainDpoLetsBothRewardsFall_data() {
+        QTest::addColumn<int>("seed");
+        for (int seed = 0; seed < 3; ++seed) QTest::addRow("seed %d", seed) << seed;
+    }
+    void plainDpoLetsBothRewardsFall() {
+        QFETCH(int, seed);
+        const auto d = diagnose("both-falling-dpo", seed);
+        const auto e = exported("both-falling-dpo", seed);
+        QCOMPARE(d["run"]["status"].get<std::string>(), std::string("completed"));
+        // Both rewards end below the reference, on the training batches and on the eval pairs
+        // (measured: chosen -0.19 to -0.98 in training, -0.39 to -0.79 in eval).
+        for (const char* m : {"rewards/chosen", "rewards/rejected", "eval/rewards/chosen", "eval/rewards/rejected"})
+            QVERIFY2(last_value(e, m) < 0, qPrintable(QString("%1 ends at %2").arg(m).arg(last_value(e, m))));
+        // The final margin comes from rejected falling while chosen fell too.
         const auto& md = d["margin_decomposition"];
-        QVERIFY(md["from_chosen"].get<double>() < 0);
-        QVERIFY(md["from_rejected"].get<double>() > 0);
-        QCOMPARE(d["run"]["name"].get<std::string>(), std::string("both-falling-dpo"));
-        // Per-pair evidence: 64 eval pairs tracked from step 0 to the end; most lost chosen
-        // likelihood; the most falling comes first, with its text and curve.
+        QVERIFY2(md["from_chosen"].get<double>() < 0, md.dump().c_str());
+        QVERIFY2(md["from_rejected"].get<double>() > 0, md.dump().c_str());
+        // Per-pair evidence: 64 eval pairs tracked from step 0 to the end; the chosen answer of
+        // most of them lost likelihood (measured: 59-64 of 64); the most falling comes first.
         const auto& pt = d["pair_tracking"];
         QCOMPARE(pt["tracked"].get<int>(), 64);
         QCOMPARE(pt["first_step"].get<int>(), 0);
         QCOMPARE(pt["last_step"].get<int>(), 300);
-        QVERIFY(pt["chosen_fell"].get<int>() > 32);
+        QVERIFY2(pt["chosen_fell"].get<int>() > 48, qPrintable(QString::number(pt["chosen_fell"].get<int>())));
         QVERIFY(pt["pairs"][0]["prompt"].get<std::string>().find('=') != std::string::npos);
         QVERIFY(pt["pairs"][0]["chosen_logp_change"].get<double>() < 0);
         QCOMPARE(pt["pairs"][0]["curve"]["step"].size(), size_t(13));  // 0, 25, ..., 300
         QVERIFY(pt["correlations"]["ches"]["drop"]["spearman"].is_number());
-        // What to try: the RPO remedy first, on-policy answers last (they make a data file).
-        QCOMPARE(d["remedies"]["regime"].get<std::string>(), std::string("both_falling"));
-        QCOMPARE(d["remedies"]["remedies"][0]["id"].get<std::string>(), std::string("sft_weight"));
-        QCOMPARE(d["remedies"]["remedies"].back()["id"].get<std::string>(), std::string("on_policy_rejected"));
-        QCOMPARE(d["remedies"]["remedies"].back()["makes_data"].get<bool>(), true);
+        // The detector flags both rewards falling for a stretch of the run, with falling slopes
+        // as its evidence.
+        int falling = 0;
+        for (const auto& r : d["regimes"]) {
+            QVERIFY(r["start_step"].get<int>() <= r["end_step"].get<int>());
+            if (r["regime"] != "both_falling") continue;
+            ++falling;
+            const auto& ev = r["evidence"];
+            QVERIFY(ev["chosen"]["slope"].get<double>() < 0);
+            QVERIFY(ev["rejected"]["slope"].get<double>() < 0);
+            QCOMPARE(ev["chosen"]["trend"].get<std::string>(), std::string("falling"));
+            QVERIFY(!r["explanation"].get<std::string>().empty());
+        }
+        QVERIFY2(falling >= 1 && d["problem_steps"].value("both_falling", 0) > 0, d["regimes"].dump().c_str());
+        // What to try follows the problem the run spent the most steps in; for both falling the
+        // RPO remedy comes first and on-policy answers last (they make a data file).
+        QVERIFY(d["dominant_problem"].is_string());
+        QCOMPARE(d["remedies"]["regime"], d["dominant_problem"]);
+        int most = 0;
+        for (const auto& [regime, steps] : d["problem_steps"].items()) most = std::max(most, steps.get<int>());
+        QCOMPARE(d["problem_steps"][d["dominant_problem"].get<std::string>()].get<int>(), most);
+        QVERIFY(!d["remedies"]["remedies"].empty());
+        if (d["dominant_problem"] == "both_falling") {
+            QCOMPARE(d["remedies"]["remedies"][0]["id"].get<std::string>(), std::string("sft_weight"));
+            QCOMPARE(d["remedies"]["remedies"].back()["id"].get<std::string>(), std::string("on_policy_rejected"));
+            QCOMPARE(d["remedies"]["remedies"].back()["makes_data"].get<bool>(), true);
+        }
         // The demo's chosen answers are the model's own kind of answer: no off-policy warning.
         QCOMPARE(d["offpolicy"]["warn"].get<bool>(), false);
+    }
+
+    void rpoRemedyKeepsChosenUp_data() { plainDpoLetsBothRewardsFall_data(); }
+    void rpoRemedyKeepsChosenUp() {
+        QFETCH(int, seed);
+        const auto d = diagnose("both-falling-rpo", seed);
+        const auto e = exported("both-falling-rpo", seed);
+        // Chosen ends above the reference and rejected below it (measured on the eval pairs:
+        // chosen +0.03 to +0.07, rejected -0.04 to -0.16); few chosen answers lost likelihood
+        // (measured: 7-8 of 64, against 59-64 under plain DPO); never both falling.
+        QVERIFY2(last_value(e, "eval/rewards/chosen") > 0, qPrintable(QString::number(last_value(e, "eval/rewards/chosen"))));
+        QVERIFY2(last_value(e, "eval/rewards/rejected") < 0, qPrintable(QString::number(last_value(e, "eval/rewards/rejected"))));
+        QVERIFY2(d["margin_decomposition"]["from_chosen"].get<double>() > 0, d["margin_decomposition"].dump().c_str());
+        QVERIFY2(d["pair_tracking"]["chosen_fell"].get<int>() < 24, d["pair_tracking"]["chosen_fell"].dump().c_str());
+        for (const auto& r : d["regimes"]) QVERIFY2(r["regime"] != "both_falling", r.dump().c_str());
+        QCOMPARE(d["problem_steps"].value("both_falling", 0), 0);
+    }
+
+    void liveRegimeEventsAreTheStoredDiagnosis_data() { plainDpoLetsBothRewardsFall_data(); }
+    void liveRegimeEventsAreTheStoredDiagnosis() {
+        // The live detector and `diagnose` read the same stream: every regime the stored stream
+        // shows was announced live, at the step it was declared.
+        QFETCH(int, seed);
+        const auto d = diagnose("both-falling-dpo", seed);
+        const auto e = exported("both-falling-dpo", seed);
+        std::vector<std::pair<std::string, int64_t>> live, stored;
+        for (const auto& ev : e["events"])
+            if (ev["kind"] == "regime") live.emplace_back(ev["data"]["to"].get<std::string>(), ev["step"].get<int64_t>());
+        for (const auto& r : d["regimes"])
+            if (r["regime"] != "warming_up") stored.emplace_back(r["regime"].get<std::string>(), r["declared_step"].get<int64_t>());
+        QVERIFY(!stored.empty());
+        QCOMPARE(live, stored);
     }
 
     void offPolicyChosenAnswersFireTheWarning() {
@@ -103,28 +179,17 @@ private slots:
             out << pair.dump() << "\n";
         }
         out.close();
-        // The check runs before the first preference step: two steps are enough.
-        QCOMPARE(cli({"run", "experiments/offpolicy-dpo.json", "--db", db_, "--set", "data.train=" + QString::fromStdString(data),
+        // The check runs before the first preference step: two steps are enough. Half the pairs
+        // are off-policy by construction, so the share is about 0.5 on any machine (measured
+        // 0.49-0.50); the warning threshold sits well below it.
+        const QString db = dir_.filePath("offpolicy.db");
+        QCOMPARE(cli({"run", "experiments/offpolicy-dpo.json", "--db", db, "--set", "data.train=" + QString::fromStdString(data),
                       "--set", "train.steps=2", "--set", "train.eval_every=0"}),
                  0);
-        auto d = cli_json({"diagnose", "offpolicy-dpo", "--db", db_, "--json"});
+        auto d = cli_json({"diagnose", "offpolicy-dpo", "--db", db, "--json"});
         QVERIFY2(d["offpolicy"]["warn"].get<bool>(), d["offpolicy"].dump().c_str());
         QVERIFY(d["offpolicy"]["share_chosen_far_less_likely"].get<double>() > 0.25);
         QVERIFY(d["offpolicy"]["message"].get<std::string>().find("Off-policy data") != std::string::npos);
-    }
-
-    void rpoRemedyIsNotDiagnosedBothFalling() {
-        auto d = cli_json({"diagnose", "both-falling-rpo", "--db", db_, "--json"});
-        for (const auto& r : d["regimes"]) QVERIFY2(r["regime"] != "both_falling", r.dump().c_str());
-        QVERIFY(d["margin_decomposition"]["from_chosen"].get<double>() > 0);  // chosen rose
-    }
-
-    void liveRegimeEventsAreStored() {
-        auto j = cli_json({"export", "both-falling-dpo", "--db", db_, "--format", "json"});
-        int regime_events = 0;
-        for (const auto& e : j["events"])
-            if (e["kind"] == "regime" && e["data"]["to"] == "both_falling") ++regime_events;
-        QVERIFY(regime_events >= 1);
     }
 };
 

@@ -401,6 +401,32 @@ private slots:
         QCOMPARE(window.experimentForm()->runConfig().data.train, made);
     }
 
+    // A window closed while its dataset summary is still being read on a worker thread: the
+    // worker must not post its result to the freed window (the SIGSEGV in sendPostedEvents that
+    // test runs under load showed). Several windows, each gone before its summary is done.
+    void windowClosedWhileItsDatasetIsReadIsSafe() {
+        QTemporaryDir dir;
+        const QString data = dir.filePath("big.jsonl");
+        {
+            QFile f(data);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            for (int i = 0; i < 20000; ++i)
+                f.write(QByteArray::fromStdString(json{{"prompt", std::to_string(i) + "+7="},
+                                                       {"chosen", std::to_string(i + 7)},
+                                                       {"rejected", std::to_string(i + 8)}}.dump() + "\n"));
+        }
+        const QString path = writeExperiment(dir, {{"name", "big"}, {"data", {{"train", data.toStdString()}}}});
+        for (int i = 0; i < 3; ++i) {
+            auto* window = new ps::ui::MainWindow(dir.filePath("runs.db"));
+            QVERIFY(window->loadExperiment(path));
+            delete window;  // the summary of 20000 pairs takes longer than this
+            QTest::qWait(50);
+        }
+        QTest::qWait(1500);  // any result posted late would be delivered here
+        ps::ui::MainWindow survivor(dir.filePath("runs.db"));
+        QVERIFY(survivor.loadExperiment(path));
+    }
+
 private:
     QTemporaryDir settingsDir_;
 };
