@@ -16,7 +16,8 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 if [ "$mode" = test ]; then
-  ctest --test-dir "$BUILD_DIR" --output-on-failure -j 1
+  # Suites run side by side (each sets OMP_NUM_THREADS=1); tests/portability.sh checks them so.
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
 else
   if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
     echo "quickstart: no display (DISPLAY/WAYLAND_DISPLAY unset); starting the studio under xvfb-run," \
