@@ -53,6 +53,7 @@
 #include "runs/runs_model.h"
 #include "runs/runs_view.h"
 #include "samples/samples_panel.h"
+#include "store/run_record.h"
 #include "store/run_store.h"
 
 // Resources live in the static library; they must be registered by name, outside namespaces.
@@ -222,6 +223,7 @@ MainWindow::~MainWindow() {
     // A summary still being read posts its result to this window when done: wait for it here,
     // while the window exists (~QObject then drops the posted result unread).
     datasetPool_.waitForDone();
+    diagnosisPool_.waitForDone();
 }
 
 void MainWindow::createActions() {
@@ -564,93 +566,82 @@ bool MainWindow::openStoredRun(qint64 runId) {
         return false;
     }
     if (!store_) return false;
-    std::optional<StoredRun> run;
-    std::vector<MetricSeries> series;
-    std::vector<RunEvent> events;
+    // One record of the run (core's store/run_record.h) feeds every panel, as it feeds the CLI.
+    // Its diagnosis follows from a pool thread (diagnoseOpenedRun).
+    std::optional<RunRecord> record;
     try {
-        run = store_->find_run(runId);
-        if (!run) {
+        if (!store_->find_run(runId)) {
             reportProblem(tr("Run %1 is not in the store any more.").arg(runId));
             runsView_->refresh();
             return false;
         }
-        series = store_->load_metrics(runId);
-        events = store_->load_events(runId);
+        RunRecordOptions options;
+        options.diagnose = false;
+        record = load_run_record(*store_, runId, options);
     } catch (const std::exception& e) {
         reportProblem(tr("Cannot read run %1: %2").arg(runId).arg(QString::fromStdString(e.what())));
         return false;
     }
+    const StoredRun& run = record->run;
     // The run's shape frames the step axis as it did live.
     const auto stepsOf = [&](const char* section) -> int {
-        for (const nlohmann::json* j : {&run->resolved_config, &run->config})
+        for (const nlohmann::json* j : {&run.resolved_config, &run.config})
             if (j->is_object() && j->contains(section) && (*j)[section].is_object() &&
                 (*j)[section].contains("steps") && (*j)[section]["steps"].is_number())
                 return (*j)[section]["steps"].get<int>();
         return 0;
     };
-    // The monitor takes the series as they are (in step order). The diagnosis takes step
-    // records of the training rewards; every training series' steps count as steps.
-    std::vector<StepMetrics> trainRecords;
-    {
-        std::vector<const MetricSeries*> train;
-        for (const MetricSeries& s : series)
-            if (s.name.rfind("sft/", 0) != 0) train.push_back(&s);
-        std::vector<int64_t> steps;  // union of the (sorted) step lists; most are identical
-        for (const MetricSeries* s : train) {
-            const size_t n = std::min(s->steps.size(), s->values.size());
-            if (steps.size() == n && std::equal(steps.begin(), steps.end(), s->steps.begin())) continue;
-            std::vector<int64_t> merged;
-            merged.reserve(steps.size() + n);
-            std::set_union(steps.begin(), steps.end(), s->steps.begin(), s->steps.begin() + long(n),
-                           std::back_inserter(merged));
-            merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
-            steps.swap(merged);
-        }
-        trainRecords.resize(steps.size());
-        for (size_t i = 0; i < steps.size(); ++i) trainRecords[i].step = steps[i];
-        for (const MetricSeries* s : train) {
-            if (s->name != "rewards/chosen" && s->name != "rewards/rejected") continue;
-            size_t r = 0;
-            const size_t n = std::min(s->steps.size(), s->values.size());
-            for (size_t i = 0; i < n; ++i) {
-                while (r < steps.size() && steps[r] < s->steps[i]) ++r;
-                if (r == steps.size()) break;
-                StepMetrics& m = trainRecords[r];
-                if (i < s->wall_times.size()) m.wall_time = s->wall_times[i];
-                m.set(s->name, s->values[i]);
-            }
-        }
-    }
-    std::vector<RunEvent> regimes;
-    for (const RunEvent& e : events)
-        if (e.kind == "regime") regimes.push_back(e);
-
-    const int plannedTrain = std::max<int>(stepsOf("train"),
-                                          trainRecords.empty() ? 0 : int(trainRecords.back().step));
-    monitor_->beginRun(stepsOf("sft"), plannedTrain);
-    for (const bool sft : {true, false})  // SFT warm-up first, as it was recorded
-        for (const MetricSeries& s : series)
-            if ((s.name.rfind("sft/", 0) == 0) == sft) monitor_->appendSeries(s.name, s.steps, s.values, s.wall_times);
+    const std::vector<RunEvent>& regimes = record->regime_events;
+    const int64_t lastStep = std::max(record->last_step(MetricPhase::Train), record->last_step(MetricPhase::Eval));
+    monitor_->beginRun(stepsOf("sft"), std::max<int>(stepsOf("train"), int(lastStep)));
+    // SFT warm-up first, as it was recorded; the monitor takes the series as they are.
+    for (const MetricPhase phase : {MetricPhase::Sft, MetricPhase::Train, MetricPhase::Eval})
+        for (const MetricSeries& s : record->series(phase)) monitor_->appendSeries(s.name, s.steps, s.values, s.wall_times);
     monitor_->appendEvents(regimes);
     monitor_->refresh();
-    diagnosis_->clear();
-    diagnosis_->appendMetrics(trainRecords);
-    diagnosis_->appendEvents(regimes);
-    diagnosis_->loadTrackedPairs(*store_, runId);  // evidence helper: per-pair tracking
+    diagnosis_->showRecord(*record);
     samplesPanel_->showRun(runId);
     openedRunId_ = runId;
     controls_->showIdle(tr("Showing stored run %1 (%2)")
                             .arg(runId)
-                            .arg(QString::fromLatin1(to_string(run->status))));
-    const QString name = QString::fromStdString(run->name);
+                            .arg(QString::fromLatin1(to_string(run.status))));
+    const QString name = QString::fromStdString(run.name);
     log_->appendMessage(QStringLiteral("info"),
                         tr("Opened stored run %1 '%2': %3 steps, %4 regime change(s).")
                             .arg(runId)
                             .arg(name)
-                            .arg(trainRecords.size())
+                            .arg(record->last_step(MetricPhase::Train))
                             .arg(regimes.size()));
     statusBar()->showMessage(tr("Showing stored run %1 '%2'").arg(runId).arg(name), 8000);
+    diagnoseOpenedRun(std::make_shared<RunRecord>(std::move(*record)));
     return true;
+}
+
+void MainWindow::diagnoseOpenedRun(std::shared_ptr<RunRecord> record) {
+    const quint64 generation = ++diagnosisGeneration_;
+    diagnosisPool_.start([this, generation, record] {
+        QString error;
+        try {
+            diagnose_run_record(*record);
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        QMetaObject::invokeMethod(this, [this, generation, record, error] {
+            // Another run was opened, a run started, or this one was deleted meanwhile.
+            if (generation != diagnosisGeneration_ || openedRunId_ != record->run.id) return;
+            if (!error.isEmpty()) {
+                reportProblem(tr("Cannot diagnose run %1: %2").arg(record->run.id).arg(error));
+                return;
+            }
+            diagnosis_->showDiagnosis(*record);
+            // A run stored without regime events (imported, or older than the live detector)
+            // gets its bands from the diagnosis.
+            if (record->regime_events.empty()) {
+                monitor_->appendEvents(record->timeline_events());
+                monitor_->refresh();
+            }
+        }, Qt::QueuedConnection);
+    });
 }
 
 void MainWindow::startRun() {
@@ -671,6 +662,7 @@ void MainWindow::startRun() {
     openedRunId_ = 0;
     liveMetrics_ = nlohmann::json::object();
     diagnosis_->clear();
+    diagnosis_->setAlgorithm(config.objective.algorithm);
     lastRunError_.clear();
     controls_->setProblem(QString());
     try {

@@ -22,6 +22,7 @@ namespace ps {
 class RunStore;
 struct RunConfig;
 struct Remedy;
+struct RunRecord;
 }
 
 namespace ps::ui {
@@ -104,8 +105,10 @@ public slots:
     void togglePause();
     void stopRun();
     void refreshRuns();
-    // Loads a stored run's metrics and regime events into the monitor and the diagnosis, so a
-    // past run can be inspected. Refused (false, with a message) while a run is live.
+    // Loads a stored run's record (core's store/run_record.h) into the monitor and the
+    // diagnosis, so a past run can be inspected; its diagnosis and remedies follow from a pool
+    // thread (diagnosisPanel()->isDiagnosing() until then). Refused (false, with a message)
+    // while a run is live.
     bool openStoredRun(qint64 runId);
     // Puts the current experiment, with the remedy picked in the diagnosis applied (by default
     // objective.sft_weight = 1.0, the RPO remedy for both rewards falling) and a new name, into
@@ -139,6 +142,7 @@ protected:
 
 private:
     QString deviceText(const std::string& requested) const;
+    void diagnoseOpenedRun(std::shared_ptr<RunRecord> record);
     void finishCloneWithRemedy(nlohmann::json experiment, const Remedy& remedy);
     void makeOnPolicyData(nlohmann::json experiment, const Remedy& remedy, const std::string& path);
     void createActions();
@@ -208,6 +212,10 @@ private:
     // Reads dataset summaries off the GUI thread. The window's own pool, not the global one: the
     // destructor waits for it, so no task posts its result to a window that is already gone.
     QThreadPool datasetPool_;
+    // Diagnoses opened stored runs off the GUI thread (the regime detector takes seconds on a
+    // run of 100,000 steps); one at a time, the newest open wins (diagnosisGeneration_).
+    QThreadPool diagnosisPool_;
+    quint64 diagnosisGeneration_ = 0;
 };
 
 }  // namespace ps::ui

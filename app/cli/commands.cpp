@@ -30,6 +30,7 @@
 #include "model/memory_estimate.h"
 #include "model/text_generator.h"
 #include "progress_printer.h"
+#include "store/run_record.h"
 #include "store/run_store.h"
 
 namespace ps::cli {
@@ -222,44 +223,12 @@ int export_command(const std::string& db_path, const std::string& run_text, cons
 
 int diagnose_command(const std::string& db_path, const std::string& run_text, bool json, int top) {
     RunStore store(db_or_default(db_path));
-    StoredRun run = store.resolve_run(run_text);
-    // Rebuild the preference-training stream (SFT and eval series count steps of their own).
-    std::map<int64_t, StepMetrics> by_step;
-    for (const auto& s : store.load_metrics(run.id)) {
-        if (s.name.rfind("sft/", 0) == 0 || s.name.rfind("eval/", 0) == 0) continue;
-        for (size_t i = 0; i < s.steps.size(); ++i) {
-            auto& m = by_step[s.steps[i]];
-            m.step = s.steps[i];
-            m.wall_time = s.wall_times[i];
-            m.set(s.name, s.values[i]);
-        }
-    }
-    std::vector<StepMetrics> stream;
-    stream.reserve(by_step.size());
-    for (auto& [step, m] : by_step) stream.push_back(std::move(m));
-    nlohmann::json d = diagnose_series(stream);
-    d["run"] = {{"id", run.id}, {"name", run.name}, {"algorithm", run.algorithm}, {"status", to_string(run.status)}};
-    // What to try: the remedies of the problem the run spent the most steps in.
-    nlohmann::json remedies = nlohmann::json::array();
-    const std::string remedy_regime = d["dominant_problem"].is_string() ? d["dominant_problem"].get<std::string>() : "";
-    if (!remedy_regime.empty())
-        for (const Remedy& r : remedies_for(regime_from_string(remedy_regime), run.algorithm))
-            remedies.push_back({{"id", r.id}, {"title", r.title}, {"change", r.change}, {"why", r.why},
-                                {"one_click", r.one_click}, {"makes_data", r.makes_data}});
-    d["remedies"] = {{"regime", remedy_regime.empty() ? nlohmann::json(nullptr) : nlohmann::json(remedy_regime)},
-                     {"remedies", remedies}};
-    // Per-pair evidence: the tracked pairs whose chosen answer lost the most likelihood, and how
-    // their CHES similarity relates to that loss. Every tracked pair in JSON, most falling first.
-    const PairTrackingReport pairs = analyse_tracked_pairs(store.load_tracked_pairs(run.id), store.load_pair_logps(run.id));
-    d["pair_tracking"] = pairs.to_json();
-    // The off-policy check made before training, as the run logged it (null when it has none:
-    // an objective without a reference model, or a run stopped before it).
-    d["offpolicy"] = nullptr;
-    for (const RunEvent& e : store.load_events(run.id))
-        if (e.data.is_object() && e.data.contains("offpolicy") && e.data["offpolicy"].is_object()) {
-            d["offpolicy"] = e.data["offpolicy"];
-            d["offpolicy"]["message"] = e.message;
-        }
+    const RunRecord record = load_run_record(store, store.resolve_run(run_text).id);
+    const StoredRun& run = record.run;
+    const PairTrackingReport& pairs = record.pairs;
+    const nlohmann::json d = record.to_json();
+    const nlohmann::json& remedies = d["remedies"]["remedies"];
+    const std::string remedy_regime = record.dominant_problem ? to_string(*record.dominant_problem) : "";
     if (json) {
         std::cout << d.dump(2) << "\n";
         return 0;

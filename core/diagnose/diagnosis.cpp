@@ -1,5 +1,6 @@
 #include "diagnose/diagnosis.h"
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <utility>
@@ -31,10 +32,15 @@ std::string verdict_of(const RegimeDetector& det, const MarginDecomposition& md)
     const auto& segs = det.segments();
     const Regime final_regime = det.current();
     if (final_regime == Regime::WarmingUp && segs.size() == 1) {
+        // Runs imported from other tools may log only the loss: say that before counting steps.
+        const SmoothedRewards sm = det.smoothed();
+        if (!std::isfinite(sm.chosen) || !std::isfinite(sm.rejected))
+            return "The run logs no chosen and rejected rewards (rewards/chosen, rewards/rejected), so "
+                   "their trends cannot be judged.";
         if (n < det.options().window)
             return "Too few training steps to judge the run: " + std::to_string(n) +
                    " logged, the detector needs " + std::to_string(det.options().window) + ".";
-        return "The run logs no chosen and rejected rewards, so their trends cannot be judged.";
+        return "Too few of its steps log chosen and rejected rewards to judge their trends.";
     }
 
     std::string earlier;  // the first few problem stretches before the last segment
@@ -114,6 +120,25 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
                                                                : nlohmann::json(to_string(dominant))},
             {"verdict", verdict_of(det, md)},
             {"options", det.options().to_json()}};
+}
+
+std::optional<RegimeEvent> parse_regime_event(const RunEvent& e) {
+    if (e.kind != "regime" || !e.data.is_object()) return std::nullopt;
+    const auto to = e.data.find("to");
+    if (to == e.data.end() || !to->is_string()) return std::nullopt;
+    const auto step_of = [&](const char* key) {
+        const auto it = e.data.find(key);
+        return it != e.data.end() && it->is_number() ? it->get<int64_t>() : e.step;
+    };
+    RegimeEvent r;
+    r.step = e.step;
+    r.since_step = step_of("since_step");
+    r.declared_step = step_of("declared_step");
+    const auto from = e.data.find("from");
+    if (from != e.data.end() && from->is_string()) r.from = from->get<std::string>();
+    r.to = to->get<std::string>();
+    r.message = e.message;
+    return r;
 }
 
 DiagnosisSink::DiagnosisSink(EventCallback emit, RegimeDetectorOptions options)

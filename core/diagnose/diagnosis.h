@@ -3,6 +3,8 @@
 #pragma once
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +32,18 @@ Regime dominant_problem(const std::vector<RegimeSegment>& segments);
 
 nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
                                const RegimeDetectorOptions& options = {});
+
+// A "regime" RunEvent read back (what DiagnosisSink writes): the one reader of those events, for
+// the run record, the plots' bands and the diagnosis panel alike.
+struct RegimeEvent {
+    int64_t step = 0;           // the event's step
+    int64_t since_step = 0;     // first step of the new stretch (data "since_step", else step)
+    int64_t declared_step = 0;  // when the detector declared it (data "declared_step", else step)
+    std::string from, to;       // regime names ("warming_up", "both_falling", ...); from may be ""
+    std::string message;        // the explanation
+};
+// nullopt for events of another kind or without a regime name in data "to".
+std::optional<RegimeEvent> parse_regime_event(const RunEvent& event);
 
 // Feeds a detector from the live stream and hands each regime change downstream as
 // RunEvent{kind "regime", step, message = explanation, data = evidence + {"from","to"}}.

@@ -89,6 +89,37 @@ bool blendedClose(const QColor& got, QColor fill, int alpha, const QColor& base)
            std::abs(got.blue() - mix(fill.blue(), base.blue())) <= 3;
 }
 
+// A finished run in `store` whose rewards both fall in straight lines over 60 steps (chosen
+// -0.01 a step, rejected -0.03), with the live detector's regime event, unless `events` is false
+// (a run imported from another tool stores none); `rewards` false logs only a loss.
+int64_t storeRun(ps::RunStore& store, const char* name, const char* algorithm, bool events = true, bool rewards = true) {
+    ps::RunInfo info;
+    info.name = name;
+    info.algorithm = algorithm;
+    const int64_t id = store.create_run(info);
+    std::vector<ps::StepMetrics> batch;
+    for (int64_t s = 1; s <= 60; ++s) {
+        ps::StepMetrics m;
+        m.step = s;
+        m.set("loss", 0.7);
+        if (rewards) {
+            m.set("rewards/chosen", -0.01 * double(s));
+            m.set("rewards/rejected", -0.03 * double(s));
+        }
+        batch.push_back(m);
+    }
+    store.append_metrics(id, batch);
+    if (events) store.append_events(id, {regimeEvent("warming_up", "both_falling", 30, 39, "Both rewards are falling.")});
+    store.finish_run(id, ps::RunStatus::Completed, json::object(), "", 1.0);
+    return id;
+}
+
+QStringList remedyIds(const ps::ui::DiagnosisPanel& panel) {
+    QStringList ids;
+    for (int i = 0; i < panel.remedyChoice()->count(); ++i) ids << panel.remedyChoice()->itemData(i).toString();
+    return ids;
+}
+
 }  // namespace
 
 class TestDiagnoseUi : public QObject {
@@ -299,6 +330,61 @@ private slots:
         QVERIFY(panel.regimeTimeline()->segments().empty());
         QCOMPARE(panel.marginPlot()->points(), size_t(0));
         QCOMPARE(panel.remedyChoice()->count(), 0);
+    }
+
+    // A stored run opened in the studio offers the remedies of its run record: those of the
+    // problem it spent the most steps in, for its algorithm. A KTO run is never offered "switch
+    // to KTO"; the same run trained with DPO is.
+    void storedKtoRunIsNotOfferedKto() {
+        QTemporaryDir dir;
+        ps::ui::MainWindow window(dir.filePath("runs.db"));
+        const int64_t kto = storeRun(*window.store(), "falling-kto", "kto");
+        const int64_t dpo = storeRun(*window.store(), "falling-dpo", "dpo");
+        ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+
+        QVERIFY(window.openStoredRun(kto));
+        QVERIFY(panel->headline().contains("falling"));  // the stored regime event, at once
+        QTRY_VERIFY_WITH_TIMEOUT(!panel->isDiagnosing(), 30000);
+        const QStringList ktoIds = remedyIds(*panel);
+        QVERIFY2(!ktoIds.isEmpty(), qPrintable(panel->remedies()));
+        QVERIFY2(!ktoIds.contains("switch_to_kto"), qPrintable(ktoIds.join(',')));
+        QVERIFY(!panel->remedies().contains("Switch to KTO"));
+        QVERIFY2(panel->remediesTitle().contains("both falling"), qPrintable(panel->remediesTitle()));
+
+        QVERIFY(window.openStoredRun(dpo));
+        QTRY_VERIFY_WITH_TIMEOUT(!panel->isDiagnosing(), 30000);
+        QVERIFY(remedyIds(*panel).contains("switch_to_kto"));
+
+        // Live: the run's algorithm filters the current regime's remedies the same way.
+        panel->clear();
+        panel->setAlgorithm("kto");
+        panel->appendEvents({regimeEvent("warming_up", "both_falling", 30, 45, "Both rewards are falling.")});
+        QVERIFY(!remedyIds(*panel).isEmpty());
+        QVERIFY(!remedyIds(*panel).contains("switch_to_kto"));
+    }
+
+    // Runs with only logged scalars (as imported from other tools): without stored regime
+    // events the diagnosis draws its own regime changes; without rewards it says so.
+    void storedRunsWithOnlyScalars() {
+        QTemporaryDir dir;
+        ps::ui::MainWindow window(dir.filePath("runs.db"));
+        const int64_t imported = storeRun(*window.store(), "imported", "", false);
+        const int64_t lossOnly = storeRun(*window.store(), "loss-only", "", false, false);
+        ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+
+        QVERIFY(window.openStoredRun(imported));
+        QVERIFY(panel->regimeTimeline()->segments().empty());
+        QTRY_VERIFY_WITH_TIMEOUT(!panel->isDiagnosing(), 30000);
+        QCOMPARE(int(panel->regimeTimeline()->segments().size()), 1);
+        QCOMPARE(panel->regimeTimeline()->segments()[0].start, int64_t(30));
+        QVERIFY2(panel->headline().contains("falling"), qPrintable(panel->headline()));
+        QVERIFY(remedyIds(*panel).contains("switch_to_kto"));  // no algorithm: every remedy
+
+        QVERIFY(window.openStoredRun(lossOnly));
+        QTRY_VERIFY_WITH_TIMEOUT(!panel->isDiagnosing(), 30000);
+        QVERIFY2(panel->headline().contains("logs no chosen and rejected rewards"), qPrintable(panel->headline()));
+        QCOMPARE(panel->remedyChoice()->count(), 0);
+        QVERIFY(panel->regimeTimeline()->segments().empty());
     }
 
     void cloneAppliesThePickedRemedy() {

@@ -1,21 +1,23 @@
 #include "common/metric_style.h"
 
+#include <string>
+
+#include "common/metric_name.h"
 #include "common/theme.h"
 
 namespace ps::ui {
 
 namespace {
-const QString kEvalPrefix = QStringLiteral("eval/");
-const QString kSftPrefix = QStringLiteral("sft/");
+MetricPhase phaseOf(const QString& metric) { return split_metric_name(metric.toStdString()).phase; }
 }  // namespace
 
-bool isEvalMetric(const QString& metric) { return metric.startsWith(kEvalPrefix); }
-bool isSftMetric(const QString& metric) { return metric.startsWith(kSftPrefix); }
+bool isEvalMetric(const QString& metric) { return phaseOf(metric) == MetricPhase::Eval; }
+bool isSftMetric(const QString& metric) { return phaseOf(metric) == MetricPhase::Sft; }
 
 QString baseMetricName(const QString& metric) {
-    if (isEvalMetric(metric)) return metric.mid(kEvalPrefix.size());
-    if (isSftMetric(metric)) return metric.mid(kSftPrefix.size());
-    return metric;
+    const std::string name = metric.toStdString();
+    const std::string_view key = split_metric_name(name).key;
+    return QString::fromUtf8(key.data(), int(key.size()));
 }
 
 QColor metricColor(const QString& metric) {

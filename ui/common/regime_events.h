@@ -1,5 +1,6 @@
-// Reading the engine's regime-change events (kind "regime"), shared by the shaded bands on the
-// plots and the regime timeline, so both draw the same stretches.
+// Reading the engine's regime-change events (kind "regime"; core's parse_regime_event) as Qt
+// text, shared by the shaded bands on the plots, the regime timeline and the diagnosis panel,
+// so all of them read the same stretches.
 #pragma once
 #include <cstdint>
 #include <optional>

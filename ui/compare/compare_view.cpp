@@ -20,6 +20,7 @@
 #include <QSvgGenerator>
 #include <qcustomplot.h>
 
+#include "common/metric_name.h"
 #include "common/metric_style.h"
 #include "common/plot_items.h"
 #include "common/theme.h"
@@ -89,9 +90,7 @@ QTableWidgetItem* numberItem(double value) {
     return item;
 }
 
-bool isTrainingMetric(const std::string& name) {
-    return name.compare(0, 5, "eval/") != 0 && name.compare(0, 4, "sft/") != 0;
-}
+bool isTrainingMetric(const std::string& name) { return split_metric_name(name).phase == MetricPhase::Train; }
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "common/metric_name.h"
+
 namespace ps::ui::compare {
 
 namespace {
@@ -33,13 +35,7 @@ void flattenInto(const nlohmann::json& value, const std::string& prefix,
     out[prefix] = std::move(flat);
 }
 
-std::string baseName(const std::string& metric) {
-    for (const char* prefix : {"eval/", "sft/"}) {
-        const std::string p(prefix);
-        if (metric.compare(0, p.size(), p) == 0) return metric.substr(p.size());
-    }
-    return metric;
-}
+std::string baseName(const std::string& metric) { return std::string(split_metric_name(metric).key); }
 
 }  // namespace
 

@@ -12,12 +12,14 @@
 #include <QVBoxLayout>
 
 #include "common/metric_style.h"
+#include "common/regime_events.h"
 #include "diagnose/margin_decomposition.h"
 #include "diagnose/margin_decomposition_plot.h"
 #include "diagnose/pair_browser.h"
 #include "diagnose/pair_tracking.h"
 #include "diagnose/regime_timeline.h"
 #include "diagnose/remedies.h"
+#include "store/run_record.h"
 #include "store/run_store.h"
 
 namespace ps::ui {
@@ -43,19 +45,19 @@ QString headlineFor(const QString& regime, int64_t since) {
     return DiagnosisPanel::tr("Regime '%1' since step %2").arg(regime, step);
 }
 
-// core's remedies for a regime; none for an unknown regime text.
-std::vector<Remedy> remediesOf(const QString& regime) {
+// core's remedies for a regime and algorithm; none for an unknown regime text.
+std::vector<Remedy> remediesOf(const QString& regime, const std::string& algorithm) {
     try {
-        return remedies_for(regime_from_string(regime.toStdString()));
+        return remedies_for(regime_from_string(regime.toStdString()), algorithm);
     } catch (const std::exception&) {
         return {};
     }
 }
 
 // Plain-text remedies (one per line); empty when there is nothing to do.
-QString remediesFor(const QString& regime) {
+QString remediesText(const std::vector<Remedy>& remedies) {
     QStringList lines;
-    for (const Remedy& r : remediesOf(regime))
+    for (const Remedy& r : remedies)
         lines << QStringLiteral("• %1: %2%3. %4")
                      .arg(QString::fromStdString(r.title), QString::fromStdString(r.change),
                           r.one_click ? QString() : DiagnosisPanel::tr(" (advice, no one-click change)"),
@@ -155,6 +157,12 @@ void DiagnosisPanel::clear() {
     regime_.clear();
     message_.clear();
     since_ = 0;
+    algorithm_.clear();
+    stored_ = false;
+    storedDiagnosed_ = false;
+    storedRemedies_.clear();
+    storedProblem_.clear();
+    storedVerdict_.clear();
     chosen_ = Ema{};
     rejected_ = Ema{};
     timeline_->clear();
@@ -179,17 +187,47 @@ void DiagnosisPanel::appendMetrics(const std::vector<StepMetrics>& batch) {
     if (any) updateDecomposition();
 }
 
+void DiagnosisPanel::setAlgorithm(const std::string& algorithm) {
+    if (algorithm == algorithm_) return;
+    algorithm_ = algorithm;
+    showRegime();
+}
+
+void DiagnosisPanel::showRecord(const RunRecord& record) {
+    clear();
+    algorithm_ = record.run.algorithm;
+    stored_ = true;
+    appendEvents(record.regime_events);
+    showPairs(record.pairs, record.run.id);
+    if (record.diagnosed)
+        showDiagnosis(record);
+    else
+        showRegime();
+}
+
+void DiagnosisPanel::showDiagnosis(const RunRecord& record) {
+    if (!stored_ || !record.diagnosed) return;
+    storedDiagnosed_ = true;
+    appendMetrics(record.stream);
+    storedRemedies_ = record.remedies;
+    storedProblem_ = record.dominant_problem ? QString::fromLatin1(to_string(*record.dominant_problem)) : QString();
+    const auto verdict = record.diagnosis.find("verdict");
+    storedVerdict_ = verdict != record.diagnosis.end() && verdict->is_string()
+                         ? QString::fromStdString(verdict->get<std::string>())
+                         : QString();
+    if (record.regime_events.empty()) appendEvents(record.timeline_events());
+    showRegime();  // no regime at all: the verdict says why
+}
+
 void DiagnosisPanel::appendEvents(const std::vector<RunEvent>& events) {
     timeline_->addEvents(events);
     bool changed = false;
     for (const RunEvent& e : events) {
-        if (e.kind != "regime" || !e.data.is_object()) continue;
-        const auto to = e.data.find("to");
-        if (to == e.data.end() || !to->is_string()) continue;
-        regime_ = QString::fromStdString(to->get<std::string>());
-        const auto since = e.data.find("since_step");
-        since_ = since != e.data.end() && since->is_number() ? since->get<int64_t>() : e.step;
-        message_ = QString::fromStdString(e.message);
+        const std::optional<RegimeChange> c = regimeChange(e);
+        if (!c) continue;
+        regime_ = c->regime;
+        since_ = c->since;
+        message_ = c->message;
         changed = true;
     }
     if (!changed) return;
@@ -205,14 +243,18 @@ void DiagnosisPanel::setCloneEnabled(bool enabled, const QString& whyNot) {
 
 QString DiagnosisPanel::selectedRemedyId() const { return remedyChoice_->currentData().toString(); }
 
+void DiagnosisPanel::showPairs(const PairTrackingReport& report, int64_t runId) {
+    if (report.empty())
+        pairs_->clear(tr("Run %1 has no tracked pairs (train.track_pairs = 0, a run stored before tracking, or "
+                         "one imported from another tool).")
+                          .arg(runId));
+    else
+        pairs_->setReport(report);
+}
+
 void DiagnosisPanel::loadTrackedPairs(RunStore& store, int64_t runId) {
     try {
-        const PairTrackingReport report = analyse_tracked_pairs(store.load_tracked_pairs(runId), store.load_pair_logps(runId));
-        if (report.empty())
-            pairs_->clear(tr("Run %1 has no tracked pairs (train.track_pairs = 0, or a run stored before tracking).")
-                              .arg(runId));
-        else
-            pairs_->setReport(report);
+        showPairs(analyse_tracked_pairs(store.load_tracked_pairs(runId), store.load_pair_logps(runId)), runId);
     } catch (const std::exception& e) {
         pairs_->clear(tr("Cannot read the tracked pairs of run %1: %2").arg(runId).arg(QString::fromStdString(e.what())));
     }
@@ -222,11 +264,18 @@ QString DiagnosisPanel::headline() const { return headline_->text(); }
 QString DiagnosisPanel::explanation() const { return explanation_->text(); }
 QString DiagnosisPanel::decomposition() const { return decomposition_->text(); }
 QString DiagnosisPanel::remedies() const { return remedies_->text(); }
+QString DiagnosisPanel::remediesTitle() const { return remediesTitle_->text(); }
+
+std::vector<Remedy> DiagnosisPanel::currentRemedies() const {
+    return stored_ ? storedRemedies_ : remediesOf(regime_, algorithm_);
+}
 
 void DiagnosisPanel::showRegime() {
     const QColor color = regime_.isEmpty() ? QColor(Qt::darkGray) : regimeColor(regime_);
-    headline_->setText(regime_.isEmpty() ? tr("No diagnosis yet: it starts with the preference training")
-                                         : headlineFor(regime_, since_));
+    headline_->setText(!regime_.isEmpty()                       ? headlineFor(regime_, since_)
+                       : isDiagnosing()                       ? tr("Diagnosing the stored run…")
+                       : stored_ && !storedVerdict_.isEmpty() ? storedVerdict_
+                                                              : tr("No diagnosis yet: it starts with the preference training"));
     headline_->setStyleSheet(QStringLiteral("color: %1;").arg(color.darker(115).name()));
 
     explanation_->setText(message_);
@@ -242,13 +291,19 @@ void DiagnosisPanel::showRegime() {
             .arg(tint.alpha())
             .arg(color.name()));
 
-    const QString what = remediesFor(regime_);
+    const std::vector<Remedy> remedies = currentRemedies();
+    const QString what = isDiagnosing() ? tr("Diagnosing the run…") : remediesText(remedies);
     remedies_->setText(what);
+    // A stored run's remedies are for what it suffered from most, which need not be where it ended.
+    remediesTitle_->setText(stored_ && !storedProblem_.isEmpty()
+                                ? tr("What usually helps against %1 (this run's main problem)")
+                                      .arg(regimeShortLabel(storedProblem_))
+                                : tr("What usually helps"));
     // Both: a hidden title would otherwise leave the button alone on the row.
     remediesTitle_->setVisible(!what.isEmpty());
     remedies_->setVisible(!what.isEmpty());
     remedyChoice_->clear();
-    for (const Remedy& r : remediesOf(regime_))
+    for (const Remedy& r : remedies)
         if (r.one_click)
             remedyChoice_->addItem(QString::fromStdString(r.title), QString::fromStdString(r.id));
     remedyChoice_->setVisible(remedyChoice_->count() > 0);

@@ -5,16 +5,20 @@
 // Below it, the evidence (ui/diagnose/): the regime timeline, the stacked margin decomposition
 // over the steps, and the run's tracked pairs (loaded from the store when the run ends or a
 // stored run is opened). "Clone with remedy" applies the remedy picked in the list (core's
-// diagnose/remedies.h) as config overrides.
+// diagnose/remedies.h) as config overrides. A live run offers the current regime's remedies
+// for its algorithm; a stored run shows its run record (core's store/run_record.h) and offers
+// the record's remedies: those of the problem the run spent the most steps in, for its algorithm.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <QString>
 #include <QWidget>
 
 #include "common/run_types.h"
+#include "diagnose/remedies.h"
 
 class QComboBox;
 class QFrame;
@@ -24,6 +28,8 @@ class QTabWidget;
 
 namespace ps {
 class RunStore;
+struct PairTrackingReport;
+struct RunRecord;
 }
 
 namespace ps::ui {
@@ -40,8 +46,19 @@ public:
 
     explicit DiagnosisPanel(QWidget* parent = nullptr);
 
-    // Forgets the last run: "waiting" look, no decomposition.
+    // Forgets the last run: "waiting" look, no decomposition, no algorithm.
     void clear();
+    // The live run's objective.algorithm: remedies that do not apply to it are not offered.
+    void setAlgorithm(const std::string& algorithm);
+    // A stored run: its stored regime changes and tracked pairs, from its record (clearing
+    // what was shown before), and its diagnosis when the record has one.
+    void showRecord(const RunRecord& record);
+    // The stored run's diagnosis once it is made (core: diagnose_run_record): its stream (the
+    // margin decomposition), the remedies of its main problem for its algorithm, the verdict,
+    // and for a run stored without regime events the regime changes of the diagnosis.
+    void showDiagnosis(const RunRecord& record);
+    // A stored run is shown and its diagnosis has not come yet.
+    bool isDiagnosing() const { return stored_ && !storedDiagnosed_; }
     void appendMetrics(const std::vector<StepMetrics>& batch);
     void appendEvents(const std::vector<RunEvent>& events);
     // Whether "Clone with remedy" may act now (the form is locked while a run is going).
@@ -53,6 +70,7 @@ public:
     QString explanation() const;
     QString decomposition() const;
     QString remedies() const;
+    QString remediesTitle() const;
     QPushButton* cloneButton() const { return cloneButton_; }
     // The one-click remedies of the current regime; the picked one is what "Clone with remedy"
     // applies (core: ps::apply_remedy(experiment, selectedRemedyId(), config)).
@@ -84,6 +102,8 @@ private:
     };
     void showRegime();
     void updateDecomposition();
+    void showPairs(const PairTrackingReport& report, int64_t runId);
+    std::vector<Remedy> currentRemedies() const;
 
     QLabel* headline_ = nullptr;
     QLabel* decomposition_ = nullptr;
@@ -100,6 +120,12 @@ private:
 
     QString regime_;
     QString message_;
+    std::string algorithm_;        // "" = any
+    bool stored_ = false;          // showing a run record: its remedies, not the regime's
+    bool storedDiagnosed_ = false;
+    std::vector<Remedy> storedRemedies_;
+    QString storedProblem_;        // the record's dominant problem ("" when none)
+    QString storedVerdict_;        // the record's verdict, the headline when it has no regime
     int64_t since_ = 0;
     Ema chosen_, rejected_;
 };

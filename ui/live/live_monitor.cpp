@@ -13,6 +13,7 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include "common/metric_name.h"
 #include "common/metric_style.h"
 #include "common/plot_items.h"
 #include "common/theme.h"
@@ -44,7 +45,7 @@ const PanelSpec kPanelSpecs[kPanelCount] = {
     {"Learning rate", "lr", false},
 };
 
-bool isSftName(const std::string& name) { return name.rfind("sft/", 0) == 0; }
+bool isSftName(const std::string& name) { return split_metric_name(name).phase == MetricPhase::Sft; }
 
 // Lower and upper quantile of values (partially sorts them).
 std::pair<double, double> quantileRange(std::vector<double>& v, double q) {

@@ -19,6 +19,7 @@
 
 #include "model/source_tokenizer.h"
 #include "model/text_generator.h"
+#include "store/run_record.h"
 #include "store/run_store.h"
 #include "text/chat_template.h"
 
@@ -36,10 +37,8 @@ constexpr size_t kBatch = 4;
 
 TrainedWeights trainedWeightsOf(const StoredRun& run, const std::vector<RunEvent>& events) {
     TrainedWeights w;
-    // The trainer's event after writing the weights names the directory (engine: save_trained).
-    for (auto it = events.rbegin(); it != events.rend(); ++it) {
-        if (!it->data.is_object() || !it->data.contains("save_dir") || !it->data["save_dir"].is_string()) continue;
-        const QString dir = q(it->data["save_dir"].get<std::string>());
+    if (const std::optional<std::string> saved = saved_model_dir_of(events)) {
+        const QString dir = q(*saved);
         if (QFileInfo::exists(dir + "/config.json")) {
             w.dir = dir;
         } else {
