@@ -459,7 +459,7 @@ private slots:
             ps::ObjectiveConfig c;
             c.loss_type = "exo";
             expect_error(c, "objective.loss_type", [&] { ps::dpo_objective(p, c); });
-            expect_error(c, "objective.loss_type", [&] { ps::validate_objective_config(c); });
+            expect_error(c, "objective.loss_type", [&] { ps::validate_objective(c); });
             try {
                 ps::paired_objective(p, c);
                 QFAIL("no error");
@@ -497,7 +497,7 @@ private slots:
             c.dpop_lambda = 0;
             c.algorithm = "kto";
             c.undesirable_weight = 0;
-            expect_error(c, "objective.undesirable_weight", [&] { ps::validate_objective_config(c); });
+            expect_error(c, "objective.undesirable_weight", [&] { ps::validate_objective(c); });
         }
         {
             ps::ObjectiveConfig c;
@@ -505,30 +505,30 @@ private slots:
             expect_error(c, "objective.algorithm", [&] { ps::paired_objective(p, c); });
             c.algorithm = "ppo";
             expect_error(c, "objective.algorithm", [&] { ps::paired_objective(p, c); });
-            expect_error(c, "objective.algorithm", [&] { ps::validate_objective_config(c); });
+            expect_error(c, "objective.algorithm", [&] { ps::validate_objective(c); });
         }
         // Non-DPO algorithms do not read loss_type.
         {
             ps::ObjectiveConfig c;
             c.algorithm = "simpo";
             c.loss_type = "whatever";
-            ps::validate_objective_config(c);
+            ps::validate_objective(c);
             QVERIFY(std::isfinite(ps::paired_objective(p, c).loss.item<double>()));
         }
     }
 
     void needsReference() {
         ps::ObjectiveConfig c;
-        QVERIFY(ps::objective_needs_reference(c));
+        QVERIFY(ps::needs_reference(c));
         c.reference_free = true;
-        QVERIFY(!ps::objective_needs_reference(c));
+        QVERIFY(!ps::needs_reference(c));
         c.reference_free = false;
         c.algorithm = "kto";
-        QVERIFY(ps::objective_needs_reference(c));
+        QVERIFY(ps::needs_reference(c));
         c.algorithm = "orpo";
-        QVERIFY(!ps::objective_needs_reference(c));
+        QVERIFY(!ps::needs_reference(c));
         c.algorithm = "simpo";
-        QVERIFY(!ps::objective_needs_reference(c));
+        QVERIFY(!ps::needs_reference(c));
     }
 
     // paired_objective picks the same function the algorithm names; DPO without token
