@@ -70,6 +70,7 @@ std::vector<ObjectiveField> build_fields() {
         real_field("undesirable_weight", &ObjectiveConfig::undesirable_weight, 0.0, true, std::nullopt, false),
         real_field("gamma", &ObjectiveConfig::gamma, 0.0, false, std::nullopt, false, "SimPO margin, e.g. 0.5"),
         reference_free,
+        real_field("cpo_alpha", &ObjectiveConfig::cpo_alpha, 0.0, false, std::nullopt, false, "CPO's NLL weight, e.g. 1.0"),
     };
 }
 
@@ -184,6 +185,26 @@ std::vector<std::string> simpo_advice(const ObjectiveConfig& o) {
     return {s.str()};
 }
 
+std::vector<std::string> cpo_advice(const ObjectiveConfig& o) {
+    std::vector<std::string> advice;
+    const auto type = find_loss_type(o.loss_type);
+    if (type == LossType::Simpo) {
+        std::ostringstream s;
+        s.precision(3);
+        s << "CPO-SimPO gamma/beta = " << o.gamma / o.beta << ".";
+        if (o.beta < 1.0) s << " SimPO's length-normalised rewards want a beta of 2.0-2.5 (" << o.beta << " barely moves the loss).";
+        advice.push_back(s.str());
+    } else if (o.gamma != ObjectiveConfig{}.gamma) {
+        advice.push_back("Gamma only affects the simpo loss type.");
+    }
+    if (o.label_smoothing > 0 && (type == LossType::Hinge || type == LossType::Ipo))
+        advice.push_back("Label smoothing only affects the sigmoid and simpo losses.");
+    if (o.cpo_alpha == 0)
+        advice.push_back("cpo_alpha 0: no NLL term on the chosen answers, only the preference loss (no reference "
+                         "holds the policy either).");
+    return advice;
+}
+
 // ---- The rows ----
 
 AlgorithmSpec make_row(Algorithm a) {
@@ -282,6 +303,33 @@ AlgorithmSpec make_row(Algorithm a) {
             // No reference to hold the policy to: raising beta is no anchor here.
             s.remedies = {RemedyKind::SftWeight, RemedyKind::LowerLearningRate, RemedyKind::SwitchToKto,
                           RemedyKind::OnPolicyRejected};
+            return s;
+        case Algorithm::Cpo:
+            s.name = "cpo";
+            s.title = "CPO";
+            s.summary = "CPO: DPO's margin on the policy's own log-probs (no reference model) plus an NLL term "
+                        "on chosen; loss simpo is CPO-SimPO.";
+            s.data = DataKind::Paired;
+            s.reference = ReferenceUse::None;
+            s.rewards = RewardKind::PolicyLogProb;
+            s.loss_types = {LossType::Sigmoid, LossType::Hinge, LossType::Ipo, LossType::Simpo};
+            s.parameters = {
+                real("beta", "Beta", 0.1, "Scale of the log-prob difference of chosen over rejected (no reference).",
+                     "0.1 (TRL's default); 2.0-2.5 with the simpo loss."),
+                loss_choice(s.loss_types,
+                            "sigmoid: CPO; hinge: SLiC; ipo: squared loss on length-averaged log-probs; simpo: "
+                            "SimPO's length-normalised margin gamma (CPO-SimPO).",
+                            "sigmoid (the CPO paper); simpo for CPO-SimPO."),
+                real("cpo_alpha", "NLL weight (alpha)", 1.0,
+                     "Weight of the NLL of the chosen answers added to the loss: what keeps chosen likely.",
+                     "1.0 (CPO paper, TRL's default); 0 with the simpo loss is plain SimPO."),
+                real("gamma", "Gamma (simpo)", 0.5, "Target reward margin of the simpo loss (TRL's simpo_gamma).",
+                     "0.5 (TRL's default); gamma/beta 0.5-0.8 in the SimPO paper."),
+                label_smoothing(),
+            };
+            s.advice = cpo_advice;
+            // No reference to hold the policy to; its NLL term is cpo_alpha, not sft_weight.
+            s.remedies = {RemedyKind::LowerLearningRate, RemedyKind::SwitchToKto, RemedyKind::OnPolicyRejected};
             return s;
     }
     throw std::logic_error("algorithm without a row");

@@ -14,9 +14,10 @@
 
 namespace ps {
 
-enum class Algorithm { Dpo, Kto, Orpo, Simpo };
+enum class Algorithm { Dpo, Kto, Orpo, Simpo, Cpo };
 // Every algorithm, in the order the studio offers them.
-inline constexpr Algorithm kAlgorithms[] = {Algorithm::Dpo, Algorithm::Kto, Algorithm::Orpo, Algorithm::Simpo};
+inline constexpr Algorithm kAlgorithms[] = {Algorithm::Dpo, Algorithm::Kto, Algorithm::Orpo, Algorithm::Simpo,
+                                            Algorithm::Cpo};
 
 // What the objective trains on. Unpaired objectives (KTO) also take pairs, split into a
 // desirable and an undesirable example each; paired ones cannot train on unpaired data.
@@ -24,7 +25,7 @@ enum class DataKind { Paired, Unpaired };
 
 // Whether and when the reference model is needed.
 enum class ReferenceUse {
-    None,       // never (ORPO, SimPO): no reference model is built
+    None,       // never (ORPO, SimPO, CPO): no reference model is built
     Cached,     // reference log-probs of the data, computed once before training (DPO); a
                 // reference forward every step only with train.reference_logps "on_the_fly"
     EveryStep,  // also a reference forward in every step on inputs no cache holds (KTO: the
@@ -58,6 +59,7 @@ struct ObjectiveConfig {
     double undesirable_weight = 1.0;
     double gamma = 0.5;
     bool reference_free = false;  // DPO against a uniform reference (ref log-probs = 0)
+    double cpo_alpha = 1.0;       // CPO: weight of the NLL of the chosen answers (TRL cpo_alpha)
 };
 
 // One parameter of an algorithm, as the setup form presents it.

@@ -8,7 +8,7 @@
 // extreme log-probs (-1e4) and log-probs of ~0. Metrics are batch means as doubles:
 //   rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies,
 //   logps/chosen, logps/rejected (SUMMED log-probs, batch mean, whatever the loss used),
-//   nll_loss (DPO always, ORPO, SimPO), log_odds_ratio, log_odds_chosen (ORPO), kl (KTO).
+//   nll_loss (DPO always, ORPO, SimPO, CPO), log_odds_ratio, log_odds_chosen (ORPO), kl (KTO).
 // The trainer adds loss, grad_norm, learning_rate, logits/*, tokens_per_second itself.
 #pragma once
 #include <cstdint>
@@ -100,6 +100,12 @@ ObjectiveOutput orpo_objective(const PairedLogps& batch, const ObjectiveConfig& 
 // sft_weight > 0 (CPO-SimPO). Rewards beta*pc, beta*pr. Reference log-probs are ignored.
 ObjectiveOutput simpo_objective(const PairedLogps& batch, const ObjectiveConfig& config);
 
+// CPO (Xu et al. 2024; TRL CPOTrainer), no reference model: z = pc - pr with log-probs summed
+// for sigmoid/hinge and token-averaged for ipo/simpo; loss = mean(pair_losses(loss_type, z))
+// + cpo_alpha * nll (simpo: the sigmoid loss on beta z - gamma, CPO-SimPO). Rewards beta*pc,
+// beta*pr (as the loss used them); nll_loss always (TRL logs 0 when cpo_alpha is 0).
+ObjectiveOutput cpo_objective(const PairedLogps& batch, const ObjectiveConfig& config);
+
 // The paired objective config.algorithm names. ConfigError("objective.algorithm") for an
 // unknown algorithm or an unpaired one (KTO: use kto_objective).
 inline ObjectiveOutput paired_objective(const PairedLogps& batch, const ObjectiveConfig& config) {
@@ -108,6 +114,7 @@ inline ObjectiveOutput paired_objective(const PairedLogps& batch, const Objectiv
         case Algorithm::Dpo: return dpo_objective(batch, config);
         case Algorithm::Orpo: return orpo_objective(batch, config);
         case Algorithm::Simpo: return simpo_objective(batch, config);
+        case Algorithm::Cpo: return cpo_objective(batch, config);
         case Algorithm::Kto: break;
     }
     throw ConfigError("objective.algorithm", config.algorithm + " trains on unpaired examples; it has no paired "

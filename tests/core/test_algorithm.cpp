@@ -69,12 +69,12 @@ private slots:
             QVERIFY(ps::algorithm_of(objective(row.name)) == a);
             names.push_back(row.name);
         }
-        QCOMPARE(names, (std::vector<std::string>{"dpo", "kto", "orpo", "simpo"}));
-        QCOMPARE(ps::algorithm_names(), std::string("dpo, kto, orpo, simpo"));
+        QCOMPARE(names, (std::vector<std::string>{"dpo", "kto", "orpo", "simpo", "cpo"}));
+        QCOMPARE(ps::algorithm_names(), std::string("dpo, kto, orpo, simpo, cpo"));
         QVERIFY(!ps::find_algorithm("ppo"));
         std::string message;
         QCOMPARE(error_field([] { ps::algorithm_of(objective("ppo")); }, &message), std::string("objective.algorithm"));
-        QCOMPARE(message, std::string("objective.algorithm: 'ppo' is not one of: dpo, kto, orpo, simpo"));
+        QCOMPARE(message, std::string("objective.algorithm: 'ppo' is not one of: dpo, kto, orpo, simpo, cpo"));
         QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::objective_parameters("ppo"));
         QVERIFY(ps::objective_advice(objective("ppo")).empty());  // unknown: no advice, no throw
     }
@@ -119,6 +119,7 @@ private slots:
         QVERIFY(ps::algorithm_spec(Algorithm::Kto).reference == ReferenceUse::EveryStep);
         QVERIFY(ps::algorithm_spec(Algorithm::Orpo).reference == ReferenceUse::None);
         QVERIFY(ps::algorithm_spec(Algorithm::Simpo).reference == ReferenceUse::None);
+        QVERIFY(ps::algorithm_spec(Algorithm::Cpo).reference == ReferenceUse::None);
         QVERIFY(ps::algorithm_spec(Algorithm::Kto).data == ps::DataKind::Unpaired);
         // Rewards are relative exactly where a reference is used.
         for (Algorithm a : ps::kAlgorithms) {
@@ -155,6 +156,49 @@ private slots:
             QVERIFY(ps::token_averaged_logps(o));
             QVERIFY(QString::fromStdString(ps::rewards_meaning(o)).contains("no reference"));
         }
+    }
+
+    // CPO (TRL CPOTrainer): no reference, TRL's four loss types, log-probs summed for
+    // sigmoid/hinge and averaged for ipo/simpo, an NLL weight that defaults to TRL's 1.0.
+    void cpoRow() {
+        const AlgorithmSpec& row = ps::algorithm_spec(Algorithm::Cpo);
+        QVERIFY(row.data == ps::DataKind::Paired);
+        QVERIFY(row.rewards == ps::RewardKind::PolicyLogProb);
+        QVERIFY(row.loss_types ==
+                (std::vector<LossType>{LossType::Sigmoid, LossType::Hinge, LossType::Ipo, LossType::Simpo}));
+        std::vector<std::string> paths;
+        for (const ps::ParameterSpec& p : row.parameters) paths.push_back(p.path);
+        QCOMPARE(paths, (std::vector<std::string>{"objective.beta", "objective.loss_type", "objective.cpo_alpha",
+                                                  "objective.gamma", "objective.label_smoothing"}));
+        ps::ObjectiveConfig o = objective("cpo");
+        QCOMPARE(o.cpo_alpha, 1.0);
+        QVERIFY(!ps::needs_reference(o));
+        QVERIFY(!ps::reference_in_every_step(o, "on_the_fly"));
+        QVERIFY(!ps::rewards_relative_to_reference(o));
+        for (const char* t : {"sigmoid", "hinge", "ipo", "simpo"}) {
+            o.loss_type = t;
+            ps::validate_objective(o);
+            QCOMPARE(ps::token_averaged_logps(o), std::string(t) == "ipo" || std::string(t) == "simpo");
+        }
+        o.loss_type = "robust";
+        std::string message;
+        QCOMPARE(error_field([&] { ps::validate_objective(o); }, &message), std::string("objective.loss_type"));
+        QCOMPARE(message, std::string("objective.loss_type: unknown CPO loss type 'robust'; valid: sigmoid, hinge, ipo, simpo"));
+        o.loss_type = "sigmoid";
+        o.cpo_alpha = -0.5;
+        QCOMPARE(error_field([&] { ps::validate_objective(o); }), std::string("objective.cpo_alpha"));
+        o.cpo_alpha = 0.0;
+        const auto advice = ps::objective_advice(o);
+        QVERIFY(std::any_of(advice.begin(), advice.end(),
+                            [](const std::string& a) { return a.find("no NLL term") != std::string::npos; }));
+        o.loss_type = "simpo";
+        o.beta = 2.0;
+        o.gamma = 1.0;
+        QVERIFY(QString::fromStdString(ps::objective_advice(o).front()).contains("gamma/beta = 0.5"));
+        // No remedy that anchors to a reference or sets another algorithm's NLL weight.
+        QVERIFY(!ps::remedy_applies(RemedyKind::HigherBeta, "cpo"));
+        QVERIFY(!ps::remedy_applies(RemedyKind::SftWeight, "cpo"));
+        QVERIFY(ps::remedy_applies(RemedyKind::SwitchToKto, "cpo"));
     }
 
     void lossTypesBelongToTheirAlgorithm() {
