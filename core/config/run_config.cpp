@@ -203,16 +203,13 @@ RunConfig RunConfig::from_json(const json& j) {
         s.get("learning_rate", c.sft.learning_rate);
     });
     section("objective", [&](Section& s) {
-        s.get("algorithm", c.objective.algorithm);
-        s.get("beta", c.objective.beta);
-        s.get("loss_type", c.objective.loss_type);
-        s.get("label_smoothing", c.objective.label_smoothing);
-        s.get("sft_weight", c.objective.sft_weight);
-        s.get("dpop_lambda", c.objective.dpop_lambda);
-        s.get("desirable_weight", c.objective.desirable_weight);
-        s.get("undesirable_weight", c.objective.undesirable_weight);
-        s.get("gamma", c.objective.gamma);
-        s.get("reference_free", c.objective.reference_free);
+        for (const ObjectiveField& f : objective_fields()) {
+            switch (f.kind) {
+                case ParameterSpec::Kind::Real: s.get(f.key.c_str(), c.objective.*f.real); break;
+                case ParameterSpec::Kind::Choice: s.get(f.key.c_str(), c.objective.*f.text); break;
+                case ParameterSpec::Kind::Flag: s.get(f.key.c_str(), c.objective.*f.flag); break;
+            }
+        }
     });
     section("train", [&](Section& s) {
         s.get("steps", c.train.steps);
@@ -277,17 +274,7 @@ void RunConfig::validate() const {
     require(sft.learning_rate > 0.0 && sft.learning_rate < 1.0, "sft.learning_rate",
             "must be in (0, 1), e.g. 1e-3");
 
-    const auto& o = objective;
-    require_one_of(o.algorithm, {"dpo", "kto", "orpo", "simpo"}, "objective.algorithm");
-    require(o.beta > 0.0, "objective.beta", "must be positive (DPO 0.1, SimPO 2.0, ORPO lambda 0.1)");
-    require_one_of(o.loss_type, {"sigmoid", "ipo", "hinge", "robust"}, "objective.loss_type");
-    require(o.label_smoothing >= 0.0 && o.label_smoothing < 0.5, "objective.label_smoothing",
-            "must be in [0, 0.5)");
-    require(o.sft_weight >= 0.0, "objective.sft_weight", "must be 0 or positive");
-    require(o.dpop_lambda >= 0.0, "objective.dpop_lambda", "must be 0 or positive");
-    require(o.desirable_weight > 0.0, "objective.desirable_weight", "must be positive");
-    require(o.undesirable_weight > 0.0, "objective.undesirable_weight", "must be positive");
-    require(o.gamma >= 0.0, "objective.gamma", "must be 0 or positive (SimPO margin, e.g. 0.5)");
+    validate_objective(objective);
 
     require(train.steps >= 1, "train.steps", "must be at least 1");
     require(train.batch_size >= 1, "train.batch_size", "must be at least 1");
@@ -334,16 +321,15 @@ json RunConfig::to_json() const {
                  {"columns", data.columns},
                  {"tags", data.tags}};
     j["sft"] = {{"steps", sft.steps}, {"learning_rate", sft.learning_rate}};
-    j["objective"] = {{"algorithm", objective.algorithm},
-                      {"beta", objective.beta},
-                      {"loss_type", objective.loss_type},
-                      {"label_smoothing", objective.label_smoothing},
-                      {"sft_weight", objective.sft_weight},
-                      {"dpop_lambda", objective.dpop_lambda},
-                      {"desirable_weight", objective.desirable_weight},
-                      {"undesirable_weight", objective.undesirable_weight},
-                      {"gamma", objective.gamma},
-                      {"reference_free", objective.reference_free}};
+    j["objective"] = json::object();
+    for (const ObjectiveField& f : objective_fields()) {
+        json& v = j["objective"][f.key];
+        switch (f.kind) {
+            case ParameterSpec::Kind::Real: v = objective.*f.real; break;
+            case ParameterSpec::Kind::Choice: v = objective.*f.text; break;
+            case ParameterSpec::Kind::Flag: v = objective.*f.flag; break;
+        }
+    }
     j["train"] = {{"steps", train.steps},
                   {"batch_size", train.batch_size},
                   {"grad_accum", train.grad_accum},

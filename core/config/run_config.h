@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/algorithm.h"
+
 namespace ps {
 
 // Low-rank adapters (Hu et al. 2021) on the named linear layers, as PEFT's LoraConfig:
@@ -52,19 +54,6 @@ struct SftConfig {
     double learning_rate = 1e-3;
 };
 
-struct ObjectiveConfig {
-    std::string algorithm = "dpo";  // dpo | kto | orpo | simpo
-    double beta = 0.1;
-    std::string loss_type = "sigmoid";
-    double label_smoothing = 0.0;
-    double sft_weight = 0.0;
-    double dpop_lambda = 0.0;
-    double desirable_weight = 1.0;
-    double undesirable_weight = 1.0;
-    double gamma = 0.5;
-    bool reference_free = false;  // DPO against a uniform reference (ref log-probs = 0)
-};
-
 struct TrainConfig {
     int steps = 300;
     int batch_size = 8;
@@ -101,7 +90,7 @@ struct RunConfig {
     ModelConfig model;
     DataConfig data;
     SftConfig sft;
-    ObjectiveConfig objective;
+    ObjectiveConfig objective;  // config/algorithm.h: its keys and what each algorithm reads
     TrainConfig train;
 
     // Parse and validate. Missing keys take their defaults; unknown keys are errors.

@@ -12,42 +12,33 @@ namespace {
 // Every remedy, once. Regimes pick from it in their own order.
 const std::vector<Remedy>& catalogue() {
     static const std::vector<Remedy> all = {
-        {"sft_weight", "Add an SFT term on the chosen answers",
+        {RemedyKind::SftWeight, "sft_weight", "Add an SFT term on the chosen answers",
          "objective.sft_weight = 1.0 (RPO; TRL rpo_alpha, LLaMA-Factory pref_ftx)",
          "An explicit likelihood term on the chosen answers keeps them from being pushed down with the rejected ones.",
          true, "-rpo"},
-        {"dpop_lambda", "DPO-Positive",
+        {RemedyKind::DpopLambda, "dpop_lambda", "DPO-Positive",
          "objective.dpop_lambda = 5.0",
          "Penalises every chosen log-prob that drops below the reference, inside the DPO loss (Smaug).",
          true, "-dpop"},
-        {"lower_learning_rate", "Lower the learning rate",
+        {RemedyKind::LowerLearningRate, "lower_learning_rate", "Lower the learning rate",
          "train.learning_rate halved",
          "Smaller steps move the shared parts of chosen and rejected answers less at once.",
          true, "-lowlr"},
-        {"higher_beta", "Raise beta",
+        {RemedyKind::HigherBeta, "higher_beta", "Raise beta",
          "objective.beta tripled (e.g. 0.1 -> 0.3)",
          "A higher beta holds the policy closer to the reference, so both answers drift less.",
          true, "-beta"},
-        {"switch_to_kto", "Switch to KTO",
-         "objective.algorithm = kto (beta 0.1 for a SimPO or ORPO run)",
+        {RemedyKind::SwitchToKto, "switch_to_kto", "Switch to KTO",
+         "objective.algorithm = kto (beta 0.1 when the run's algorithm has no reference model: ORPO, SimPO)",
          "KTO pushes each answer against a reference point instead of only their margin, so chosen is raised on its own.",
          true, "-kto"},
-        {"on_policy_rejected", "Use on-policy rejected answers",
+        {RemedyKind::OnPolicyRejected, "on_policy_rejected", "Use on-policy rejected answers",
          "data.train = the same prompts and chosen answers with rejected answers sampled from the reference model "
          "(prefstudio-cli make-data onpolicy --config CONFIG --out FILE)",
          "Rejected answers the model would really say carry the signal; answers it never says are pushed down for nothing.",
          true, "-onpolicy", true},
     };
     return all;
-}
-
-bool applies(const Remedy& r, const std::string& algorithm) {
-    if (algorithm.empty()) return true;
-    if (r.id == "sft_weight") return algorithm == "dpo" || algorithm == "simpo";
-    if (r.id == "dpop_lambda") return algorithm == "dpo";
-    if (r.id == "higher_beta") return algorithm != "orpo";  // ORPO's beta is its lambda
-    if (r.id == "switch_to_kto") return algorithm != "kto";
-    return true;
 }
 
 // Sets "a.b.c" in `j`, making the objects on the way (a non-object on the way is replaced).
@@ -100,7 +91,7 @@ std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm) {
     std::vector<Remedy> out;
     for (const std::string& id : ids) {
         Remedy r = remedy_by_id(id);
-        if (applies(r, algorithm)) out.push_back(std::move(r));
+        if (remedy_applies(r.kind, algorithm)) out.push_back(std::move(r));
     }
     return out;
 }
@@ -110,29 +101,32 @@ nlohmann::json remedy_overrides(const std::string& id, const RunConfig& config) 
     const std::string& algo = config.objective.algorithm;
     if (!r.one_click)
         throw Error("remedy '" + id + "' (" + r.title + ") is advice only: " + r.change);
-    if (!applies(r, algo))
+    if (!remedy_applies(r.kind, algo))
         throw Error("remedy '" + id + "' (" + r.title + ") does not apply to objective.algorithm '" + algo +
                     "'; pick another remedy");
     nlohmann::json o = nlohmann::json::object();
-    if (id == "sft_weight") {
-        o["objective.sft_weight"] = 1.0;
-    } else if (id == "dpop_lambda") {
-        o["objective.dpop_lambda"] = 5.0;
-    } else if (id == "lower_learning_rate") {
-        o["train.learning_rate"] = config.train.learning_rate * 0.5;
-    } else if (id == "higher_beta") {
-        o["objective.beta"] = config.objective.beta * 3.0;
-    } else if (id == "switch_to_kto") {
-        o["objective.algorithm"] = "kto";
-        // KTO needs a reference model and a DPO-scale beta; SimPO's and ORPO's betas are not.
-        o["objective.reference_free"] = false;
-        if (algo == "simpo" || algo == "orpo") o["objective.beta"] = 0.1;
-    } else if (id == "on_policy_rejected") {
-        o["data.train"] = default_onpolicy_path(config);
-        // The file is TRL JSONL whatever the original's format and column names were.
-        if (config.data.format != "auto" && config.data.format != "trl") o["data.format"] = "auto";
-        if (!config.data.columns.empty()) o["data.columns"] = nlohmann::json::object();
-        if (!config.data.tags.empty()) o["data.tags"] = nlohmann::json::object();
+    switch (r.kind) {
+        case RemedyKind::SftWeight: o["objective.sft_weight"] = 1.0; break;
+        case RemedyKind::DpopLambda: o["objective.dpop_lambda"] = 5.0; break;
+        case RemedyKind::LowerLearningRate: o["train.learning_rate"] = config.train.learning_rate * 0.5; break;
+        case RemedyKind::HigherBeta: o["objective.beta"] = config.objective.beta * 3.0; break;
+        case RemedyKind::SwitchToKto: {
+            o["objective.algorithm"] = algorithm_spec(Algorithm::Kto).name;
+            // KTO needs a reference model and a beta that anchors to it: a beta of an algorithm
+            // without a reference (SimPO's scale, ORPO's lambda) means something else.
+            o["objective.reference_free"] = false;
+            if (const auto from = find_algorithm(algo); from && algorithm_spec(*from).reference == ReferenceUse::None)
+                for (const ParameterSpec& p : algorithm_spec(Algorithm::Kto).parameters)
+                    if (p.path == "objective.beta") o["objective.beta"] = p.default_value;
+            break;
+        }
+        case RemedyKind::OnPolicyRejected:
+            o["data.train"] = default_onpolicy_path(config);
+            // The file is TRL JSONL whatever the original's format and column names were.
+            if (config.data.format != "auto" && config.data.format != "trl") o["data.format"] = "auto";
+            if (!config.data.columns.empty()) o["data.columns"] = nlohmann::json::object();
+            if (!config.data.tags.empty()) o["data.tags"] = nlohmann::json::object();
+            break;
     }
     return o;
 }

@@ -15,6 +15,7 @@
 namespace ps {
 
 struct Remedy {
+    RemedyKind kind;          // which algorithms it applies to is the algorithm table's
     std::string id;           // "sft_weight", "dpop_lambda", "lower_learning_rate", ...
     std::string title;        // "Add an SFT term on the chosen answers"
     std::string change;       // the config change in words: "objective.sft_weight = 1.0"
@@ -25,8 +26,9 @@ struct Remedy {
 };
 
 // The remedies for a regime, most useful first; empty for healthy and warming up.
-// `algorithm` ("dpo", "kto", "orpo", "simpo", or "" for any) leaves out remedies that do not
-// apply to it (DPO-Positive is DPO only, "switch to KTO" is not offered to a KTO run, ...).
+// `algorithm` (objective.algorithm, or "" for any) leaves out remedies that its row in the
+// algorithm table does not list (DPO-Positive is DPO only, "switch to KTO" is not offered to a
+// KTO run, "raise beta" not to an algorithm without a reference, ...).
 std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm = "");
 // The one-click remedy with this id (every regime's list draws from the same set). Throws
 // ps::Error naming the id when there is none.

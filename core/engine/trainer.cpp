@@ -246,11 +246,16 @@ private:
         torch::set_num_threads(threads_);
         tokenizer_ = load_source_tokenizer(c_.model.source);
         PreparedData data = prepare_data(c_, *tokenizer_);
-        if (data.unpaired && c_.objective.algorithm != "kto")
+        if (data.unpaired && algorithm_spec(c_.objective).data == DataKind::Paired) {
+            std::string unpaired;  // the algorithms that train on unpaired examples
+            for (Algorithm a : kAlgorithms)
+                if (algorithm_spec(a).data == DataKind::Unpaired)
+                    unpaired += (unpaired.empty() ? "" : " or ") + algorithm_spec(a).name;
             throw ConfigError("objective.algorithm",
                               "the data are unpaired examples (" + data.format + ": a completion with a desirable/undesirable "
-                              "label, no chosen/rejected pair), which only KTO trains on; set objective.algorithm to kto "
-                              "or give preference pairs for " + c_.objective.algorithm);
+                              "label, no chosen/rejected pair), which " + c_.objective.algorithm + " cannot train on; set "
+                              "objective.algorithm to " + unpaired + " or give preference pairs");
+        }
         unpaired_ = data.unpaired;
         train_ = std::move(data.train);
         eval_ = std::move(data.eval);
@@ -393,7 +398,7 @@ private:
     // Reference log-probs of every pair, computed once: a preference step then needs no
     // reference forward.
     void cache_reference() {
-        if (!objective_needs_reference(c_.objective)) return;
+        if (!needs_reference(c_.objective)) return;
         progress("reference", 0, 0, 0, 0);
         if (has_lora(policy_)) {
             // The reference is the policy with its adapters off. After an SFT warm-up the
@@ -413,10 +418,13 @@ private:
             event("info", "Reference log-probs are computed on the fly (train.reference_logps).", {});
             return;
         }
-        // KTO still needs the reference for the mismatched pairs of each batch; others drop it.
+        // An algorithm that runs the reference in every step (KTO: the batch's mismatched pairs)
+        // keeps it; the others drop it once the log-probs are cached.
         struct DropReference {
             Pipeline* p;
-            ~DropReference() { if (p->c_.objective.algorithm != "kto") p->reference_ = CausalLM(nullptr); }
+            ~DropReference() {
+                if (algorithm_spec(p->c_.objective).reference != ReferenceUse::EveryStep) p->reference_ = CausalLM(nullptr);
+            }
         } drop{this};
         const std::string key = reference_cache_key(c_, threads_, sft_step_);
         ReferenceLogps cached;
@@ -508,8 +516,8 @@ private:
                               const std::vector<float>& rc, const std::vector<float>& rr) {
         const int64_t B = static_cast<int64_t>(idx.size());
         torch::Tensor ref_c, ref_r;
-        if (objective_needs_reference(c_.objective)) std::tie(ref_c, ref_r) = reference_logps(batch, idx, rc, rr);
-        if (c_.objective.algorithm != "kto") {
+        if (needs_reference(c_.objective)) std::tie(ref_c, ref_r) = reference_logps(batch, idx, rc, rr);
+        if (algorithm_spec(c_.objective).data == DataKind::Paired) {
             PairedLogps p;
             p.chosen = lp.sum.narrow(0, 0, B);
             p.rejected = lp.sum.narrow(0, B, B);
@@ -792,7 +800,7 @@ public:
         prepare();
         const bool use_eval = eval_size() > 0;
         const auto& split = use_eval ? eval_ : train_;
-        if (objective_needs_reference(c_.objective)) {
+        if (needs_reference(c_.objective)) {
             // The reference is the model itself: every reward starts at 0.
             cache_reference();
         }

@@ -17,12 +17,6 @@ bool targets(const LoraConfig& lora, const std::string& module) {
     return std::find(lora.target_modules.begin(), lora.target_modules.end(), module) != lora.target_modules.end();
 }
 
-// The objectives that read reference log-probs (objectives/objective.h's
-// objective_needs_reference, which needs torch headers): DPO unless reference-free, and KTO.
-bool needs_reference(const ObjectiveConfig& o) {
-    return (o.algorithm == "dpo" && !o.reference_free) || o.algorithm == "kto";
-}
-
 struct Linear {
     const char* name;
     int64_t in, out;
@@ -147,9 +141,11 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     const int64_t T = c.data.max_length;
     const int64_t rows = 2 * static_cast<int64_t>(c.train.batch_size);  // chosen + rejected
     e.tokens_per_step = rows * T;
+    // Whether a reference is needed, and whether a step keeps it, is the algorithm table's.
+    const AlgorithmSpec& algorithm = algorithm_spec(c.objective);
+    const bool reference_every_step = algorithm.reference == ReferenceUse::EveryStep;
     e.reference_model = needs_reference(c.objective);
-    e.reference_held_in_training =
-        e.reference_model && (c.objective.algorithm == "kto" || c.train.reference_logps == "on_the_fly");
+    e.reference_held_in_training = reference_in_every_step(c.objective, c.train.reference_logps);
     const int64_t P = e.parameters, N = e.trainable_parameters;
 
     // LoRA adapters are float32 over any base (lora.h), their own master weights.
@@ -168,11 +164,11 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     add(e, "optimizer", "AdamW state (2 x float32)", N * 8, count(N) + " trainable parameters x 8 B");
     if (e.reference_model && !e.lora) {
         // The trainer clones the policy for the reference; for cached reference log-probs it
-        // drops the copy once they are computed (except KTO, which needs it every step).
+        // drops the copy once they are computed (unless the algorithm runs it every step: KTO).
         const std::string copy = "frozen copy of the weights (" + format_memory_bytes(P * s) + ")";
         add(e, "reference", "Reference model", e.reference_held_in_training ? P * s : 0,
             e.reference_held_in_training
-                ? copy + ", kept in every step (" + (c.objective.algorithm == "kto" ? "KTO" : "reference_logps on_the_fly") + ")"
+                ? copy + ", kept in every step (" + (reference_every_step ? algorithm.title : "reference_logps on_the_fly") + ")"
                 : copy + ", freed once the reference log-probs are cached: counted in the pass peak");
     } else if (e.reference_model) {
         add(e, "reference", "Reference model", 0, "the base model with the adapters disabled: no second copy");
@@ -232,14 +228,14 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
             2 * logits * pass_rows * scored_per_row(c) + 2 * 4 * H * tokens;
         return std::max({head_bytes, pass_attention * tokens, pass_mlp * tokens});
     };
-    // KTO runs the policy and the reference without gradients on the batch's mismatched pairs
-    // (as many rows as the step) after the forward, while its activations are kept.
-    const bool kto = c.objective.algorithm == "kto";
-    const int64_t kl_work = kto ? pass_bytes(rows) : 0;
+    // An algorithm that runs the reference every step (KTO) runs it and the policy without
+    // gradients on the batch's mismatched pairs (as many rows as the step) after the forward,
+    // while its activations are kept.
+    const int64_t kl_work = reference_every_step ? pass_bytes(rows) : 0;
     const int64_t work = std::max({head_work, attn_work, kl_work});
-    add(e, "backward", kto ? "Backward / KL pass working memory" : "Backward working memory", work,
+    add(e, "backward", reference_every_step ? "Backward / KL pass working memory" : "Backward working memory", work,
         work == head_work  ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
-        : work == kl_work ? "KTO's no-gradient pass on the mismatched pairs, beside the step's activations"
+        : work == kl_work ? algorithm.title + "'s no-gradient pass on the mismatched pairs, beside the step's activations"
                           : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
     for (const auto& it : e.items) e.step_peak_bytes += it.bytes;
 

@@ -1,5 +1,5 @@
-// DPO family (sigmoid/cDPO, robust, hinge, IPO, RPO, DPO-Positive), the dispatcher, config
-// checks and the helpers the other objectives share.
+// DPO family (sigmoid/cDPO, robust, hinge, IPO, RPO, DPO-Positive) and the helpers the other
+// objectives share.
 #include <cmath>
 #include <sstream>
 
@@ -27,16 +27,6 @@ void check_vector(const torch::Tensor& t, int64_t n, const char* who, const char
     if (t.dim() != 1 || t.size(0) != n)
         throw Error(std::string(who) + ": " + name + " must have shape [" + std::to_string(n) +
                     "], got " + shape_of(t) + ".");
-}
-
-std::string fmt(double v) {
-    std::ostringstream s;
-    s << v;
-    return s.str();
-}
-
-void require_finite(double v, const char* field) {
-    if (!std::isfinite(v)) throw ConfigError(field, "must be a finite number, got " + fmt(v) + ".");
 }
 
 }  // namespace
@@ -84,32 +74,6 @@ Paired prepare_paired(const PairedLogps& b, const char* who, bool need_tokens, b
     return p;
 }
 
-void check_common(const ObjectiveConfig& c) {
-    require_finite(c.beta, "objective.beta");
-    if (!(c.beta > 0)) throw ConfigError("objective.beta", "must be greater than 0, got " + fmt(c.beta) + ".");
-    require_finite(c.label_smoothing, "objective.label_smoothing");
-    if (c.label_smoothing < 0 || c.label_smoothing >= 0.5)
-        throw ConfigError("objective.label_smoothing",
-                          "must be in [0, 0.5) (the assumed probability that a preference label "
-                          "is flipped), got " + fmt(c.label_smoothing) + ".");
-    require_finite(c.sft_weight, "objective.sft_weight");
-    if (c.sft_weight < 0)
-        throw ConfigError("objective.sft_weight", "must be 0 or greater, got " + fmt(c.sft_weight) + ".");
-    require_finite(c.dpop_lambda, "objective.dpop_lambda");
-    if (c.dpop_lambda < 0)
-        throw ConfigError("objective.dpop_lambda", "must be 0 or greater, got " + fmt(c.dpop_lambda) + ".");
-    require_finite(c.desirable_weight, "objective.desirable_weight");
-    if (!(c.desirable_weight > 0))
-        throw ConfigError("objective.desirable_weight",
-                          "must be greater than 0, got " + fmt(c.desirable_weight) + ".");
-    require_finite(c.undesirable_weight, "objective.undesirable_weight");
-    if (!(c.undesirable_weight > 0))
-        throw ConfigError("objective.undesirable_weight",
-                          "must be greater than 0, got " + fmt(c.undesirable_weight) + ".");
-    require_finite(c.gamma, "objective.gamma");
-    if (c.gamma < 0) throw ConfigError("objective.gamma", "must be 0 or greater, got " + fmt(c.gamma) + ".");
-}
-
 torch::Tensor chosen_nll(const Paired& p) {
     return -p.chosen.sum() / p.chosen_tokens.sum();
 }
@@ -131,50 +95,39 @@ void add_paired_metrics(ObjectiveOutput& out, const torch::Tensor& rewards_chose
     add_metric(out, "logps/rejected", p.rejected.detach().mean());
 }
 
+torch::Tensor pair_losses(LossType type, const torch::Tensor& logits, const ObjectiveConfig& c) {
+    const double beta = c.beta;
+    const double eps = c.label_smoothing;
+    // cDPO's label smoothing: with probability eps the pair's label is flipped.
+    auto smoothed_sigmoid = [&](const torch::Tensor& z) {
+        return -torch::log_sigmoid(beta * z) * (1.0 - eps) - torch::log_sigmoid(-beta * z) * eps;
+    };
+    switch (type) {
+        case LossType::Sigmoid: return smoothed_sigmoid(logits);
+        case LossType::Robust:
+            return (-torch::log_sigmoid(beta * logits) * (1.0 - eps) + torch::log_sigmoid(-beta * logits) * eps) /
+                   (1.0 - 2.0 * eps);
+        case LossType::Hinge: return torch::relu(1.0 - beta * logits);
+        case LossType::Ipo: return (logits - 1.0 / (2.0 * beta)).pow(2);
+        // TRL: logits - gamma / beta, so that beta * logits = beta (pc - pr) - gamma.
+        case LossType::Simpo: return smoothed_sigmoid(logits - c.gamma / beta);
+    }
+    throw Error("pair_losses: unknown loss type");
+}
+
 }  // namespace objective_detail
 
 using namespace objective_detail;
 
-bool objective_needs_reference(const ObjectiveConfig& config) {
-    if (config.algorithm == "dpo") return !config.reference_free;
-    if (config.algorithm == "kto") return true;
-    return false;  // orpo, simpo
-}
-
-const std::vector<std::string>& dpo_loss_types() {
-    static const std::vector<std::string> types = {"sigmoid", "robust", "hinge", "ipo"};
-    return types;
-}
-
-namespace {
-
-void check_dpo_loss_type(const ObjectiveConfig& c) {
-    for (const auto& t : dpo_loss_types())
-        if (c.loss_type == t) return;
-    throw ConfigError("objective.loss_type", "unknown DPO loss type '" + c.loss_type +
-                                                 "'; valid: sigmoid, robust, hinge, ipo.");
-}
-
-}  // namespace
-
-void validate_objective_config(const ObjectiveConfig& c) {
-    if (c.algorithm != "dpo" && c.algorithm != "kto" && c.algorithm != "orpo" && c.algorithm != "simpo")
-        throw ConfigError("objective.algorithm",
-                          "unknown algorithm '" + c.algorithm + "'; valid: dpo, kto, orpo, simpo.");
-    check_common(c);
-    if (c.algorithm == "dpo") check_dpo_loss_type(c);
-}
-
 ObjectiveOutput dpo_objective(const PairedLogps& b, const ObjectiveConfig& c) {
-    check_common(c);
-    check_dpo_loss_type(c);
+    check_objective_values(c);
+    const LossType type = loss_type_of(c, Algorithm::Dpo);
+    const bool averaged = loss_type_token_averaged(type);
     const double beta = c.beta;
-    const double eps = c.label_smoothing;
-    const bool ipo = c.loss_type == "ipo";
-    const Paired p = prepare_paired(b, "dpo_objective", ipo || c.sft_weight > 0, !c.reference_free);
+    const Paired p = prepare_paired(b, "dpo_objective", averaged || c.sft_weight > 0, !c.reference_free);
 
     torch::Tensor pc = p.chosen, pr = p.rejected, qc = p.ref_chosen, qr = p.ref_rejected;
-    if (ipo) {
+    if (averaged) {
         // TRL averages policy and reference log-probs over completion tokens for IPO.
         pc = pc / p.chosen_tokens;
         pr = pr / p.rejected_tokens;
@@ -186,19 +139,7 @@ ObjectiveOutput dpo_objective(const PairedLogps& b, const ObjectiveConfig& c) {
     torch::Tensor logits = chosen_logratios - rejected_logratios;
     if (c.dpop_lambda > 0) logits = logits - c.dpop_lambda * torch::relu(qc - pc);
 
-    torch::Tensor losses;
-    if (c.loss_type == "sigmoid") {
-        losses = -torch::log_sigmoid(beta * logits) * (1.0 - eps) -
-                 torch::log_sigmoid(-beta * logits) * eps;
-    } else if (c.loss_type == "robust") {
-        losses = (-torch::log_sigmoid(beta * logits) * (1.0 - eps) +
-                  torch::log_sigmoid(-beta * logits) * eps) /
-                 (1.0 - 2.0 * eps);
-    } else if (c.loss_type == "hinge") {
-        losses = torch::relu(1.0 - beta * logits);
-    } else {  // ipo
-        losses = (logits - 1.0 / (2.0 * beta)).pow(2);
-    }
+    const torch::Tensor losses = pair_losses(type, logits, c);
     torch::Tensor loss = losses.mean();
     torch::Tensor nll;
     if (p.chosen_tokens.defined()) nll = chosen_nll(p);
@@ -209,18 +150,6 @@ ObjectiveOutput dpo_objective(const PairedLogps& b, const ObjectiveConfig& c) {
     add_paired_metrics(out, beta * chosen_logratios, beta * rejected_logratios, p);
     if (nll.defined()) add_metric(out, "nll_loss", nll);
     return out;
-}
-
-ObjectiveOutput paired_objective(const PairedLogps& batch, const ObjectiveConfig& config) {
-    if (config.algorithm == "dpo") return dpo_objective(batch, config);
-    if (config.algorithm == "orpo") return orpo_objective(batch, config);
-    if (config.algorithm == "simpo") return simpo_objective(batch, config);
-    if (config.algorithm == "kto")
-        throw ConfigError("objective.algorithm",
-                          "kto trains on unpaired examples; it has no paired objective (use "
-                          "kto_objective).");
-    throw ConfigError("objective.algorithm",
-                      "unknown algorithm '" + config.algorithm + "'; valid: dpo, kto, orpo, simpo.");
 }
 
 }  // namespace ps

@@ -48,7 +48,7 @@ std::optional<std::string> kto_balance_warning(int64_t n_desirable, int64_t n_un
 }
 
 ObjectiveOutput kto_objective(const UnpairedLogps& b, const ObjectiveConfig& c) {
-    check_common(c);
+    check_objective_values(c);
     const double beta = c.beta;
     if (!b.logps.defined() || !b.ref_logps.defined() || !b.desirable.defined())
         throw Error("kto_objective: logps, ref_logps and desirable are required.");

@@ -8,7 +8,7 @@
 // extreme log-probs (-1e4) and log-probs of ~0. Metrics are batch means as doubles:
 //   rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies,
 //   logps/chosen, logps/rejected (SUMMED log-probs, batch mean, whatever the loss used),
-//   nll_loss (DPO always, ORPO, SimPO), log_odds_ratio, log_odds_chosen (ORPO), kl (KTO).
+//   nll_loss (DPO always, ORPO, SimPO, CPO), log_odds_ratio, log_odds_chosen (ORPO), kl (KTO).
 // The trainer adds loss, grad_norm, learning_rate, logits/*, tokens_per_second itself.
 #pragma once
 #include <cstdint>
@@ -19,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include "common/errors.h"
 #include "config/run_config.h"
 
 namespace ps {
@@ -49,19 +50,11 @@ struct ObjectiveOutput {
     std::vector<std::string> warnings;                   // e.g. KTO batch too small
 };
 
-// Whether the configured objective reads reference log-probs (DPO/KTO yes; ORPO, SimPO and
-// reference-free DPO no), so the engine builds and runs a reference model only when needed.
-bool objective_needs_reference(const ObjectiveConfig& config);
-
-// The DPO loss types dpo_objective accepts: sigmoid, robust, hinge, ipo.
-const std::vector<std::string>& dpo_loss_types();
-
-// Throws ps::ConfigError("objective.<field>", ...) for the first value the objectives cannot
-// use: algorithm not dpo|kto|orpo|simpo, beta not > 0, label_smoothing outside [0, 0.5),
-// a DPO loss_type other than dpo_loss_types(), negative sft_weight / dpop_lambda / gamma,
-// KTO weights not > 0, any non-finite number. Every objective below checks the same (except
-// the algorithm, which only the dispatcher and this function read).
-void validate_objective_config(const ObjectiveConfig& config);
+// Every objective first checks the config's numbers (check_objective_values in
+// config/algorithm.h: beta > 0, label_smoothing in [0, 0.5), ...) and throws
+// ps::ConfigError("objective.<field>") for the first it cannot use; those that read a loss type
+// check it against their row's. Whether an objective needs reference log-probs, and what its
+// rewards mean, is the algorithm table's (needs_reference, rewards_meaning).
 
 // DPO family (algorithm "dpo"). h = (pi_c - pi_r) - (ref_c - ref_r), ref = 0 when
 // reference_free or when the reference tensors are undefined.
@@ -107,9 +100,26 @@ ObjectiveOutput orpo_objective(const PairedLogps& batch, const ObjectiveConfig& 
 // sft_weight > 0 (CPO-SimPO). Rewards beta*pc, beta*pr. Reference log-probs are ignored.
 ObjectiveOutput simpo_objective(const PairedLogps& batch, const ObjectiveConfig& config);
 
-// dpo / orpo / simpo by config.algorithm. ConfigError("objective.algorithm") for kto
-// (unpaired: use kto_objective) or an unknown algorithm.
-ObjectiveOutput paired_objective(const PairedLogps& batch, const ObjectiveConfig& config);
+// CPO (Xu et al. 2024; TRL CPOTrainer), no reference model: z = pc - pr with log-probs summed
+// for sigmoid/hinge and token-averaged for ipo/simpo; loss = mean(pair_losses(loss_type, z))
+// + cpo_alpha * nll (simpo: the sigmoid loss on beta z - gamma, CPO-SimPO). Rewards beta*pc,
+// beta*pr (as the loss used them); nll_loss always (TRL logs 0 when cpo_alpha is 0).
+ObjectiveOutput cpo_objective(const PairedLogps& batch, const ObjectiveConfig& config);
+
+// The paired objective config.algorithm names. ConfigError("objective.algorithm") for an
+// unknown algorithm or an unpaired one (KTO: use kto_objective).
+inline ObjectiveOutput paired_objective(const PairedLogps& batch, const ObjectiveConfig& config) {
+    const Algorithm algorithm = algorithm_of(config);
+    switch (algorithm) {
+        case Algorithm::Dpo: return dpo_objective(batch, config);
+        case Algorithm::Orpo: return orpo_objective(batch, config);
+        case Algorithm::Simpo: return simpo_objective(batch, config);
+        case Algorithm::Cpo: return cpo_objective(batch, config);
+        case Algorithm::Kto: break;
+    }
+    throw ConfigError("objective.algorithm", config.algorithm + " trains on unpaired examples; it has no paired "
+                                             "objective (use kto_objective).");
+}
 
 namespace objective_detail {
 // Shared by the objective sources; not part of the contract.
@@ -121,8 +131,14 @@ struct Paired {
 torch::ScalarType compute_dtype(const torch::Tensor& t);
 // Checks shapes ([B], B > 0, all alike) and converts. `who` names the caller in errors.
 Paired prepare_paired(const PairedLogps& b, const char* who, bool need_tokens, bool use_ref);
-void check_common(const ObjectiveConfig& c);
 torch::Tensor chosen_nll(const Paired& p);  // -sum(chosen) / sum(chosen_tokens)
+// Per-pair losses of TRL's loss types on logits = chosen minus rejected log-probs (or
+// log-ratios), already token-averaged where the type averages. eps = label_smoothing:
+//   sigmoid: -logsigmoid(beta z)(1-eps) - logsigmoid(-beta z) eps
+//   robust:  (-logsigmoid(beta z)(1-eps) + logsigmoid(-beta z) eps) / (1 - 2 eps)
+//   hinge:   relu(1 - beta z)      ipo: (z - 1/(2 beta))^2
+//   simpo:   sigmoid on z - gamma/beta, i.e. on beta z - gamma
+torch::Tensor pair_losses(LossType type, const torch::Tensor& logits, const ObjectiveConfig& c);
 void add_paired_metrics(ObjectiveOutput& out, const torch::Tensor& rewards_chosen,
                         const torch::Tensor& rewards_rejected, const Paired& p);
 void add_metric(ObjectiveOutput& out, const char* name, const torch::Tensor& scalar);

@@ -28,7 +28,7 @@ torch::Tensor log1mexp(const torch::Tensor& x_in) {
 }  // namespace
 
 ObjectiveOutput orpo_objective(const PairedLogps& b, const ObjectiveConfig& c) {
-    check_common(c);
+    check_objective_values(c);
     const double beta = c.beta;  // ORPO's lambda
     const Paired p = prepare_paired(b, "orpo_objective", /*need_tokens=*/true, /*use_ref=*/false);
 

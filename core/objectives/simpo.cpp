@@ -8,17 +8,13 @@ namespace ps {
 using namespace objective_detail;
 
 ObjectiveOutput simpo_objective(const PairedLogps& b, const ObjectiveConfig& c) {
-    check_common(c);
+    check_objective_values(c);
     const double beta = c.beta;
-    const double eps = c.label_smoothing;
     const Paired p = prepare_paired(b, "simpo_objective", /*need_tokens=*/true, /*use_ref=*/false);
 
     const torch::Tensor pc = p.chosen / p.chosen_tokens;
     const torch::Tensor pr = p.rejected / p.rejected_tokens;
-    // TRL: logits = (pc - pr) - gamma / beta; loss on beta * logits = beta (pc - pr) - gamma.
-    const torch::Tensor logits = (pc - pr) - c.gamma / beta;
-    const torch::Tensor losses = -torch::log_sigmoid(beta * logits) * (1.0 - eps) -
-                                 torch::log_sigmoid(-beta * logits) * eps;
+    const torch::Tensor losses = pair_losses(LossType::Simpo, pc - pr, c);
     const torch::Tensor nll = chosen_nll(p);
 
     ObjectiveOutput out;

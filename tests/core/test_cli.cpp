@@ -93,6 +93,15 @@ private slots:
         r = cli({"eval", dir_.filePath("c.json"), "--json", "--set", "objective.algorithm=orpo"});
         j = nlohmann::json::parse(r.out.toStdString());
         for (const char* k : {"log_odds_ratio", "log_odds_chosen", "nll_loss", "rewards/margins"}) QVERIFY2(j.contains(k), k);
+        // CPO needs no reference: its rewards are beta x the summed log-probs (sigmoid loss); the
+        // two float32 batch means differ by rounding only (float32 eps x a 64-pair sum < 1e-5).
+        r = cli({"eval", dir_.filePath("c.json"), "--json", "--set", "objective.algorithm=cpo"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY(j.contains("nll_loss") && !j.contains("log_odds_ratio") && !j.contains("offpolicy"));
+        const double logps = j["logps/chosen"].get<double>();
+        QVERIFY2(std::fabs(j["rewards/chosen"].get<double>() - 0.1 * logps) <= 1e-5 * std::fabs(logps),
+                 qPrintable(QString::fromStdString(j.dump())));
     }
 
     void dryRunPrintsTheEstimateAndStoresNothing() {

@@ -29,6 +29,7 @@ private slots:
         QCOMPARE(c.objective.algorithm, std::string("dpo"));
         QCOMPARE(c.objective.beta, 0.1);
         QCOMPARE(c.objective.gamma, 0.5);
+        QCOMPARE(c.objective.cpo_alpha, 1.0);  // TRL's CPOConfig default
         QCOMPARE(c.train.steps, 300);
         QCOMPARE(c.train.batch_size, 8);
         QCOMPARE(c.train.learning_rate, 5e-4);
@@ -69,7 +70,7 @@ private slots:
         QVERIFY(error_of(j).rfind("train.learning_rate: must be in (0, 1)", 0) == 0);
         j["train"] = json::object();
         j["objective"] = {{"algorithm", "ppo"}};
-        QCOMPARE(error_of(j), std::string("objective.algorithm: 'ppo' is not one of: dpo, kto, orpo, simpo"));
+        QCOMPARE(error_of(j), std::string("objective.algorithm: 'ppo' is not one of: dpo, kto, orpo, simpo, cpo"));
         j["objective"] = {{"beta", -1}};
         QVERIFY(error_of(j).rfind("objective.beta: must be positive", 0) == 0);
         j["objective"] = json::object();
@@ -147,11 +148,29 @@ private slots:
         for (const char* k : {"train", "eval", "eval_fraction", "format", "max_length", "max_prompt_length"})
             QVERIFY(r["data"].contains(k));
         for (const char* k : {"algorithm", "beta", "loss_type", "label_smoothing", "sft_weight", "dpop_lambda",
-                              "desirable_weight", "undesirable_weight", "gamma"})
+                              "desirable_weight", "undesirable_weight", "gamma", "cpo_alpha"})
             QVERIFY(r["objective"].contains(k));
         for (const char* k : {"steps", "batch_size", "grad_accum", "learning_rate", "warmup_steps", "schedule",
                               "weight_decay", "max_grad_norm", "eval_every", "checkpoint_every", "device"})
             QVERIFY(r["train"].contains(k));
+    }
+
+    void cpoKeys() {
+        json j = minimal();
+        j["objective"] = {{"algorithm", "cpo"}, {"loss_type", "simpo"}, {"cpo_alpha", 0.5}, {"gamma", 0.7}, {"beta", 2.0}};
+        auto c = ps::RunConfig::from_json(j);
+        QCOMPARE(c.objective.algorithm, std::string("cpo"));
+        QCOMPARE(c.objective.loss_type, std::string("simpo"));
+        QCOMPARE(c.objective.cpo_alpha, 0.5);
+        QCOMPARE(c.to_json()["objective"]["cpo_alpha"].get<double>(), 0.5);
+        j["objective"]["cpo_alpha"] = -1;
+        QVERIFY(error_of(j).rfind("objective.cpo_alpha: must be 0 or positive", 0) == 0);
+        j["objective"]["cpo_alpha"] = 1;
+        j["objective"]["loss_type"] = "robust";  // DPO's, not CPO's
+        QVERIFY(error_of(j).rfind("objective.loss_type: unknown CPO loss type 'robust'", 0) == 0);
+        j["objective"]["algorithm"] = "dpo";
+        j["objective"]["loss_type"] = "simpo";  // CPO's, not DPO's
+        QVERIFY(error_of(j).rfind("objective.loss_type: unknown DPO loss type 'simpo'", 0) == 0);
     }
 
     void invalidJsonReportsLineAndColumn() {

@@ -45,6 +45,7 @@ ps::ObjectiveConfig config_from(const json& j) {
     c.undesirable_weight = j.at("undesirable_weight").get<double>();
     c.gamma = j.at("gamma").get<double>();
     c.reference_free = j.at("reference_free").get<bool>();
+    c.cpo_alpha = j.at("cpo_alpha").get<double>();
     return c;
 }
 
@@ -146,6 +147,13 @@ std::vector<std::pair<std::string, ps::ObjectiveConfig>> all_variants() {
         c.sft_weight = 1.0;
         c.label_smoothing = 0.1;
         v.push_back({"simpo sft", c});
+    }
+    for (const char* lt : {"sigmoid", "hinge", "ipo", "simpo"}) v.push_back({std::string("cpo ") + lt, make("cpo", lt, 0.1)});
+    {
+        auto c = make("cpo", "simpo", 2.0);
+        c.cpo_alpha = 0.0;
+        c.label_smoothing = 0.2;
+        v.push_back({"cpo simpo no nll", c});
     }
     {
         auto c = make("kto", "sigmoid", 0.1);
@@ -459,7 +467,7 @@ private slots:
             ps::ObjectiveConfig c;
             c.loss_type = "exo";
             expect_error(c, "objective.loss_type", [&] { ps::dpo_objective(p, c); });
-            expect_error(c, "objective.loss_type", [&] { ps::validate_objective_config(c); });
+            expect_error(c, "objective.loss_type", [&] { ps::validate_objective(c); });
             try {
                 ps::paired_objective(p, c);
                 QFAIL("no error");
@@ -497,7 +505,7 @@ private slots:
             c.dpop_lambda = 0;
             c.algorithm = "kto";
             c.undesirable_weight = 0;
-            expect_error(c, "objective.undesirable_weight", [&] { ps::validate_objective_config(c); });
+            expect_error(c, "objective.undesirable_weight", [&] { ps::validate_objective(c); });
         }
         {
             ps::ObjectiveConfig c;
@@ -505,30 +513,104 @@ private slots:
             expect_error(c, "objective.algorithm", [&] { ps::paired_objective(p, c); });
             c.algorithm = "ppo";
             expect_error(c, "objective.algorithm", [&] { ps::paired_objective(p, c); });
-            expect_error(c, "objective.algorithm", [&] { ps::validate_objective_config(c); });
+            expect_error(c, "objective.algorithm", [&] { ps::validate_objective(c); });
+        }
+        // CPO reads its own loss types: robust is DPO's, simpo is CPO's.
+        {
+            ps::ObjectiveConfig c;
+            c.algorithm = "cpo";
+            c.loss_type = "robust";
+            expect_error(c, "objective.loss_type", [&] { ps::cpo_objective(p, c); });
+            try {
+                ps::validate_objective(c);
+                QFAIL("no error");
+            } catch (const ps::ConfigError& e) {
+                const QString msg = e.what();
+                for (const char* t : {"sigmoid", "hinge", "ipo", "simpo", "robust", "CPO"})
+                    QVERIFY2(msg.contains(t), qPrintable(msg));
+            }
+            c.loss_type = "simpo";
+            ps::validate_objective(c);
+            c.cpo_alpha = -1;
+            expect_error(c, "objective.cpo_alpha", [&] { ps::cpo_objective(p, c); });
+            c.algorithm = "dpo";  // DPO does not read simpo
+            c.cpo_alpha = 1;
+            expect_error(c, "objective.loss_type", [&] { ps::dpo_objective(p, c); });
         }
         // Non-DPO algorithms do not read loss_type.
         {
             ps::ObjectiveConfig c;
             c.algorithm = "simpo";
             c.loss_type = "whatever";
-            ps::validate_objective_config(c);
+            ps::validate_objective(c);
             QVERIFY(std::isfinite(ps::paired_objective(p, c).loss.item<double>()));
         }
     }
 
+    // CPO on a batch small enough to follow by hand (math module, /usr/bin/python3):
+    //   chosen [-2, -3] over [2, 1] tokens, rejected [-4, -1] over [4, 2] tokens, beta 0.1.
+    // sigmoid (log-probs summed): z = pc - pr = [2, -2]; losses log(1 + e^-0.2) = 0.5981388693815918
+    //   and log(1 + e^0.2) = 0.7981388693815918, mean 0.6981388693815918; NLL = (2 + 3) / (2 + 1) =
+    //   5/3; loss = 0.6981388693815918 + 1.0 * 5/3 = 2.3648055360482587. Rewards 0.1 x [-2, -3] and
+    //   0.1 x [-4, -1]: chosen -0.25, rejected -0.25, margin 0, accuracy 1/2 (-0.2 > -0.4, -0.3 < -0.1).
+    // hinge, cpo_alpha 0: relu(1 - 0.2) = 0.8, relu(1 + 0.2) = 1.2, loss 1.0.
+    // simpo, beta 2, gamma 0.5, cpo_alpha 0 (token-averaged: pc = [-1, -3], pr = [-1, -0.5]):
+    //   beta (pc - pr) - gamma = [-0.5, -5.5]; losses log(1 + e^0.5) = 0.9740769841801067 and
+    //   log(1 + e^5.5) = 5.504078443270571, loss 3.239077713725339; rewards 2 x pc: chosen -4,
+    //   2 x pr: rejected -1.5, margin -2.5, accuracy 0. nll_loss 5/3 is logged either way.
+    void cpoByHand() {
+        ps::PairedLogps p;
+        p.chosen = vec({-2, -3});
+        p.rejected = vec({-4, -1});
+        p.chosen_tokens = vec({2, 1});
+        p.rejected_tokens = vec({4, 2});
+        ps::ObjectiveConfig c;
+        c.algorithm = "cpo";
+        auto m = metric_map(ps::paired_objective(p, c));
+        QVERIFY(close(ps::paired_objective(p, c).loss.item<double>(), 2.3648055360482587));
+        QVERIFY(close(m.at("rewards/chosen"), -0.25));
+        QVERIFY(close(m.at("rewards/rejected"), -0.25));
+        QVERIFY(close(m.at("rewards/margins"), 0.0, 1e-9, 1e-15));
+        QCOMPARE(m.at("rewards/accuracies"), 0.5);
+        QVERIFY(close(m.at("logps/chosen"), -2.5));
+        QVERIFY(close(m.at("nll_loss"), 5.0 / 3.0));
+        QVERIFY(!m.count("log_odds_ratio") && !m.count("kl"));
+
+        c.loss_type = "hinge";
+        c.cpo_alpha = 0.0;
+        QVERIFY(close(ps::paired_objective(p, c).loss.item<double>(), 1.0));
+
+        c.loss_type = "simpo";
+        c.beta = 2.0;
+        c.gamma = 0.5;
+        const auto out = ps::paired_objective(p, c);
+        m = metric_map(out);
+        QVERIFY(close(out.loss.item<double>(), 3.239077713725339));
+        QVERIFY(close(m.at("rewards/chosen"), -4.0));
+        QVERIFY(close(m.at("rewards/rejected"), -1.5));
+        QVERIFY(close(m.at("rewards/margins"), -2.5));
+        QCOMPARE(m.at("rewards/accuracies"), 0.0);
+        QVERIFY(close(m.at("logps/chosen"), -2.5));  // summed log-probs, whatever the loss used
+        QVERIFY(close(m.at("nll_loss"), 5.0 / 3.0));
+        // CPO-SimPO without its NLL term is SimPO.
+        c.algorithm = "simpo";
+        QVERIFY(close(ps::paired_objective(p, c).loss.item<double>(), 3.239077713725339));
+    }
+
     void needsReference() {
         ps::ObjectiveConfig c;
-        QVERIFY(ps::objective_needs_reference(c));
+        QVERIFY(ps::needs_reference(c));
         c.reference_free = true;
-        QVERIFY(!ps::objective_needs_reference(c));
+        QVERIFY(!ps::needs_reference(c));
         c.reference_free = false;
         c.algorithm = "kto";
-        QVERIFY(ps::objective_needs_reference(c));
+        QVERIFY(ps::needs_reference(c));
         c.algorithm = "orpo";
-        QVERIFY(!ps::objective_needs_reference(c));
+        QVERIFY(!ps::needs_reference(c));
         c.algorithm = "simpo";
-        QVERIFY(!ps::objective_needs_reference(c));
+        QVERIFY(!ps::needs_reference(c));
+        c.algorithm = "cpo";
+        QVERIFY(!ps::needs_reference(c));
     }
 
     // paired_objective picks the same function the algorithm names; DPO without token
@@ -544,6 +626,7 @@ private slots:
             if (c.algorithm == "dpo") direct = ps::dpo_objective(p, c).loss.item<double>();
             if (c.algorithm == "orpo") direct = ps::orpo_objective(p, c).loss.item<double>();
             if (c.algorithm == "simpo") direct = ps::simpo_objective(p, c).loss.item<double>();
+            if (c.algorithm == "cpo") direct = ps::cpo_objective(p, c).loss.item<double>();
             QCOMPARE(via, direct);
         }
         ps::PairedLogps p = paired_from(cs[0].at("inputs"));

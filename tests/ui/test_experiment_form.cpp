@@ -107,6 +107,9 @@ private slots:
         QTest::newRow("orpo") << "orpo" << R"({"beta": 0.25})";
         QTest::newRow("simpo") << "simpo"
                                << R"({"beta": 2.5, "gamma": 1.4, "label_smoothing": 0.05, "sft_weight": 0.3})";
+        QTest::newRow("cpo") << "cpo"
+                             << R"({"beta": 2.0, "loss_type": "simpo", "cpo_alpha": 0.5, "gamma": 1.1,
+                                   "label_smoothing": 0.05})";
     }
 
     void roundTripEachAlgorithm() {
@@ -143,6 +146,9 @@ private slots:
             {"orpo", {"objective.beta"}},
             {"simpo", {"objective.beta", "objective.gamma", "objective.label_smoothing",
                        "objective.sft_weight"}},
+            // CPO's panel comes from its row in the algorithm table alone.
+            {"cpo", {"objective.beta", "objective.loss_type", "objective.cpo_alpha", "objective.gamma",
+                     "objective.label_smoothing"}},
         };
         for (const auto& [algorithm, paths] : expected) {
             QVERIFY(form.setFieldText("objective.algorithm", algorithm));
@@ -177,6 +183,28 @@ private slots:
         // Back to DPO: what was typed there is kept.
         QVERIFY(form.setFieldText("objective.algorithm", "dpo"));
         QCOMPARE(form.fieldText("objective.beta"), QStringLiteral("0.1"));
+    }
+
+    // CPO's panel starts at TRL's CPOConfig defaults; its loss types are CPO's, not DPO's.
+    void cpoPanelStartsAtTrlDefaults() {
+        ExperimentForm form;
+        QVERIFY(form.setFieldText("objective.algorithm", "cpo"));
+        QCOMPARE(form.fieldText("objective.beta"), QStringLiteral("0.1"));
+        QCOMPARE(form.fieldText("objective.loss_type"), QStringLiteral("sigmoid"));
+        QCOMPARE(form.fieldText("objective.cpo_alpha"), QStringLiteral("1"));
+        QCOMPARE(form.fieldText("objective.gamma"), QStringLiteral("0.5"));
+        QVERIFY(form.setFieldText("objective.loss_type", "simpo"));
+        QVERIFY(!form.setFieldText("objective.loss_type", "robust"));
+        QVERIFY(form.setFieldText("objective.beta", "2"));
+        QVERIFY(form.setFieldText("objective.gamma", "1"));
+        QVERIFY2(form.adviceText().contains("gamma/beta = 0.5"), qPrintable(form.adviceText()));
+        const json o = form.experimentJson()["objective"];
+        QCOMPARE(o["algorithm"].get<std::string>(), std::string("cpo"));
+        QCOMPARE(o["cpo_alpha"].get<double>(), 1.0);
+        QCOMPARE(o["loss_type"].get<std::string>(), std::string("simpo"));
+        // The DPO panel keeps its own loss type.
+        QVERIFY(form.setFieldText("objective.algorithm", "dpo"));
+        QCOMPARE(form.fieldText("objective.loss_type"), QStringLiteral("sigmoid"));
     }
 
     void invalidFieldIsMarkedInline() {

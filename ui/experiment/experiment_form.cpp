@@ -25,7 +25,7 @@
 
 #include "common/errors.h"
 #include "common/format.h"
-#include "config/parameter_catalog.h"
+#include "config/algorithm.h"
 #include "model/memory_estimate.h"
 #include "model/model_info.h"
 
@@ -205,7 +205,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
 
 void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
     QStringList names;
-    for (const std::string& a : algorithms()) names << QString::fromStdString(a);
+    for (Algorithm a : kAlgorithms) names << QString::fromStdString(algorithm_spec(a).name);
     algorithmBox_ = addChoice(form, "objective.algorithm", tr("Algorithm"),
                               tr("The preference objective; its parameters are below"), names);
     algorithmSummary_ = new QLabel(this);
@@ -214,14 +214,17 @@ void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
     form->addRow(QString(), algorithmSummary_);
 
     objectivePanels_ = new QStackedWidget(this);
-    for (const std::string& algorithm : algorithms()) {
+    // One panel per row of the algorithm table, from its parameters: a new algorithm gets its
+    // panel without a change here.
+    for (Algorithm algorithm : kAlgorithms) {
+        const AlgorithmSpec& row = algorithm_spec(algorithm);
         auto* page = new QWidget(objectivePanels_);
         auto* panel = new QFormLayout(page);
         panel->setContentsMargins(0, 0, 0, 0);
         panel->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
         panel->setLabelAlignment(Qt::AlignRight);
-        const QString alg = QString::fromStdString(algorithm);
-        for (const ParameterSpec& spec : objective_parameters(algorithm)) {
+        const QString alg = QString::fromStdString(row.name);
+        for (const ParameterSpec& spec : row.parameters) {
             const QString defaultText =
                 spec.kind == ParameterSpec::Kind::Choice ? QString::fromStdString(spec.default_choice)
                 : spec.kind == ParameterSpec::Kind::Flag ? (spec.default_value != 0 ? tr("on") : tr("off"))
@@ -752,15 +755,23 @@ void ExperimentForm::revalidate() {
     messageLabel_->setText(message_);
     messageLabel_->setVisible(!message_.isEmpty());
 
-    algorithmSummary_->setText(QString::fromStdString(algorithm_summary(
-        [&] {
-            const std::string a = currentAlgorithm().toStdString();
-            for (const auto& known : algorithms())
-                if (known == a) return a;
-            return std::string("dpo");
-        }())));
+    const ObjectiveConfig current = currentObjective();
+    {
+        // The row's summary and what its rewards mean (for the current loss type and
+        // reference setting when the objective is valid, else the row's defaults).
+        const auto known = find_algorithm(currentAlgorithm().toStdString());
+        ObjectiveConfig objective = current;
+        if (!find_algorithm(objective.algorithm)) {
+            objective = ObjectiveConfig{};
+            objective.algorithm = algorithm_spec(known.value_or(Algorithm::Dpo)).name;
+            for (const ParameterSpec& spec : algorithm_spec(objective).parameters)
+                if (spec.path == "objective.loss_type") objective.loss_type = spec.default_choice;
+        }
+        const AlgorithmSpec& row = algorithm_spec(objective);
+        algorithmSummary_->setText(QString::fromStdString(row.summary + "\n" + rewards_meaning(objective)));
+    }
     QStringList advice;
-    for (const std::string& line : objective_advice(currentObjective()))
+    for (const std::string& line : objective_advice(current))
         advice << QString::fromStdString(line);
     advice_->setText(advice.join(QLatin1Char('\n')));
     advice_->setVisible(!advice.isEmpty());

@@ -2,8 +2,8 @@
 // The form edits a copy of the loaded JSON, so keys it does not show are kept as they were;
 // every edit re-validates through RunConfig::from_json, reports the first problem (which names
 // the field) and marks that field's editor. The objective's parameters live on one panel per
-// algorithm (core/config/parameter_catalog): only the chosen algorithm's panel is shown and
-// written, each with its defaults, valid range and the papers' values in the tooltip.
+// algorithm (the algorithm table, core/config/algorithm.h): only the chosen algorithm's panel
+// is shown and written, each with its defaults, valid range and the papers' values in the tooltip.
 #pragma once
 #include <optional>
 #include <vector>
