@@ -44,6 +44,7 @@
 #include "engine/runtime_info.h"
 #include "diagnose/onpolicy_job.h"
 #include "diagnose/remedies.h"  // evidence helper: clone with the picked remedy
+#include "engine/remedy_config.h"
 #include "experiment/experiment_form.h"
 #include "live/diagnosis_panel.h"
 #include "live/event_log.h"

@@ -8,8 +8,7 @@
 #include <sstream>
 
 #include "common/errors.h"
-#include "data/preference_data.h"
-#include "data/tokenize.h"
+#include "config/data_keys.h"
 #include "text/chat_template.h"
 
 namespace fs = std::filesystem;
@@ -155,6 +154,15 @@ void require_one_of(const std::string& value, std::initializer_list<const char*>
     throw ConfigError(field, "'" + value + "' is not one of: " + list);
 }
 
+void require_one_of(const std::string& value, const std::vector<std::string>& options, const std::string& field) {
+    std::string list;
+    for (const std::string& o : options) {
+        if (value == o) return;
+        list += (list.empty() ? "" : ", ") + o;
+    }
+    throw ConfigError(field, "'" + value + "' is not one of: " + list);
+}
+
 }  // namespace
 
 RunConfig RunConfig::from_json(const json& j) {
@@ -259,8 +267,8 @@ void RunConfig::validate() const {
     require(!data.train.empty(), "data.train", "must name a preference dataset file (JSONL)");
     require(data.eval_fraction >= 0.0 && data.eval_fraction < 1.0, "data.eval_fraction",
             "must be in [0, 1), e.g. 0.1");
-    require_one_of(data.format, {"auto", "trl", "sharegpt", "alpaca"}, "data.format");
-    require_one_of(data.truncation_mode, {"drop", "keep_end", "keep_start"}, "data.truncation_mode");
+    require_one_of(data.format, data_format_names(), "data.format");
+    require_one_of(data.truncation_mode, truncation_mode_names(), "data.truncation_mode");
     require(!(data.columns.count("response") && data.columns.count("completion")), "data.columns.completion",
             "'completion' and 'response' name the same column; give one");
     require(!(data.columns.count("kto_tag") && data.columns.count("label")), "data.columns.label",

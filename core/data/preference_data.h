@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "config/data_keys.h"
 #include "text/chat_template.h"
 
 namespace ps {
@@ -57,10 +58,6 @@ struct DataOptions {
     size_t max_errors = 20;  // problems listed before reading stops
 };
 
-// The column and tag keys DataOptions accepts (for config validation and --help).
-const std::vector<std::string>& data_column_keys();
-const std::vector<std::string>& data_tag_keys();
-const std::vector<std::string>& data_format_names();
 
 struct DataProblem {
     long line = 0;       // 1-based line of the record (or of the problem inside it); 0: whole file

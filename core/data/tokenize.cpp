@@ -6,11 +6,6 @@
 
 namespace ps {
 
-const std::vector<std::string>& truncation_mode_names() {
-    static const std::vector<std::string> names{"drop", "keep_end", "keep_start"};
-    return names;
-}
-
 std::string render_text_prompt(const std::string& text, const ChatTemplate& tmpl) {
     if (tmpl.name() == "plain") return text;
     return tmpl.render_prompt({ChatMessage{"user", text}});

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "config/data_keys.h"
 #include "data/preference_data.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -49,7 +50,6 @@ struct TruncationOptions {
     std::string mode = "drop";
 };
 
-const std::vector<std::string>& truncation_mode_names();
 
 struct TokenizeStats {
     size_t kept = 0;

@@ -1,8 +1,8 @@
 // What to try when a regime is a problem (DESIGN.md section 1), as one-click config changes:
 // "clone with remedy" in the studio copies the experiment with the remedy's overrides applied.
 // A remedy that needs a new dataset (on-policy rejected answers) says so with makes_data: its
-// override points data.train at the file that `make-data onpolicy` writes for the experiment
-// (engine/onpolicy_data.h), which the studio makes before it fills the form.
+// override (engine/remedy_config.h) points data.train at the file that `make-data onpolicy`
+// writes for the experiment, which the studio makes before it fills the form.
 #pragma once
 #include <string>
 #include <vector>
@@ -34,14 +34,7 @@ std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm = "
 // ps::Error naming the id when there is none.
 Remedy remedy_by_id(const std::string& id);
 
-// The config overrides a one-click remedy makes on `config`, as {"key.path": value}, values
-// computed from the config (the learning rate is halved, beta tripled, ...). Throws ps::Error
-// when the remedy is advice only or does not apply to the config's algorithm.
-nlohmann::json remedy_overrides(const std::string& id, const RunConfig& config);
-
-// `experiment` (run-config JSON as written) with the remedy's overrides set and its name
-// suffix appended (once). `config` is the experiment parsed, for the relative values.
-// Throws like remedy_overrides.
-nlohmann::json apply_remedy(nlohmann::json experiment, const std::string& id, const RunConfig& config);
+// Applying a remedy to a config (remedy_overrides, apply_remedy) is engine/remedy_config.h: the
+// on-policy remedy names the data file the engine makes for the experiment.
 
 }  // namespace ps

@@ -14,13 +14,10 @@
 #include "data/tokenize.h"
 #include "text/tokenizer.h"
 #include "model/causal_lm.h"
+#include "model/device.h"
 #include "objectives/logprobs.h"
 
 namespace ps {
-
-// "auto" -> CUDA when libtorch has it and a GPU is visible, else CPU. Throws TrainingError
-// when a CUDA device is asked for and cannot be had.
-torch::Device resolve_device(const std::string& requested);
 
 // Policy log-probs of a paired batch (rows 0..B-1 chosen, B..2B-1 rejected), one forward.
 SequenceLogps forward_logps(CausalLM& model, const SequenceBatch& batch, const torch::Device& device);

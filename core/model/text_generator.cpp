@@ -6,7 +6,7 @@
 
 #include "common/errors.h"
 #include "data/tokenize.h"
-#include "engine/trainer.h"
+#include "model/device.h"
 #include "model/generation.h"
 #include "model/hf_config.h"
 #include "model/model_io.h"

@@ -14,6 +14,7 @@
 #include "config/algorithm.h"
 #include "config/run_config.h"
 #include "diagnose/remedies.h"
+#include "engine/remedy_config.h"
 #include "model/memory_estimate.h"
 #include "model/model_shape.h"
 

@@ -16,6 +16,7 @@
 #include "config/run_config.h"
 #include "diagnose/pair_tracking.h"
 #include "diagnose/remedies.h"
+#include "engine/remedy_config.h"
 
 using nlohmann::json;
 

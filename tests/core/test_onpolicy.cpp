@@ -18,6 +18,7 @@
 #include "data/preference_data.h"
 #include "diagnose/remedies.h"
 #include "engine/onpolicy_data.h"
+#include "engine/remedy_config.h"
 #include "engine/run_thread.h"
 #include "model/text_generator.h"
 #include "text/utf8.h"
