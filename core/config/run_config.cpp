@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -67,15 +68,32 @@ public:
             out = v->get<bool>();
         }
     }
+    // Range-checked before narrowing: -4294967295 must not become 1 in an int.
     template <typename Int>
     void get_int(const char* key, Int& out) {
         if (const json* v = take(key)) {
-            if (v->is_number_integer()) { out = v->get<Int>(); return; }
-            if (v->is_number_float()) {
-                double d = v->get<double>();
-                if (std::floor(d) == d && std::fabs(d) < 9e15) { out = static_cast<Int>(d); return; }
+            constexpr auto lo = std::numeric_limits<Int>::min();
+            constexpr auto hi = std::numeric_limits<Int>::max();
+            bool whole = false, in_range = false;
+            if (v->is_number_unsigned()) {
+                whole = true;
+                in_range = v->get<uint64_t>() <= static_cast<uint64_t>(hi);
+            } else if (v->is_number_integer()) {
+                whole = true;
+                const int64_t i = v->get<int64_t>();
+                in_range = i >= static_cast<int64_t>(lo) && i <= static_cast<int64_t>(hi);
+            } else if (v->is_number_float()) {
+                const double d = v->get<double>();
+                // Doubles hold every integer exactly up to 2^53; past that a whole-looking value
+                // may not be the one written.
+                whole = std::floor(d) == d && std::fabs(d) < 9e15;
+                in_range = whole && d >= static_cast<double>(lo) && d <= static_cast<double>(hi);
             }
-            throw type_error(key, "a whole number", *v);
+            if (!whole) throw type_error(key, "a whole number", *v);
+            if (!in_range)
+                throw ConfigError(join_path(path_, key), "must be a whole number from " + std::to_string(lo) + " to " +
+                                                             std::to_string(hi) + ", got " + v->dump());
+            out = v->is_number_float() ? static_cast<Int>(v->get<double>()) : v->get<Int>();
         }
     }
     void get(const char* key, int& out) { get_int(key, out); }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,29 @@ inline std::vector<double> reference_logps(const CollectSink& sink, const std::s
 inline double reference_tolerance(double logp, double ref, int64_t widest_contraction, int64_t batch_size) {
     const double u = std::ldexp(1.0, -24);
     return double(widest_contraction + batch_size + 3) * u * (std::fabs(logp) + std::fabs(ref));
+}
+
+// Compares the references of two runs of the same config step by step, both sides, within
+// reference_tolerance. Returns "" when they agree, else the first step that does not (or a
+// length mismatch). `widest_contraction` as above, e.g. max(vocab, hidden, intermediate).
+inline std::string compare_references(const CollectSink& a, const CollectSink& b, double beta, int64_t batch_size,
+                                      int64_t widest_contraction, size_t expected_steps) {
+    for (const char* side : {"chosen", "rejected"}) {
+        const auto ra = reference_logps(a, side, beta), rb = reference_logps(b, side, beta);
+        const auto logps = a.series(std::string("logps/") + side);
+        if (ra.size() != expected_steps || rb.size() != expected_steps)
+            return std::string(side) + ": " + std::to_string(ra.size()) + " and " + std::to_string(rb.size()) +
+                   " steps, expected " + std::to_string(expected_steps);
+        for (size_t i = 0; i < ra.size(); ++i) {
+            const double tol = reference_tolerance(logps[i], ra[i], widest_contraction, batch_size);
+            if (std::fabs(ra[i] - rb[i]) > tol) {
+                char text[160];
+                std::snprintf(text, sizeof text, "%s step %zu: %.9g vs %.9g, tolerance %.3g", side, i + 1, ra[i], rb[i], tol);
+                return text;
+            }
+        }
+    }
+    return {};
 }
 
 }  // namespace ps::test

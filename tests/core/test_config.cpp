@@ -131,6 +131,27 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::apply_override(j, "name.sub=1"));
     }
 
+    // Integers are range-checked before they narrow: -4294967295 is -(2^32 - 1), which an
+    // unchecked int conversion wraps to 1 (one training step); 4294967300 = 2^32 + 4 wraps to 4.
+    void integersOutOfRangeAreErrorsNotWrapped() {
+        const char* cases[][2] = {{"train.steps=-4294967295", "train.steps"},
+                                  {"train.batch_size=4294967300", "train.batch_size"},
+                                  {"train.steps=18446744073709551615", "train.steps"},  // 2^64 - 1, unsigned in JSON
+                                  {"train.eval_every=3e9", "train.eval_every"}};
+        for (const auto& c : cases) {
+            json j = minimal();
+            ps::apply_override(j, c[0]);
+            const std::string e = error_of(j);
+            QVERIFY2(e.find(c[1]) != std::string::npos && e.find("whole number from") != std::string::npos, e.c_str());
+        }
+        // The largest int still parses (and then meets the field's own rule).
+        json j = minimal();
+        ps::apply_override(j, "train.steps=2147483647");
+        QCOMPARE(ps::RunConfig::from_json(j).train.steps, 2147483647);
+        ps::apply_override(j, "train.steps=-1");
+        QVERIFY(error_of(j).find("train.steps") != std::string::npos);
+    }
+
     void roundTripThroughJson() {
         json j = minimal();
         j["seed"] = 7;
