@@ -14,7 +14,7 @@ enum class RunStatus { Created, Running, Paused, Completed, Stopped, Failed };
 const char* to_string(RunStatus s);
 RunStatus run_status_from_string(const std::string& s);  // throws ps::Error on unknown text
 
-// One step's metrics. Names follow TRL (DESIGN.md section 1): "loss", "rewards/chosen", ...
+// One step's metrics. Names follow TRL (README: metric reference): "loss", "rewards/chosen", ...
 // Eval metrics carry the "eval/" prefix, SFT warm-up metrics the "sft/" prefix.
 // `step` counts optimiser steps of the phase the metrics belong to (SFT and preference
 // training each count from 1), so preference curves line up with TRL's.

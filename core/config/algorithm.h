@@ -46,7 +46,7 @@ enum class LossType { Sigmoid, Robust, Hinge, Ipo, Simpo };
 // Config changes the diagnosis can suggest (diagnose/remedies.h words and applies them).
 enum class RemedyKind { SftWeight, DpopLambda, LowerLearningRate, HigherBeta, SwitchToKto, OnPolicyRejected };
 
-// The "objective" section of a run config (DESIGN.md section 3): every key any algorithm
+// The "objective" section of a run config (README: config reference): every key any algorithm
 // reads; each algorithm's row says which apply. objective_fields() lists them for parsing.
 struct ObjectiveConfig {
     std::string algorithm = "dpo";  // JSON name; algorithm_of() reads it

@@ -1,4 +1,4 @@
-// RunConfig: the run-config JSON (DESIGN.md section 3) as a struct. Parsing rejects unknown
+// RunConfig: the run-config JSON (README: config reference) as a struct. Parsing rejects unknown
 // keys and validates every value; each error is a ps::ConfigError naming the field path.
 #pragma once
 #include <cstdint>

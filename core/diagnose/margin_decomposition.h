@@ -1,4 +1,4 @@
-// Where a reward margin comes from (DESIGN.md section 1): margin = chosen - rejected is split
+// Where a reward margin comes from (README: diagnosis): margin = chosen - rejected is split
 // into the chosen part (the chosen reward: positive when the policy raised the chosen answers)
 // and the rejected part (minus the rejected reward: positive when it lowered the rejected ones).
 // Of a margin of 0.8 = 0.5 - (-0.3), 0.5 comes from chosen rising and 0.3 from rejected falling;

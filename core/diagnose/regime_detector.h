@@ -1,5 +1,5 @@
 // Live regime detection on a run's metric stream: is the run healthy, are both rewards falling,
-// both rising, is the margin collapsing, is training diverging? (DESIGN.md section 1.)
+// both rising, is the margin collapsing, is training diverging? (README: diagnosis.)
 //
 // The detector reads the preference-training records of the stream (those with "rewards/chosen",
 // "rewards/rejected", "rewards/margins", "loss" or "grad_norm"); "sft/..." and "eval/..." records

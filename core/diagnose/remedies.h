@@ -1,4 +1,4 @@
-// What to try when a regime is a problem (DESIGN.md section 1), as one-click config changes:
+// What to try when a regime is a problem (README: remedies), as one-click config changes:
 // "clone with remedy" in the studio copies the experiment with the remedy's overrides applied.
 // A remedy that needs a new dataset (on-policy rejected answers) says so with makes_data: its
 // override (engine/remedy_config.h) points data.train at the file that `make-data onpolicy`

@@ -1,6 +1,6 @@
 // Preference objectives as pure functions: per-sequence log-probs in, loss and metrics out.
 // Semantics follow TRL (DPOTrainer, KTOTrainer, ORPOTrainer, CPOTrainer with loss_type
-// "simpo") unless a paper says otherwise. Metric names are TRL's (DESIGN.md section 1).
+// "simpo") unless a paper says otherwise. Metric names are TRL's (README: metric reference).
 //
 // Every objective works in the dtype of its inputs (float16/bfloat16 inputs are computed in
 // float32), keeps the autograd graph of the policy log-probs, treats reference log-probs as

@@ -163,7 +163,7 @@ private slots:
         QCOMPARE(b.seed, int64_t(7));
         QCOMPARE(b.objective.desirable_weight, 1.33);
         QCOMPARE(b.train.grad_accum, 4);
-        // Every section and key of DESIGN.md section 3 is present in the resolved config.
+        // Every section and key of the run-config contract (README: config reference) is present in the resolved config.
         auto r = a.to_json();
         for (const char* k : {"source", "tokenizer", "template", "dtype", "lora"}) QVERIFY(r["model"].contains(k));
         for (const char* k : {"train", "eval", "eval_fraction", "format", "max_length", "max_prompt_length"})

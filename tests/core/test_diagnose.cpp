@@ -702,7 +702,7 @@ void TestDiagnose::takeChangesDrains() {
 }
 
 void TestDiagnose::marginDecompositionByHand() {
-    // DESIGN.md's example: chosen rose to +0.5, rejected fell to -0.3: 0.8 = 0.5 + 0.3.
+    // A worked example: chosen rose to +0.5, rejected fell to -0.3: 0.8 = 0.5 + 0.3.
     const ps::MarginDecomposition a = ps::decompose_margin(0.5, -0.3);
     QVERIFY(std::fabs(a.margin - 0.8) < 1e-12);
     QVERIFY(std::fabs(a.from_chosen - 0.5) < 1e-12);

@@ -4,7 +4,7 @@
 //     naming the runs ("#id name");
 //   - x aligned "by step" or "by fraction of training" (step / the run's last training step);
 //   - the resolved configs as a table (rows: flattened keys, columns: runs), by default only
-//     the keys where runs differ (W&B / MLflow "diff only", DESIGN.md section 5);
+//     the keys where runs differ (W&B / MLflow "diff only");
 //   - a summary table: final, best, min, max of each plotted metric per run;
 //   - export of the plots (PNG, PDF) and of the plotted data (long-form CSV).
 #pragma once

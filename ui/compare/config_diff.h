@@ -1,6 +1,6 @@
 // Pure logic behind the compare view (no widgets): configs flattened to "a.b.c" keys, one row
-// per key across runs with a "differs" flag (W&B / MLflow "diff only" tables, DESIGN.md
-// section 5), and summary statistics of a metric series.
+// per key across runs with a "differs" flag (W&B / MLflow "diff only" tables),
+// and summary statistics of a metric series.
 #pragma once
 #include <map>
 #include <string>
