@@ -1,6 +1,6 @@
-#include "main_window.h"
+#include "ui/main_window.h"
 
-#include "compare/compare_view.h"
+#include "ui/compare/compare_view.h"
 
 #include <QAction>
 #include <QActionGroup>
@@ -33,29 +33,29 @@
 #include <map>
 #include <optional>
 
-#include "common/format.h"
-#include "common/metric_style.h"
-#include "common/theme.h"
-#include "data/dataset_page.h"
-#include "data/data_pipeline.h"
-#include "data/dataset_summary.h"
-#include "model/source_tokenizer.h"
-#include "text/chat_template.h"
-#include "engine/runtime_info.h"
-#include "diagnose/onpolicy_job.h"
-#include "diagnose/remedies.h"  // evidence helper: clone with the picked remedy
-#include "engine/remedy_config.h"
-#include "experiment/experiment_form.h"
-#include "live/diagnosis_panel.h"
-#include "live/event_log.h"
-#include "live/live_monitor.h"
-#include "live/run_controls.h"
-#include "live/run_session.h"
-#include "runs/runs_model.h"
-#include "runs/runs_view.h"
-#include "samples/samples_panel.h"
-#include "store/run_record.h"
-#include "store/run_store.h"
+#include "ui/common/format.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/theme.h"
+#include "ui/data/dataset_page.h"
+#include "core/data/data_pipeline.h"
+#include "core/data/dataset_summary.h"
+#include "core/model/source_tokenizer.h"
+#include "core/text/chat_template.h"
+#include "core/engine/runtime_info.h"
+#include "ui/diagnose/onpolicy_job.h"
+#include "core/diagnose/remedies.h"  // evidence helper: clone with the picked remedy
+#include "core/engine/remedy_config.h"
+#include "ui/experiment/experiment_form.h"
+#include "ui/live/diagnosis_panel.h"
+#include "ui/live/event_log.h"
+#include "ui/live/live_monitor.h"
+#include "ui/live/run_controls.h"
+#include "ui/live/run_session.h"
+#include "ui/runs/runs_model.h"
+#include "ui/runs/runs_view.h"
+#include "ui/samples/samples_panel.h"
+#include "core/store/run_record.h"
+#include "core/store/run_store.h"
 
 // Resources live in the static library; they must be registered by name, outside namespaces.
 static void initPrefStudioResources() { Q_INIT_RESOURCE(prefstudio); }

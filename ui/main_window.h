@@ -11,7 +11,7 @@
 #include <QString>
 #include <nlohmann/json.hpp>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 class QAction;
 class QCustomPlot;

@@ -6,8 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
-#include "common/errors.h"
-#include "engine/runtime_info.h"
+#include "core/common/errors.h"
+#include "core/engine/runtime_info.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"PrefStudio command line: train, store and inspect preference-optimisation runs"};

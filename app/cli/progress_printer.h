@@ -4,7 +4,7 @@
 #include <mutex>
 #include <string>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 namespace ps::cli {
 

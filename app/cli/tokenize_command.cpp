@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "common/errors.h"
-#include "text/byte_tokenizer.h"
-#include "text/chat_template.h"
-#include "text/hf_tokenizer.h"
+#include "core/common/errors.h"
+#include "core/text/byte_tokenizer.h"
+#include "core/text/chat_template.h"
+#include "core/text/hf_tokenizer.h"
 
 namespace ps::cli {
 

@@ -10,10 +10,10 @@
 #include <QSettings>
 #include <QTimer>
 
-#include "common/theme.h"
-#include "main_window.h"
-#include "samples/samples_panel.h"
-#include "store/run_store.h"
+#include "ui/common/theme.h"
+#include "ui/main_window.h"
+#include "ui/samples/samples_panel.h"
+#include "core/store/run_store.h"
 
 #ifndef PREFSTUDIO_SOURCE_DIR
 #define PREFSTUDIO_SOURCE_DIR ""

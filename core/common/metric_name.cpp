@@ -1,4 +1,4 @@
-#include "common/metric_name.h"
+#include "core/common/metric_name.h"
 
 namespace ps {
 

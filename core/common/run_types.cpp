@@ -1,4 +1,4 @@
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 #include <cmath>
 #include <limits>
@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

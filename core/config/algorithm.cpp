@@ -1,11 +1,11 @@
-#include "config/algorithm.h"
+#include "core/config/algorithm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

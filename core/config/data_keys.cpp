@@ -1,4 +1,4 @@
-#include "config/data_keys.h"
+#include "core/config/data_keys.h"
 
 namespace ps {
 

@@ -1,4 +1,4 @@
-#include "config/run_config.h"
+#include "core/config/run_config.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,9 +8,9 @@
 #include <set>
 #include <sstream>
 
-#include "common/errors.h"
-#include "config/data_keys.h"
-#include "text/chat_template.h"
+#include "core/common/errors.h"
+#include "core/config/data_keys.h"
+#include "core/text/chat_template.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/algorithm.h"
+#include "core/config/algorithm.h"
 
 namespace ps {
 

@@ -1,4 +1,4 @@
-#include "data/batching.h"
+#include "core/data/batching.h"
 
 #include <algorithm>
 

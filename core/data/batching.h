@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "data/tokenize.h"
+#include "core/data/tokenize.h"
 
 namespace ps {
 

@@ -1,7 +1,7 @@
-#include "data/data_pipeline.h"
+#include "core/data/data_pipeline.h"
 
-#include "common/errors.h"
-#include "text/chat_template.h"
+#include "core/common/errors.h"
+#include "core/text/chat_template.h"
 
 namespace ps {
 

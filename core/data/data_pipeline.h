@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "config/run_config.h"
-#include "data/preference_data.h"
-#include "data/tokenize.h"
-#include "text/tokenizer.h"
+#include "core/config/run_config.h"
+#include "core/data/preference_data.h"
+#include "core/data/tokenize.h"
+#include "core/text/tokenizer.h"
 
 namespace ps {
 

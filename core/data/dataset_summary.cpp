@@ -1,9 +1,9 @@
-#include "data/dataset_summary.h"
+#include "core/data/dataset_summary.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "text/chat_template.h"
+#include "core/text/chat_template.h"
 
 namespace ps {
 

@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/preference_data.h"
-#include "data/tokenize.h"
-#include "text/tokenizer.h"
+#include "core/data/preference_data.h"
+#include "core/data/tokenize.h"
+#include "core/text/tokenizer.h"
 
 namespace ps {
 

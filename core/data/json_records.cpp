@@ -1,10 +1,10 @@
-#include "data/json_records.h"
+#include "core/data/json_records.h"
 
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 using nlohmann::json;
 

@@ -1,10 +1,10 @@
-#include "data/make_data.h"
+#include "core/data/make_data.h"
 
 #include <random>
 #include <set>
 #include <utility>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "data/preference_data.h"
+#include "core/data/preference_data.h"
 
 namespace ps {
 

@@ -1,4 +1,4 @@
-#include "data/preference_data.h"
+#include "core/data/preference_data.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "data/json_records.h"
+#include "core/common/errors.h"
+#include "core/data/json_records.h"
 
 using nlohmann::json;
 

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "config/data_keys.h"
-#include "text/chat_template.h"
+#include "core/config/data_keys.h"
+#include "core/text/chat_template.h"
 
 namespace ps {
 

@@ -1,8 +1,8 @@
-#include "data/tokenize.h"
+#include "core/data/tokenize.h"
 
 #include <numeric>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "config/data_keys.h"
-#include "data/preference_data.h"
-#include "text/chat_template.h"
-#include "text/tokenizer.h"
+#include "core/config/data_keys.h"
+#include "core/data/preference_data.h"
+#include "core/text/chat_template.h"
+#include "core/text/tokenizer.h"
 
 namespace ps {
 

@@ -1,12 +1,12 @@
-#include "diagnose/diagnosis.h"
+#include "core/diagnose/diagnosis.h"
 
 #include <cmath>
 #include <map>
 #include <string>
 #include <utility>
 
-#include "common/errors.h"
-#include "diagnose/margin_decomposition.h"
+#include "core/common/errors.h"
+#include "core/diagnose/margin_decomposition.h"
 
 namespace ps {
 

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/run_types.h"
-#include "diagnose/regime_detector.h"
+#include "core/common/run_types.h"
+#include "core/diagnose/regime_detector.h"
 
 namespace ps {
 

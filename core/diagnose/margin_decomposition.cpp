@@ -1,4 +1,4 @@
-#include "diagnose/margin_decomposition.h"
+#include "core/diagnose/margin_decomposition.h"
 
 #include <cmath>
 #include <cstdio>

@@ -1,10 +1,10 @@
-#include "diagnose/offpolicy.h"
+#include "core/diagnose/offpolicy.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

@@ -1,4 +1,4 @@
-#include "diagnose/pair_tracking.h"
+#include "core/diagnose/pair_tracking.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <random>
 #include <utility>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

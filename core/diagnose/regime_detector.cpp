@@ -1,4 +1,4 @@
-#include "diagnose/regime_detector.h"
+#include "core/diagnose/regime_detector.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <limits>
 #include <utility>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

@@ -24,7 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 namespace ps {
 

@@ -1,8 +1,8 @@
-#include "diagnose/remedies.h"
+#include "core/diagnose/remedies.h"
 
 #include <algorithm>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/run_config.h"
-#include "diagnose/regime_detector.h"
+#include "core/config/run_config.h"
+#include "core/diagnose/regime_detector.h"
 
 namespace ps {
 

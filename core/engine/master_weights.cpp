@@ -1,4 +1,4 @@
-#include "engine/master_weights.h"
+#include "core/engine/master_weights.h"
 
 namespace ps {
 namespace {

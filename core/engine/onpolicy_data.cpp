@@ -1,4 +1,4 @@
-#include "engine/onpolicy_data.h"
+#include "core/engine/onpolicy_data.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,12 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "engine/reference_cache.h"
-#include "engine/run_thread.h"
-#include "engine/trainer.h"
-#include "model/generation.h"
-#include "text/utf8.h"
+#include "core/common/errors.h"
+#include "core/engine/reference_cache.h"
+#include "core/engine/run_thread.h"
+#include "core/engine/trainer.h"
+#include "core/model/generation.h"
+#include "core/text/utf8.h"
 
 namespace ps {
 

@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "config/run_config.h"
+#include "core/config/run_config.h"
 
 namespace ps {
 

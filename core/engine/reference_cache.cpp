@@ -1,4 +1,4 @@
-#include "engine/reference_cache.h"
+#include "core/engine/reference_cache.h"
 
 #include <algorithm>
 #include <cstdint>

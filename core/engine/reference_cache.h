@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "config/run_config.h"
+#include "core/config/run_config.h"
 
 namespace ps {
 

@@ -1,8 +1,8 @@
-#include "engine/remedy_config.h"
+#include "core/engine/remedy_config.h"
 
-#include "common/errors.h"
-#include "config/algorithm.h"
-#include "engine/onpolicy_data.h"
+#include "core/common/errors.h"
+#include "core/config/algorithm.h"
+#include "core/engine/onpolicy_data.h"
 
 namespace ps {
 

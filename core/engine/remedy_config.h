@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/run_config.h"
-#include "diagnose/remedies.h"
+#include "core/config/run_config.h"
+#include "core/diagnose/remedies.h"
 
 namespace ps {
 

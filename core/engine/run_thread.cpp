@@ -1,4 +1,4 @@
-#include "engine/run_thread.h"
+#include "core/engine/run_thread.h"
 
 namespace ps {
 

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/run_types.h"
-#include "config/run_config.h"
+#include "core/common/run_types.h"
+#include "core/config/run_config.h"
 
 namespace ps {
 

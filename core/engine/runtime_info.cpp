@@ -1,4 +1,4 @@
-#include "engine/runtime_info.h"
+#include "core/engine/runtime_info.h"
 
 #include <fstream>
 #include <sstream>
@@ -7,7 +7,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include "engine/trainer.h"
+#include "core/engine/trainer.h"
 
 namespace ps {
 

@@ -1,9 +1,9 @@
-#include "engine/schedule.h"
+#include "core/engine/schedule.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

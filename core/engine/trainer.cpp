@@ -1,4 +1,4 @@
-#include "engine/trainer.h"
+#include "core/engine/trainer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,20 +11,20 @@
 #include <thread>
 #include <tuple>
 
-#include "common/errors.h"
-#include "common/run_types.h"
-#include "data/data_pipeline.h"
-#include "diagnose/diagnosis.h"
-#include "diagnose/offpolicy.h"
-#include "diagnose/pair_tracking.h"
-#include "engine/master_weights.h"
-#include "engine/reference_cache.h"
-#include "engine/run_thread.h"
-#include "engine/schedule.h"
-#include "model/lora.h"
-#include "model/model_io.h"
-#include "model/model_source.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/common/run_types.h"
+#include "core/data/data_pipeline.h"
+#include "core/diagnose/diagnosis.h"
+#include "core/diagnose/offpolicy.h"
+#include "core/diagnose/pair_tracking.h"
+#include "core/engine/master_weights.h"
+#include "core/engine/reference_cache.h"
+#include "core/engine/run_thread.h"
+#include "core/engine/schedule.h"
+#include "core/model/lora.h"
+#include "core/model/model_io.h"
+#include "core/model/model_source.h"
+#include "core/objectives/objective.h"
 
 namespace ps {
 

@@ -7,15 +7,15 @@
 
 #include <torch/torch.h>
 
-#include "common/run_types.h"
-#include "config/run_config.h"
-#include "data/batching.h"
-#include "data/preference_data.h"
-#include "data/tokenize.h"
-#include "text/tokenizer.h"
-#include "model/causal_lm.h"
-#include "model/device.h"
-#include "objectives/logprobs.h"
+#include "core/common/run_types.h"
+#include "core/config/run_config.h"
+#include "core/data/batching.h"
+#include "core/data/preference_data.h"
+#include "core/data/tokenize.h"
+#include "core/text/tokenizer.h"
+#include "core/model/causal_lm.h"
+#include "core/model/device.h"
+#include "core/objectives/logprobs.h"
 
 namespace ps {
 

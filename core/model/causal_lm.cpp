@@ -1,10 +1,10 @@
-#include "model/causal_lm.h"
+#include "core/model/causal_lm.h"
 
 #include <cmath>
 #include <limits>
 
-#include "common/errors.h"
-#include "model/checkpoint.h"
+#include "core/common/errors.h"
+#include "core/model/checkpoint.h"
 
 namespace ps {
 

@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "model/model_shape.h"
+#include "core/model/model_shape.h"
 
 namespace ps {
 

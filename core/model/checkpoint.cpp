@@ -1,4 +1,4 @@
-#include "model/checkpoint.h"
+#include "core/model/checkpoint.h"
 
 #include <mutex>
 

@@ -1,6 +1,6 @@
-#include "model/device.h"
+#include "core/model/device.h"
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

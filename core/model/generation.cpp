@@ -1,10 +1,10 @@
-#include "model/generation.h"
+#include "core/model/generation.h"
 
 #include <algorithm>
 #include <limits>
 #include <random>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

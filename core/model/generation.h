@@ -6,8 +6,8 @@
 
 #include <torch/torch.h>
 
-#include "model/causal_lm.h"
-#include "model/generation_options.h"
+#include "core/model/causal_lm.h"
+#include "core/model/generation_options.h"
 
 namespace ps {
 

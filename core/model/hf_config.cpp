@@ -1,10 +1,10 @@
-#include "model/hf_config.h"
+#include "core/model/hf_config.h"
 
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 namespace {

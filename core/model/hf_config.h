@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/model_shape.h"
+#include "core/model/model_shape.h"
 
 namespace ps {
 

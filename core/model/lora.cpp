@@ -1,4 +1,4 @@
-#include "model/lora.h"
+#include "core/model/lora.h"
 
 #include <cmath>
 #include <cstring>
@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "model/model_io.h"
-#include "model/safetensors.h"
+#include "core/common/errors.h"
+#include "core/model/model_io.h"
+#include "core/model/safetensors.h"
 
 namespace fs = std::filesystem;
 

@@ -8,8 +8,8 @@
 
 #include <torch/torch.h>
 
-#include "config/run_config.h"
-#include "model/causal_lm.h"
+#include "core/config/run_config.h"
+#include "core/model/causal_lm.h"
 
 namespace ps {
 

@@ -1,11 +1,11 @@
-#include "model/memory_estimate.h"
+#include "core/model/memory_estimate.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
-#include "common/errors.h"
-#include "model/hf_config.h"
+#include "core/common/errors.h"
+#include "core/model/hf_config.h"
 
 namespace ps {
 

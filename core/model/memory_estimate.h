@@ -20,8 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/run_config.h"
-#include "model/model_shape.h"
+#include "core/config/run_config.h"
+#include "core/model/model_shape.h"
 
 namespace ps {
 

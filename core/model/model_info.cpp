@@ -1,10 +1,10 @@
-#include "model/model_info.h"
+#include "core/model/model_info.h"
 
 #include <filesystem>
 
-#include "common/errors.h"
-#include "model/hf_config.h"
-#include "model/model_shape.h"
+#include "core/common/errors.h"
+#include "core/model/hf_config.h"
+#include "core/model/model_shape.h"
 
 namespace ps {
 

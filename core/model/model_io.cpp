@@ -1,4 +1,4 @@
-#include "model/model_io.h"
+#include "core/model/model_io.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
-#include "common/errors.h"
-#include "model/hf_config.h"
-#include "model/safetensors.h"
+#include "core/common/errors.h"
+#include "core/model/hf_config.h"
+#include "core/model/safetensors.h"
 
 namespace fs = std::filesystem;
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/causal_lm.h"
+#include "core/model/causal_lm.h"
 
 namespace ps {
 

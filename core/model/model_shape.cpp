@@ -1,6 +1,6 @@
-#include "model/model_shape.h"
+#include "core/model/model_shape.h"
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

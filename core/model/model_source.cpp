@@ -1,13 +1,13 @@
-#include "model/model_source.h"
+#include "core/model/model_source.h"
 
 #include <filesystem>
 #include <mutex>
 
-#include "common/errors.h"
-#include "model/hf_config.h"
-#include "model/lora.h"
-#include "text/byte_tokenizer.h"
-#include "text/hf_tokenizer.h"
+#include "core/common/errors.h"
+#include "core/model/hf_config.h"
+#include "core/model/lora.h"
+#include "core/text/byte_tokenizer.h"
+#include "core/text/hf_tokenizer.h"
 
 namespace fs = std::filesystem;
 

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/causal_lm.h"
-#include "model/model_io.h"
-#include "model/source_tokenizer.h"
-#include "text/tokenizer.h"
+#include "core/model/causal_lm.h"
+#include "core/model/model_io.h"
+#include "core/model/source_tokenizer.h"
+#include "core/text/tokenizer.h"
 
 namespace ps {
 

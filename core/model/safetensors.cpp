@@ -1,4 +1,4 @@
-#include "model/safetensors.h"
+#include "core/model/safetensors.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 namespace {

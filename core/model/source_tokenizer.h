@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "text/tokenizer.h"
+#include "core/text/tokenizer.h"
 
 namespace ps {
 

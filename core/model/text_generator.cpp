@@ -1,17 +1,17 @@
-#include "model/text_generator.h"
+#include "core/model/text_generator.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <string>
 
-#include "common/errors.h"
-#include "data/tokenize.h"
-#include "model/device.h"
-#include "model/generation.h"
-#include "model/hf_config.h"
-#include "model/model_io.h"
-#include "model/model_source.h"
-#include "text/chat_template.h"
+#include "core/common/errors.h"
+#include "core/data/tokenize.h"
+#include "core/model/device.h"
+#include "core/model/generation.h"
+#include "core/model/hf_config.h"
+#include "core/model/model_io.h"
+#include "core/model/model_source.h"
+#include "core/text/chat_template.h"
 
 namespace ps {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "model/generation_options.h"
-#include "model/model_shape.h"
+#include "core/model/generation_options.h"
+#include "core/model/model_shape.h"
 
 namespace ps {
 

@@ -1,8 +1,8 @@
 // CPO (Xu et al. 2024; TRL CPOTrainer): a DPO-style loss on the policy's own log-probs (no
 // reference model) plus cpo_alpha times the NLL of the chosen answers. loss_type "simpo" is
 // CPO-SimPO (SimPO's length-normalised margin gamma with the NLL term).
-#include "common/errors.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/objectives/objective.h"
 
 namespace ps {
 

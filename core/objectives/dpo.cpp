@@ -3,8 +3,8 @@
 #include <cmath>
 #include <sstream>
 
-#include "common/errors.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/objectives/objective.h"
 
 namespace ps {
 

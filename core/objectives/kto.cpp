@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
-#include "common/errors.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/objectives/objective.h"
 
 namespace ps {
 

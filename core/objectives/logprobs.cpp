@@ -1,4 +1,4 @@
-#include "objectives/logprobs.h"
+#include "core/objectives/logprobs.h"
 
 namespace ps {
 

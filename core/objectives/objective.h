@@ -19,8 +19,8 @@
 
 #include <torch/torch.h>
 
-#include "common/errors.h"
-#include "config/run_config.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
 
 namespace ps {
 

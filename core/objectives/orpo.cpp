@@ -2,8 +2,8 @@
 // on token-averaged log-probs. No reference model.
 #include <cmath>
 
-#include "common/errors.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/objectives/objective.h"
 
 namespace ps {
 

@@ -1,7 +1,7 @@
 // SimPO (Meng et al. 2024; TRL CPOTrainer loss_type "simpo"): length-normalised log-probs,
 // target reward margin gamma, no reference model; optional CPO-style NLL term.
-#include "common/errors.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/objectives/objective.h"
 
 namespace ps {
 

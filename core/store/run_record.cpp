@@ -1,10 +1,10 @@
-#include "store/run_record.h"
+#include "core/store/run_record.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "common/errors.h"
-#include "diagnose/diagnosis.h"
+#include "core/common/errors.h"
+#include "core/diagnose/diagnosis.h"
 
 namespace ps {
 

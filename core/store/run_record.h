@@ -14,12 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/metric_name.h"
-#include "common/run_types.h"
-#include "diagnose/pair_tracking.h"
-#include "diagnose/regime_detector.h"
-#include "diagnose/remedies.h"
-#include "store/run_store.h"
+#include "core/common/metric_name.h"
+#include "core/common/run_types.h"
+#include "core/diagnose/pair_tracking.h"
+#include "core/diagnose/regime_detector.h"
+#include "core/diagnose/remedies.h"
+#include "core/store/run_store.h"
 
 namespace ps {
 

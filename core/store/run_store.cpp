@@ -1,6 +1,6 @@
 // The run store on the sqlite3 C API. One connection per RunStore, serialised by mutex_;
 // WAL so that other connections (a second PrefStudio, the CLI) read while a run writes.
-#include "store/run_store.h"
+#include "core/store/run_store.h"
 
 #include <sqlite3.h>
 
@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace fs = std::filesystem;
 

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 struct sqlite3;
 

@@ -6,8 +6,8 @@
 #include <exception>
 #include <utility>
 
-#include "common/errors.h"
-#include "store/run_store.h"
+#include "core/common/errors.h"
+#include "core/store/run_store.h"
 
 namespace ps {
 

@@ -1,4 +1,4 @@
-#include "text/bpe_model.h"
+#include "core/text/bpe_model.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <queue>
 #include <stdexcept>
 
-#include "text/utf8.h"
+#include "core/text/utf8.h"
 
 namespace ps {
 namespace {

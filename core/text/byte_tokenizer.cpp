@@ -1,6 +1,6 @@
-#include "text/byte_tokenizer.h"
+#include "core/text/byte_tokenizer.h"
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

@@ -1,12 +1,12 @@
-#include "text/chat_template.h"
+#include "core/text/chat_template.h"
 
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "text/hf_tokenizer.h"
+#include "core/common/errors.h"
+#include "core/text/hf_tokenizer.h"
 
 namespace ps {
 namespace {

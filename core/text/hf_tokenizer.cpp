@@ -1,4 +1,4 @@
-#include "text/hf_tokenizer.h"
+#include "core/text/hf_tokenizer.h"
 
 #include <utf8proc.h>
 
@@ -12,9 +12,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "common/errors.h"
-#include "text/bpe_model.h"
-#include "text/pcre2_regex.h"
+#include "core/common/errors.h"
+#include "core/text/bpe_model.h"
+#include "core/text/pcre2_regex.h"
 
 namespace ps {
 namespace {

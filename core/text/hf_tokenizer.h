@@ -24,8 +24,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "text/tokenizer.h"
-#include "text/utf8.h"
+#include "core/text/tokenizer.h"
+#include "core/text/utf8.h"
 
 namespace ps {
 

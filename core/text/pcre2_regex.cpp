@@ -1,12 +1,12 @@
-#include "text/pcre2_regex.h"
+#include "core/text/pcre2_regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include <stdexcept>
 
-#include "common/errors.h"
-#include "text/utf8.h"
+#include "core/common/errors.h"
+#include "core/text/utf8.h"
 
 namespace ps {
 namespace {

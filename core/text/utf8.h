@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps {
 

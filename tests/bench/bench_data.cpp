@@ -13,10 +13,10 @@
 #include <random>
 #include <string>
 
-#include "data/dataset_summary.h"
-#include "data/preference_data.h"
-#include "data/tokenize.h"
-#include "text/byte_tokenizer.h"
+#include "core/data/dataset_summary.h"
+#include "core/data/preference_data.h"
+#include "core/data/tokenize.h"
+#include "core/text/byte_tokenizer.h"
 
 namespace {
 

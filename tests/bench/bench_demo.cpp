@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/errors.h"
-#include "config/run_config.h"
-#include "engine/run_thread.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
+#include "core/engine/run_thread.h"
 
 namespace {
 

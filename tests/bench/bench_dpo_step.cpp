@@ -20,9 +20,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "engine/trainer.h"
-#include "model/causal_lm.h"
-#include "objectives/objective.h"
+#include "core/engine/trainer.h"
+#include "core/model/causal_lm.h"
+#include "core/objectives/objective.h"
 
 using namespace ps;
 using Clock = std::chrono::steady_clock;

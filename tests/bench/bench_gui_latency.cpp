@@ -16,11 +16,11 @@
 #include <QTemporaryDir>
 #include <QTimer>
 
-#include "experiment/experiment_form.h"
-#include "live/live_monitor.h"
-#include "live/run_session.h"
-#include "bench_stats.h"
-#include "main_window.h"
+#include "ui/experiment/experiment_form.h"
+#include "ui/live/live_monitor.h"
+#include "ui/live/run_session.h"
+#include "tests/bench/bench_stats.h"
+#include "ui/main_window.h"
 
 namespace {
 

@@ -26,11 +26,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench_stats.h"
-#include "model/causal_lm.h"
-#include "model/hf_config.h"
-#include "model/model_io.h"
-#include "model/safetensors.h"
+#include "tests/bench/bench_stats.h"
+#include "core/model/causal_lm.h"
+#include "core/model/hf_config.h"
+#include "core/model/model_io.h"
+#include "core/model/safetensors.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

@@ -11,10 +11,10 @@
 
 #include <torch/torch.h>
 
-#include "common/training_memory.h"
-#include "model/causal_lm.h"
-#include "model/memory_estimate.h"
-#include "model/model_io.h"
+#include "tests/common/training_memory.h"
+#include "core/model/causal_lm.h"
+#include "core/model/memory_estimate.h"
+#include "core/model/model_io.h"
 
 using namespace ps;
 namespace fs = std::filesystem;

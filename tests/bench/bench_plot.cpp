@@ -22,11 +22,11 @@
 #include <QTemporaryDir>
 #include <qcustomplot.h>
 
-#include "live/diagnosis_panel.h"
-#include "live/live_monitor.h"
-#include "bench_stats.h"
-#include "main_window.h"
-#include "store/run_store.h"
+#include "ui/live/diagnosis_panel.h"
+#include "ui/live/live_monitor.h"
+#include "tests/bench/bench_stats.h"
+#include "ui/main_window.h"
+#include "core/store/run_store.h"
 
 namespace {
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "common/errors.h"
-#include "text/hf_tokenizer.h"
-#include "text/utf8.h"
+#include "core/common/errors.h"
+#include "core/text/hf_tokenizer.h"
+#include "core/text/utf8.h"
 
 namespace {
 

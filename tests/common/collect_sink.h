@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 namespace ps::test {
 

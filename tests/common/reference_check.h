@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "collect_sink.h"
+#include "tests/common/collect_sink.h"
 
 namespace ps::test {
 

@@ -14,12 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/run_types.h"
-#include "common/tensor_memory_probe.h"
-#include "config/run_config.h"
-#include "engine/run_thread.h"
-#include "model/model_io.h"
-#include "model/model_source.h"
+#include "core/common/run_types.h"
+#include "tests/common/tensor_memory_probe.h"
+#include "core/config/run_config.h"
+#include "core/engine/run_thread.h"
+#include "core/model/model_io.h"
+#include "core/model/model_source.h"
 
 namespace ps::test {
 

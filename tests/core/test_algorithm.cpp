@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "common/errors.h"
-#include "config/algorithm.h"
-#include "config/run_config.h"
-#include "diagnose/remedies.h"
-#include "engine/remedy_config.h"
-#include "model/memory_estimate.h"
-#include "model/model_shape.h"
+#include "core/common/errors.h"
+#include "core/config/algorithm.h"
+#include "core/config/run_config.h"
+#include "core/diagnose/remedies.h"
+#include "core/engine/remedy_config.h"
+#include "core/model/memory_estimate.h"
+#include "core/model/model_shape.h"
 
 using ps::Algorithm;
 using ps::AlgorithmSpec;

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/errors.h"
-#include "config/run_config.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
 
 using nlohmann::json;
 

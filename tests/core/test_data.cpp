@@ -5,9 +5,9 @@
 #include <regex>
 #include <set>
 
-#include "common/errors.h"
-#include "data/make_data.h"
-#include "data/preference_data.h"
+#include "core/common/errors.h"
+#include "core/data/make_data.h"
+#include "core/data/preference_data.h"
 
 class TestData : public QObject {
     Q_OBJECT

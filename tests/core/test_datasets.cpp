@@ -8,15 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "config/run_config.h"
-#include "data/data_pipeline.h"
-#include "data/dataset_summary.h"
-#include "data/json_records.h"
-#include "data/preference_data.h"
-#include "data/tokenize.h"
-#include "text/byte_tokenizer.h"
-#include "text/chat_template.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
+#include "core/data/data_pipeline.h"
+#include "core/data/dataset_summary.h"
+#include "core/data/json_records.h"
+#include "core/data/preference_data.h"
+#include "core/data/tokenize.h"
+#include "core/text/byte_tokenizer.h"
+#include "core/text/chat_template.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "data/preference_data.h"
+#include "core/data/preference_data.h"
 
 namespace {
 

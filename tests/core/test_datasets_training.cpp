@@ -7,10 +7,10 @@
 #include <fstream>
 #include <mutex>
 
-#include "common/collect_sink.h"
-#include "data/batching.h"
-#include "data/make_data.h"
-#include "engine/run_thread.h"
+#include "tests/common/collect_sink.h"
+#include "core/data/batching.h"
+#include "core/data/make_data.h"
+#include "core/engine/run_thread.h"
 
 namespace {
 

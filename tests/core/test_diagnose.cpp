@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "common/errors.h"
-#include "common/run_types.h"
-#include "diagnose/diagnosis.h"
-#include "diagnose/margin_decomposition.h"
-#include "diagnose/regime_detector.h"
+#include "core/common/errors.h"
+#include "core/common/run_types.h"
+#include "core/diagnose/diagnosis.h"
+#include "core/diagnose/margin_decomposition.h"
+#include "core/diagnose/regime_detector.h"
 
 using nlohmann::json;
 using ps::Regime;

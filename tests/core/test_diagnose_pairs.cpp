@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "common/errors.h"
-#include "config/run_config.h"
-#include "diagnose/pair_tracking.h"
-#include "diagnose/remedies.h"
-#include "engine/remedy_config.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
+#include "core/diagnose/pair_tracking.h"
+#include "core/diagnose/remedies.h"
+#include "core/engine/remedy_config.h"
 
 using nlohmann::json;
 

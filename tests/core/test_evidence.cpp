@@ -11,12 +11,12 @@
 #include <map>
 #include <mutex>
 
-#include "common/collect_sink.h"
-#include "data/make_data.h"
-#include "diagnose/pair_tracking.h"
-#include "engine/run_thread.h"
-#include "engine/trainer.h"
-#include "store/run_store.h"
+#include "tests/common/collect_sink.h"
+#include "core/data/make_data.h"
+#include "core/diagnose/pair_tracking.h"
+#include "core/engine/run_thread.h"
+#include "core/engine/trainer.h"
+#include "core/store/run_store.h"
 
 using nlohmann::json;
 

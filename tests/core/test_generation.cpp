@@ -11,17 +11,17 @@
 #include <fstream>
 #include <thread>
 
-#include "common/errors.h"
-#include "data/preference_data.h"
-#include "data/tokenize.h"
-#include "model/generation.h"
-#include "model/hf_config.h"
-#include "model/model_io.h"
-#include "model/model_source.h"
-#include "model/text_generator.h"
-#include "text/byte_tokenizer.h"
-#include "text/chat_template.h"
-#include "text/hf_tokenizer.h"
+#include "core/common/errors.h"
+#include "core/data/preference_data.h"
+#include "core/data/tokenize.h"
+#include "core/model/generation.h"
+#include "core/model/hf_config.h"
+#include "core/model/model_io.h"
+#include "core/model/model_source.h"
+#include "core/model/text_generator.h"
+#include "core/text/byte_tokenizer.h"
+#include "core/text/chat_template.h"
+#include "core/text/hf_tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -9,13 +9,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/errors.h"
-#include "config/run_config.h"
-#include "engine/run_thread.h"
-#include "model/hf_config.h"
-#include "model/model_io.h"
-#include "model/model_source.h"
-#include "model/safetensors.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
+#include "core/engine/run_thread.h"
+#include "core/model/hf_config.h"
+#include "core/model/model_io.h"
+#include "core/model/model_source.h"
+#include "core/model/safetensors.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -17,8 +17,8 @@
 
 #include <unistd.h>
 
-#include "common/errors.h"
-#include "text/hf_tokenizer.h"
+#include "core/common/errors.h"
+#include "core/text/hf_tokenizer.h"
 
 namespace {
 

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/run_thread.h"
-#include "model/causal_lm.h"
-#include "model/model_io.h"
-#include "text/hf_tokenizer.h"
+#include "core/engine/run_thread.h"
+#include "core/model/causal_lm.h"
+#include "core/model/model_io.h"
+#include "core/text/hf_tokenizer.h"
 
 namespace fs = std::filesystem;
 

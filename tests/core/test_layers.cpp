@@ -1,7 +1,7 @@
 // Dependencies point down only: app -> ui -> core, core never includes Qt, and inside core a file
 // includes only from its own layer or the layers below it, in the order docs/ARCHITECTURE.md
-// writes down (its line "Core layers, bottom first: `common` < `config` < ..."). Core files
-// include "engine/trainer.h" (core/ is their include path) or "core/engine/trainer.h".
+// writes down (its line "Core layers, bottom first: `common` < `config` < ..."). The tree has one
+// include root: every quoted include names its folder from there ("core/engine/trainer.h").
 #include <QtTest>
 
 #include <map>
@@ -68,16 +68,16 @@ class TestLayers : public QObject {
                 if (inc.target.rfind("Q", 0) == 0 || inc.target.rfind("qt", 0) == 0) problems << where + " (core is Qt-free)";
                 continue;
             }
-            // "engine/trainer.h" (core's include path) or "core/engine/trainer.h"; a file beside
-            // this one ("x.h") names no layer.
-            std::string target = inc.target;
-            if (target.rfind("core/", 0) == 0) target = target.substr(5);
-            if (target.find('/') == std::string::npos) continue;
+            const std::string& target = inc.target;
             if (target.rfind("ui/", 0) == 0 || target.rfind("app/", 0) == 0) {
                 problems << where + " (core is below ui and app)";
                 continue;
             }
-            const int to = layer_of(folder(target, 0)), own = layer_of(from);
+            if (target.rfind("core/", 0) != 0) {
+                problems << where + " (name the file from the root: \"core/<layer>/...\")";
+                continue;
+            }
+            const int to = layer_of(folder(target, 1)), own = layer_of(from);
             if (to < 0) problems << where + " (no such layer)";
             else if (to > own) problems << where + " (layer '" + QString::fromStdString(layers_[size_t(to)]) + "' is above '" + QString::fromStdString(from) + "')";
         }
@@ -109,11 +109,15 @@ private slots:
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
     }
 
-    void uiIncludesNoApp() {
+    void uiIncludesNoAppAndNamesFolders() {
         QStringList problems;
-        for (const Include& inc : includes_under("ui"))
-            if (!inc.angled && inc.target.rfind("app/", 0) == 0)
-                problems << QStringLiteral("%1:%2 includes %3 (ui is below app)").arg(inc.file).arg(inc.line).arg(QString::fromStdString(inc.target));
+        for (const Include& inc : includes_under("ui")) {
+            if (inc.angled || inc.target.rfind("ui_", 0) == 0) continue;  // uic's generated headers
+            const QString where = QStringLiteral("%1:%2 includes %3").arg(inc.file).arg(inc.line).arg(QString::fromStdString(inc.target));
+            if (inc.target.rfind("app/", 0) == 0) problems << where + " (ui is below app)";
+            else if (inc.target.rfind("core/", 0) != 0 && inc.target.rfind("ui/", 0) != 0)
+                problems << where + " (name the file from the root: \"ui/...\" or \"core/...\")";
+        }
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
     }
 
@@ -130,10 +134,11 @@ private slots:
         root_ = dir.path();
         const QStringList problems = core_problems();
         root_ = saved;
-        QCOMPARE(problems.size(), 3);
+        QCOMPARE(problems.size(), 4);
         QVERIFY2(problems[0].contains("bad.h:3") && problems[0].contains("'engine' is above 'common'"), qPrintable(problems[0]));
-        QVERIFY2(problems[1].contains("bad.h:4") && problems[1].contains("'engine' is above 'common'"), qPrintable(problems[1]));
+        QVERIFY2(problems[1].contains("bad.h:4") && problems[1].contains("name the file from the root"), qPrintable(problems[1]));
         QVERIFY2(problems[2].contains("bad.h:5") && problems[2].contains("Qt-free"), qPrintable(problems[2]));
+        QVERIFY2(problems[3].contains("bad.h:7") && problems[3].contains("name the file from the root"), qPrintable(problems[3]));
     }
 };
 

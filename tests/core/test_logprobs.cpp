@@ -5,10 +5,10 @@
 
 #include <cmath>
 
-#include "data/batching.h"
-#include "text/byte_tokenizer.h"
-#include "engine/trainer.h"
-#include "objectives/logprobs.h"
+#include "core/data/batching.h"
+#include "core/text/byte_tokenizer.h"
+#include "core/engine/trainer.h"
+#include "core/objectives/logprobs.h"
 
 class TestLogprobs : public QObject {
     Q_OBJECT

@@ -11,19 +11,19 @@
 #include <map>
 #include <set>
 
-#include "common/collect_sink.h"
-#include "common/reference_check.h"
-#include "common/errors.h"
-#include "data/make_data.h"
-#include "engine/master_weights.h"
-#include "engine/run_thread.h"
-#include "engine/trainer.h"
-#include "model/causal_lm.h"
-#include "model/lora.h"
-#include "model/model_io.h"
-#include "model/model_source.h"
-#include "model/safetensors.h"
-#include "objectives/logprobs.h"
+#include "tests/common/collect_sink.h"
+#include "tests/common/reference_check.h"
+#include "core/common/errors.h"
+#include "core/data/make_data.h"
+#include "core/engine/master_weights.h"
+#include "core/engine/run_thread.h"
+#include "core/engine/trainer.h"
+#include "core/model/causal_lm.h"
+#include "core/model/lora.h"
+#include "core/model/model_io.h"
+#include "core/model/model_source.h"
+#include "core/model/safetensors.h"
+#include "core/objectives/logprobs.h"
 
 namespace {
 

@@ -10,11 +10,11 @@
 
 #include <torch/torch.h>
 
-#include "common/training_memory.h"
-#include "data/make_data.h"
-#include "engine/run_thread.h"
-#include "model/memory_estimate.h"
-#include "store/run_store.h"
+#include "tests/common/training_memory.h"
+#include "core/data/make_data.h"
+#include "core/engine/run_thread.h"
+#include "core/model/memory_estimate.h"
+#include "core/store/run_store.h"
 
 namespace {
 

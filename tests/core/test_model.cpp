@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "model/causal_lm.h"
+#include "core/model/causal_lm.h"
 
 namespace {
 

@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "common/errors.h"
-#include "objectives/objective.h"
+#include "core/common/errors.h"
+#include "core/objectives/objective.h"
 
 using nlohmann::json;
 

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "common/errors.h"
-#include "diagnose/offpolicy.h"
+#include "core/common/errors.h"
+#include "core/diagnose/offpolicy.h"
 
 class TestOffPolicy : public QObject {
     Q_OBJECT

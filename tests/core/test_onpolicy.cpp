@@ -12,16 +12,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "config/run_config.h"
-#include "data/make_data.h"
-#include "data/preference_data.h"
-#include "diagnose/remedies.h"
-#include "engine/onpolicy_data.h"
-#include "engine/remedy_config.h"
-#include "engine/run_thread.h"
-#include "model/text_generator.h"
-#include "text/utf8.h"
+#include "core/common/errors.h"
+#include "core/config/run_config.h"
+#include "core/data/make_data.h"
+#include "core/data/preference_data.h"
+#include "core/diagnose/remedies.h"
+#include "core/engine/onpolicy_data.h"
+#include "core/engine/remedy_config.h"
+#include "core/engine/run_thread.h"
+#include "core/model/text_generator.h"
+#include "core/text/utf8.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;

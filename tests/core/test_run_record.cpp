@@ -12,10 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/errors.h"
-#include "common/metric_name.h"
-#include "diagnose/diagnosis.h"
-#include "store/run_record.h"
+#include "core/common/errors.h"
+#include "core/common/metric_name.h"
+#include "core/diagnose/diagnosis.h"
+#include "core/store/run_record.h"
 
 using nlohmann::json;
 using ps::MetricPhase;

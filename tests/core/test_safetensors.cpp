@@ -10,10 +10,10 @@
 #include <fstream>
 #include <random>
 
-#include "common/errors.h"
-#include "model/causal_lm.h"
-#include "model/model_io.h"
-#include "model/safetensors.h"
+#include "core/common/errors.h"
+#include "core/model/causal_lm.h"
+#include "core/model/model_io.h"
+#include "core/model/safetensors.h"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;

@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/errors.h"
-#include "common/run_types.h"
-#include "store/run_store.h"
+#include "core/common/errors.h"
+#include "core/common/run_types.h"
+#include "core/store/run_store.h"
 
 using ps::RunStatus;
 using ps::RunStore;

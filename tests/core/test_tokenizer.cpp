@@ -1,8 +1,8 @@
 // The built-in byte-level tokenizer.
 #include <QtTest>
 
-#include "common/errors.h"
-#include "text/byte_tokenizer.h"
+#include "core/common/errors.h"
+#include "core/text/byte_tokenizer.h"
 
 class TestTokenizer : public QObject {
     Q_OBJECT

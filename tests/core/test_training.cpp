@@ -9,13 +9,13 @@
 #include <mutex>
 #include <thread>
 
-#include "common/collect_sink.h"
-#include "common/reference_check.h"
-#include "model/model_shape.h"
-#include "common/errors.h"
-#include "data/make_data.h"
-#include "engine/run_thread.h"
-#include "engine/schedule.h"
+#include "tests/common/collect_sink.h"
+#include "tests/common/reference_check.h"
+#include "core/model/model_shape.h"
+#include "core/common/errors.h"
+#include "core/data/make_data.h"
+#include "core/engine/run_thread.h"
+#include "core/engine/schedule.h"
 
 namespace {
 

@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <qcustomplot.h>
 
-#include "compare/compare_view.h"
-#include "compare/config_diff.h"
-#include "store/run_store.h"
+#include "ui/compare/compare_view.h"
+#include "ui/compare/config_diff.h"
+#include "core/store/run_store.h"
 
 using nlohmann::json;
 using ps::ui::CompareView;

@@ -11,7 +11,7 @@
 
 #include <qcustomplot.h>
 
-#include "data/dataset_page.h"
+#include "ui/data/dataset_page.h"
 
 namespace {
 

@@ -16,16 +16,16 @@
 #include <cmath>
 #include <memory>
 
-#include "common/metric_style.h"
-#include "diagnose/margin_decomposition_plot.h"
-#include "diagnose/onpolicy_job.h"
-#include "diagnose/pair_browser.h"
-#include "diagnose/pair_tracking.h"
-#include "diagnose/regime_timeline.h"
-#include "experiment/experiment_form.h"
-#include "live/diagnosis_panel.h"
-#include "main_window.h"
-#include "store/run_store.h"
+#include "ui/common/metric_style.h"
+#include "ui/diagnose/margin_decomposition_plot.h"
+#include "ui/diagnose/onpolicy_job.h"
+#include "ui/diagnose/pair_browser.h"
+#include "core/diagnose/pair_tracking.h"
+#include "ui/diagnose/regime_timeline.h"
+#include "ui/experiment/experiment_form.h"
+#include "ui/live/diagnosis_panel.h"
+#include "ui/main_window.h"
+#include "core/store/run_store.h"
 
 using nlohmann::json;
 

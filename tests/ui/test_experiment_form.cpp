@@ -15,10 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/run_config.h"
-#include "experiment/experiment_form.h"
-#include "model/hf_config.h"
-#include "model/memory_estimate.h"
+#include "core/config/run_config.h"
+#include "ui/experiment/experiment_form.h"
+#include "core/model/hf_config.h"
+#include "core/model/memory_estimate.h"
 
 using nlohmann::json;
 using ps::ui::ExperimentForm;

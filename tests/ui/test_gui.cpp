@@ -28,19 +28,19 @@
 
 #include <thread>
 
-#include "data/dataset_page.h"
-#include "experiment/experiment_form.h"
-#include "live/diagnosis_panel.h"
-#include "live/metric_buffer.h"
-#include "live/regime_bands.h"
-#include "live/run_session.h"
-#include "live/live_monitor.h"
-#include "live/run_controls.h"
-#include "compare/compare_view.h"
-#include "main_window.h"
-#include "runs/runs_model.h"
-#include "runs/runs_view.h"
-#include "store/run_store.h"
+#include "ui/data/dataset_page.h"
+#include "ui/experiment/experiment_form.h"
+#include "ui/live/diagnosis_panel.h"
+#include "ui/live/metric_buffer.h"
+#include "ui/live/regime_bands.h"
+#include "ui/live/run_session.h"
+#include "ui/live/live_monitor.h"
+#include "ui/live/run_controls.h"
+#include "ui/compare/compare_view.h"
+#include "ui/main_window.h"
+#include "ui/runs/runs_model.h"
+#include "ui/runs/runs_view.h"
+#include "core/store/run_store.h"
 
 using nlohmann::json;
 using ps::ui::MainWindow;

@@ -8,8 +8,8 @@
 
 #include <qcustomplot.h>
 
-#include "live/live_monitor.h"
-#include "live/regime_bands.h"
+#include "ui/live/live_monitor.h"
+#include "ui/live/regime_bands.h"
 
 using ps::ui::LiveMonitor;
 

@@ -19,12 +19,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/run_config.h"
-#include "engine/run_thread.h"
-#include "main_window.h"
-#include "model/text_generator.h"
-#include "samples/samples_panel.h"
-#include "store/run_store.h"
+#include "core/config/run_config.h"
+#include "core/engine/run_thread.h"
+#include "ui/main_window.h"
+#include "core/model/text_generator.h"
+#include "ui/samples/samples_panel.h"
+#include "core/store/run_store.h"
 
 using nlohmann::json;
 using ps::ui::MainWindow;

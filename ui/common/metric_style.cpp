@@ -1,9 +1,9 @@
-#include "common/metric_style.h"
+#include "ui/common/metric_style.h"
 
 #include <string>
 
-#include "common/metric_name.h"
-#include "common/theme.h"
+#include "core/common/metric_name.h"
+#include "ui/common/theme.h"
 
 namespace ps::ui {
 

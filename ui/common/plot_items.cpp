@@ -1,4 +1,4 @@
-#include "common/plot_items.h"
+#include "ui/common/plot_items.h"
 
 #include <qcustomplot.h>
 

@@ -1,7 +1,7 @@
-#include "common/regime_events.h"
+#include "ui/common/regime_events.h"
 
-#include "common/metric_name.h"
-#include "diagnose/diagnosis.h"
+#include "core/common/metric_name.h"
+#include "core/diagnose/diagnosis.h"
 
 namespace ps::ui {
 

@@ -7,7 +7,7 @@
 
 #include <QString>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 namespace ps::ui {
 

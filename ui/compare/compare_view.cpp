@@ -1,4 +1,4 @@
-#include "compare/compare_view.h"
+#include "ui/compare/compare_view.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,10 +20,10 @@
 #include <QSvgGenerator>
 #include <qcustomplot.h>
 
-#include "common/metric_name.h"
-#include "common/metric_style.h"
-#include "common/plot_items.h"
-#include "common/theme.h"
+#include "core/common/metric_name.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/plot_items.h"
+#include "ui/common/theme.h"
 
 namespace ps::ui {
 

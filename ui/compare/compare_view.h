@@ -18,8 +18,8 @@
 #include <QStringList>
 #include <QWidget>
 
-#include "compare/config_diff.h"
-#include "store/run_store.h"
+#include "ui/compare/config_diff.h"
+#include "core/store/run_store.h"
 
 class QCheckBox;
 class QComboBox;

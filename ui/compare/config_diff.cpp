@@ -1,10 +1,10 @@
-#include "compare/config_diff.h"
+#include "ui/compare/config_diff.h"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
-#include "common/metric_name.h"
+#include "core/common/metric_name.h"
 
 namespace ps::ui::compare {
 

@@ -1,4 +1,4 @@
-#include "data/dataset_page.h"
+#include "ui/data/dataset_page.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,7 +15,7 @@
 
 #include <qcustomplot.h>
 
-#include "text/byte_tokenizer.h"
+#include "core/text/byte_tokenizer.h"
 
 namespace ps::ui {
 namespace {

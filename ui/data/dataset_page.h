@@ -7,7 +7,7 @@
 #include <QString>
 #include <QWidget>
 
-#include "data/dataset_summary.h"
+#include "core/data/dataset_summary.h"
 
 class QCustomPlot;
 class QLabel;

@@ -1,4 +1,4 @@
-#include "diagnose/margin_decomposition_plot.h"
+#include "ui/diagnose/margin_decomposition_plot.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,9 +8,9 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
-#include "common/metric_style.h"
-#include "common/plot_items.h"
-#include "diagnose/margin_decomposition.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/plot_items.h"
+#include "core/diagnose/margin_decomposition.h"
 
 namespace ps::ui {
 

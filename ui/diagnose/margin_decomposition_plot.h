@@ -12,7 +12,7 @@
 
 #include <QWidget>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 class QCustomPlot;
 class QCPGraph;

@@ -1,8 +1,8 @@
-#include "diagnose/onpolicy_job.h"
+#include "ui/diagnose/onpolicy_job.h"
 
 #include <exception>
 
-#include "common/errors.h"
+#include "core/common/errors.h"
 
 namespace ps::ui {
 

@@ -11,9 +11,9 @@
 #include <QString>
 #include <QTimer>
 
-#include "config/run_config.h"
-#include "engine/onpolicy_data.h"
-#include "engine/run_thread.h"
+#include "core/config/run_config.h"
+#include "core/engine/onpolicy_data.h"
+#include "core/engine/run_thread.h"
 
 namespace ps::ui {
 

@@ -1,4 +1,4 @@
-#include "diagnose/pair_browser.h"
+#include "ui/diagnose/pair_browser.h"
 
 #include <cmath>
 
@@ -12,7 +12,7 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
-#include "common/metric_style.h"
+#include "ui/common/metric_style.h"
 
 namespace ps::ui {
 

@@ -5,7 +5,7 @@
 #pragma once
 #include <QWidget>
 
-#include "diagnose/pair_tracking.h"
+#include "core/diagnose/pair_tracking.h"
 
 class QCheckBox;
 class QCustomPlot;

@@ -1,4 +1,4 @@
-#include "diagnose/regime_timeline.h"
+#include "ui/diagnose/regime_timeline.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +7,8 @@
 #include <QPainter>
 #include <QToolTip>
 
-#include "common/metric_style.h"
-#include "common/regime_events.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/regime_events.h"
 
 namespace ps::ui {
 

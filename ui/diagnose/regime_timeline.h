@@ -10,7 +10,7 @@
 #include <QString>
 #include <QWidget>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 namespace ps::ui {
 

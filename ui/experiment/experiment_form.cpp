@@ -1,4 +1,4 @@
-#include "experiment/experiment_form.h"
+#include "ui/experiment/experiment_form.h"
 
 #include <algorithm>
 #include <climits>
@@ -23,11 +23,11 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 
-#include "common/errors.h"
-#include "common/format.h"
-#include "config/algorithm.h"
-#include "model/memory_estimate.h"
-#include "model/model_info.h"
+#include "core/common/errors.h"
+#include "ui/common/format.h"
+#include "core/config/algorithm.h"
+#include "core/model/memory_estimate.h"
+#include "core/model/model_info.h"
 
 namespace ps::ui {
 

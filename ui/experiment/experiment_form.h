@@ -12,7 +12,7 @@
 #include <QWidget>
 #include <nlohmann/json.hpp>
 
-#include "config/run_config.h"
+#include "core/config/run_config.h"
 
 class QComboBox;
 class QFormLayout;

@@ -1,4 +1,4 @@
-#include "live/diagnosis_panel.h"
+#include "ui/live/diagnosis_panel.h"
 
 #include <cmath>
 #include <limits>
@@ -11,16 +11,16 @@
 #include <QTabWidget>
 #include <QVBoxLayout>
 
-#include "common/metric_style.h"
-#include "common/regime_events.h"
-#include "diagnose/margin_decomposition.h"
-#include "diagnose/margin_decomposition_plot.h"
-#include "diagnose/pair_browser.h"
-#include "diagnose/pair_tracking.h"
-#include "diagnose/regime_timeline.h"
-#include "diagnose/remedies.h"
-#include "store/run_record.h"
-#include "store/run_store.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/regime_events.h"
+#include "core/diagnose/margin_decomposition.h"
+#include "ui/diagnose/margin_decomposition_plot.h"
+#include "ui/diagnose/pair_browser.h"
+#include "core/diagnose/pair_tracking.h"
+#include "ui/diagnose/regime_timeline.h"
+#include "core/diagnose/remedies.h"
+#include "core/store/run_record.h"
+#include "core/store/run_store.h"
 
 namespace ps::ui {
 

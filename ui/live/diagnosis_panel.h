@@ -17,8 +17,8 @@
 #include <QString>
 #include <QWidget>
 
-#include "common/run_types.h"
-#include "diagnose/remedies.h"
+#include "core/common/run_types.h"
+#include "core/diagnose/remedies.h"
 
 class QComboBox;
 class QFrame;

@@ -1,9 +1,9 @@
-#include "live/event_log.h"
+#include "ui/live/event_log.h"
 
 #include <QDateTime>
 #include <QFontDatabase>
 
-#include "common/metric_style.h"
+#include "ui/common/metric_style.h"
 
 namespace ps::ui {
 

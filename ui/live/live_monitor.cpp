@@ -1,4 +1,4 @@
-#include "live/live_monitor.h"
+#include "ui/live/live_monitor.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,11 +13,11 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
-#include "common/metric_name.h"
-#include "common/metric_style.h"
-#include "common/plot_items.h"
-#include "common/theme.h"
-#include "live/regime_bands.h"
+#include "core/common/metric_name.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/plot_items.h"
+#include "ui/common/theme.h"
+#include "ui/live/regime_bands.h"
 
 namespace ps::ui {
 

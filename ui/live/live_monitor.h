@@ -16,7 +16,7 @@
 #include <QStringList>
 #include <QWidget>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 class QCustomPlot;
 class QCPAxisRect;

@@ -1,4 +1,4 @@
-#include "live/metric_buffer.h"
+#include "ui/live/metric_buffer.h"
 
 #include <utility>
 

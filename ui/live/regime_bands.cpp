@@ -1,4 +1,4 @@
-#include "live/regime_bands.h"
+#include "ui/live/regime_bands.h"
 
 #include <algorithm>
 #include <limits>
@@ -7,8 +7,8 @@
 
 #include <qcustomplot.h>
 
-#include "common/metric_style.h"
-#include "common/regime_events.h"
+#include "ui/common/metric_style.h"
+#include "ui/common/regime_events.h"
 
 namespace ps::ui {
 

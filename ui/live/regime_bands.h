@@ -11,7 +11,7 @@
 
 #include <QString>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 class QCustomPlot;
 class QCPAxisRect;

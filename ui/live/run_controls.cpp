@@ -1,4 +1,4 @@
-#include "live/run_controls.h"
+#include "ui/live/run_controls.h"
 
 #include <algorithm>
 
@@ -9,7 +9,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
-#include "common/format.h"
+#include "ui/common/format.h"
 
 namespace ps::ui {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <QWidget>
 
-#include "common/run_types.h"
+#include "core/common/run_types.h"
 
 class QAction;
 class QLabel;

@@ -1,8 +1,8 @@
-#include "live/run_session.h"
+#include "ui/live/run_session.h"
 
-#include "engine/run_thread.h"
-#include "live/metric_buffer.h"
-#include "store/run_store.h"
+#include "core/engine/run_thread.h"
+#include "ui/live/metric_buffer.h"
+#include "core/store/run_store.h"
 
 namespace ps::ui {
 

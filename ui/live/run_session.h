@@ -11,8 +11,8 @@
 #include <QString>
 #include <QTimer>
 
-#include "common/run_types.h"
-#include "config/run_config.h"
+#include "core/common/run_types.h"
+#include "core/config/run_config.h"
 
 namespace ps {
 class RunStore;

@@ -1,4 +1,4 @@
-#include "runs/runs_model.h"
+#include "ui/runs/runs_model.h"
 
 #include <cmath>
 
@@ -7,8 +7,8 @@
 #include <QFileInfo>
 #include <QFont>
 
-#include "common/format.h"
-#include "common/metric_style.h"
+#include "ui/common/format.h"
+#include "ui/common/metric_style.h"
 
 namespace ps::ui {
 

@@ -5,7 +5,7 @@
 
 #include <QAbstractTableModel>
 
-#include "store/run_store.h"
+#include "core/store/run_store.h"
 
 namespace ps::ui {
 

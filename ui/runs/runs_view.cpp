@@ -1,4 +1,4 @@
-#include "runs/runs_view.h"
+#include "ui/runs/runs_view.h"
 
 #include <QAction>
 #include <QDialog>
@@ -16,8 +16,8 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
-#include "runs/runs_model.h"
-#include "store/run_store.h"
+#include "ui/runs/runs_model.h"
+#include "core/store/run_store.h"
 
 namespace ps::ui {
 

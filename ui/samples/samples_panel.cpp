@@ -1,4 +1,4 @@
-#include "samples/samples_panel.h"
+#include "ui/samples/samples_panel.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -17,11 +17,11 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "model/source_tokenizer.h"
-#include "model/text_generator.h"
-#include "store/run_record.h"
-#include "store/run_store.h"
-#include "text/chat_template.h"
+#include "core/model/source_tokenizer.h"
+#include "core/model/text_generator.h"
+#include "core/store/run_record.h"
+#include "core/store/run_store.h"
+#include "core/text/chat_template.h"
 
 namespace ps::ui {
 namespace {

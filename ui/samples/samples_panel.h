@@ -17,9 +17,9 @@
 #include <QThreadPool>
 #include <QWidget>
 
-#include "common/run_types.h"
-#include "config/run_config.h"
-#include "data/data_pipeline.h"
+#include "core/common/run_types.h"
+#include "core/config/run_config.h"
+#include "core/data/data_pipeline.h"
 
 class QComboBox;
 class QDoubleSpinBox;
