@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "core/common/errors.h"
+#include "core/config/config_schema.h"
 #include "core/engine/runtime_info.h"
 
 int main(int argc, char** argv) {
@@ -61,10 +62,10 @@ int main(int argc, char** argv) {
     data->add_option("FILE", data_options.file, "Dataset file (JSON Lines or a JSON array)")->required()->check(CLI::ExistingFile);
     data->add_option("--config", data_options.config, "Run config whose data.* settings and model.template apply")->check(CLI::ExistingFile);
     data->add_option("--template", data_options.template_name, "Chat template: auto, plain, chatml, qwen2.5, llama3")
-        ->check(CLI::IsMember({"auto", "plain", "chatml", "qwen2.5", "llama3"}));
+        ->check(CLI::IsMember(ps::find_field("model.template")->choices));
     data->add_option("--tokenizer", data_options.tokenizer, "Tokenizer: byte (built-in; tokenizer.json files are not read yet)");
     data->add_option("--format", data_options.format, "auto, trl, sharegpt or alpaca")
-        ->check(CLI::IsMember({"auto", "trl", "sharegpt", "alpaca"}));
+        ->check(CLI::IsMember(ps::find_field("data.format")->choices));
     data->add_option("--column", data_options.columns, "Renamed field, key=name (prompt, query, response, chosen, rejected, kto_tag, messages, system, history); repeatable")
         ->allow_extra_args(false);
     data->add_option("--tag", data_options.tags, "sharegpt tag, key=name (role_tag, content_tag, user_tag, assistant_tag, system_tag); repeatable")
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
     data->add_option("--max-length", data_options.max_length, "Prompt + completion tokens (default 256 or the config's)")->check(CLI::Range(8, 1 << 30));
     data->add_option("--max-prompt-length", data_options.max_prompt_length, "Prompt tokens (default 128 or the config's)")->check(CLI::Range(1, 1 << 30));
     data->add_option("--truncation-mode", data_options.truncation_mode, "drop, keep_end or keep_start")
-        ->check(CLI::IsMember({"drop", "keep_end", "keep_start"}));
+        ->check(CLI::IsMember(ps::find_field("data.truncation_mode")->choices));
     data->add_option("--preview", data_options.preview, "Number of examples shown rendered (default 3)")->check(CLI::Range(0, 1000));
     data->add_flag("--json", data_options.json, "Print one JSON object");
 
@@ -150,6 +151,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
     save->add_option("--seed", save_seed, "Built-in models: seed of their random weights")->check(CLI::NonNegativeNumber);
 
+    auto* reference = app.add_subcommand(
+        "config-reference", "Print the config reference table (markdown, the README's) from the config schema");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -175,6 +179,10 @@ int main(int argc, char** argv) {
         if (*gen) return ps::cli::generate_command(gen_args);
         if (*save) return ps::cli::save_model_command(save_source, save_out, save_dtype, save_seed);
         if (*make) return ps::cli::make_data_command(make_args);
+        if (*reference) {
+            std::fputs(ps::config_reference_markdown().c_str(), stdout);
+            return 0;
+        }
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());
         return 2;

@@ -1,5 +1,7 @@
-// RunConfig: the run-config JSON (README: config reference) as a struct. Parsing rejects unknown
-// keys and validates every value; each error is a ps::ConfigError naming the field path.
+// RunConfig: the run-config JSON (README: config reference) as a struct. Its schema
+// (config_schema.h: one spec per key) reads, validates and writes it: parsing rejects unknown keys
+// and validates every value; each error is a ps::ConfigError naming the field path. A new key is a
+// member here and its row in config_schema.cpp.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -102,7 +104,8 @@ struct RunConfig {
 };
 
 // Reads a config file. `overrides` are "key.path=value" strings (the CLI's --set), applied to the
-// JSON before parsing; a value is parsed as JSON when it can be, as a string otherwise.
+// JSON before parsing: the key must be in the schema (ConfigError naming it otherwise), and the
+// value is read as JSON when it parses as one of the field's kind, as a string otherwise.
 // Relative data paths are resolved (see resolve_data_path) and made absolute.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // The raw JSON of a config file with overrides applied (for RunInfo::config).

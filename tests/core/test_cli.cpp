@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/config/config_schema.h"
+
 #include <cmath>
 #include <map>
 
@@ -147,6 +149,24 @@ private slots:
         r = cli({"run", "--help"});
         QCOMPARE(r.code, 0);
         QVERIFY(r.out.contains("--set"));
+        // -(2^32 - 1) wraps to 1 in an int: exit 2 naming the field instead of a 1-step run.
+        QFile good(dir_.filePath("good.json"));
+        QVERIFY(good.open(QIODevice::WriteOnly));
+        good.write(R"({"data": {"train": "arith.jsonl"}})");
+        good.close();
+        r = cli({"run", good.fileName(), "--db", db_, "--set", "train.steps=-4294967295"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("train.steps: must be a whole number from"), qPrintable(r.err));
+        r = cli({"run", good.fileName(), "--db", db_, "--set", "train.learning_rat=0.1"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("train.learning_rat: unknown key"), qPrintable(r.err));
+    }
+
+    // The README's config table comes from here (test_config_schema compares the README with it).
+    void configReferencePrintsTheSchema() {
+        const auto r = cli({"config-reference"});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(r.out.toStdString(), ps::config_reference_markdown());
     }
 };
 

@@ -9,12 +9,15 @@
 #include <QFile>
 #include <QLineEdit>
 #include <QMimeData>
+#include <QSpinBox>
+#include <QWheelEvent>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QUrl>
 
 #include <nlohmann/json.hpp>
 
+#include "core/config/config_schema.h"
 #include "core/config/run_config.h"
 #include "ui/experiment/experiment_form.h"
 #include "core/model/hf_config.h"
@@ -297,6 +300,120 @@ private slots:
         QVERIFY(form.setFieldText("model.source", dir_->filePath("gpt2")));
         QVERIFY2(form.modelInfoText().contains("model_type 'gpt2' is not supported"),
                  qPrintable(form.modelInfoText()));
+    }
+
+    // Every key of the config schema has an editor (reserved keys aside; the objective's keys on
+    // their algorithms' panels), with the schema's range and choices.
+    void everySchemaKeyHasAnEditor() {
+        ExperimentForm form;
+        QStringList missing;
+        for (const ps::FieldSpec& spec : ps::config_schema()) {
+            if (spec.type == ps::FieldType::Section || spec.reserved || spec.path.rfind("objective.", 0) == 0) continue;
+            const QString path = QString::fromStdString(spec.path);
+            if (spec.path == "train.reference_logps") continue;  // DPO reads it: checked below
+            if (!form.fieldEditor(path)) missing << path;
+        }
+        QVERIFY2(missing.isEmpty(), qPrintable(missing.join(", ")));
+        // The keys the hand-built form lacked are there.
+        for (const char* path : {"data.format", "data.truncation_mode", "data.group_by_length", "model.template",
+                                 "train.track_pairs", "train.save_dir", "model.lora.alpha", "model.lora.dropout"})
+            QVERIFY2(form.fieldEditor(path), path);
+        auto* threads = qobject_cast<QSpinBox*>(form.fieldEditor("train.threads"));
+        QVERIFY(threads);
+        QCOMPARE(threads->maximum(), 256);  // the schema's range
+        auto* format = qobject_cast<QComboBox*>(form.fieldEditor("data.format"));
+        QVERIFY(format);
+        QStringList items;
+        for (int i = 0; i < format->count(); ++i) items << format->itemText(i);
+        QCOMPARE(items, (QStringList{"auto", "trl", "sharegpt", "alpaca"}));
+        QVERIFY(form.fieldEditor("train.track_pairs")->toolTip().contains("Default: 64"));
+        // Reserved keys are not shown.
+        QVERIFY(!form.fieldEditor("train.checkpoint_every"));
+    }
+
+    // train.reference_logps is read only by the algorithms with a reference model (DPO, KTO).
+    void keysFollowTheAlgorithm() {
+        ExperimentForm form;
+        QWidget* reference = form.fieldEditor("train.reference_logps");
+        QVERIFY(reference);
+        QVERIFY(reference->isVisibleTo(&form));
+        QVERIFY(form.setFieldText("objective.algorithm", "orpo"));
+        QVERIFY(!form.fieldEditor("train.reference_logps"));
+        QVERIFY(!reference->isVisibleTo(&form));
+        QVERIFY(form.setFieldText("objective.algorithm", "kto"));
+        QVERIFY(form.fieldEditor("train.reference_logps"));
+        QVERIFY(reference->isVisibleTo(&form));
+    }
+
+    // The new editors write the config: data options, template, tracking, save_dir and LoRA's
+    // alpha and dropout (only while a rank is set).
+    void newFieldsRoundTrip() {
+        ExperimentForm form;
+        form.setExperiment(fullConfig("dpo", json::object()));
+        QVERIFY(form.setFieldText("data.format", "sharegpt"));
+        QVERIFY(form.setFieldText("data.truncation_mode", "keep_end"));
+        QVERIFY(form.setFieldText("data.group_by_length", "false"));
+        QVERIFY(form.setFieldText("data.columns", "prompt=instruction, chosen=good"));
+        QVERIFY(form.setFieldText("model.template", "chatml"));
+        QVERIFY(form.setFieldText("train.track_pairs", "16"));
+        QVERIFY(form.setFieldText("train.save_dir", dir_->filePath("out")));
+        QVERIFY(!form.fieldEditor("model.lora.alpha")->isEnabled());  // rank 0: full fine-tuning
+        QVERIFY(form.setFieldText("model.lora.rank", "4"));
+        QVERIFY(form.fieldEditor("model.lora.alpha")->isEnabled());
+        QCOMPARE(form.fieldText("model.lora.alpha"), QStringLiteral("16"));  // PEFT's default until changed
+        QVERIFY(form.setFieldText("model.lora.alpha", "8"));
+        QVERIFY(form.setFieldText("model.lora.dropout", "0.05"));
+        QVERIFY(form.setFieldText("model.lora.target_modules", "q_proj, v_proj"));
+        QVERIFY2(form.isValid(), qPrintable(form.validationMessage()));
+        const ps::RunConfig& c = form.runConfig();
+        QCOMPARE(c.data.format, std::string("sharegpt"));
+        QCOMPARE(c.data.truncation_mode, std::string("keep_end"));
+        QCOMPARE(c.data.group_by_length, false);
+        QCOMPARE(c.data.columns.at("prompt"), std::string("instruction"));
+        QCOMPARE(c.data.columns.at("chosen"), std::string("good"));
+        QCOMPARE(c.model.chat_template, std::string("chatml"));
+        QCOMPARE(c.train.track_pairs, 16);
+        QCOMPARE(QString::fromStdString(*c.train.save_dir), dir_->filePath("out"));
+        QVERIFY(c.model.lora.has_value());
+        QCOMPARE(c.model.lora->rank, 4);
+        QCOMPARE(c.model.lora->alpha, 8.0);
+        QCOMPARE(c.model.lora->dropout, 0.05);
+        QCOMPARE(c.model.lora->target_modules, (std::vector<std::string>{"q_proj", "v_proj"}));
+        // Save and load: the same editors' values.
+        const QString saved = dir_->filePath("new-fields.json");
+        form.saveFile(saved);
+        ExperimentForm again;
+        again.loadFile(saved);
+        QCOMPARE(again.fieldText("data.columns"), QStringLiteral("chosen=good, prompt=instruction"));
+        QCOMPARE(again.fieldText("model.lora.target_modules"), QStringLiteral("q_proj, v_proj"));
+        QCOMPARE(again.fieldText("model.lora.dropout"), QStringLiteral("0.05"));
+        QVERIFY(again.runConfig().to_json() == c.to_json());
+        // Empty save_dir is null; rank 0 drops the LoRA object with its keys.
+        QVERIFY(again.setFieldText("train.save_dir", ""));
+        QVERIFY(again.setFieldText("model.lora.rank", "0"));
+        QVERIFY(again.experimentJson()["train"]["save_dir"].is_null());
+        QVERIFY(again.experimentJson()["model"]["lora"].is_null());
+        QVERIFY(again.setFieldText("data.columns", "prompt"));  // not key=name
+        QCOMPARE(again.invalidField(), QStringLiteral("data.columns"));
+    }
+
+    // The wheel over a spin or combo box without focus leaves it alone (issue #19).
+    void wheelDoesNotChangeUnfocusedFields() {
+        ExperimentForm form;
+        auto* steps = qobject_cast<QSpinBox*>(form.fieldEditor("train.steps"));
+        auto* schedule = qobject_cast<QComboBox*>(form.fieldEditor("train.schedule"));
+        QVERIFY(steps && schedule);
+        QCOMPARE(steps->focusPolicy(), Qt::StrongFocus);
+        const int before = steps->value();
+        const QString scheduleBefore = schedule->currentText();
+        for (QWidget* w : {static_cast<QWidget*>(steps), static_cast<QWidget*>(schedule)}) {
+            QVERIFY(!w->hasFocus());
+            QWheelEvent wheel(QPointF(5, 5), QPointF(5, 5), QPoint(), QPoint(0, -120), Qt::NoButton, Qt::NoModifier,
+                              Qt::NoScrollPhase, false);
+            QApplication::sendEvent(w, &wheel);
+        }
+        QCOMPARE(steps->value(), before);
+        QCOMPARE(schedule->currentText(), scheduleBefore);
     }
 
     void dropsSetModelDataOrExperiment() {

@@ -4,6 +4,7 @@
 #include <climits>
 #include <fstream>
 
+#include <QAbstractSpinBox>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDragEnterEvent>
@@ -26,10 +27,19 @@
 #include "core/common/errors.h"
 #include "ui/common/format.h"
 #include "core/config/algorithm.h"
+#include "core/config/config_schema.h"
 #include "core/model/memory_estimate.h"
 #include "core/model/model_info.h"
 
 namespace ps::ui {
+
+bool WheelGuard::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::Wheel && watched->isWidgetType() && !static_cast<QWidget*>(watched)->hasFocus()) {
+        event->ignore();  // ignored: the scroll area behind gets it
+        return true;
+    }
+    return QObject::eventFilter(watched, event);
+}
 
 namespace {
 
@@ -63,6 +73,9 @@ void setValueAt(json& j, const QString& path, json value) {
 
 QString realText(double v) { return QString::number(v, 'g', 8); }
 
+// The schema's markdown ("`0.1`", "`cuda:N`") as tooltip text.
+QString plainText(const std::string& markdown) { return QString::fromStdString(markdown).remove(QLatin1Char('`')); }
+
 QGroupBox* section(const QString& title, QFormLayout** form, QWidget* parent) {
     auto* box = new QGroupBox(title, parent);
     *form = new QFormLayout(box);
@@ -75,6 +88,7 @@ QGroupBox* section(const QString& title, QFormLayout** form, QWidget* parent) {
 
 ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     setAcceptDrops(true);
+    wheelGuard_ = new WheelGuard(this);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 6, 6);
 
@@ -84,113 +98,20 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     fileLabel_->setStyleSheet(QStringLiteral("color: palette(mid);"));
     layout->addWidget(fileLabel_);
 
+    // One editor per key of the config schema, in its order and sections; the objective's keys
+    // are the algorithm table's panels. Reserved keys (accepted, not used yet) are left out.
     QFormLayout* form = nullptr;
-    layout->addWidget(section(tr("Experiment"), &form, this));
-    addText(form, "name", tr("Name"), tr("Run name shown in the runs list"));
-    addInteger(form, "seed", tr("Seed"), tr("Random seed: same seed, same run"), 0, INT_MAX);
-
-    layout->addWidget(section(tr("Model and data"), &form, this));
-    {
-        auto* model = new QComboBox(this);
-        model->setEditable(true);
-        model->addItems({QStringLiteral("builtin:tiny"), QStringLiteral("builtin:small")});
-        model->setInsertPolicy(QComboBox::NoInsert);
-        auto* browse = new QPushButton(tr("Folder…"), this);
-        browse->setToolTip(tr("Choose a Hugging Face model directory (or drop it on the form)"));
-        connect(browse, &QPushButton::clicked, this, &ExperimentForm::browseModelDirectory);
-        auto* row = new QHBoxLayout;
-        row->setContentsMargins(0, 0, 0, 0);
-        row->addWidget(model, 1);
-        row->addWidget(browse);
-        addBinding(form, "model.source", tr("Model"),
-                   tr("builtin:tiny, builtin:small, or a Hugging Face model directory (drag and "
-                      "drop works)"),
-                   Kind::Editable, model, QString(), row);
-        modelInfo_ = new QLabel(this);
-        modelInfo_->setWordWrap(true);
-        modelInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        modelInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
-        form->addRow(QString(), modelInfo_);
+    std::string group;
+    for (const FieldSpec& spec : config_schema()) {
+        if (spec.type == FieldType::Section || spec.reserved) continue;
+        if (spec.group != group) {
+            group = spec.group;
+            layout->addWidget(section(QString::fromStdString(group), &form, this));
+            if (spec.path.rfind("objective.", 0) == 0) buildObjectivePanels(form);
+        }
+        if (spec.path.rfind("objective.", 0) == 0) continue;
+        addField(form, spec);
     }
-    addChoice(form, "model.dtype", tr("Dtype"),
-              tr("Weights and activations: auto (= float32), float32, bfloat16 or float16"),
-              {"auto", "float32", "bfloat16", "float16"});
-    addInteger(form, kLoraRankPath, tr("LoRA rank"),
-               tr("Train low-rank adapters of this rank on the linear layers instead of all weights "
-                  "(0: full fine-tuning)"),
-               0, 4096);
-    {
-        auto* data = new QLineEdit(this);
-        data->setPlaceholderText(tr("path/to/pairs.jsonl"));
-        auto* browse = new QPushButton(tr("Browse…"), this);
-        connect(browse, &QPushButton::clicked, this, &ExperimentForm::browseTrainData);
-        auto* row = new QHBoxLayout;
-        row->setContentsMargins(0, 0, 0, 0);
-        row->addWidget(data, 1);
-        row->addWidget(browse);
-        addBinding(form, "data.train", tr("Train data"),
-                   tr("Preference data (JSONL with prompt, chosen, rejected)"), Kind::Text, data,
-                   QString(), row);
-    }
-    dataInfo_ = new QLabel(this);
-    dataInfo_->setWordWrap(true);
-    dataInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    dataInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
-    form->addRow(QString(), dataInfo_);
-    addText(form, "data.eval", tr("Eval data"),
-            tr("A separate eval file; empty: hold out eval_fraction of the train data"))
-        ->setPlaceholderText(tr("empty: split from train data"));
-    addReal(form, "data.eval_fraction", tr("Eval fraction"),
-            tr("Share of the train data held out for evaluation when no eval file is given [0, 1)"));
-    addInteger(form, "data.max_length", tr("Max length"),
-               tr("Tokens of prompt + completion; longer completions are cut"), 0, 1 << 20);
-    addInteger(form, "data.max_prompt_length", tr("Max prompt length"),
-               tr("Prompts longer than this are dropped and counted, never cut silently"), 0, 1 << 20);
-
-    layout->addWidget(section(tr("Objective"), &form, this));
-    buildObjectivePanels(form);
-
-    layout->addWidget(section(tr("SFT warm-up"), &form, this));
-    addInteger(form, "sft.steps", tr("Steps"),
-               tr("Supervised steps on the chosen answers before preference training (0: none)"),
-               0, INT_MAX);
-    addReal(form, "sft.learning_rate", tr("Learning rate"), tr("Learning rate of the warm-up"));
-
-    layout->addWidget(section(tr("Training"), &form, this));
-    addInteger(form, "train.steps", tr("Steps"), tr("Preference optimiser steps"), 0, INT_MAX);
-    addInteger(form, "train.batch_size", tr("Batch size"), tr("Pairs per micro-batch"), 0, 1 << 20);
-    addInteger(form, "train.grad_accum", tr("Grad accumulation"),
-               tr("Micro-batches per optimiser step (effective batch = batch size x this)"), 0, 1 << 16);
-    addReal(form, "train.learning_rate", tr("Learning rate"), tr("Peak learning rate, e.g. 5e-4"));
-    addInteger(form, "train.warmup_steps", tr("Warm-up steps"),
-               tr("Linear learning-rate warm-up"), 0, INT_MAX);
-    addChoice(form, "train.schedule", tr("Schedule"), tr("Learning-rate decay after warm-up"),
-              {"cosine", "linear", "constant"});
-    addReal(form, "train.weight_decay", tr("Weight decay"), tr("AdamW's decoupled weight decay (0: none)"));
-    addReal(form, "train.max_grad_norm", tr("Max grad norm"),
-            tr("Clip the gradient to this global norm (0: no clipping)"));
-    addInteger(form, "train.eval_every", tr("Eval every"),
-               tr("Steps between evaluations (0: only at the end)"), 0, INT_MAX);
-    {
-        auto* device = new QComboBox(this);
-        device->setEditable(true);
-        device->addItems({QStringLiteral("auto"), QStringLiteral("cpu"), QStringLiteral("cuda")});
-        device->setInsertPolicy(QComboBox::NoInsert);
-        addBinding(form, "train.device", tr("Device"),
-                   tr("auto: CUDA when this libtorch has it and a GPU is present, else CPU; or cuda:N"),
-                   Kind::Editable, device);
-    }
-    addInteger(form, "train.threads", tr("CPU threads"),
-               tr("Threads for tensor maths; 0: all cores but one, so the studio stays responsive"),
-               0, 256);
-    addBinding(form, "train.gradient_checkpointing", tr("Gradient checkpointing"),
-               tr("Keep only each decoder block's input and recompute its activations in the backward "
-                  "pass: less memory, about one more forward per step"),
-               Kind::Flag, new QCheckBox(this));
-    addChoice(form, "train.reference_logps", tr("Reference log-probs"),
-              tr("cached: computed once before training (fast); on_the_fly: a reference forward "
-                 "every step (less memory)"),
-              {"cached", "on_the_fly"});
 
     messageLabel_ = new QLabel(this);
     messageLabel_->setWordWrap(true);
@@ -203,11 +124,118 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     setExperiment(RunConfig{}.to_json());
 }
 
+void ExperimentForm::addField(QFormLayout* form, const FieldSpec& spec) {
+    const QString path = QString::fromStdString(spec.path);
+    const QString label = QString::fromStdString(spec.label);
+    const QString tip = tr("%1\nDefault: %2. Valid: %3.%4")
+                            .arg(QString::fromStdString(spec.help), plainText(default_text(spec)),
+                                 plainText(valid_values_text(spec)),
+                                 spec.algorithms.empty()
+                                     ? QString()
+                                     : tr("\nRead by: %1.").arg(QString::fromStdString(algorithms_text(spec))));
+    QWidget* editor = nullptr;
+    Kind kind = Kind::Text;
+    QHBoxLayout* row = nullptr;
+    auto withButton = [&](QWidget* field, const QString& text, const QString& buttonTip, void (ExperimentForm::*slot)()) {
+        auto* button = new QPushButton(text, this);
+        button->setToolTip(buttonTip);
+        connect(button, &QPushButton::clicked, this, slot);
+        row = new QHBoxLayout;
+        row->setContentsMargins(0, 0, 0, 0);
+        row->addWidget(field, 1);
+        row->addWidget(button);
+    };
+    switch (spec.type) {
+        case FieldType::Integer: {
+            auto* spin = new QSpinBox(this);
+            // The box reaches down to 0 even where the key starts at 1, so that a value the
+            // validation rejects can be typed and is named (0 LoRA rank: full fine-tuning).
+            const double lowest = std::max<double>(double(spec.lowest), double(INT_MIN));
+            const double highest = std::min<double>(double(spec.highest), double(INT_MAX));
+            const double lo = spec.minimum ? std::min(0.0, *spec.minimum) : lowest;
+            const double hi = spec.maximum ? *spec.maximum : highest;
+            spin->setRange(int(std::max(lo, lowest)), int(std::min(hi, highest)));
+            spin->setGroupSeparatorShown(false);
+            if (spec.path == kLoraRankPath) spin->setSpecialValueText(tr("off (full fine-tuning)"));
+            editor = spin;
+            kind = Kind::Integer;
+            break;
+        }
+        case FieldType::Real: {
+            // A line edit, not a spin box: learning rates are typed as 5e-4.
+            auto* edit = new QLineEdit(this);
+            edit->setPlaceholderText(plainText(default_text(spec)));
+            editor = edit;
+            kind = Kind::Real;
+            break;
+        }
+        case FieldType::Flag:
+            editor = new QCheckBox(this);
+            kind = Kind::Flag;
+            break;
+        case FieldType::Choice: {
+            auto* combo = new QComboBox(this);
+            for (const auto& c : spec.choices) combo->addItem(QString::fromStdString(c));
+            if (spec.open_choices) {
+                combo->setEditable(true);
+                combo->setInsertPolicy(QComboBox::NoInsert);
+            }
+            editor = combo;
+            kind = spec.open_choices ? Kind::Editable : Kind::Choice;
+            if (spec.path == "model.source")
+                withButton(combo, tr("Folder…"), tr("Choose a Hugging Face model directory (or drop it on the form)"),
+                           &ExperimentForm::browseModelDirectory);
+            break;
+        }
+        case FieldType::Text:
+        case FieldType::Path: {
+            auto* edit = new QLineEdit(this);
+            if (spec.path == "data.train") {
+                edit->setPlaceholderText(tr("path/to/pairs.jsonl"));
+                withButton(edit, tr("Browse…"), tr("Choose the preference data file (or drop it on the form)"),
+                           &ExperimentForm::browseTrainData);
+            } else if (spec.path == "data.eval") {
+                edit->setPlaceholderText(tr("empty: split from train data"));
+            } else if (spec.nullable) {
+                edit->setPlaceholderText(tr("empty: none"));
+            }
+            editor = edit;
+            kind = Kind::Text;
+            break;
+        }
+        case FieldType::List:
+        case FieldType::Names: {
+            auto* edit = new QLineEdit(this);
+            edit->setPlaceholderText(spec.type == FieldType::List ? tr("comma-separated; empty: none")
+                                                                  : tr("key=name, key=name; empty: none"));
+            editor = edit;
+            kind = spec.type == FieldType::List ? Kind::List : Kind::Names;
+            break;
+        }
+        case FieldType::Section: return;
+    }
+    addBinding(form, path, label, tip, kind, editor, QString(), row, &spec);
+    if (spec.path == "model.source") {
+        modelInfo_ = new QLabel(this);
+        modelInfo_->setWordWrap(true);
+        modelInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        modelInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
+        form->addRow(QString(), modelInfo_);
+    } else if (spec.path == "data.train") {
+        dataInfo_ = new QLabel(this);
+        dataInfo_->setWordWrap(true);
+        dataInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        dataInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
+        form->addRow(QString(), dataInfo_);
+    }
+}
+
 void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
-    QStringList names;
-    for (Algorithm a : kAlgorithms) names << QString::fromStdString(algorithm_spec(a).name);
-    algorithmBox_ = addChoice(form, "objective.algorithm", tr("Algorithm"),
-                              tr("The preference objective; its parameters are below"), names);
+    const FieldSpec& algorithm = *find_field("objective.algorithm");
+    algorithmBox_ = new QComboBox(this);
+    for (const auto& name : algorithm.choices) algorithmBox_->addItem(QString::fromStdString(name));
+    addBinding(form, QStringLiteral("objective.algorithm"), QString::fromStdString(algorithm.label),
+               QString::fromStdString(algorithm.help), Kind::Choice, algorithmBox_, QString(), nullptr, &algorithm);
     algorithmSummary_ = new QLabel(this);
     algorithmSummary_->setWordWrap(true);
     algorithmSummary_->setStyleSheet(QStringLiteral("color: palette(mid);"));
@@ -239,17 +267,17 @@ void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
                 case ParameterSpec::Kind::Real: {
                     auto* edit = new QLineEdit(page);
                     edit->setPlaceholderText(defaultText);
-                    addBinding(panel, path, label, tip, Kind::Real, edit, alg);
+                    addBinding(panel, path, label, tip, Kind::Real, edit, alg, nullptr, find_field(spec.path));
                     break;
                 }
                 case ParameterSpec::Kind::Choice: {
                     auto* combo = new QComboBox(page);
                     for (const auto& c : spec.choices) combo->addItem(QString::fromStdString(c));
-                    addBinding(panel, path, label, tip, Kind::Choice, combo, alg);
+                    addBinding(panel, path, label, tip, Kind::Choice, combo, alg, nullptr, find_field(spec.path));
                     break;
                 }
                 case ParameterSpec::Kind::Flag:
-                    addBinding(panel, path, label, tip, Kind::Flag, new QCheckBox(page), alg);
+                    addBinding(panel, path, label, tip, Kind::Flag, new QCheckBox(page), alg, nullptr, find_field(spec.path));
                     break;
             }
         }
@@ -267,16 +295,24 @@ void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
 
 QWidget* ExperimentForm::addBinding(QFormLayout* form, const QString& path, const QString& label,
                                     const QString& tip, Kind kind, QWidget* editor,
-                                    const QString& algorithm, QLayout* row) {
+                                    const QString& algorithm, QLayout* row, const FieldSpec* spec) {
     editor->setToolTip(tip);
     if (row)
         form->addRow(label, row);
     else
         form->addRow(label, editor);
-    bindings_.push_back({path, kind, editor, algorithm});
+    bindings_.push_back({path, kind, editor, algorithm, spec, form});
+    if (qobject_cast<QAbstractSpinBox*>(editor) || qobject_cast<QComboBox*>(editor)) {
+        // Scrolling the form over a field must not change it: the wheel reaches a spin or combo
+        // box only once it has focus (a click or Tab), and otherwise scrolls the form.
+        editor->setFocusPolicy(Qt::StrongFocus);
+        editor->installEventFilter(wheelGuard_);
+    }
     switch (kind) {
         case Kind::Text:
         case Kind::Real:
+        case Kind::List:
+        case Kind::Names:
             connect(static_cast<QLineEdit*>(editor), &QLineEdit::textChanged, this,
                     &ExperimentForm::revalidate);
             break;
@@ -297,39 +333,22 @@ QWidget* ExperimentForm::addBinding(QFormLayout* form, const QString& path, cons
     return editor;
 }
 
-QLineEdit* ExperimentForm::addText(QFormLayout* form, const QString& path, const QString& label,
-                                   const QString& tip) {
-    return static_cast<QLineEdit*>(addBinding(form, path, label, tip, Kind::Text, new QLineEdit(this)));
-}
-
-QSpinBox* ExperimentForm::addInteger(QFormLayout* form, const QString& path, const QString& label,
-                                     const QString& tip, int minimum, int maximum) {
-    auto* spin = new QSpinBox(this);
-    spin->setRange(minimum, maximum);
-    spin->setGroupSeparatorShown(false);
-    addBinding(form, path, label, tip, Kind::Integer, spin);
-    return spin;
-}
-
-QLineEdit* ExperimentForm::addReal(QFormLayout* form, const QString& path, const QString& label,
-                                   const QString& tip) {
-    // A line edit, not a spin box: learning rates are typed as 5e-4.
-    return static_cast<QLineEdit*>(addBinding(form, path, label, tip, Kind::Real, new QLineEdit(this)));
-}
-
-QComboBox* ExperimentForm::addChoice(QFormLayout* form, const QString& path, const QString& label,
-                                     const QString& tip, const QStringList& choices) {
-    auto* combo = new QComboBox(this);
-    combo->addItems(choices);
-    return static_cast<QComboBox*>(addBinding(form, path, label, tip, Kind::Choice, combo));
-}
-
 QString ExperimentForm::currentAlgorithm() const {
     return algorithmBox_ ? algorithmBox_->currentText() : QStringLiteral("dpo");
 }
 
 bool ExperimentForm::isActive(const Binding& b) const {
-    return b.algorithm.isEmpty() || b.algorithm == currentAlgorithm();
+    if (!b.algorithm.isEmpty()) return b.algorithm == currentAlgorithm();
+    if (!b.spec || b.spec->algorithms.empty()) return true;
+    // A key only some algorithms read (train.reference_logps) is shown for those; an unknown
+    // algorithm shows it (validation names the algorithm).
+    const auto algorithm = find_algorithm(currentAlgorithm().toStdString());
+    return !algorithm || b.spec->used_by(*algorithm);
+}
+
+bool ExperimentForm::loraOn() const {
+    const Binding* rank = binding(QString::fromLatin1(kLoraRankPath));
+    return rank && static_cast<QSpinBox*>(rank->editor)->value() != 0;
 }
 
 const ExperimentForm::Binding* ExperimentForm::binding(const QString& path) const {
@@ -395,6 +414,25 @@ void ExperimentForm::loadBinding(const Binding& b, const json& value) {
         case Kind::Flag:
             static_cast<QCheckBox*>(b.editor)->setChecked(value.is_boolean() && value.get<bool>());
             break;
+        case Kind::List: {
+            QStringList items;
+            if (value.is_array())
+                for (const json& item : value) items << (item.is_string() ? QString::fromStdString(item.get<std::string>())
+                                                                          : QString::fromStdString(item.dump()));
+            static_cast<QLineEdit*>(b.editor)->setText(value.is_string() ? QString::fromStdString(value.get<std::string>())
+                                                                         : items.join(QStringLiteral(", ")));
+            break;
+        }
+        case Kind::Names: {
+            QStringList items;
+            if (value.is_object())
+                for (auto it = value.begin(); it != value.end(); ++it)
+                    if (it->is_string())  // null: an unused column (LLaMA-Factory), the same as absent
+                        items << QString::fromStdString(it.key() + "=" + it->get<std::string>());
+            static_cast<QLineEdit*>(b.editor)->setText(value.is_string() ? QString::fromStdString(value.get<std::string>())
+                                                                         : items.join(QStringLiteral(", ")));
+            break;
+        }
     }
 }
 
@@ -423,7 +461,16 @@ void ExperimentForm::setExperiment(const json& j, const QString& filePath) {
             continue;
         }
         const json* v = valueAt(base_, b.path);
-        const json* d = valueAt(defaults, b.path);
+        if (b.path.startsWith(QLatin1String("model.lora."))) {
+            // model.lora null (or absent): the rank shows 0 (off) and the other LoRA keys their
+            // defaults, ready for when a rank is set.
+            const json* lora = valueAt(base_, QStringLiteral("model.lora"));
+            if (!lora || !lora->is_object()) {
+                loadBinding(b, b.path == QLatin1String(kLoraRankPath) ? json() : b.spec->default_value);
+                continue;
+            }
+        }
+        const json* d = b.spec ? &b.spec->default_value : valueAt(defaults, b.path);
         loadBinding(b, v && !v->is_null() ? *v : (d ? *d : json()));
     }
     loading_ = false;
@@ -438,6 +485,9 @@ void ExperimentForm::showObjectivePanel() {
     const bool known = index >= 0 && index < objectivePanels_->count();
     if (known) objectivePanels_->setCurrentIndex(index);
     objectivePanels_->setVisible(known);
+    // Keys only some algorithms read: their rows follow the algorithm.
+    for (const Binding& b : bindings_)
+        if (b.algorithm.isEmpty() && b.spec && !b.spec->algorithms.empty()) b.form->setRowVisible(b.editor, isActive(b));
 }
 
 void ExperimentForm::algorithmChanged() {
@@ -475,16 +525,42 @@ void ExperimentForm::saveFile(const QString& path) {
 
 json ExperimentForm::experimentJson() const {
     json j = base_;
+    const bool lora = loraOn();
     for (const Binding& b : bindings_) {
         if (!isActive(b)) continue;
+        // With the rank at 0, model.lora is null and its other keys are not written.
+        if (!lora && b.path.startsWith(QLatin1String("model.lora.")) && b.path != QLatin1String(kLoraRankPath))
+            continue;
         switch (b.kind) {
             case Kind::Text: {
                 const std::string text = static_cast<QLineEdit*>(b.editor)->text().trimmed().toStdString();
-                // An optional file left empty is "none", as null in the config.
-                if (text.empty() && b.path == QLatin1String("data.eval"))
+                // An optional value left empty is "none", as null in the config.
+                if (text.empty() && b.spec && b.spec->nullable)
                     setValueAt(j, b.path, nullptr);
                 else
                     setValueAt(j, b.path, text);
+                break;
+            }
+            case Kind::List: {
+                json items = json::array();
+                for (const QString& item : static_cast<QLineEdit*>(b.editor)->text().split(QLatin1Char(',')))
+                    if (!item.trimmed().isEmpty()) items.push_back(item.trimmed().toStdString());
+                setValueAt(j, b.path, items);
+                break;
+            }
+            case Kind::Names: {
+                const QString text = static_cast<QLineEdit*>(b.editor)->text().trimmed();
+                json names = json::object();
+                for (const QString& item : text.split(QLatin1Char(','))) {
+                    if (item.trimmed().isEmpty()) continue;
+                    const int eq = item.indexOf(QLatin1Char('='));
+                    if (eq < 0) {
+                        names = text.toStdString();  // not key=name: validation names the field
+                        break;
+                    }
+                    names[item.left(eq).trimmed().toStdString()] = item.mid(eq + 1).trimmed().toStdString();
+                }
+                setValueAt(j, b.path, names);
                 break;
             }
             case Kind::Real: {
@@ -519,6 +595,8 @@ bool ExperimentForm::setFieldText(const QString& path, const QString& text) {
     switch (b->kind) {
         case Kind::Text:
         case Kind::Real:
+        case Kind::List:
+        case Kind::Names:
             static_cast<QLineEdit*>(b->editor)->setText(text);
             return true;
         case Kind::Integer: {
@@ -553,7 +631,9 @@ QString ExperimentForm::fieldText(const QString& path) const {
     if (!b) return QString();
     switch (b->kind) {
         case Kind::Text:
-        case Kind::Real: return static_cast<QLineEdit*>(b->editor)->text();
+        case Kind::Real:
+        case Kind::List:
+        case Kind::Names: return static_cast<QLineEdit*>(b->editor)->text();
         case Kind::Integer: return QString::number(static_cast<QSpinBox*>(b->editor)->value());
         case Kind::Choice:
         case Kind::Editable: return static_cast<QComboBox*>(b->editor)->currentText();
@@ -725,6 +805,10 @@ void ExperimentForm::markInvalid(const QString& path) {
 
 void ExperimentForm::revalidate() {
     if (loading_) return;
+    const bool lora = loraOn();
+    for (const Binding& b : bindings_)
+        if (b.path.startsWith(QLatin1String("model.lora.")) && b.path != QLatin1String(kLoraRankPath))
+            b.editor->setEnabled(lora);
     const bool wasValid = isValid();
     const QString oldMessage = message_;
     resolved_.reset();

@@ -1,4 +1,6 @@
-// The experiment form: the run config's fields as editors, bound by JSON path.
+// The experiment form: the run config's fields as editors, bound by JSON path and built from the
+// config schema (core/config/config_schema.h): every key's editor with its range, choices and help,
+// keys only some algorithms read shown for those.
 // The form edits a copy of the loaded JSON, so keys it does not show are kept as they were;
 // every edit re-validates through RunConfig::from_json, reports the first problem (which names
 // the field) and marks that field's editor. The objective's parameters live on one panel per
@@ -12,6 +14,7 @@
 #include <QWidget>
 #include <nlohmann/json.hpp>
 
+#include "core/config/config_schema.h"
 #include "core/config/run_config.h"
 
 class QComboBox;
@@ -23,6 +26,16 @@ class QSpinBox;
 class QStackedWidget;
 
 namespace ps::ui {
+
+// Keeps the mouse wheel from changing a spin or combo box that has no focus (issue #19): the
+// wheel then scrolls the form instead.
+class WheelGuard : public QObject {
+public:
+    using QObject::QObject;
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+};
 
 class ExperimentForm : public QWidget {
     Q_OBJECT
@@ -86,26 +99,26 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
-    enum class Kind { Text, Integer, Real, Choice, Editable, Flag };
+    // List: "a, b" (an array of strings); Names: "key=name, key=name" (an object of names).
+    enum class Kind { Text, Integer, Real, Choice, Editable, Flag, List, Names };
     struct Binding {
         QString path;  // JSON path, "train.learning_rate"
         Kind kind;
         QWidget* editor;
-        QString algorithm;  // objective panel it belongs to; empty: always shown
+        QString algorithm;               // objective panel it belongs to; empty: not on a panel
+        const FieldSpec* spec = nullptr;  // its key in the config schema (panels: the objective key)
+        QFormLayout* form = nullptr;      // the layout holding its row
     };
 
     QWidget* addBinding(QFormLayout* form, const QString& path, const QString& label,
                         const QString& tip, Kind kind, QWidget* editor,
-                        const QString& algorithm = QString(), QLayout* row = nullptr);
-    QLineEdit* addText(QFormLayout* form, const QString& path, const QString& label,
-                       const QString& tip);
-    QSpinBox* addInteger(QFormLayout* form, const QString& path, const QString& label,
-                         const QString& tip, int minimum, int maximum);
-    QLineEdit* addReal(QFormLayout* form, const QString& path, const QString& label,
-                       const QString& tip);
-    QComboBox* addChoice(QFormLayout* form, const QString& path, const QString& label,
-                         const QString& tip, const QStringList& choices);
+                        const QString& algorithm = QString(), QLayout* row = nullptr,
+                        const FieldSpec* spec = nullptr);
+    // The editor of a schema key: its kind, range, choices and help.
+    void addField(QFormLayout* form, const FieldSpec& spec);
     void buildObjectivePanels(QFormLayout* form);
+    // Whether the LoRA rank is set (model.lora is not null).
+    bool loraOn() const;
     const Binding* binding(const QString& path) const;
     bool isActive(const Binding& b) const;
     void loadBinding(const Binding& b, const nlohmann::json& value);
@@ -136,6 +149,7 @@ private:
     QLabel* advice_ = nullptr;
     QStackedWidget* objectivePanels_ = nullptr;
     QComboBox* algorithmBox_ = nullptr;
+    WheelGuard* wheelGuard_ = nullptr;
     QString modelInfoSource_;
     bool loading_ = false;
 };
