@@ -10,12 +10,16 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libsqlite3-dev libcli11-dev
   # Hugging Face tokenizers: PCRE2 (pre-tokenizer regexes with \p{L}, JIT) and utf8proc (NFC)
   libpcre2-dev libutf8proc-dev
+  # cluster exports (TRL / LLaMA-Factory YAML)
+  libyaml-cpp-dev
   # studio: Qt 6 Widgets/PrintSupport/Concurrent/Test and QCustomPlot
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev
   # headless GUI tests and screenshots
   xvfb xauth
   # independent references in tests and benchmarks: plain PyTorch (Debian's, the same 1.13)
   python3-numpy python3-torch
+  # the cluster exports read back as TRL and LLaMA-Factory read them (PyYAML)
+  python3-yaml
 )
 
 missing=()

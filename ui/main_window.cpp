@@ -46,6 +46,8 @@
 #include "core/diagnose/remedies.h"  // evidence helper: clone with the picked remedy
 #include "core/engine/remedy_config.h"
 #include "ui/experiment/experiment_form.h"
+#include "ui/interop/cluster_export_dialog.h"
+#include "core/interop/export_config.h"
 #include "ui/live/diagnosis_panel.h"
 #include "ui/live/event_log.h"
 #include "ui/live/live_monitor.h"
@@ -152,6 +154,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     });
     connect(runsView_, &RunsView::openRequested, this, &MainWindow::openStoredRun);
     connect(runsView_, &RunsView::cloneRequested, this, &MainWindow::cloneStoredRun);
+    connect(runsView_, &RunsView::exportClusterRequested, this, [this](qint64 id) { exportRunForCluster(id); });
     connect(runsView_, &RunsView::runsDeleted, this, [this](const std::vector<int64_t>& ids) {
         for (int64_t id : ids) {
             log_->appendMessage(QStringLiteral("info"), tr("Run %1 deleted from the store.").arg(id));
@@ -302,6 +305,11 @@ void MainWindow::createActions() {
         themeActions_.push_back(action);
     }
 
+    exportClusterAction_ = new QAction(tr("&Export Experiment for Cluster…"), this);
+    exportClusterAction_->setToolTip(tr("Write the experiment as a TRL or LLaMA-Factory config with multi-GPU and "
+                                        "multi-node launch lines"));
+    connect(exportClusterAction_, &QAction::triggered, this, [this] { exportExperimentForCluster(); });
+
     shortcutsAction_ = new QAction(tr("&Keyboard Shortcuts"), this);
     connect(shortcutsAction_, &QAction::triggered, this, &MainWindow::showShortcuts);
 
@@ -332,6 +340,7 @@ void MainWindow::createMenus() {
     file->addAction(openAction_);
     file->addAction(saveAction_);
     file->addAction(saveAsAction_);
+    file->addAction(exportClusterAction_);
     file->addSeparator();
     file->addAction(openStoreAction_);
     file->addSeparator();
@@ -787,6 +796,37 @@ void MainWindow::makeOnPolicyData(nlohmann::json experiment, const Remedy& remed
     updateActions();
 }
 
+ClusterExportDialog* MainWindow::exportRunForCluster(qint64 runId, bool show) {
+    std::optional<StoredRun> run;
+    try {
+        if (store_) run = store_->find_run(runId);
+        if (!run) {
+            statusBar()->showMessage(tr("Run %1 is no longer in the store.").arg(runId), 5000);
+            return nullptr;
+        }
+        const RunConfig config = stored_run_config(*run);
+        auto* dialog = new ClusterExportDialog(
+            config, tr("run %1 '%2'").arg(runId).arg(QString::fromStdString(run->name)), this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        if (show) dialog->open();
+        return dialog;
+    } catch (const std::exception& e) {
+        reportProblem(tr("Cannot export run %1 for a cluster: %2").arg(runId).arg(QString::fromStdString(e.what())));
+        return nullptr;
+    }
+}
+
+ClusterExportDialog* MainWindow::exportExperimentForCluster(bool show) {
+    if (!form_->isValid()) {
+        reportProblem(tr("Fix the experiment first: the export needs a valid config."));
+        return nullptr;
+    }
+    auto* dialog = new ClusterExportDialog(form_->runConfig(), tr("the current experiment"), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    if (show) dialog->open();
+    return dialog;
+}
+
 bool MainWindow::cloneStoredRun(qint64 runId) {
     if (isRunning()) {
         statusBar()->showMessage(tr("Stop the live run before cloning another into the form."), 5000);
@@ -938,6 +978,7 @@ void MainWindow::updateActions() {
     pauseAction_->setIcon(style()->standardIcon(session_->isPaused() ? QStyle::SP_MediaPlay
                                                                      : QStyle::SP_MediaPause));
     stopAction_->setEnabled(running && !session_->stopRequested());
+    if (exportClusterAction_) exportClusterAction_->setEnabled(form_->isValid());
     diagnosis_->setCloneEnabled(!running && form_->isValid() && !onPolicyJob_,
                                 running        ? tr("Stop the run or let it finish first")
                                 : onPolicyJob_ ? tr("The on-policy data are being made")

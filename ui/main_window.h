@@ -27,6 +27,7 @@ struct RunRecord;
 
 namespace ps::ui {
 
+class ClusterExportDialog;
 class CompareView;
 
 class DatasetPage;
@@ -92,6 +93,11 @@ public:
     QAction* aboutAction() const { return aboutAction_; }
     QAction* compareAction() const { return compareAction_; }
     QAction* openStoreAction() const { return openStoreAction_; }
+    QAction* exportClusterAction() const { return exportClusterAction_; }
+    // "Export for Cluster…" on a stored run / on the form's experiment: the dialog (returned, not
+    // yet shown, for tests; nullptr with the reason reported when there is nothing to export).
+    ClusterExportDialog* exportRunForCluster(qint64 runId, bool show = true);
+    ClusterExportDialog* exportExperimentForCluster(bool show = true);
     // Opens a comparison window of the given stored runs (at least two); returns it (for tests).
     CompareView* compareRuns(const std::vector<int64_t>& runIds);
     // The text of Help > About: versions of PrefStudio, Qt, QCustomPlot, libtorch, the store.
@@ -197,6 +203,7 @@ private:
     QAction* compareAction_ = nullptr;
     QAction* shortcutsAction_ = nullptr;
     QAction* openStoreAction_ = nullptr;
+    QAction* exportClusterAction_ = nullptr;
     std::vector<QAction*> themeActions_;  // system, light, dark
     DatasetPage* datasetPage_ = nullptr;
     SamplesPanel* samplesPanel_ = nullptr;

@@ -76,5 +76,10 @@ struct MakeDataArgs {
     bool json = false;
 };
 int make_data_command(const MakeDataArgs& args);
+// `export-config (RUN|CONFIG) --to trl|llamafactory [-o FILE]`: a stored run's resolved config or
+// a config file as a TRL or LLaMA-Factory YAML (standard output without -o; LLaMA-Factory's
+// dataset_info.json beside FILE). Warnings (what trains differently there) go to stderr.
+int export_config_command(const std::string& source, const std::string& to, const std::string& out_path,
+                          const std::string& db_path);
 
 }  // namespace ps::cli

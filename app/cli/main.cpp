@@ -49,6 +49,15 @@ int main(int argc, char** argv) {
     exp->add_option("--format", format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
     exp->add_option("--out,-o", out, "Output file (default: standard output)");
 
+    std::string export_source, export_to, export_out;
+    auto* export_config = app.add_subcommand(
+        "export-config", "Write an experiment (a stored run or a config file) as a TRL or LLaMA-Factory config for a "
+                         "cluster, with its multi-GPU launch lines");
+    export_config->add_option("SOURCE", export_source, "Run id or name, or a run config JSON file")->required();
+    export_config->add_option("--to", export_to, "trl or llamafactory")->required();
+    export_config->add_option("--out,-o", export_out,
+                              "Output YAML (default: standard output); LLaMA-Factory's dataset_info.json goes beside it");
+
     std::string diag_run;
     auto* diag = app.add_subcommand("diagnose", "Regimes of a stored run: healthy, both rewards falling, ...");
     diag->add_option("RUN", diag_run, "Run id or name")->required();
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
         if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);
         if (*runs) return ps::cli::runs_command(db, json);
         if (*exp) return ps::cli::export_command(db, run_id, format, out);
+        if (*export_config) return ps::cli::export_config_command(export_source, export_to, export_out, db);
         if (*diag) return ps::cli::diagnose_command(db, diag_run, json, diag_top);
         if (*tokenize) return ps::cli::tokenize_command(tok_path, tok_template, tok_text, tok_verbose);
         if (*data) return ps::cli::data_command(data_options);

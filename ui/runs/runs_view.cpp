@@ -100,9 +100,16 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     editTagsAction_ = new QAction(tr("&Tags and Notes…"), this);
     editTagsAction_->setToolTip(tr("Label the selected run (tags are comma-separated) and write notes"));
     connect(editTagsAction_, &QAction::triggered, this, &RunsView::editSelectedTagsAndNotes);
+    exportClusterAction_ = new QAction(tr("&Export for Cluster…"), this);
+    exportClusterAction_->setToolTip(tr("Write the selected run's config as a TRL or LLaMA-Factory YAML, with "
+                                        "multi-GPU launch lines"));
+    connect(exportClusterAction_, &QAction::triggered, this, [this] {
+        if (const int64_t id = selectedRunId()) emit exportClusterRequested(id);
+    });
     table_->addAction(openAction_);
     table_->addAction(cloneAction_);
     table_->addAction(editTagsAction_);
+    table_->addAction(exportClusterAction_);
     table_->addAction(deleteAction_);
     table_->setContextMenuPolicy(Qt::ActionsContextMenu);
     connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex&) { openSelectedRun(); });
@@ -205,6 +212,7 @@ void RunsView::updateActions() {
     const auto ids = selectedRunIds();
     openAction_->setEnabled(!ids.empty());
     cloneAction_->setEnabled(ids.size() == 1);
+    exportClusterAction_->setEnabled(ids.size() == 1);
     editTagsAction_->setEnabled(store_ && ids.size() == 1);
     bool deletable = false;
     for (int64_t id : ids) deletable = deletable || id != liveRunId_;

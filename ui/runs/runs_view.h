@@ -57,6 +57,7 @@ public:
     QAction* deleteAction() const { return deleteAction_; }
     QAction* cloneAction() const { return cloneAction_; }
     QAction* editTagsAction() const { return editTagsAction_; }
+    QAction* exportClusterAction() const { return exportClusterAction_; }
     // Stores tags (comma-separated) and notes of a run and refreshes; false with the reason
     // shown in the view if the store refuses.
     bool setTagsAndNotes(int64_t runId, const QString& tags, const QString& notes);
@@ -76,6 +77,8 @@ signals:
     void runsDeleted(const std::vector<int64_t>& runIds);
     // The user asked for a new experiment from a stored run's configuration.
     void cloneRequested(qint64 runId);
+    // The user asked to export a stored run's config for a cluster (TRL / LLaMA-Factory).
+    void exportClusterRequested(qint64 runId);
 
 private:
     void updateActions();
@@ -90,6 +93,7 @@ private:
     QAction* deleteAction_ = nullptr;
     QAction* cloneAction_ = nullptr;
     QAction* editTagsAction_ = nullptr;
+    QAction* exportClusterAction_ = nullptr;
     int64_t liveRunId_ = 0;
 };
 
