@@ -76,5 +76,16 @@ struct MakeDataArgs {
     bool json = false;
 };
 int make_data_command(const MakeDataArgs& args);
+struct ImportArgs {
+    std::string path;  // a source file or an output directory
+    std::string db;
+    std::string name;  // empty: the output directory's name
+    bool follow = false;
+    bool json = false;
+    bool all = false;  // a directory holding several runs: import each
+};
+// `import PATH`: import_command.cpp. Exit 2 when the path holds several runs and --all is not
+// given (they are listed), or when a source cannot be read.
+int import_command(const ImportArgs& args);
 
 }  // namespace ps::cli
