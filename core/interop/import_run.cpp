@@ -159,7 +159,7 @@ ImportResult stream_source(const SourceFile& source, const std::vector<RunSink*>
         for (RunSink* s : sinks) s->on_event(e);
     }, options.detector);
     std::vector<RunSink*> all = sinks;
-    all.push_back(&diagnosis);
+    if (follow || options.live_diagnosis) all.push_back(&diagnosis);
 
     std::map<std::string, std::set<int64_t>> seen;  // distinct steps per metric
     nlohmann::json last_values = nlohmann::json::object();

@@ -33,6 +33,11 @@ std::vector<SourceFile> find_sources(const std::string& path);
 struct ImportOptions {
     std::string name;  // empty: the source's (its output directory's name)
     RegimeDetectorOptions detector;
+    // Run the live regime detector (DiagnosisSink) over a plain import too, storing its regime
+    // events. Following always does. Off by default: it is most of an import's time (about
+    // 45 us a step), and a run stored without regime events gets them from its diagnosis when
+    // it is shown (RunRecord::timeline_events), as every imported run did before.
+    bool live_diagnosis = false;
     // Following: seconds between reads of the file, and after the run's last step (LLaMA-
     // Factory's final line, the summary) how long to wait for a final eval entry.
     double poll_seconds = 0.2;
@@ -58,7 +63,7 @@ struct ImportResult {
 };
 
 // Reads `source` and streams it to `sinks` as a run (regime events of the live detector
-// included). follow = false: what the file holds now (status Completed when the final summary
+// included when following or with options.live_diagnosis). follow = false: what the file holds now (status Completed when the final summary
 // is there, else Stopped). follow = true: keeps reading as the file grows until the run's final
 // summary or until `stop` becomes true (status Stopped). Throws DataError for a corrupt source
 // (before on_start when the first read fails; after it, on_finish(Failed) is sent first).

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
 #include <unistd.h>
 
 #include "core/interop/import_run.h"
@@ -27,6 +28,13 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// CPU time of this thread (ms): what the import costs, whatever else the machine runs.
+double thread_cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -58,17 +66,19 @@ int main(int argc, char** argv) {
         "18-nsllm-qwen3-8b-pt-llamafactory/trainer_log.jsonl",
         "09-translation-gams9b-dpo-wandb/output.log",
     };
-    std::printf("| source | size | log entries | points | read (median / max ms) | import into a store (median / max ms) |\n");
+    std::printf("| source | size | log entries | points | read: wall median / max, CPU median (ms) | import into a store: wall median / max, CPU median (ms) |\n");
     std::printf("|---|---:|---:|---:|---:|---:|\n");
     for (const std::string& rel : files) {
         const ps::SourceFile source = ps::source_file_for(real + "/" + rel);
-        std::vector<double> read_ms, store_ms;
+        std::vector<double> read_ms, store_ms, read_cpu, store_cpu;
         int64_t entries = 0, points = 0;
         for (int r = 0; r < runs; ++r) {
             auto t = Clock::now();
+            double c = thread_cpu_ms();
             auto reader = ps::open_source_reader(source);
             const ps::ReadBatch b = reader->read(false);
             read_ms.push_back(ms_since(t));
+            read_cpu.push_back(thread_cpu_ms() - c);
             entries = int64_t(b.steps.size());
             points = 0;
             for (const auto& s : b.steps) points += int64_t(s.values.size());
@@ -76,13 +86,16 @@ int main(int argc, char** argv) {
             // read, the live diagnosis over every step, and the one transaction that writes it.
             ps::RunStore store((tmp / ("s" + std::to_string(r) + ".db")).string());
             t = Clock::now();
+            c = thread_cpu_ms();
             ps::import_source(store, source);
             store_ms.push_back(ms_since(t));
+            store_cpu.push_back(thread_cpu_ms() - c);
         }
-        std::printf("| %s | %.0f kB | %lld | %lld | %.1f / %.1f | %.1f / %.1f |\n", rel.substr(0, rel.find('/')).c_str(),
+        std::printf("| %s | %.0f kB | %lld | %lld | %.1f / %.1f, %.1f | %.1f / %.1f, %.1f |\n", rel.substr(0, rel.find('/')).c_str(),
                     double(fs::file_size(source.path)) / 1024.0, static_cast<long long>(entries),
                     static_cast<long long>(points), ps::bench::percentile(read_ms, 50), ps::bench::percentile(read_ms, 100),
-                    ps::bench::percentile(store_ms, 50), ps::bench::percentile(store_ms, 100));
+                    ps::bench::percentile(read_cpu, 50), ps::bench::percentile(store_ms, 50),
+                    ps::bench::percentile(store_ms, 100), ps::bench::percentile(store_cpu, 50));
     }
 
     // Follow latency.

@@ -475,15 +475,27 @@ INSERT INTO metrics VALUES(1, 1, 5, 0.5, 0.25);
         QVERIFY(r.finished);
         QCOMPARE(store.find_run(r.run_id)->status, ps::RunStatus::Completed);
         check_points(points_of(store.load_metrics(r.run_id)), expected()[rel], rel + " (followed)");
-        // Followed or imported at once, the live detector gives the same regime events.
+        // Followed or imported at once, the live detector gives the same regime events; without
+        // it a plain import stores none, and the record derives the same from its diagnosis.
         ps::RunStore once(":memory:");
-        const ps::ImportResult whole = ps::import_source(once, ps::source_file_for(real_runs() + "/" + rel));
+        ps::ImportOptions with_detector;
+        with_detector.live_diagnosis = true;
+        const ps::ImportResult whole = ps::import_source(once, ps::source_file_for(real_runs() + "/" + rel), with_detector);
         const auto followed_events = store.load_events(r.run_id);
         const auto whole_events = once.load_events(whole.run_id);
         QCOMPARE(followed_events.size(), whole_events.size());
         for (size_t i = 0; i < whole_events.size(); ++i) {
             QCOMPARE(followed_events[i].step, whole_events[i].step);
             QCOMPARE(followed_events[i].data["to"], whole_events[i].data["to"]);
+        }
+        const ps::ImportResult plain = ps::import_source(once, ps::source_file_for(real_runs() + "/" + rel));
+        QCOMPARE(plain.run_id, whole.run_id);
+        QVERIFY(once.load_events(plain.run_id).empty());
+        const auto derived = ps::load_run_record(once, plain.run_id).timeline_events();
+        QCOMPARE(derived.size(), whole_events.size());
+        for (size_t i = 0; i < derived.size(); ++i) {
+            QCOMPARE(derived[i].step, whole_events[i].step);
+            QCOMPARE(derived[i].data["to"], whole_events[i].data["to"]);
         }
     }
 
