@@ -8,6 +8,7 @@
 #include <QSettings>
 #include <QStandardPaths>
 #include <QTableView>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "core/store/run_store.h"
+#include "ui/compare/compare_view.h"
 #include "ui/diagnose/pair_browser.h"
 #include "ui/live/diagnosis_panel.h"
 #include "ui/live/live_monitor.h"
@@ -131,6 +133,21 @@ private slots:
         QVERIFY(QDir().mkpath(empty));
         QVERIFY(window.importRuns(empty).empty());
         QVERIFY(window.importRunAction() && window.followRunAction());
+
+        // Two imported runs compare like native ones: curves, summary and the diff of their
+        // imported arguments (the two runs differ in output_dir, run_name, logging_dir, ...).
+        const auto a = window.importRuns(QString::fromStdString(real_runs() + "/21-cs245-qwen25-05b-dpo-corrupt0.0"));
+        const auto b = window.importRuns(QString::fromStdString(real_runs() + "/22-cs245-qwen25-05b-dpo-corrupt1.0"));
+        QCOMPARE(a.size(), size_t(1));
+        QCOMPARE(b.size(), size_t(1));
+        ps::ui::CompareView* view = window.compareRuns({a[0], b[0]});
+        QVERIFY(view);
+        QVERIFY(view->configTable()->rowCount() > 0);
+        bool outputDir = false;
+        for (int r = 0; r < view->configTable()->rowCount(); ++r)
+            if (view->configTable()->item(r, 0) && view->configTable()->item(r, 0)->text().contains("output_dir")) outputDir = true;
+        QVERIFY(outputDir);
+        view->close();
     }
 };
 
