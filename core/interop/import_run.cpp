@@ -266,6 +266,37 @@ ImportResult stream_source(const SourceFile& source, const std::vector<RunSink*>
 
 namespace {
 
+// Collects a run's stream as the rows a store would hold.
+class RecordSink : public RunSink {
+public:
+    void on_start(const RunInfo& info) override {
+        run.name = info.name;
+        run.algorithm = info.algorithm;
+        run.model = info.model;
+        run.dataset = info.dataset;
+        run.device = info.device;
+        run.config = info.config;
+        run.resolved_config = info.resolved_config;
+        run.source_format = info.source_format;
+        run.source_path = info.source_path;
+        run.status = RunStatus::Running;
+    }
+    void on_metrics(const StepMetrics& m) override {
+        for (const auto& [name, v] : m.values) points[name][m.step] = {m.wall_time, v};
+        if (std::isfinite(m.wall_time)) run.duration_s = std::max(run.duration_s, m.wall_time);
+    }
+    void on_event(const RunEvent& e) override { events.push_back(e); }
+    void on_finish(RunStatus status, const nlohmann::json& final_metrics, const std::string& error) override {
+        run.status = status;
+        run.final_metrics = final_metrics;
+        run.error = error;
+    }
+
+    StoredRun run;
+    std::map<std::string, std::map<int64_t, std::pair<double, double>>> points;  // name -> step -> (wall, value)
+    std::vector<RunEvent> events;
+};
+
 ImportResult store_stream(RunStore& store, const SourceFile& source, bool follow, const std::atomic<bool>* stop,
                           ImportOptions options) {
     // The sink shares the caller's store without owning it.
@@ -285,6 +316,25 @@ ImportResult store_stream(RunStore& store, const SourceFile& source, bool follow
 }
 
 }  // namespace
+
+RunRecordSource read_run_record_source(const SourceFile& source, const ImportOptions& options) {
+    RecordSink sink;
+    stream_source(source, {&sink}, false, nullptr, options);
+    RunRecordSource out;
+    out.run = std::move(sink.run);
+    for (auto& [name, by_step] : sink.points) {
+        MetricSeries s;
+        s.name = name;
+        for (const auto& [step, wv] : by_step) {
+            s.steps.push_back(step);
+            s.wall_times.push_back(wv.first);
+            s.values.push_back(wv.second);
+        }
+        out.series.push_back(std::move(s));
+    }
+    out.events = std::move(sink.events);
+    return out;
+}
 
 ImportResult import_source(RunStore& store, const SourceFile& source, const ImportOptions& options) {
     return store_stream(store, source, false, nullptr, options);

@@ -15,6 +15,7 @@
 #include "core/common/run_types.h"
 #include "core/diagnose/regime_detector.h"
 #include "core/interop/source_reader.h"
+#include "core/store/run_record.h"
 
 namespace ps {
 
@@ -69,6 +70,12 @@ struct ImportResult {
 // (before on_start when the first read fails; after it, on_finish(Failed) is sent first).
 ImportResult stream_source(const SourceFile& source, const std::vector<RunSink*>& sinks, bool follow,
                            const std::atomic<bool>* stop = nullptr, const ImportOptions& options = {});
+
+// The whole source as the rows of a run record, without a store: make_run_record(
+// read_run_record_source(source)) is the run's record (series in step order, one point per
+// step; the run's name, algorithm, imported config, source and final values; the live
+// detector's regime events when options.live_diagnosis). Throws DataError as stream_source.
+RunRecordSource read_run_record_source(const SourceFile& source, const ImportOptions& options = {});
 
 // stream_source into `store` (one transaction for a plain import; a flush after every read
 // when following). The run is the one stored for this source when there is one (its points

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -198,6 +199,27 @@ private slots:
         QCOMPARE(rec.run.config["loss_type"].get<std::string>(), std::string("sigmoid"));
         QCOMPARE(rec.run.config["logging_steps"].get<int>(), 50);
         QVERIFY(rec.run.final_metrics.contains("train_runtime"));
+    }
+
+    // Without a store: the rows of the run record, the same points, and the record that
+    // everything showing a run reads.
+    void recordSource() {
+        if (!have_real_runs()) QSKIP("../shared/real-runs is not beside the repository");
+        for (auto it = expected().begin(); it != expected().end(); ++it) {
+            const ps::RunRecordSource rows = ps::read_run_record_source(ps::source_file_for(real_runs() + "/" + it.key()));
+            check_points(points_of(rows.series), *it, it.key() + " (record source)");
+            for (const ps::MetricSeries& s : rows.series) QVERIFY(std::is_sorted(s.steps.begin(), s.steps.end()));
+            QVERIFY(rows.run.imported());
+            QVERIFY(rows.events.empty());  // a plain read runs no live detector
+        }
+        const std::string rel = "21-cs245-qwen25-05b-dpo-corrupt0.0/runs/events.out.tfevents.1764259879.cs245.435410.0";
+        const ps::RunRecord rec = ps::make_run_record(ps::read_run_record_source(ps::source_file_for(real_runs() + "/" + rel)));
+        QVERIFY(rec.has_rewards());
+        QCOMPARE(rec.run.algorithm, std::string("dpo"));
+        QCOMPARE(rec.run.status, ps::RunStatus::Completed);
+        QCOMPARE(rec.find_series("rewards/chosen")->steps.size(), size_t(876));
+        QVERIFY(rec.diagnosed);
+        QVERIFY(!rec.timeline_events().empty());
     }
 
     // What each real run is, as its README and its arguments say.

@@ -4,6 +4,11 @@
 // needs the model says it is not available. The files are the real ones of ../shared/real-runs;
 // the expected counts are those of tests/fixtures/interop/expected.json.
 #include <QAction>
+#include <QApplication>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QMimeData>
+#include <QUrl>
 #include <QDir>
 #include <QSettings>
 #include <QStandardPaths>
@@ -148,6 +153,27 @@ private slots:
             if (view->configTable()->item(r, 0) && view->configTable()->item(r, 0)->text().contains("output_dir")) outputDir = true;
         QVERIFY(outputDir);
         view->close();
+    }
+
+    // A folder dropped on the window is imported (and opened).
+    void droppedFolderIsImported() {
+        if (!fs::is_directory(real_runs())) QSKIP("../shared/real-runs is not beside the repository");
+        MainWindow window(dir_.filePath("drop.db"));
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(QString::fromStdString(real_runs() + "/17-r1distill32b-dpo-stage-llamafactory"))});
+        const QPoint at = window.rect().center();
+        QDragEnterEvent enter(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&window, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(at), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&window, &drop);
+        const auto runs = window.store()->list_runs();
+        QCOMPARE(runs.size(), size_t(1));
+        QCOMPARE(runs[0].source_format, std::string("llamafactory_log"));
+        QCOMPARE(window.openedRunId(), runs[0].id);
+        QCOMPARE(window.liveMonitor()->pointCount("loss"), 202);
     }
 };
 
