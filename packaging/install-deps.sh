@@ -10,8 +10,9 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libsqlite3-dev libcli11-dev
   # Hugging Face tokenizers: PCRE2 (pre-tokenizer regexes with \p{L}, JIT) and utf8proc (NFC)
   libpcre2-dev libutf8proc-dev
-  # cluster exports (TRL / LLaMA-Factory YAML)
-  libyaml-cpp-dev
+  # importing runs: TensorBoard events (protobuf, our own .proto; Boost.CRC's CRC32C);
+  # LLaMA-Factory's YAML files and the cluster exports (TRL / LLaMA-Factory YAML)
+  protobuf-compiler libprotobuf-dev libboost-dev libyaml-cpp-dev
   # studio: Qt 6 Widgets/PrintSupport/Concurrent/Test and QCustomPlot
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev
   # headless GUI tests and screenshots

@@ -9,6 +9,10 @@
 #include <QDateTime>
 #include <QDir>
 #include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QInputDialog>
+#include <QMimeData>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
@@ -58,6 +62,7 @@
 #include "ui/samples/samples_panel.h"
 #include "core/store/run_record.h"
 #include "core/store/run_store.h"
+#include "core/interop/import_run.h"
 
 // Resources live in the static library; they must be registered by name, outside namespaces.
 static void initPrefStudioResources() { Q_INIT_RESOURCE(prefstudio); }
@@ -174,7 +179,114 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     updateWindowTitle();
     updateActions();
     resize(1440, 900);
+    setAcceptDrops(true);  // an output folder or a log file dropped outside the form: import it
     restoreSettings();
+}
+
+std::vector<int64_t> MainWindow::importRuns(const QString& path) {
+    std::vector<int64_t> ids;
+    if (!store_) {
+        reportProblem(tr("Cannot import runs: %1").arg(storeError_));
+        return ids;
+    }
+    QApplication::setOverrideCursor(Qt::WaitCursor);
+    QStringList done;
+    try {
+        for (const SourceFile& source : find_sources(path.toStdString())) {
+            const ImportResult r = import_source(*store_, source);
+            ids.push_back(r.run_id);
+            done << tr("run %1 '%2' (%3, %4 points)").arg(r.run_id).arg(QString::fromStdString(r.name))
+                        .arg(QString::fromLatin1(to_string(source.format))).arg(r.points);
+            for (const std::string& w : r.warnings) log_->appendMessage(QStringLiteral("warning"), QString::fromStdString(w));
+        }
+    } catch (const std::exception& e) {
+        QApplication::restoreOverrideCursor();
+        if (!done.isEmpty()) log_->appendMessage(QStringLiteral("info"), tr("Imported %1.").arg(done.join(QStringLiteral(", "))));
+        reportProblem(tr("Cannot import %1: %2").arg(path, QString::fromStdString(e.what())));
+        refreshRuns();
+        return ids;
+    }
+    QApplication::restoreOverrideCursor();
+    log_->appendMessage(QStringLiteral("info"), tr("Imported %1.").arg(done.join(QStringLiteral(", "))));
+    refreshRuns();
+    if (!ids.empty() && !isRunning()) openStoredRun(ids.back());
+    statusBar()->showMessage(tr("Imported %n run(s) from %1.", nullptr, int(ids.size())).arg(path), 8000);
+    return ids;
+}
+
+bool MainWindow::followRun(const QString& path, int pick) {
+    if (isRunning()) {
+        statusBar()->showMessage(tr("A run is going: stop it or let it finish before following another."), 5000);
+        return false;
+    }
+    std::vector<SourceFile> sources;
+    try {
+        sources = find_sources(path.toStdString());
+    } catch (const std::exception& e) {
+        reportProblem(tr("Cannot follow %1: %2").arg(path, QString::fromStdString(e.what())));
+        return false;
+    }
+    size_t index = 0;
+    if (sources.size() > 1) {
+        if (pick >= 0 && size_t(pick) < sources.size()) {
+            index = size_t(pick);
+        } else {
+            QStringList items;
+            for (const SourceFile& s : sources)
+                items << QStringLiteral("%1 (%2)").arg(QString::fromStdString(s.path), QString::fromLatin1(to_string(s.format)));
+            bool ok = false;
+            const QString chosen = QInputDialog::getItem(this, tr("Follow which run?"),
+                                                         tr("%1 holds %2 runs:").arg(path).arg(sources.size()), items, 0, false, &ok);
+            if (!ok) return false;
+            index = size_t(items.indexOf(chosen));
+        }
+    }
+    const SourceFile& source = sources[index];
+    monitor_->beginRun(0, 0);
+    openedRunId_ = 0;
+    liveMetrics_ = nlohmann::json::object();
+    diagnosis_->clear();
+    lastRunError_.clear();
+    controls_->setProblem(QString());
+    try {
+        session_->startFollow(source, store_);
+    } catch (const std::exception& e) {
+        reportProblem(tr("Cannot follow %1: %2").arg(path, QString::fromStdString(e.what())));
+        return false;
+    }
+    log_->appendMessage(QStringLiteral("info"), tr("Following %1 (%2): the plots and the diagnosis update as it is written.")
+                                                    .arg(QString::fromStdString(source.path), QString::fromLatin1(to_string(source.format))));
+    controls_->showIdle(tr("Following %1…").arg(QString::fromStdString(source.name)));
+    setRunState(QStringLiteral("running"));
+    updateActions();
+    emit runStarted();
+    return true;
+}
+
+namespace {
+
+// The local paths of a drop, when every URL is one.
+QStringList droppedPaths(const QMimeData* mime) {
+    QStringList paths;
+    if (!mime || !mime->hasUrls()) return paths;
+    for (const QUrl& url : mime->urls()) {
+        if (!url.isLocalFile()) return {};
+        paths << url.toLocalFile();
+    }
+    return paths;
+}
+
+}  // namespace
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+    if (!droppedPaths(event->mimeData()).isEmpty()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+    const QStringList paths = droppedPaths(event->mimeData());
+    if (paths.isEmpty()) return;
+    event->acceptProposedAction();
+    for (const QString& p : paths) importRuns(p);
 }
 
 namespace {
@@ -292,6 +404,22 @@ void MainWindow::createActions() {
         if (!path.isEmpty()) switchStore(path);
     });
 
+    importRunAction_ = new QAction(tr("&Import Run…"), this);
+    importRunAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    importRunAction_->setToolTip(tr("Store a run trained with TRL, transformers or LLaMA-Factory: an output folder, "
+                                    "trainer_state.json, a TensorBoard event file, trainer_log.jsonl or a console log"));
+    connect(importRunAction_, &QAction::triggered, this, [this] {
+        const QString path = QFileDialog::getExistingDirectory(this, tr("Import the runs of an output folder"), QDir::homePath());
+        if (!path.isEmpty()) importRuns(path);
+    });
+    followRunAction_ = new QAction(tr("Fo&llow Run…"), this);
+    followRunAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L));
+    followRunAction_->setToolTip(tr("Watch a run another tool is training, live: its output folder or log file"));
+    connect(followRunAction_, &QAction::triggered, this, [this] {
+        const QString path = QFileDialog::getExistingDirectory(this, tr("Follow the run of an output folder"), QDir::homePath());
+        if (!path.isEmpty()) followRun(path);
+    });
+
     auto* themeGroup = new QActionGroup(this);
     const QString currentTheme = studioSettings().value(QStringLiteral("view/theme"), QStringLiteral("system")).toString();
     for (const auto& [name, label] : {std::pair{QStringLiteral("system"), tr("Follow the &System")},
@@ -343,6 +471,9 @@ void MainWindow::createMenus() {
     file->addAction(exportClusterAction_);
     file->addSeparator();
     file->addAction(openStoreAction_);
+    file->addSeparator();
+    file->addAction(importRunAction_);
+    file->addAction(followRunAction_);
     file->addSeparator();
     file->addAction(quitAction_);
 
@@ -899,8 +1030,12 @@ QString MainWindow::deviceText(const std::string& requested) const {
 }
 
 void MainWindow::onRunStarted(const RunInfo& info) {
-    if (!info.device.empty())
+    if (session_->isFollowing()) {
+        diagnosis_->setAlgorithm(info.algorithm);
+        deviceLabel_->setText(tr("followed: %1").arg(QString::fromStdString(info.source_path)));
+    } else if (!info.device.empty()) {
         deviceLabel_->setText(deviceText(info.device));
+    }
     // The store row exists now (the store sink sees on_start first): show it as running.
     runsView_->setLiveRunId(session_->storedRunId());
     runsView_->refresh();
@@ -971,7 +1106,8 @@ void MainWindow::updateActions() {
     runAction_->setEnabled(!running && blocked.isEmpty());
     runAction_->setToolTip(blocked.isEmpty() ? tr("Start the run (Ctrl+R)")
                                              : tr("Cannot run: %1").arg(blocked));
-    pauseAction_->setEnabled(running && !session_->stopRequested());
+    // A followed run is written by another tool: it can be stopped following, not paused.
+    pauseAction_->setEnabled(running && !session_->stopRequested() && !session_->isFollowing());
     pauseAction_->setText(session_->isPaused() ? tr("Resume") : tr("Pause"));
     pauseAction_->setToolTip(QStringLiteral("%1 (%2)").arg(
         pauseAction_->text(), pauseAction_->shortcut().toString(QKeySequence::NativeText)));
@@ -1074,7 +1210,7 @@ void MainWindow::showAbout() { QMessageBox::about(this, tr("About PrefStudio"), 
 void MainWindow::showShortcuts() {
     QString rows;
     for (QAction* a : {runAction_, pauseAction_, stopAction_, newAction_, openAction_, saveAction_,
-                       saveAsAction_, refreshAction_, followAction_, compareAction_,
+                       saveAsAction_, importRunAction_, followRunAction_, refreshAction_, followAction_, compareAction_,
                        runsView_->deleteAction(), quitAction_})
         rows += QStringLiteral("<tr><td>%1</td><td><b>%2</b></td></tr>")
                     .arg(a->text().remove('&').remove(QChar(0x2026)).toHtmlEscaped(),

@@ -98,6 +98,17 @@ public:
     // yet shown, for tests; nullptr with the reason reported when there is nothing to export).
     ClusterExportDialog* exportRunForCluster(qint64 runId, bool show = true);
     ClusterExportDialog* exportExperimentForCluster(bool show = true);
+    QAction* importRunAction() const { return importRunAction_; }
+    QAction* followRunAction() const { return followRunAction_; }
+
+    // Runs trained with other tools (core/interop): File > Import Run…, File > Follow Run…, and
+    // a folder or log file dropped on the window. importRuns stores every run `path` holds
+    // (importing a source again updates its run), opens the last one and returns their ids;
+    // empty when nothing could be imported (the reason is shown). followRun shows the run
+    // `path` holds in the live monitor and diagnosis as it is written, like a native run; with
+    // several runs in `path`, `pick` chooses (default: ask). False with the reason shown.
+    std::vector<int64_t> importRuns(const QString& path);
+    bool followRun(const QString& path, int pick = -1);
     // Opens a comparison window of the given stored runs (at least two); returns it (for tests).
     CompareView* compareRuns(const std::vector<int64_t>& runIds);
     // The text of Help > About: versions of PrefStudio, Qt, QCustomPlot, libtorch, the store.
@@ -145,6 +156,8 @@ signals:
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
     QString deviceText(const std::string& requested) const;
@@ -204,6 +217,8 @@ private:
     QAction* shortcutsAction_ = nullptr;
     QAction* openStoreAction_ = nullptr;
     QAction* exportClusterAction_ = nullptr;
+    QAction* importRunAction_ = nullptr;
+    QAction* followRunAction_ = nullptr;
     std::vector<QAction*> themeActions_;  // system, light, dark
     DatasetPage* datasetPage_ = nullptr;
     SamplesPanel* samplesPanel_ = nullptr;

@@ -147,7 +147,8 @@ int runs_command(const std::string& db_path, bool json) {
             out.push_back({{"id", r.id}, {"name", r.name}, {"algorithm", r.algorithm}, {"model", r.model},
                            {"dataset", r.dataset}, {"device", r.device}, {"status", to_string(r.status)},
                            {"created_at", r.created_at}, {"duration_s", r.duration_s}, {"error", r.error},
-                           {"final_metrics", r.final_metrics}});
+                           {"final_metrics", r.final_metrics}, {"source_format", r.source_format},
+                           {"source_path", r.source_path}});
         std::cout << out.dump(2) << "\n";
         return 0;
     }

@@ -81,5 +81,16 @@ int make_data_command(const MakeDataArgs& args);
 // dataset_info.json beside FILE). Warnings (what trains differently there) go to stderr.
 int export_config_command(const std::string& source, const std::string& to, const std::string& out_path,
                           const std::string& db_path);
+struct ImportArgs {
+    std::string path;  // a source file or an output directory
+    std::string db;
+    std::string name;  // empty: the output directory's name
+    bool follow = false;
+    bool json = false;
+    bool all = false;  // a directory holding several runs: import each
+};
+// `import PATH`: import_command.cpp. Exit 2 when the path holds several runs and --all is not
+// given (they are listed), or when a source cannot be read.
+int import_command(const ImportArgs& args);
 
 }  // namespace ps::cli

@@ -162,6 +162,18 @@ int main(int argc, char** argv) {
 
     auto* reference = app.add_subcommand(
         "config-reference", "Print the config reference table (markdown, the README's) from the config schema");
+    ps::cli::ImportArgs import_args;
+    auto* import_cmd = app.add_subcommand(
+        "import", "Store a run trained with TRL / transformers / LLaMA-Factory (trainer_state.json, TensorBoard "
+                  "events, trainer_log.jsonl, a console log), once or followed live");
+    import_cmd->add_option("PATH", import_args.path,
+                           "A source file, or an output directory (the newest source of each run inside is read)")
+        ->required();
+    import_cmd->add_option("--name", import_args.name, "Name of the stored run (default: its output directory's name)");
+    import_cmd->add_flag("--follow", import_args.follow,
+                         "Keep reading as the run writes, until its final summary or Ctrl-C");
+    import_cmd->add_flag("--json", import_args.json, "Print one JSON object (an array with --all)");
+    import_cmd->add_flag("--all", import_args.all, "The directory holds several runs: import each");
 
     try {
         app.parse(argc, argv);
@@ -192,6 +204,10 @@ int main(int argc, char** argv) {
         if (*reference) {
             std::fputs(ps::config_reference_markdown().c_str(), stdout);
             return 0;
+        }
+        if (*import_cmd) {
+            import_args.db = db;
+            return ps::cli::import_command(import_args);
         }
     } catch (const ps::Error& e) {
         std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());

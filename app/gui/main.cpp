@@ -91,7 +91,12 @@ int main(int argc, char** argv) {
         QStringLiteral("When the run ends, answer its first eval prompts in the Samples tab, save the window as PNG and quit."),
         QStringLiteral("FILE"));
     samplesShotOption.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption, samplesShotOption});
+    const QCommandLineOption followOption(
+        QStringLiteral("follow"),
+        QStringLiteral("Follow a run another tool is training (its output folder or log file: TensorBoard events, "
+                       "trainer_state.json, trainer_log.jsonl, a console log) in the live monitor."),
+        QStringLiteral("PATH"));
+    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption, samplesShotOption, followOption});
     parser.addPositionalArgument(QStringLiteral("CONFIG.json"),
                                  QStringLiteral("Run config to open (as written by File > Save)."),
                                  QStringLiteral("[CONFIG.json]"));
@@ -161,6 +166,12 @@ int main(int argc, char** argv) {
                          [](ps::RunStatus status) {
                              QApplication::exit(status == ps::RunStatus::Failed ? 1 : 0);
                          });
+    if (parser.isSet(followOption)) {
+        QTimer::singleShot(0, &window, [&window, path = parser.value(followOption), quit = parser.isSet(quitOption)] {
+            // Several runs in the folder: the first (the studio asks only when run by hand).
+            if (!window.followRun(path, 0) && quit) QApplication::exit(1);
+        });
+    }
     if (parser.isSet(autorunOption)) {
         QTimer::singleShot(0, &window, [&window, quit = parser.isSet(quitOption)] {
             window.startRun();

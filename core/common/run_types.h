@@ -88,6 +88,11 @@ struct RunInfo {
     nlohmann::json config;           // as written by the user (after --set overrides)
     nlohmann::json resolved_config;  // every key with its effective value, paths absolute
     std::string device;
+    // A run imported from another tool: its source ("tensorboard", "trainer_state", ...) and
+    // the path that identifies it; the store updates the run of that source instead of adding
+    // another (core/interop/import_run.h). Empty for native runs.
+    std::string source_format;
+    std::string source_path;
 };
 
 // Receives a run's stream. Called on the engine thread: implementations must be quick and

@@ -97,9 +97,18 @@ CREATE TABLE IF NOT EXISTS pair_logps(
   PRIMARY KEY(run_id, pair_index, step)) WITHOUT ROWID;
 )sql";
 
+// Added by schema version 3: where an imported run came from (its format and the path that
+// identifies it), so that importing the same source again updates the run. Native runs keep
+// both empty; a version 2 store's runs get them empty.
+constexpr const char* kSchemaV3Sql = R"sql(
+ALTER TABLE runs ADD COLUMN source_format TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN source_path   TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS runs_by_source ON runs(source_path);
+)sql";
+
 constexpr const char* kRunColumns =
     "id, name, algorithm, model, dataset, device, status, created_at, duration_s, error, tags, "
-    "notes, config_json, resolved_config_json, final_metrics_json";
+    "notes, config_json, resolved_config_json, final_metrics_json, source_format, source_path";
 
 // The statements, each kept prepared for the life of the connection (keyed by address).
 constexpr const char* kSqlMetaTableExists =
@@ -111,7 +120,15 @@ constexpr const char* kSqlSetSchemaVersion =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?1)";
 constexpr const char* kSqlInsertRun =
     "INSERT INTO runs(name, algorithm, model, dataset, device, status, created_at, "
-    "config_json, resolved_config_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "config_json, resolved_config_json, source_format, source_path) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+// An imported run imported again: the same row with the new identity, as if just created.
+constexpr const char* kSqlReuseRun =
+    "UPDATE runs SET name = ?2, algorithm = ?3, model = ?4, dataset = ?5, device = ?6, status = ?7, "
+    "created_at = ?8, config_json = ?9, resolved_config_json = ?10, source_format = ?11, duration_s = 0, "
+    "error = '', final_metrics_json = '{}' WHERE id = ?1";
+constexpr const char* kSqlRunBySource =
+    "SELECT id FROM runs WHERE source_path = ?1 AND source_path != '' ORDER BY id DESC LIMIT 1";
 constexpr const char* kSqlRunExists = "SELECT 1 FROM runs WHERE id = ?1";
 constexpr const char* kSqlSetStatus = "UPDATE runs SET status = ?2 WHERE id = ?1";
 constexpr const char* kSqlFinishRun =
@@ -366,6 +383,7 @@ struct RunStore::Detail {
         // this transaction, keeping its runs.
         if (version < 1) exec(kSchemaSql, "cannot create the tables of");
         if (version < 2) exec(kSchemaV2Sql, "cannot add the per-pair tracking tables to");
+        if (version < 3) exec(kSchemaV3Sql, "cannot add the imported runs' source to");
         Stmt set(*this, kSqlSetSchemaVersion, "cannot create the tables of");
         set.bind(1, std::to_string(RunStore::kSchemaVersion)).run();
         tx.commit();
@@ -402,6 +420,8 @@ struct RunStore::Detail {
         r.config = from_json_text(column_text(s, 12), nullptr);
         r.resolved_config = from_json_text(column_text(s, 13), nullptr);
         r.final_metrics = from_json_text(column_text(s, 14), nlohmann::json::object());
+        r.source_format = column_text(s, 15);
+        r.source_path = column_text(s, 16);
         return r;
     }
 
@@ -414,6 +434,23 @@ struct RunStore::Detail {
         static const std::string all = std::string("SELECT ") + kRunColumns +
                                        " FROM runs ORDER BY id DESC";
         return which == 0 ? by_id.c_str() : which == 1 ? by_name.c_str() : all.c_str();
+    }
+
+    int64_t insert_run(const RunInfo& info, const std::string& what) {
+        Stmt s(*this, kSqlInsertRun, what);
+        s.bind(1, info.name)
+            .bind(2, info.algorithm)
+            .bind(3, info.model)
+            .bind(4, info.dataset)
+            .bind(5, info.device)
+            .bind(6, std::string(to_string(RunStatus::Created)))
+            .bind(7, now_iso8601_utc())
+            .bind(8, to_json_text(info.config))
+            .bind(9, to_json_text(info.resolved_config))
+            .bind(10, info.source_format)
+            .bind(11, info.source_path)
+            .run();
+        return sqlite3_last_insert_rowid(db);
     }
 
     std::optional<StoredRun> find_run(int64_t run_id) {
@@ -561,18 +598,52 @@ int64_t RunStore::create_run(const RunInfo& info) {
     std::lock_guard<std::mutex> lock(mutex_);
     Detail& d = *detail_;
     const std::string what = "cannot add run '" + info.name + "' to";
-    Detail::Stmt s(d, kSqlInsertRun, what);
-    s.bind(1, info.name)
-        .bind(2, info.algorithm)
-        .bind(3, info.model)
-        .bind(4, info.dataset)
-        .bind(5, info.device)
-        .bind(6, std::string(to_string(RunStatus::Created)))
-        .bind(7, now_iso8601_utc())
-        .bind(8, to_json_text(info.config))
-        .bind(9, to_json_text(info.resolved_config))
-        .run();
-    return sqlite3_last_insert_rowid(db_);
+    if (!info.source_path.empty()) {
+        Detail::Transaction tx(d, true, what);
+        int64_t existing = 0;
+        {
+            Detail::Stmt s(d, kSqlRunBySource, what);
+            s.bind(1, info.source_path);
+            if (s.step()) existing = sqlite3_column_int64(s.get(), 0);
+        }
+        if (existing > 0) {
+            for (const char* sql : {kSqlDeleteMetrics, kSqlDeleteEvents, kSqlDeleteTrackedPairs, kSqlDeletePairLogps}) {
+                Detail::Stmt s(d, sql, what);
+                s.bind(1, existing).run();
+            }
+            Detail::Stmt s(d, kSqlReuseRun, what);
+            s.bind(1, existing)
+                .bind(2, info.name)
+                .bind(3, info.algorithm)
+                .bind(4, info.model)
+                .bind(5, info.dataset)
+                .bind(6, info.device)
+                .bind(7, std::string(to_string(RunStatus::Created)))
+                .bind(8, now_iso8601_utc())
+                .bind(9, to_json_text(info.config))
+                .bind(10, to_json_text(info.resolved_config))
+                .bind(11, info.source_format)
+                .run();
+            tx.commit();
+            return existing;
+        }
+        const int64_t id = d.insert_run(info, what);
+        tx.commit();
+        return id;
+    }
+    return d.insert_run(info, what);
+}
+
+std::optional<StoredRun> RunStore::find_run_by_source(const std::string& source_path) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    int64_t id = 0;
+    {
+        Detail::Stmt s(*detail_, kSqlRunBySource, "cannot read the imported runs of");
+        s.bind(1, source_path);
+        if (!s.step()) return std::nullopt;
+        id = sqlite3_column_int64(s.get(), 0);
+    }
+    return detail_->find_run(id);
 }
 
 void RunStore::set_status(int64_t run_id, RunStatus status) {

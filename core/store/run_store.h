@@ -32,6 +32,10 @@ struct StoredRun {
     nlohmann::json config;
     nlohmann::json resolved_config;
     nlohmann::json final_metrics = nlohmann::json::object();
+    // Imported runs: the source's format and identifying path (RunInfo); empty for native runs.
+    std::string source_format;
+    std::string source_path;
+    bool imported() const { return !source_format.empty(); }
 };
 
 // A metric series: step and value columns, in step order.
@@ -44,9 +48,10 @@ struct MetricSeries {
 
 class RunStore {
 public:
-    // 2 added per-pair tracking (tracked_pairs, pair_logps); a version 1 store is migrated
-    // when it is opened, keeping its runs.
-    static constexpr int kSchemaVersion = 2;
+    // 2 added per-pair tracking (tracked_pairs, pair_logps), 3 the source of imported runs
+    // (runs.source_format, runs.source_path); an older store is migrated when it is opened,
+    // keeping its runs.
+    static constexpr int kSchemaVersion = 3;
 
     // Opens (creating when missing, with its parent directories) the store at `path`.
     // Throws StoreError naming the file when it cannot be opened or has a newer schema.
@@ -59,7 +64,12 @@ public:
     static std::string default_path();
     const std::string& path() const { return path_; }
 
+    // A new run; or, for an imported run (info.source_path set) whose source is already
+    // stored, that run: its points, events and tracked pairs are cleared and its identity
+    // (name, algorithm, config, ...) replaced, in one transaction, and its id returned.
     int64_t create_run(const RunInfo& info);
+    // The run imported from this source (the newest when several), if any.
+    std::optional<StoredRun> find_run_by_source(const std::string& source_path);
     void set_status(int64_t run_id, RunStatus status);
     // One transaction for the whole batch.
     void append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch);
@@ -100,7 +110,9 @@ private:
 // status on finish. If the store fails mid-run the error is kept and reported, the run goes on.
 class StoreSink : public RunSink {
 public:
-    explicit StoreSink(std::shared_ptr<RunStore> store, int flush_every = 50);
+    // Flushes every `flush_every` steps or `flush_seconds` of the run's wall time (infinity:
+    // only by count and explicit flush(), for imported runs whose wall times are the source's).
+    explicit StoreSink(std::shared_ptr<RunStore> store, int flush_every = 50, double flush_seconds = 0.5);
     ~StoreSink() override;
     void on_start(const RunInfo& info) override;
     void on_metrics(const StepMetrics& metrics) override;
@@ -118,6 +130,7 @@ public:
 private:
     std::shared_ptr<RunStore> store_;
     int flush_every_;
+    double flush_seconds_;
     int64_t run_id_ = 0;
     std::vector<StepMetrics> pending_metrics_;
     std::vector<RunEvent> pending_events_;

@@ -13,15 +13,14 @@ namespace ps {
 
 namespace {
 
-constexpr double kFlushSeconds = 0.5;       // of run wall time between flushes
 constexpr int kMaxBackoff = 64;             // a failing store is retried at most 64x less often
 constexpr size_t kMaxPendingSteps = 20000;  // bound on buffered steps while the store fails
 constexpr size_t kMaxPendingEvents = 10000;
 
 }  // namespace
 
-StoreSink::StoreSink(std::shared_ptr<RunStore> store, int flush_every)
-    : store_(std::move(store)), flush_every_(std::max(1, flush_every)) {
+StoreSink::StoreSink(std::shared_ptr<RunStore> store, int flush_every, double flush_seconds)
+    : store_(std::move(store)), flush_every_(std::max(1, flush_every)), flush_seconds_(flush_seconds) {
     if (!store_) throw StoreError("a StoreSink needs a run store, got none");
 }
 
@@ -99,7 +98,7 @@ void StoreSink::on_metrics(const StepMetrics& metrics) {
 
     const int backoff = std::min(1 << std::min(failures_, 6), kMaxBackoff);
     if (int64_t(steps_since_attempt_) >= int64_t(flush_every_) * backoff ||
-        metrics.wall_time - last_flush_wall_ >= kFlushSeconds * backoff)
+        metrics.wall_time - last_flush_wall_ >= flush_seconds_ * backoff)
         flush();
 
     if (pending_metrics_.size() > kMaxPendingSteps) {

@@ -273,7 +273,7 @@ private slots:
         sqlite3_stmt* s = nullptr;
         sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &s, nullptr);
         QCOMPARE(sqlite3_step(s), SQLITE_ROW);
-        QCOMPARE(QString::fromUtf8(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), QStringLiteral("2"));
+        QCOMPARE(QString::fromUtf8(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), QString::number(ps::RunStore::kSchemaVersion));
         sqlite3_finalize(s);
         sqlite3_close(db);
     }

@@ -198,7 +198,7 @@ void DiagnosisPanel::showRecord(const RunRecord& record) {
     algorithm_ = record.run.algorithm;
     stored_ = true;
     appendEvents(record.regime_events);
-    showPairs(record.pairs, record.run.id);
+    showPairs(record.pairs, record.run.id, record.run.imported());
     if (record.diagnosed)
         showDiagnosis(record);
     else
@@ -243,8 +243,12 @@ void DiagnosisPanel::setCloneEnabled(bool enabled, const QString& whyNot) {
 
 QString DiagnosisPanel::selectedRemedyId() const { return remedyChoice_->currentData().toString(); }
 
-void DiagnosisPanel::showPairs(const PairTrackingReport& report, int64_t runId) {
-    if (report.empty())
+void DiagnosisPanel::showPairs(const PairTrackingReport& report, int64_t runId, bool imported) {
+    if (imported)
+        pairs_->clear(tr("Pair tracking is not available for run %1: it was imported from another tool, and tracking "
+                         "pairs needs the model and the data, which stay with that tool.")
+                          .arg(runId));
+    else if (report.empty())
         pairs_->clear(tr("Run %1 has no tracked pairs (train.track_pairs = 0, a run stored before tracking, or "
                          "one imported from another tool).")
                           .arg(runId));
@@ -254,7 +258,9 @@ void DiagnosisPanel::showPairs(const PairTrackingReport& report, int64_t runId) 
 
 void DiagnosisPanel::loadTrackedPairs(RunStore& store, int64_t runId) {
     try {
-        showPairs(analyse_tracked_pairs(store.load_tracked_pairs(runId), store.load_pair_logps(runId)), runId);
+        const std::optional<StoredRun> run = store.find_run(runId);
+        showPairs(analyse_tracked_pairs(store.load_tracked_pairs(runId), store.load_pair_logps(runId)), runId,
+                  run && run->imported());
     } catch (const std::exception& e) {
         pairs_->clear(tr("Cannot read the tracked pairs of run %1: %2").arg(runId).arg(QString::fromStdString(e.what())));
     }

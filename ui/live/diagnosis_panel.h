@@ -102,7 +102,7 @@ private:
     };
     void showRegime();
     void updateDecomposition();
-    void showPairs(const PairTrackingReport& report, int64_t runId);
+    void showPairs(const PairTrackingReport& report, int64_t runId, bool imported = false);
     std::vector<Remedy> currentRemedies() const;
 
     QLabel* headline_ = nullptr;

@@ -1,6 +1,9 @@
 #include "ui/live/run_session.h"
 
+#include <limits>
+
 #include "core/engine/run_thread.h"
+#include "core/interop/import_run.h"
 #include "ui/live/metric_buffer.h"
 #include "core/store/run_store.h"
 
@@ -44,6 +47,42 @@ void RunSession::start(const RunConfig& config, const nlohmann::json& configJson
     drainTimer_.start();
 }
 
+void RunSession::startFollow(const SourceFile& source, std::shared_ptr<RunStore> store) {
+    if (isActive()) return;
+    buffer_ = std::make_shared<MetricBuffer>();
+    storeSink_.reset();
+    // Written after every read of the source, never on the sink's clock (imported wall times
+    // are the source's).
+    if (store) storeSink_ = std::make_shared<StoreSink>(std::move(store), 10000, std::numeric_limits<double>::infinity());
+    info_.reset();
+    finishStatus_.reset();
+    finishError_.clear();
+    finalMetrics_ = nlohmann::json::object();
+    stopRequested_ = false;
+    tickDurationsMs_.clear();
+    followStop_ = false;
+    followDone_ = false;
+    auto buffer = buffer_;
+    auto sink = storeSink_;
+    follower_ = std::make_unique<std::thread>([this, source, buffer, sink] {
+        std::vector<RunSink*> sinks;
+        if (sink) sinks.push_back(sink.get());  // the store first, as for a native run
+        sinks.push_back(buffer.get());
+        ImportOptions options;
+        if (sink) options.after_read = [sink] { sink->flush(); };
+        try {
+            stream_source(source, sinks, true, &followStop_, options);
+        } catch (const std::exception& e) {
+            // stream_source has already ended a started run as failed; one that never
+            // started (the first read failed) ends here.
+            buffer->on_finish(RunStatus::Failed, nlohmann::json::object(), e.what());
+        }
+        followDone_ = true;
+    });
+    wallClock_.start();
+    drainTimer_.start();
+}
+
 bool RunSession::isPaused() const { return thread_ && thread_->paused(); }
 
 void RunSession::pause() {
@@ -55,6 +94,11 @@ void RunSession::resume() {
 }
 
 void RunSession::requestStop() {
+    if (follower_) {
+        stopRequested_ = true;
+        followStop_ = true;
+        return;
+    }
     if (!thread_) return;
     stopRequested_ = true;
     thread_->request_stop();
@@ -63,6 +107,12 @@ void RunSession::requestStop() {
 }
 
 void RunSession::stopAndWait() {
+    if (follower_) {
+        requestStop();
+        follower_->join();
+        tick();
+        return;
+    }
     if (!thread_) return;
     requestStop();
     thread_->join();
@@ -81,7 +131,7 @@ void RunSession::tick() {
     tickClock.start();
     // Read before draining: once the thread is finished every sink call has been made, so
     // this drain is guaranteed to be the last one with data.
-    const bool threadDone = thread_ && thread_->finished();
+    const bool threadDone = (thread_ && thread_->finished()) || (follower_ && followDone_.load());
     DrainedRun drained = buffer_->drain();
     if (drained.empty() && !threadDone) return;
 
@@ -105,9 +155,16 @@ void RunSession::tick() {
 
 void RunSession::finishRun() {
     drainTimer_.stop();
-    thread_->join();  // returns at once: the thread has finished
-    const RunStatus status = finishStatus_.value_or(thread_->status());
-    thread_.reset();
+    RunStatus status = RunStatus::Stopped;
+    if (follower_) {
+        follower_->join();  // returns at once: the reader has returned
+        follower_.reset();
+        status = finishStatus_.value_or(RunStatus::Stopped);
+    } else {
+        thread_->join();  // returns at once: the thread has finished
+        status = finishStatus_.value_or(thread_->status());
+        thread_.reset();
+    }
     emit finished(status, finishError_, finalMetrics_);
 }
 

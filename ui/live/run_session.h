@@ -2,8 +2,10 @@
 // MetricBuffer on a coalescing timer and re-emits what arrived as Qt signals. The GUI thread
 // never blocks on the engine here, except when the owner asks for stopAndWait() at shutdown.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <QElapsedTimer>
@@ -13,6 +15,7 @@
 
 #include "core/common/run_types.h"
 #include "core/config/run_config.h"
+#include "core/interop/source_reader.h"
 
 namespace ps {
 class RunStore;
@@ -38,7 +41,15 @@ public:
     void start(const RunConfig& config, const nlohmann::json& configJson,
                std::shared_ptr<RunStore> store);
 
-    bool isActive() const { return thread_ != nullptr; }
+    // Follows a run another tool is writing (core/interop/import_run.h: a TensorBoard event
+    // file, trainer_log.jsonl, ...) on a reader thread: the same signals as a native run, the
+    // live diagnosis' regime events included, into `store` (may be null). It ends at the run's
+    // final summary or at requestStop(); it cannot be paused.
+    // Throws std::exception when the thread cannot be started.
+    void startFollow(const SourceFile& source, std::shared_ptr<RunStore> store);
+    bool isFollowing() const { return follower_ != nullptr; }
+
+    bool isActive() const { return thread_ != nullptr || follower_ != nullptr; }
     bool isPaused() const;
     bool stopRequested() const { return stopRequested_; }
     void pause();
@@ -80,6 +91,10 @@ private:
     std::shared_ptr<MetricBuffer> buffer_;
     std::shared_ptr<StoreSink> storeSink_;
     std::unique_ptr<RunThread> thread_;
+    // A followed run: its reader thread, the stop it watches and whether it has returned.
+    std::unique_ptr<std::thread> follower_;
+    std::atomic<bool> followStop_{false};
+    std::atomic<bool> followDone_{false};
     std::optional<RunInfo> info_;
     std::optional<RunStatus> finishStatus_;
     QString finishError_;

@@ -88,6 +88,10 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
                 case ModelColumn: return QString::fromStdString(run.model);
                 case DatasetColumn: return QFileInfo(QString::fromStdString(run.dataset)).fileName();
                 case TagsColumn: return QString::fromStdString(run.tags);
+                case SourceColumn:
+                    return run.imported() ? QStringLiteral("%1: %2").arg(QString::fromStdString(run.source_format),
+                                                                          QFileInfo(QString::fromStdString(run.source_path)).fileName())
+                                          : QString();
                 case StatusColumn: return status;
                 case CreatedColumn: return localTime(run.created_at);
                 case DurationColumn:
@@ -113,6 +117,8 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
             return {};
         case Qt::ToolTipRole:
             if (column == StatusColumn && !run.error.empty()) return QString::fromStdString(run.error);
+            if (column == SourceColumn && run.imported())
+                return tr("Imported from %1 (%2)").arg(QString::fromStdString(run.source_path), QString::fromStdString(run.source_format));
             if (column == DatasetColumn && !run.dataset.empty()) return QString::fromStdString(run.dataset);
             if ((column == NameColumn || column == TagsColumn) && !run.notes.empty())
                 return QString::fromStdString(run.notes);
@@ -142,6 +148,7 @@ QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int rol
         case ModelColumn: return tr("Model");
         case DatasetColumn: return tr("Dataset");
         case TagsColumn: return tr("Tags");
+        case SourceColumn: return tr("Source");
         case StatusColumn: return tr("Status");
         case CreatedColumn: return tr("Created");
         case DurationColumn: return tr("Duration");

@@ -26,6 +26,7 @@ public:
         MarginColumn,
         AccuracyColumn,
         TagsColumn,
+        SourceColumn,  // imported runs: the tool's file they came from ("tensorboard: events...")
         ColumnCount
     };
     // Sort key for the proxy: numbers sort as numbers.

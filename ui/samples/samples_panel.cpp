@@ -227,6 +227,16 @@ void SamplesPanel::showRun(int64_t runId) {
         setConfig(std::nullopt, QString(), tr("Run %1 is not in the store.").arg(runId), QString());
         return;
     }
+    if (run->imported()) {
+        runId_ = runId;
+        setConfig(std::nullopt, QString(),
+                  tr("Samples are not available for run %1: it was imported from another tool (%2), and answering "
+                     "prompts needs its model, which stays with that tool.")
+                      .arg(runId)
+                      .arg(q(run->source_format)),
+                  tr("run %1 '%2'").arg(runId).arg(q(run->name)));
+        return;
+    }
     std::optional<RunConfig> config;
     for (const nlohmann::json* j : {&run->resolved_config, &run->config}) {
         try {
