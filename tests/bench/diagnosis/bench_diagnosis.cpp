@@ -9,12 +9,14 @@
 //   final regime   the diagnosis' final regime is the true last phase
 //   final verdict  that, and its severity (fine / watch / problem) is the true one
 // Usage: build/bin/bench_diagnosis [--seeds N] [--real DIR] [--timing]
-//   --timing also diagnoses one 1,000,000-point run and prints the time.
+//   --timing also diagnoses one 1,000,000-point run and prints the time; --verbose prints the
+//   verdict of every run whose final verdict is wrong.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -275,14 +277,15 @@ void print_row(const std::string& name, const Score& s) {
 
 int main(int argc, char** argv) {
     int seeds = 5;
-    bool timing = false;
+    bool timing = false, verbose = false;
     std::string real = std::string(PREFSTUDIO_SOURCE_DIR) + "/../shared/real-runs";
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = std::max(1, std::atoi(argv[++i]));
         else if (!std::strcmp(argv[i], "--real") && i + 1 < argc) real = argv[++i];
         else if (!std::strcmp(argv[i], "--timing")) timing = true;
+        else if (!std::strcmp(argv[i], "--verbose")) verbose = true;
         else {
-            std::fprintf(stderr, "usage: bench_diagnosis [--seeds N] [--real DIR] [--timing]\n");
+            std::fprintf(stderr, "usage: bench_diagnosis [--seeds N] [--real DIR] [--timing] [--verbose]\n");
             return 2;
         }
     }
@@ -304,22 +307,35 @@ int main(int argc, char** argv) {
     std::printf("Noise levels (sd / largest change): %.3f %.3f %.3f; chosen sd / rejected sd %.2f; %d seeds\n\n",
                 levels[0], levels[1], levels[2], chosen_ratio, seeds);
 
-    std::map<std::string, Score> by_scenario;
+    std::map<std::string, Score> by_scenario, by_noise;
     std::vector<std::string> order;
     Score total;
     for (const SyntheticRunSpec& spec : scenarios(levels, chosen_ratio, seeds)) {
         const SyntheticRun run = ps::bench::make_synthetic_run(spec);
         const auto t0 = std::chrono::steady_clock::now();
-        const nlohmann::json d = ps::diagnose_series(run.stream);
+        // Runs that start away from 0 are reference-free (SimPO): the diagnosis is told so.
+        ps::DiagnosisContext context;
+        if (spec.start_level != 0.0) {
+            context.algorithm = "simpo";
+            context.rewards_relative = false;
+        }
+        const nlohmann::json d = ps::diagnose_series(run.stream, context);
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const Score s = score_run(run, d, sec);
+        if (verbose && !s.final_verdict_ok)
+            std::printf("wrong final verdict: %s (expected %s, %s): %s\n", spec.name.c_str(), run.truth.back().c_str(),
+                        expected_severity(run).c_str(), d.value("verdict", std::string()).c_str());
         if (!by_scenario.count(spec.scenario)) order.push_back(spec.scenario);
         by_scenario[spec.scenario].add(s);
+        char level[64];
+        std::snprintf(level, sizeof level, "all at noise %.3f", spec.noise);
+        by_noise[level].add(s);
         total.add(s);
     }
     std::printf("| scenario | runs | agreement | false alarms /1000 | detection | lag median | lag p90 (found/boundaries) | final regime | final verdict | ms/run |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (const std::string& name : order) print_row(name, by_scenario[name]);
+    for (const auto& [name, s] : by_noise) print_row(name, s);
     print_row("all", total);
 
     if (timing) {
@@ -327,10 +343,12 @@ int main(int argc, char** argv) {
         spec.phases = {{"healthy", 500000, 0.1, -2.0, true}, {"both_falling", 500000, -0.8, -1.5}};
         spec.noise = levels[1];
         const SyntheticRun run = ps::bench::make_synthetic_run(spec);
+        const std::clock_t c0 = std::clock();
         const auto t0 = std::chrono::steady_clock::now();
         const nlohmann::json d = ps::diagnose_series(run.stream);
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("\n1,000,000 logged points diagnosed in %.3f s (final regime %s)\n", sec,
+        const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+        std::printf("\n1,000,000 logged points diagnosed in %.3f s wall, %.3f s CPU (final regime %s)\n", sec, cpu,
                     d.value("final_regime", std::string("?")).c_str());
     }
     return 0;
