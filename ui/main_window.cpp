@@ -735,6 +735,7 @@ bool MainWindow::openStoredRun(qint64 runId) {
     const std::vector<RunEvent>& regimes = record->regime_events;
     const int64_t lastStep = std::max(record->last_step(MetricPhase::Train), record->last_step(MetricPhase::Eval));
     monitor_->beginRun(stepsOf("sft"), std::max<int>(stepsOf("train"), int(lastStep)));
+    monitor_->setRewardsRelative(diagnosis_context(run).rewards_relative);
     // SFT warm-up first, as it was recorded; the monitor takes the series as they are.
     for (const MetricPhase phase : {MetricPhase::Sft, MetricPhase::Train, MetricPhase::Eval})
         for (const MetricSeries& s : record->series(phase)) monitor_->appendSeries(s.name, s.steps, s.values, s.wall_times);
@@ -775,12 +776,10 @@ void MainWindow::diagnoseOpenedRun(std::shared_ptr<RunRecord> record) {
                 return;
             }
             diagnosis_->showDiagnosis(*record);
-            // A run stored without regime events (imported, or older than the live detector)
-            // gets its bands from the diagnosis.
-            if (record->regime_events.empty()) {
-                monitor_->appendEvents(record->timeline_events());
-                monitor_->refresh();
-            }
+            // The bands show the retrospective phases the diagnosis describes (replacing the live
+            // events the run was stored with), as the strip does.
+            monitor_->replaceRegimeEvents(record->timeline_events());
+            monitor_->refresh();
         }, Qt::QueuedConnection);
     });
 }
@@ -800,6 +799,7 @@ void MainWindow::startRun() {
     if (!config.train.save_dir && config.model.source.rfind("builtin:", 0) == 0 && !storePath_.isEmpty())
         config.train.save_dir = studioModelDir(QString::fromStdString(config.name)).toStdString();
     monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
+    monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
     openedRunId_ = 0;
     liveMetrics_ = nlohmann::json::object();
     diagnosis_->clear();

@@ -262,8 +262,9 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
     if (!remedies.empty()) {
         std::printf("what to try (%s):\n", remedy_regime.c_str());
         for (const auto& r : remedies)
-            std::printf("  - %s: %s%s\n", r["title"].get<std::string>().c_str(), r["change"].get<std::string>().c_str(),
-                        r["one_click"].get<bool>() ? "" : " [advice only]");
+            std::printf("  - %s: %s%s\n      why: %s\n", r["title"].get<std::string>().c_str(),
+                        r["change"].get<std::string>().c_str(), r["one_click"].get<bool>() ? "" : " [advice only]",
+                        r["why"].get<std::string>().c_str());
     }
     if (pairs.empty()) {
         std::printf("per-pair tracking: none stored for this run (train.track_pairs = 0, or a run from before tracking)\n");

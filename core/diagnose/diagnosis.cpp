@@ -1,6 +1,8 @@
 #include "core/diagnose/diagnosis.h"
 
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -12,114 +14,315 @@ namespace ps {
 
 namespace {
 
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+std::string fmt(const char* format, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
 std::string lower_label(Regime r) {
     std::string s = regime_label(r);
     if (!s.empty()) s[0] = static_cast<char>(s[0] - 'A' + 'a');
     return s;
 }
 
-std::string steps_text(const RegimeSegment& s) {
-    return s.start_step == s.end_step ? "step " + std::to_string(s.start_step)
-                                      : "steps " + std::to_string(s.start_step) + "-" +
-                                            std::to_string(s.end_step);
+std::string steps_text(int64_t a, int64_t b) {
+    return a == b ? "step " + std::to_string(a) : "steps " + std::to_string(a) + "-" + std::to_string(b);
 }
 
-std::string verdict_of(const RegimeDetector& det, const MarginDecomposition& md) {
-    const int64_t n = det.training_records();
-    if (n == 0)
-        return "No preference-training metrics to diagnose (the stream holds only SFT or eval "
-               "records, or nothing).";
-    const auto& segs = det.segments();
-    const Regime final_regime = det.current();
-    if (final_regime == Regime::WarmingUp && segs.size() == 1) {
-        // Runs imported from other tools may log only the loss: say that before counting steps.
-        const SmoothedRewards sm = det.smoothed();
-        if (!std::isfinite(sm.chosen) || !std::isfinite(sm.rejected))
-            return "The run logs no chosen and rejected rewards (rewards/chosen, rewards/rejected), so "
-                   "their trends cannot be judged.";
-        if (n < det.options().window)
-            return "Too few training steps to judge the run: " + std::to_string(n) +
-                   " logged, the detector needs " + std::to_string(det.options().window) + ".";
-        return "Too few of its steps log chosen and rejected rewards to judge their trends.";
-    }
+int64_t phase_steps(const Phase& p) { return p.end_step - p.start_step + 1; }
 
-    std::string earlier;  // the first few problem stretches before the last segment
-    constexpr int kMaxListed = 3;
-    int listed = 0, unlisted = 0;
-    for (size_t i = 0; i + 1 < segs.size(); ++i) {
-        if (!is_problem(segs[i].regime)) continue;
-        if (listed == kMaxListed) {
-            ++unlisted;
-            continue;
-        }
-        earlier += (earlier.empty() ? "" : ", ") + lower_label(segs[i].regime) + " at " +
-                   steps_text(segs[i]);
-        ++listed;
+double movement(const Phase& p) {
+    double m = 0.0;
+    if (std::isfinite(p.chosen.change)) m += std::fabs(p.chosen.change);
+    if (std::isfinite(p.rejected.change)) m += std::fabs(p.rejected.change);
+    return m;
+}
+
+// A merged phase is one line fit over stretches that were each classified: where the regime
+// says which way a side went and the whole phase's line agrees in sign, the evidence says so
+// too (the headline, the bands and the evidence never disagree on a phase's direction).
+void align_directions(Phase& p) {
+    auto force = [](LineFit& f, int d) {
+        if (f.direction != d && std::isfinite(f.slope) && (f.slope > 0 ? 1 : -1) == d) f.direction = d;
+    };
+    switch (p.regime) {
+        case Regime::BothFalling: force(p.chosen, -1); force(p.rejected, -1); break;
+        case Regime::BothRising: force(p.chosen, 1); force(p.rejected, 1); break;
+        case Regime::MarginCollapsing: force(p.margin, -1); break;
+        default: break;
     }
-    if (unlisted > 0) earlier += " and " + std::to_string(unlisted) + " more";
-    const std::string margin = "final " + md.describe();
-    const RegimeSegment& last = segs.back();
-    if (is_problem(final_regime)) {
-        std::string s = regime_label(final_regime) + " from step " +
-                        std::to_string(last.start_step) + " to the end (step " +
-                        std::to_string(last.end_step) + ")";
-        if (!earlier.empty()) s += ", after " + earlier;
-        return s + "; " + margin + ".";
+}
+
+// Plain words for one phase, with its numbers.
+std::string phase_explanation(const Phase& p, const std::string& unit_note) {
+    if (p.regime == Regime::Diverging) {
+        std::string what;
+        if (p.reason == "non_finite")
+            what = "Training is diverging: " + (p.metric.empty() ? std::string("a metric") : p.metric) + " became " +
+                   (p.value.empty() ? std::string("NaN") : p.value) + " at step " + std::to_string(p.start_step) + ".";
+        else if (p.reason == "grad_norm_exploding")
+            what = "Training is diverging: grad_norm stayed far above its early level from step " +
+                   std::to_string(p.start_step) + ".";
+        else
+            what = "Training is diverging: the loss stayed above 3x its early median from step " +
+                   std::to_string(p.start_step) + ".";
+        return what + " Lower the learning rate or raise beta, keep gradient clipping on, and check the data for "
+                      "empty or truncated answers.";
     }
-    if (earlier.empty())
-        return "Healthy throughout the " + std::to_string(n) + " training steps; " + margin + ".";
-    return "Healthy at the end, after " + earlier + "; " + margin + ".";
+    if (p.regime == Regime::WarmingUp)
+        return "Not enough logged points with rewards here to judge their trends (a line needs 4).";
+    const std::string numbers = " Over " + steps_text(p.start_step, p.end_step) + " chosen changed by " +
+                                fmt("%+.3f", p.chosen.change) + " and rejected by " + fmt("%+.3f", p.rejected.change) +
+                                " (margin " + fmt("%+.3f", p.margin.change) + ")" + unit_note + ".";
+    const char* words[] = {"falling", "flat", "rising"};
+    const auto w = [&](const LineFit& f) { return words[f.direction + 1]; };
+    switch (p.regime) {
+        case Regime::Healthy:
+            if (p.chosen.direction >= 0 && p.rejected.direction < 0)
+                return regime_explanation(Regime::Healthy) + numbers;
+            if (p.chosen.direction == 0 && p.rejected.direction == 0 && p.margin.direction == 0)
+                return "No significant trend in chosen, rejected or the margin: nothing moves (a run that stays flat "
+                       "for long may need a larger learning rate)." + numbers;
+            return std::string("No problem pattern: chosen ") + w(p.chosen) + ", rejected " + w(p.rejected) +
+                   ", margin " + w(p.margin) + "." + numbers;
+        case Regime::BothFalling:
+            if (p.margin.direction > 0) return regime_explanation(p.regime) + numbers;
+            return "Both rewards are falling: the policy is moving away from the chosen answers as well as the "
+                   "rejected ones, and the margin is not growing. Common causes: chosen answers unlikely under the "
+                   "model (off-policy), near-identical pairs, learning rate too high." + numbers;
+        case Regime::BothRising:
+            if (p.margin.direction > 0) return regime_explanation(p.regime) + numbers;
+            return "Both rewards are rising: the policy is moving toward the rejected answers as well as the chosen "
+                   "ones, and the margin is not growing. Check that the rejected answers really are worse." + numbers;
+        default: return regime_explanation(p.regime) + numbers;
+    }
+}
+
+// "ORPO" for "orpo"; the name itself when the table has no such algorithm.
+std::string algorithm_title_of(const std::string& name) {
+    const std::optional<Algorithm> a = find_algorithm(name);
+    return a ? algorithm_spec(*a).title : name;
+}
+
+struct Level {
+    double end = kNaN, se = kNaN, baseline = kNaN, change = kNaN;
+    bool fell = false, rose = false;
+    nlohmann::json to_json() const {
+        return {{"end", num(end)}, {"se", num(se)}, {"baseline", num(baseline)}, {"change", num(change)},
+                {"fell", fell}, {"rose", rose}};
+    }
+};
+
+// "-0.52 ± 0.03"
+std::string level_text(const Level& l) {
+    return fmt("%+.3f", l.end) + " ± " + fmt("%.3f", std::isfinite(l.se) ? l.se : 0.0);
 }
 
 }  // namespace
 
-Regime dominant_problem(const std::vector<RegimeSegment>& segments) {
-    std::map<Regime, int64_t> steps;
+Regime dominant_problem(const std::vector<Phase>& phases) {
+    if (phases.empty()) return Regime::WarmingUp;
+    if (phases.back().regime == Regime::Diverging) return Regime::Diverging;
+    std::map<Regime, double> steps, moved;
+    double total_steps = 0.0, total_moved = 0.0;
+    for (const Phase& p : phases) {
+        total_steps += double(phase_steps(p));
+        total_moved += movement(p);
+        if (!is_problem(p.regime)) continue;
+        steps[p.regime] += double(phase_steps(p));
+        moved[p.regime] += movement(p);
+    }
     Regime best = Regime::WarmingUp;
-    for (const RegimeSegment& s : segments) {
-        if (!is_problem(s.regime)) continue;
-        const int64_t total = steps[s.regime] += s.end_step - s.start_step + 1;
-        if (best == Regime::WarmingUp || total >= steps[best]) best = s.regime;
+    double best_score = -1.0;
+    for (const Phase& p : phases) {  // in phase order: a tie goes to the later regime
+        if (!is_problem(p.regime)) continue;
+        const double score = std::max(total_steps > 0 ? steps[p.regime] / total_steps : 0.0,
+                                      total_moved > 0 ? moved[p.regime] / total_moved : 0.0);
+        if (score >= best_score) {
+            best_score = score;
+            best = p.regime;
+        }
     }
     return best;
 }
 
-nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
-                               const RegimeDetectorOptions& options) {
-    RegimeDetector det(options);
-    for (const StepMetrics& m : all_steps) det.add(m);
+nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const DiagnosisContext& context) {
+    PhaseOptions phase_options = context.phases;
+    phase_options.rewards_start_at_zero = context.rewards_relative;
+    PhaseSegmentation seg = segment_phases(all_steps, phase_options);
+    for (Phase& p : seg.phases) align_directions(p);
+    const bool absolute = !context.rewards_relative;
+    const std::string unit_note;  // the phases' numbers are changes: the same for any baseline
 
     nlohmann::json regimes = nlohmann::json::array();
-    for (const RegimeSegment& s : det.segments())
-        regimes.push_back({{"start_step", s.start_step},
-                           {"end_step", s.end_step},
-                           {"declared_step", s.declared_step},
-                           {"regime", to_string(s.regime)},
-                           {"evidence", s.evidence},
-                           {"explanation", s.explanation}});
+    for (const Phase& p : seg.phases) {
+        nlohmann::json ev = {{"method", "segmentation"}, {"points", p.last - p.first + 1},
+                             {"since_step", p.start_step}, {"declared_step", p.start_step}};
+        if (p.regime == Regime::Diverging) {
+            ev["reason"] = p.reason;
+            if (!p.metric.empty()) {
+                ev["metric"] = p.metric;
+                ev["value"] = p.value;
+                ev["step"] = p.start_step;
+            }
+        } else if (p.regime != Regime::WarmingUp) {
+            ev["chosen"] = p.chosen.to_json();
+            ev["rejected"] = p.rejected.to_json();
+            ev["margin"] = p.margin.to_json();
+        }
+        ev["regime"] = to_string(p.regime);
+        regimes.push_back({{"start_step", p.start_step},
+                           {"end_step", p.end_step},
+                           {"declared_step", p.start_step},
+                           {"regime", to_string(p.regime)},
+                           {"evidence", std::move(ev)},
+                           {"explanation", phase_explanation(p, unit_note)}});
+    }
 
     nlohmann::json problem_steps = nlohmann::json::object();
-    for (const RegimeSegment& s : det.segments())
-        if (is_problem(s.regime))
-            problem_steps[to_string(s.regime)] =
-                problem_steps.value(to_string(s.regime), int64_t{0}) + (s.end_step - s.start_step + 1);
-    const Regime dominant = dominant_problem(det.segments());
+    for (const Phase& p : seg.phases)
+        if (is_problem(p.regime))
+            problem_steps[to_string(p.regime)] = problem_steps.value(to_string(p.regime), int64_t{0}) + phase_steps(p);
+    const Regime dominant = dominant_problem(seg.phases);
+    const Regime final_regime = seg.phases.empty() ? Regime::WarmingUp : seg.phases.back().regime;
 
-    const SmoothedRewards sm = det.smoothed();
-    const MarginDecomposition md = decompose_margin(sm.chosen, sm.rejected);
+    // Where the run stands: the fitted levels of its last judged phase, against the baseline.
+    const Phase* last_fit = nullptr;
+    for (const Phase& p : seg.phases)
+        if (p.regime != Regime::Diverging && p.regime != Regime::WarmingUp) last_fit = &p;
+    Level chosen, rejected;
+    const double z = context.phases.z;
+    if (last_fit) {
+        const auto level = [&](const LineFit& f, double early, bool logged) {
+            Level l;
+            if (!logged || !std::isfinite(f.end)) return l;
+            l.end = f.end;
+            l.se = f.end_se;
+            l.baseline = absolute ? early : 0.0;
+            l.change = l.end - l.baseline;
+            // Clearly away from the baseline: z standard errors, and more than the smallest
+            // change the phases count (min_relative_rate of the run's scale).
+            const double threshold = std::max(z * l.se, context.phases.min_relative_rate * seg.scale);
+            l.fell = l.change < -threshold;
+            l.rose = l.change > threshold;
+            return l;
+        };
+        chosen = level(last_fit->chosen, seg.chosen_baseline, seg.has_chosen);
+        rejected = level(last_fit->rejected, seg.rejected_baseline, seg.has_rejected);
+    }
+    MarginDecomposition md = decompose_margin(chosen.end, rejected.end, std::isfinite(chosen.baseline) ? chosen.baseline : 0.0,
+                                              std::isfinite(rejected.baseline) ? rejected.baseline : 0.0);
     nlohmann::json decomposition = md.to_json();
-    decomposition["step"] = det.last_step();
+    decomposition["step"] = last_fit ? last_fit->end_step : (seg.steps.empty() ? 0 : seg.steps.back());
+    decomposition["baseline"] = absolute ? "early" : "reference";
+    decomposition["chosen_baseline"] = num(chosen.baseline);
+    decomposition["rejected_baseline"] = num(rejected.baseline);
+
+    std::string unlogged;
+    if (seg.records > 0 && seg.has_chosen != seg.has_rejected) unlogged = seg.has_chosen ? "rejected" : "chosen";
+
+    // Severity and the words.
+    bool earlier_problem = false;
+    for (size_t i = 0; i + 1 < seg.phases.size(); ++i) earlier_problem = earlier_problem || is_problem(seg.phases[i].regime);
+    std::string severity = "unknown";
+    if (last_fit || final_regime == Regime::Diverging) {
+        if (final_regime == Regime::Diverging || final_regime == Regime::MarginCollapsing ||
+            final_regime == Regime::BothFalling)
+            severity = "problem";
+        else if (final_regime == Regime::BothRising || earlier_problem || chosen.fell)
+            severity = "watch";
+        else
+            severity = "fine";
+    }
+    const std::string ref = absolute ? "its early level" : "the reference";
+    const std::string ref_value = absolute ? std::string() : std::string(" (0)");
+    std::string headline, verdict;
+    const int64_t n = seg.records;
+    if (n == 0) {
+        headline = verdict = "No preference-training metrics to diagnose (the stream holds only SFT or eval records, or nothing).";
+    } else if (!seg.has_chosen && !seg.has_rejected && final_regime != Regime::Diverging) {
+        headline = verdict = "The run logs no chosen and rejected rewards (rewards/chosen, rewards/rejected), so their trends "
+                             "cannot be judged.";
+    } else if (!last_fit && final_regime != Regime::Diverging) {
+        headline = verdict = "Not enough data yet: " + std::to_string(seg.finite_points) +
+                             " logged points with rewards, a trend needs 4.";
+    } else {
+        std::string state;
+        const Phase& fin = seg.phases.back();
+        const bool whole = seg.phases.size() == 1;
+        const std::string when = (whole ? "throughout (" : "at the end (") + steps_text(fin.start_step, fin.end_step) + ")";
+        switch (final_regime) {
+            case Regime::Diverging: state = "training is diverging from step " + std::to_string(fin.start_step); break;
+            case Regime::BothFalling: state = "both rewards are falling " + when; break;
+            case Regime::BothRising: state = "both rewards are rising " + when; break;
+            case Regime::MarginCollapsing: state = "the margin is collapsing " + when; break;
+            default: state = whole ? "healthy throughout" : "healthy " + when; break;
+        }
+        std::string levels;
+        if (std::isfinite(chosen.end)) {
+            levels = "chosen ended at " + level_text(chosen);
+            if (chosen.fell) levels += ", below " + ref + ref_value + ": the chosen answers lost likelihood";
+            else if (chosen.rose) levels += ", above " + ref + ref_value;
+            else levels += ", level with " + ref + ref_value;
+        }
+        if (std::isfinite(rejected.end)) {
+            levels += std::string(levels.empty() ? "" : "; ") + "rejected ended at " + level_text(rejected);
+            if (rejected.fell) levels += ", below " + ref;
+            else if (rejected.rose) levels += ", above " + ref;
+            else levels += ", level with " + ref;
+        }
+        if (final_regime == Regime::Diverging && last_fit) levels = "before that, " + levels;
+        std::string sev = severity;
+        sev[0] = char(sev[0] - 'a' + 'A');
+        headline = sev + ": " + state + (levels.empty() ? "" : "; " + levels) + ".";
+        if (absolute)
+            headline += " (" + (context.algorithm.empty() ? std::string("These") : algorithm_title_of(context.algorithm)) +
+                        " rewards are beta x the policy's own average log-prob, with no reference: levels and changes "
+                        "are measured from the run's early level.)";
+        if (!unlogged.empty())
+            headline += " Only " + std::string(unlogged == "rejected" ? "chosen" : "rejected") +
+                        " rewards are logged: the data holds no " +
+                        (unlogged == "rejected" ? "undesirable" : "desirable") + " examples, so " + unlogged +
+                        " is not logged and the margin cannot be judged.";
+        // The phases, in order.
+        std::string phases;
+        constexpr size_t kMaxListed = 6;
+        for (size_t i = 0; i < seg.phases.size() && i < kMaxListed; ++i) {
+            const Phase& p = seg.phases[i];
+            phases += (i ? ", " : "") + lower_label(p.regime) + " at " + steps_text(p.start_step, p.end_step);
+            if (p.regime != Regime::Diverging && p.regime != Regime::WarmingUp && std::isfinite(p.chosen.change) &&
+                std::isfinite(p.rejected.change))
+                phases += " (chosen " + fmt("%+.3f", p.chosen.change) + ", rejected " + fmt("%+.3f", p.rejected.change) + ")";
+        }
+        if (seg.phases.size() > kMaxListed) phases += " and " + std::to_string(seg.phases.size() - kMaxListed) + " more";
+        verdict = headline + " Phases: " + phases + ".";
+        if (std::isfinite(md.margin)) {
+            verdict += " The final " + md.describe() + (absolute ? " (from the early level)" : "") + ".";
+            if (std::isfinite(md.share_rejected) && md.margin > 0 && md.from_chosen < 0)
+                verdict += " All of the margin comes from pushing rejected down; chosen fell and takes " +
+                           fmt("%.3f", -md.from_chosen) + " off it.";
+        }
+    }
 
     return {{"regimes", std::move(regimes)},
-            {"final_regime", to_string(det.current())},
-            {"training_steps", det.training_records()},
-            {"last_step", det.last_step()},
+            {"final_regime", to_string(final_regime)},
+            {"training_steps", seg.records},
+            {"last_step", seg.steps.empty() ? int64_t{0} : seg.steps.back()},
+            {"levels", {{"baseline", absolute ? "early" : "reference"}, {"chosen", chosen.to_json()}, {"rejected", rejected.to_json()}}},
             {"margin_decomposition", std::move(decomposition)},
             {"problem_steps", std::move(problem_steps)},
-            {"dominant_problem", dominant == Regime::WarmingUp ? nlohmann::json(nullptr)
-                                                               : nlohmann::json(to_string(dominant))},
-            {"verdict", verdict_of(det, md)},
-            {"options", det.options().to_json()}};
+            {"dominant_problem", dominant == Regime::WarmingUp ? nlohmann::json(nullptr) : nlohmann::json(to_string(dominant))},
+            {"severity", severity},
+            {"headline", headline},
+            {"verdict", verdict},
+            {"noise", {{"chosen", num(seg.noise_chosen)}, {"rejected", num(seg.noise_rejected)}, {"margin", num(seg.noise_margin)}}},
+            {"unlogged_side", unlogged.empty() ? nlohmann::json(nullptr) : nlohmann::json(unlogged)},
+            {"options", phase_options.to_json()}};
 }
 
 std::optional<RegimeEvent> parse_regime_event(const RunEvent& e) {

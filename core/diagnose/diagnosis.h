@@ -10,28 +10,47 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/run_types.h"
+#include "core/config/algorithm.h"
+#include "core/diagnose/phase_segmentation.h"
 #include "core/diagnose/regime_detector.h"
 
 namespace ps {
 
-// Runs the regime detector over a stored stream (SFT and eval records included; they are
-// skipped) and returns
-//   {"regimes": [{"start_step","end_step","declared_step","regime","evidence","explanation"}...],
-//    "final_regime": "healthy", "training_steps": N, "last_step": S,
-//    "margin_decomposition": {"step","margin","from_chosen","from_rejected","share_chosen",
-//                             "share_rejected"} of the smoothed rewards at the last step,
-//    "problem_steps": {"both_falling": N, ...} (steps spent in each problem regime),
-//    "dominant_problem": the problem regime the run spent the most steps in (null when none;
-//    a tie goes to the later one): what the run as a whole suffered from,
-//    "verdict": "one sentence", "options": {...}}.
-// Throws ps::Error when the options are invalid.
-// The problem regime with the most steps among the segments (ties: the later one), or
-// WarmingUp when no segment is a problem. Remedies are picked for it, so a run that spent 200
-// steps with both rewards falling gets their advice even when it ends in another regime.
-Regime dominant_problem(const std::vector<RegimeSegment>& segments);
+// What the diagnosis needs to know about the run beyond its metrics (the algorithm table's
+// row, core/config/algorithm.h). An imported run may know none of it: then rewards are taken as
+// relative to a reference and every remedy that applies to some algorithm is considered.
+struct DiagnosisContext {
+    std::string algorithm;               // objective.algorithm ("" when unknown)
+    bool rewards_relative = true;        // rewards_relative_to_reference(config)
+    std::optional<DataKind> data;        // the data the run trained on (nullopt: unknown)
+    PhaseOptions phases;
+};
 
-nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps,
-                               const RegimeDetectorOptions& options = {});
+// The stored, retrospective diagnosis of a stream (prefstudio-cli diagnose, the run record):
+// the phases of the whole curve by change-point segmentation (phase_segmentation.h; SFT and eval
+// records are skipped) and a verdict on where the run stands and how it got there:
+//   {"regimes": [{"start_step","end_step","declared_step" (= start_step: the phase is known
+//                 retrospectively),"regime","evidence" {"method":"segmentation","chosen",
+//                 "rejected","margin" (LineFit::to_json),"points"},"explanation"}...],
+//    "final_regime", "training_steps", "last_step",
+//    "levels": {"baseline": "reference" | "early", "chosen" / "rejected": {"end","se","baseline",
+//               "change","fell","rose"}} at the last finite point (se from the noise),
+//    "margin_decomposition": {"step","margin","from_chosen","from_rejected","share_chosen",
+//               "share_rejected","baseline","chosen_baseline","rejected_baseline"} of the fitted
+//               final levels against the baseline (0 for rewards relative to a reference, the run's
+//               own early level for ORPO, SimPO, CPO),
+//    "problem_steps": {"both_falling": N, ...}, "dominant_problem" (see dominant_problem()),
+//    "severity": "fine" | "watch" | "problem" | "unknown", "headline": one sentence,
+//    "verdict": the headline, the phases and what the margin is made of,
+//    "noise": {"chosen","rejected","margin"}, "unlogged_side": "rejected" | "chosen" | null,
+//    "options": PhaseOptions}.
+// Throws ps::Error when the options are invalid.
+nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const DiagnosisContext& context = {});
+
+// The problem the run suffered from most, from its phases: the problem regime with the largest
+// share of the run's steps or of the movement of chosen and rejected (sum of |change| over its
+// phases), whichever is larger; a run that ends diverging is diverging. WarmingUp when none.
+Regime dominant_problem(const std::vector<Phase>& phases);
 
 // A "regime" RunEvent read back (what DiagnosisSink writes): the one reader of those events, for
 // the run record, the plots' bands and the diagnosis panel alike.

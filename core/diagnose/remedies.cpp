@@ -50,7 +50,32 @@ Remedy remedy_by_id(const std::string& id) {
     throw Error("unknown remedy '" + id + "'; known remedies: " + known);
 }
 
-std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm) {
+namespace {
+
+// Why a remedy helps in a regime other than both falling (the catalogue's words are for that).
+std::string reason_in(Regime regime, const std::string& id, const std::string& catalogue_why) {
+    switch (regime) {
+        case Regime::BothRising:
+            if (id == "higher_beta") return "A higher beta holds the policy closer to the reference, so the rejected answers are not raised along with the chosen ones.";
+            if (id == "lower_learning_rate") return "Smaller steps move the answers' shared tokens less, so raising chosen drags rejected up less.";
+            if (id == "dpop_lambda") return "Keeps chosen from falling once the rise stops, without raising rejected.";
+            break;
+        case Regime::MarginCollapsing:
+            if (id == "lower_learning_rate") return "The preference was learned and is being lost: smaller steps stop the policy overshooting it.";
+            if (id == "higher_beta") return "A higher beta keeps the policy nearer the reference, where the margin was learned.";
+            break;
+        case Regime::Diverging:
+            if (id == "lower_learning_rate") return "The loss or the rewards left any sensible range: smaller steps keep the updates stable.";
+            if (id == "higher_beta") return "A higher beta makes each update smaller relative to the reference.";
+            break;
+        default: break;
+    }
+    return catalogue_why;
+}
+
+}  // namespace
+
+std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm, std::optional<DataKind> data) {
     std::vector<std::string> ids;
     switch (regime) {
         case Regime::BothFalling:
@@ -73,7 +98,11 @@ std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm) {
     std::vector<Remedy> out;
     for (const std::string& id : ids) {
         Remedy r = remedy_by_id(id);
-        if (remedy_applies(r.kind, algorithm)) out.push_back(std::move(r));
+        if (!remedy_applies(r.kind, algorithm)) continue;
+        if (r.kind == RemedyKind::OnPolicyRejected && data == DataKind::Unpaired) continue;
+        if (r.kind == RemedyKind::SwitchToKto && (data == DataKind::Paired || algorithm == "kto")) continue;
+        r.why = reason_in(regime, r.id, r.why);
+        out.push_back(std::move(r));
     }
     return out;
 }

@@ -4,6 +4,7 @@
 // override (engine/remedy_config.h) points data.train at the file that `make-data onpolicy`
 // writes for the experiment, which the studio makes before it fills the form.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,15 @@ struct Remedy {
     bool makes_data = false;  // its data.train file must be made first (make-data onpolicy)
 };
 
-// The remedies for a regime, most useful first; empty for healthy and warming up.
-// `algorithm` (objective.algorithm, or "" for any) leaves out remedies that its row in the
-// algorithm table does not list (DPO-Positive is DPO only, "switch to KTO" is not offered to a
-// KTO run, "raise beta" not to an algorithm without a reference, ...).
-std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm = "");
+// The remedies for a regime, most useful first, each with its reason in that regime (`why`);
+// empty for healthy and warming up. `algorithm` (objective.algorithm, or "" for any) leaves out
+// remedies that its row in the algorithm table does not list (DPO-Positive is DPO only, "raise
+// beta" not to an algorithm without a reference, ...). `data` (the data the run trained on;
+// nullopt when unknown) leaves out what does not fit it: on-policy rejected answers need pairs
+// (not KTO's unpaired examples), and "switch to KTO" is never offered for paired data (there KTO
+// lowered chosen in every run measured for issue 16) nor to a KTO run.
+std::vector<Remedy> remedies_for(Regime regime, const std::string& algorithm = "",
+                                 std::optional<DataKind> data = std::nullopt);
 // The one-click remedy with this id (every regime's list draws from the same set). Throws
 // ps::Error naming the id when there is none.
 Remedy remedy_by_id(const std::string& id);

@@ -591,8 +591,10 @@ private:
             m.step = s;
             m.set("loss", loss);
             for (const auto& [name, v] : sums) m.set(name, v / k);
-            m.set("logits/chosen", logits_c / k);
-            m.set("logits/rejected", logits_r / k);
+            // A side the data lacks (KTO with only desirable or only undesirable examples) is
+            // not logged, rather than stored as a NaN row every step (which reads as divergence).
+            if (std::isfinite(logits_c)) m.set("logits/chosen", logits_c / k);
+            if (std::isfinite(logits_r)) m.set("logits/rejected", logits_r / k);
             m.set("grad_norm", gn);
             m.set("learning_rate", lr);
             m.set("tokens_per_second", tps);

@@ -53,6 +53,23 @@ nlohmann::json remedy_json(const Remedy& r) {
 
 }  // namespace
 
+// The tracked pairs as part of the verdict, so the headline and the pair table are read
+// together: how many chosen answers lost likelihood, and whether that agrees with the levels.
+static void add_pair_evidence(RunRecord& r) {
+    if (!r.diagnosed || r.pairs.pairs.empty() || !r.diagnosis.contains("verdict")) return;
+    const size_t tracked = r.pairs.pairs.size(), fell = r.pairs.chosen_fell;
+    std::string text = " Tracked pairs: the chosen answer lost likelihood in " + std::to_string(fell) + " of " +
+                       std::to_string(tracked) + ".";
+    const nlohmann::json& level = r.diagnosis["levels"]["chosen"];
+    const bool level_fell = level.is_object() && level.value("fell", false);
+    if (level_fell && 2 * fell < tracked)
+        text += " Most tracked chosen answers gained likelihood although the chosen reward fell: the pairs are a "
+                "sample of the eval split, the rewards a mean over training batches.";
+    r.diagnosis["verdict"] = r.diagnosis["verdict"].get<std::string>() + text;
+    r.diagnosis["pairs_chosen_fell"] = fell;
+    r.diagnosis["pairs_tracked"] = tracked;
+}
+
 nlohmann::json offpolicy_of(const std::vector<RunEvent>& events) {
     nlohmann::json report = nullptr;
     for (const RunEvent& e : events)
@@ -71,18 +88,41 @@ std::optional<std::string> saved_model_dir_of(const std::vector<RunEvent>& event
     return std::nullopt;
 }
 
-void diagnose_run_record(RunRecord& r, const RegimeDetectorOptions& options) {
+DiagnosisContext diagnosis_context(const StoredRun& run) {
+    DiagnosisContext context;
+    context.algorithm = run.algorithm;
+    const std::optional<Algorithm> algorithm = find_algorithm(run.algorithm);
+    if (!algorithm) return context;
+    const AlgorithmSpec& row = algorithm_spec(*algorithm);
+    context.data = row.data;
+    context.rewards_relative = row.rewards == RewardKind::RelativeToReference;
+    // Reference-free DPO: the reference is uniform, so the rewards are the policy's own.
+    for (const nlohmann::json* config : {&run.resolved_config, &run.config})
+        if (config->is_object() && config->contains("objective") && (*config)["objective"].is_object()) {
+            const nlohmann::json& objective = (*config)["objective"];
+            if (objective.contains("reference_free") && objective["reference_free"].is_boolean() &&
+                objective["reference_free"].get<bool>())
+                context.rewards_relative = false;
+            break;
+        }
+    return context;
+}
+
+void diagnose_run_record(RunRecord& r, const PhaseOptions& options) {
     r.stream = merge_stream(r.train_series);
-    r.diagnosis = diagnose_series(r.stream, options);
+    DiagnosisContext context = diagnosis_context(r.run);
+    context.phases = options;
+    r.diagnosis = diagnose_series(r.stream, context);
     r.dominant_problem.reset();
     r.remedies.clear();
     const nlohmann::json& dominant = r.diagnosis["dominant_problem"];
     if (dominant.is_string()) {
         r.dominant_problem = regime_from_string(dominant.get<std::string>());
         // An imported run may name no algorithm: then remedies_for("") offers every remedy.
-        r.remedies = remedies_for(*r.dominant_problem, r.run.algorithm);
+        r.remedies = remedies_for(*r.dominant_problem, r.run.algorithm, context.data);
     }
     r.diagnosed = true;
+    add_pair_evidence(r);
 }
 
 RunRecord make_run_record(RunRecordSource source, const RunRecordOptions& options) {
@@ -99,9 +139,10 @@ RunRecord make_run_record(RunRecordSource source, const RunRecordOptions& option
     for (const RunEvent& e : r.events)
         if (parse_regime_event(e)) r.regime_events.push_back(e);
 
-    if (options.diagnose) diagnose_run_record(r, options.detector);
+    if (options.diagnose) diagnose_run_record(r, options.phases);
     r.offpolicy = offpolicy_of(r.events);
     r.pairs = analyse_tracked_pairs(source.tracked_pairs, source.pair_logps);
+    add_pair_evidence(r);
     r.saved_model_dir = saved_model_dir_of(r.events);
     return r;
 }
@@ -145,7 +186,7 @@ int64_t RunRecord::last_step(MetricPhase phase) const {
 }
 
 std::vector<RunEvent> RunRecord::timeline_events() const {
-    if (!regime_events.empty()) return regime_events;
+    if (!diagnosed) return regime_events;
     std::vector<RunEvent> out;
     const nlohmann::json& regimes = diagnosis.contains("regimes") ? diagnosis["regimes"] : nlohmann::json::array();
     std::string from = to_string(Regime::WarmingUp);

@@ -16,6 +16,7 @@
 
 #include "core/common/metric_name.h"
 #include "core/common/run_types.h"
+#include "core/diagnose/diagnosis.h"
 #include "core/diagnose/pair_tracking.h"
 #include "core/diagnose/regime_detector.h"
 #include "core/diagnose/remedies.h"
@@ -34,13 +35,12 @@ struct RunRecordSource {
 };
 
 struct RunRecordOptions {
-    // Build the stream and run the regime detector over it (stream, diagnosis,
-    // dominant_problem, remedies). The rest only moves the rows; this part costs about 0.1 s
-    // per million rows for the stream and 45 us a step for the detector on a 2-core machine
-    // (4 s for 100,000 steps), so the studio reads the rest first and calls
-    // diagnose_run_record off the GUI thread.
+    // Build the stream and segment it into phases (stream, diagnosis, dominant_problem,
+    // remedies). The rest only moves the rows; this part costs about 0.1 s per million rows for
+    // the stream and 0.6 s per million logged points for the segmentation on a 2-core machine,
+    // so the studio reads the rest first and calls diagnose_run_record off the GUI thread.
     bool diagnose = true;
-    RegimeDetectorOptions detector;
+    PhaseOptions phases;
 };
 
 struct RunRecord {
@@ -63,13 +63,14 @@ struct RunRecord {
     // train-phase metric logged at that step, in step order. What diagnose_series and the
     // studio's diagnosis panel read.
     std::vector<StepMetrics> stream;
-    // diagnose_series(stream): regimes, problem_steps, dominant_problem, verdict, ...
+    // diagnose_series(stream, diagnosis_context(run)): the retrospective phases, severity,
+    // headline, verdict, levels, margin decomposition, problem_steps, dominant_problem, ...
     nlohmann::json diagnosis = nlohmann::json::object();
-    // The problem regime the run spent the most steps in (diagnosis "dominant_problem").
+    // The problem the run suffered from most (diagnosis "dominant_problem": most steps or the
+    // largest share of the movement of its rewards).
     std::optional<Regime> dominant_problem;
-    // remedies_for(dominant problem, run.algorithm); empty when the run had no problem.
-    // TODO(data kind): remedies_for takes no data kind yet; on-policy rejected answers do not
-    // apply to KTO's unpaired data and should be left out here once it does.
+    // remedies_for(dominant problem, run.algorithm, the algorithm's data kind); empty when the
+    // run had no problem.
     std::vector<Remedy> remedies;
 
     const std::vector<MetricSeries>& series(MetricPhase phase) const;
@@ -79,9 +80,10 @@ struct RunRecord {
     bool has_rewards() const;
     // The last step of a phase's series (0 when it has none).
     int64_t last_step(MetricPhase phase) const;
-    // The regime changes to draw: the stored ones, or for a run stored without any (imported,
-    // or older than the live detector) one per segment of the diagnosis after warming up, as
-    // DiagnosisSink would have written them.
+    // The regime changes to draw: once diagnosed, one per phase of the retrospective diagnosis
+    // (what the headline and the evidence describe; the live detector's stored events came with a
+    // delay and may have been revised), shaped as DiagnosisSink writes them; before that, the
+    // stored ones.
     std::vector<RunEvent> timeline_events() const;
     // `prefstudio-cli diagnose --json`: the diagnosis plus "run", "remedies" {"regime",
     // "remedies"[]}, "pair_tracking" and "offpolicy".
@@ -98,7 +100,11 @@ RunRecord load_run_record(RunStore& store, int64_t run_id, const RunRecordOption
 // without them. It reads only run and train_series, so another thread may run it on a record
 // that no other thread uses meanwhile.
 // Throws ps::Error when the options are invalid.
-void diagnose_run_record(RunRecord& record, const RegimeDetectorOptions& options = {});
+void diagnose_run_record(RunRecord& record, const PhaseOptions& options = {});
+// What the diagnosis needs to know of a stored run, from its algorithm's row in the algorithm
+// table and its config: rewards relative to a reference or not (reference-free DPO is not), the
+// data kind. An unknown algorithm (imported runs) gives the defaults.
+DiagnosisContext diagnosis_context(const StoredRun& run);
 
 // The off-policy report and the saved model directory as the events log them (see RunRecord).
 nlohmann::json offpolicy_of(const std::vector<RunEvent>& events);

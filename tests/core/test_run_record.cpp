@@ -215,32 +215,43 @@ private slots:
         QCOMPARE(change->since_step, int64_t(30));
         QCOMPARE(change->declared_step, int64_t(39));
         QCOMPARE(change->message, std::string("Both rewards are falling."));
-        QCOMPARE(r.timeline_events().size(), size_t(1));  // the stored one, not the diagnosis'
+        // Diagnosed: the timeline draws the retrospective phase (the stored live event came 9
+        // steps late), one change from warming up to both falling at the first step.
+        const std::vector<ps::RunEvent> timeline = r.timeline_events();
+        QCOMPARE(timeline.size(), size_t(1));
+        QCOMPARE(ps::parse_regime_event(timeline[0])->to, std::string("both_falling"));
+        QCOMPARE(ps::parse_regime_event(timeline[0])->since_step, int64_t(1));
 
-        // Diagnosis: straight lines, no noise. The window (30 records) fills at step 30, where
-        // both trends fall with z = (435 - 1) / sqrt(30*29*65/18) = 7.7 and changes of 0.29 and
-        // 0.87 over it; 10 steps later (39) both falling is declared, back-dated to step 30.
+        // Diagnosis: straight lines, no noise, both falling from the first logged point (issue 16:
+        // the old detector waited for a 30-record window and called steps 1-29 warming up).
+        // Chosen ends at -0.60 and rejected at -1.80 (exact lines), below the reference.
         const json& d = r.diagnosis;
         QCOMPARE(d["training_steps"].get<int64_t>(), int64_t(60));
         QCOMPARE(d["last_step"].get<int64_t>(), int64_t(60));
         QCOMPARE(d["final_regime"].get<std::string>(), std::string("both_falling"));
-        QCOMPARE(d["regimes"].size(), size_t(2));
-        QCOMPARE(d["regimes"][0]["regime"].get<std::string>(), std::string("warming_up"));
+        QCOMPARE(d["regimes"].size(), size_t(1));
+        QCOMPARE(d["regimes"][0]["regime"].get<std::string>(), std::string("both_falling"));
         QCOMPARE(d["regimes"][0]["start_step"].get<int64_t>(), int64_t(1));
-        QCOMPARE(d["regimes"][0]["end_step"].get<int64_t>(), int64_t(29));
-        QCOMPARE(d["regimes"][1]["regime"].get<std::string>(), std::string("both_falling"));
-        QCOMPARE(d["regimes"][1]["start_step"].get<int64_t>(), int64_t(30));
-        QCOMPARE(d["regimes"][1]["declared_step"].get<int64_t>(), int64_t(39));
-        QCOMPARE(d["regimes"][1]["end_step"].get<int64_t>(), int64_t(60));
-        QCOMPARE(d["problem_steps"], (json{{"both_falling", 31}}));
+        QCOMPARE(d["regimes"][0]["declared_step"].get<int64_t>(), int64_t(1));
+        QCOMPARE(d["regimes"][0]["end_step"].get<int64_t>(), int64_t(60));
+        QCOMPARE(d["problem_steps"], (json{{"both_falling", 60}}));
         QCOMPARE(d["dominant_problem"].get<std::string>(), std::string("both_falling"));
+        QCOMPARE(d["severity"].get<std::string>(), std::string("problem"));
+        QVERIFY(std::fabs(d["levels"]["chosen"]["end"].get<double>() + 0.60) < 1e-9);
+        QVERIFY(std::fabs(d["levels"]["rejected"]["end"].get<double>() + 1.80) < 1e-9);
+        QVERIFY(d["levels"]["chosen"]["fell"].get<bool>());
         QVERIFY(r.dominant_problem && *r.dominant_problem == ps::Regime::BothFalling);
+        // The pair table is part of the verdict: 1 of the 2 tracked chosen answers lost likelihood.
+        QVERIFY2(d["verdict"].get<std::string>().find("lost likelihood in 1 of 2") != std::string::npos,
+                 d["verdict"].get<std::string>().c_str());
 
-        // KTO's remedies: never "switch to KTO".
-        QCOMPARE(ids(r.remedies), ids(ps::remedies_for(ps::Regime::BothFalling, "kto")));
+        // KTO's remedies: for its unpaired data, neither "switch to KTO" nor on-policy rejected
+        // answers (they need pairs).
+        QCOMPARE(ids(r.remedies), ids(ps::remedies_for(ps::Regime::BothFalling, "kto", ps::DataKind::Unpaired)));
         const std::vector<std::string> remedyIds = ids(r.remedies);
         QVERIFY(!remedyIds.empty());
         QVERIFY(std::find(remedyIds.begin(), remedyIds.end(), "switch_to_kto") == remedyIds.end());
+        QVERIFY(std::find(remedyIds.begin(), remedyIds.end(), "on_policy_rejected") == remedyIds.end());
 
         QCOMPARE(r.offpolicy["pairs"].get<int>(), 4);
         QCOMPARE(r.offpolicy["share_far_less_likely"].get<double>(), 0.5);
@@ -286,29 +297,31 @@ private slots:
         QVERIFY(!r.saved_model_dir);
         QVERIFY(r.pairs.empty());
 
-        // 40 records, 10 steps apart: the window fills at the 30th (step 300), both rising is
-        // declared 10 records later (step 390) and back-dated to step 300.
+        // 40 records, 10 steps apart, both rising on straight lines: both rising from the first
+        // logged point (step 10) to the last (issue 16: the old detector called steps 10-290
+        // warming up and declared the rise at step 390).
         const json& d = r.diagnosis;
         QCOMPARE(d["training_steps"].get<int64_t>(), int64_t(40));
-        QCOMPARE(d["regimes"].size(), size_t(2));
-        QCOMPARE(d["regimes"][1]["regime"].get<std::string>(), std::string("both_rising"));
-        QCOMPARE(d["regimes"][1]["start_step"].get<int64_t>(), int64_t(300));
-        QCOMPARE(d["regimes"][1]["declared_step"].get<int64_t>(), int64_t(390));
-        QCOMPARE(d["problem_steps"], (json{{"both_rising", 101}}));  // steps 300..400
+        QCOMPARE(d["regimes"].size(), size_t(1));
+        QCOMPARE(d["regimes"][0]["regime"].get<std::string>(), std::string("both_rising"));
+        QCOMPARE(d["regimes"][0]["start_step"].get<int64_t>(), int64_t(10));
+        QCOMPARE(d["regimes"][0]["declared_step"].get<int64_t>(), int64_t(10));
+        QCOMPARE(d["problem_steps"], (json{{"both_rising", 391}}));  // steps 10..400
+        QCOMPARE(d["severity"].get<std::string>(), std::string("watch"));
         QVERIFY(r.dominant_problem && *r.dominant_problem == ps::Regime::BothRising);
-        // No algorithm: every remedy of the regime is offered.
+        // No algorithm, no data kind: every remedy of the regime is offered.
         QCOMPARE(ids(r.remedies), ids(ps::remedies_for(ps::Regime::BothRising, "")));
 
-        // Stored without regime events: the timeline draws the diagnosis' change instead.
+        // Stored without regime events: the timeline draws the diagnosis' change.
         const std::vector<ps::RunEvent> timeline = r.timeline_events();
         QCOMPARE(timeline.size(), size_t(1));
         const auto change = ps::parse_regime_event(timeline[0]);
         QVERIFY(change);
         QCOMPARE(change->from, std::string("warming_up"));
         QCOMPARE(change->to, std::string("both_rising"));
-        QCOMPARE(change->since_step, int64_t(300));
-        QCOMPARE(change->declared_step, int64_t(390));
-        QCOMPARE(change->message, d["regimes"][1]["explanation"].get<std::string>());
+        QCOMPARE(change->since_step, int64_t(10));
+        QCOMPARE(change->declared_step, int64_t(10));
+        QCOMPARE(change->message, d["regimes"][0]["explanation"].get<std::string>());
     }
 
     void lossOnlyRunSaysItHasNoRewards() {
@@ -388,7 +401,7 @@ private slots:
         }
         auto [code, out] = diagnose({"native"});
         QCOMPARE(code, 0);
-        QVERIFY(out.startsWith("run " + QString::number(native_) + " 'native' (kto, completed): Both falling"));
+        QVERIFY(out.startsWith("run " + QString::number(native_) + " 'native' (kto, completed): Problem: both rewards are falling"));
         QVERIFY(out.contains("what to try (both_falling):"));
         QVERIFY(!out.contains("Switch to KTO", Qt::CaseInsensitive));
         QVERIFY(out.contains("warning: Half the chosen answers are far less likely."));

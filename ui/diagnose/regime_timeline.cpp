@@ -41,12 +41,29 @@ void RegimeTimeline::clear() {
     update();
 }
 
+void RegimeTimeline::replaceEvents(const std::vector<RunEvent>& events) {
+    segments_.clear();
+    addEvents(events);
+    update();
+}
+
 void RegimeTimeline::addEvents(const std::vector<RunEvent>& events) {
     bool changed = false;
     for (const RunEvent& e : events) {
         const std::optional<RegimeChange> change = regimeChange(e);
         if (!change) continue;
         const int64_t since = change->since;
+        // The steps before the first judged stretch are labelled: the live detector needs a
+        // window of records before it judges anything.
+        if (segments_.empty() && since > 1 && change->regime != QLatin1String("warming_up")) {
+            Segment warm;
+            warm.regime = QStringLiteral("warming_up");
+            warm.start = 1;
+            warm.end = since - 1;
+            warm.open = false;
+            warm.message = tr("Warming up: not enough logged points yet to judge the trends.");
+            segments_.push_back(std::move(warm));
+        }
         if (!segments_.empty()) {
             Segment& previous = segments_.back();
             previous.open = false;

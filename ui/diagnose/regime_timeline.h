@@ -30,6 +30,9 @@ public:
     void clear();
     // Takes the "regime" events of a batch; others are ignored.
     void addEvents(const std::vector<RunEvent>& events);
+    // The segments replaced by these changes, the steps seen so far kept (a stored run's
+    // retrospective phases once it is diagnosed replace its live regime events).
+    void replaceEvents(const std::vector<RunEvent>& events);
     // Preference-training records (SFT-only records are ignored) extend the axis and the open
     // segment.
     void appendMetrics(const std::vector<StepMetrics>& batch);

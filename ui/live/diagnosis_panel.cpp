@@ -13,6 +13,7 @@
 
 #include "ui/common/metric_style.h"
 #include "ui/common/regime_events.h"
+#include "core/config/algorithm.h"
 #include "core/diagnose/margin_decomposition.h"
 #include "ui/diagnose/margin_decomposition_plot.h"
 #include "ui/diagnose/pair_browser.h"
@@ -45,10 +46,13 @@ QString headlineFor(const QString& regime, int64_t since) {
     return DiagnosisPanel::tr("Regime '%1' since step %2").arg(regime, step);
 }
 
-// core's remedies for a regime and algorithm; none for an unknown regime text.
+// core's remedies for a regime, algorithm and the algorithm's data kind (the algorithm table);
+// none for an unknown regime text.
 std::vector<Remedy> remediesOf(const QString& regime, const std::string& algorithm) {
     try {
-        return remedies_for(regime_from_string(regime.toStdString()), algorithm);
+        const std::optional<Algorithm> a = find_algorithm(algorithm);
+        const std::optional<DataKind> data = a ? std::optional<DataKind>(algorithm_spec(*a).data) : std::nullopt;
+        return remedies_for(regime_from_string(regime.toStdString()), algorithm, data);
     } catch (const std::exception&) {
         return {};
     }
@@ -163,6 +167,9 @@ void DiagnosisPanel::clear() {
     storedRemedies_.clear();
     storedProblem_.clear();
     storedVerdict_.clear();
+    storedHeadline_.clear();
+    storedSeverity_.clear();
+    storedDecomposition_ = nullptr;
     chosen_ = Ema{};
     rejected_ = Ema{};
     timeline_->clear();
@@ -211,12 +218,30 @@ void DiagnosisPanel::showDiagnosis(const RunRecord& record) {
     appendMetrics(record.stream);
     storedRemedies_ = record.remedies;
     storedProblem_ = record.dominant_problem ? QString::fromLatin1(to_string(*record.dominant_problem)) : QString();
-    const auto verdict = record.diagnosis.find("verdict");
-    storedVerdict_ = verdict != record.diagnosis.end() && verdict->is_string()
-                         ? QString::fromStdString(verdict->get<std::string>())
-                         : QString();
-    if (record.regime_events.empty()) appendEvents(record.timeline_events());
+    const auto text = [&](const char* key) {
+        const auto it = record.diagnosis.find(key);
+        return it != record.diagnosis.end() && it->is_string() ? QString::fromStdString(it->get<std::string>()) : QString();
+    };
+    storedVerdict_ = text("verdict");
+    storedHeadline_ = text("headline");
+    storedSeverity_ = text("severity");
+    const auto md = record.diagnosis.find("margin_decomposition");
+    storedDecomposition_ = md != record.diagnosis.end() ? *md : nlohmann::json(nullptr);
+    // The strip shows the retrospective phases the headline speaks of, not the live events.
+    const std::vector<RunEvent> phases = record.timeline_events();
+    timeline_->replaceEvents(phases);
+    regime_.clear();
+    since_ = 0;
+    message_.clear();
+    for (const RunEvent& e : phases)
+        if (const std::optional<RegimeChange> c = regimeChange(e)) {
+            regime_ = c->regime;
+            since_ = c->since;
+            message_ = c->message;
+        }
     showRegime();  // no regime at all: the verdict says why
+    updateDecomposition();
+    if (!regime_.isEmpty()) emit regimeChanged(regime_, isProblemRegime(regime_));
 }
 
 void DiagnosisPanel::appendEvents(const std::vector<RunEvent>& events) {
@@ -277,15 +302,32 @@ std::vector<Remedy> DiagnosisPanel::currentRemedies() const {
 }
 
 void DiagnosisPanel::showRegime() {
-    const QColor color = regime_.isEmpty() ? QColor(Qt::darkGray) : regimeColor(regime_);
-    headline_->setText(!regime_.isEmpty()                       ? headlineFor(regime_, since_)
-                       : isDiagnosing()                       ? tr("Diagnosing the stored run…")
-                       : stored_ && !storedVerdict_.isEmpty() ? storedVerdict_
-                                                              : tr("No diagnosis yet: it starts with the preference training"));
+    // A diagnosed stored run: its headline and verdict (the retrospective diagnosis), coloured
+    // by severity; the live run (and a stored one until its diagnosis comes): the regime.
+    const bool diagnosed = stored_ && storedDiagnosed_ && !storedHeadline_.isEmpty();
+    QColor color = regime_.isEmpty() ? QColor(Qt::darkGray) : regimeColor(regime_);
+    if (diagnosed)
+        color = storedSeverity_ == QLatin1String("problem") ? regimeColor(QStringLiteral("both_falling"))
+                : storedSeverity_ == QLatin1String("watch") ? QColor(0xb0, 0x80, 0x00)
+                : storedSeverity_ == QLatin1String("fine")  ? regimeColor(QStringLiteral("healthy"))
+                                                            : QColor(Qt::darkGray);
+    headline_->setText(diagnosed                                ? storedHeadline_
+                       : !regime_.isEmpty()                     ? headlineFor(regime_, since_)
+                       : isDiagnosing()                         ? tr("Diagnosing the stored run…")
+                       : stored_ && !storedVerdict_.isEmpty()   ? storedVerdict_
+                                                                : tr("No diagnosis yet: it starts with the preference training"));
     headline_->setStyleSheet(QStringLiteral("color: %1;").arg(color.darker(115).name()));
 
-    explanation_->setText(message_);
-    explanation_->setVisible(!message_.isEmpty());
+    // Below the headline: how the run got there (its phases, what the margin is made of, the
+    // tracked pairs), then the last phase in words.
+    QString card = message_;
+    if (diagnosed) {
+        QString rest = storedVerdict_;
+        if (rest.startsWith(storedHeadline_)) rest = rest.mid(storedHeadline_.size()).trimmed();
+        card = rest + (message_.isEmpty() ? QString() : QStringLiteral("\n\n") + tr("Last phase: ") + message_);
+    }
+    explanation_->setText(card);
+    explanation_->setVisible(!card.isEmpty());
     QColor tint = color;
     tint.setAlpha(28);
     explanation_->setStyleSheet(
@@ -317,20 +359,36 @@ void DiagnosisPanel::showRegime() {
 }
 
 void DiagnosisPanel::updateDecomposition() {
-    const double c = chosen_.get();
-    const double r = rejected_.get();
+    // A diagnosed stored run: the diagnosis' decomposition (fitted final levels against the
+    // reference, or against the run's early level for ORPO, SimPO, CPO), the one its verdict
+    // states; live: the smoothed rewards against 0.
+    const bool diagnosed = stored_ && storedDiagnosed_ && storedDecomposition_.is_object();
+    const auto field = [&](const char* key) {
+        return diagnosed && storedDecomposition_.contains(key) && storedDecomposition_[key].is_number()
+                   ? storedDecomposition_[key].get<double>()
+                   : std::numeric_limits<double>::quiet_NaN();
+    };
+    const bool early = diagnosed && storedDecomposition_.value("baseline", std::string()) == "early";
+    double c = chosen_.get(), r = rejected_.get(), cb = 0.0, rb = 0.0;
+    if (diagnosed) {
+        cb = std::isfinite(field("chosen_baseline")) ? field("chosen_baseline") : 0.0;
+        rb = std::isfinite(field("rejected_baseline")) ? field("rejected_baseline") : 0.0;
+        c = field("from_chosen") + cb;
+        r = rb - field("from_rejected");
+    }
     if (!std::isfinite(c) || !std::isfinite(r)) {
         decomposition_->setText(tr("margin: no preference-training rewards yet"));
         decompositionNote_->clear();
         decompositionNote_->setVisible(false);
         return;
     }
-    const MarginDecomposition d = decompose_margin(c, r);
+    const MarginDecomposition d = decompose_margin(c, r, cb, rb);
     decomposition_->setText(
         tr("margin %1 = %2 from chosen %3 + %4 from rejected %5")
             .arg(num(d.margin), num(d.from_chosen),
                  d.from_chosen >= 0.0 ? tr("rising") : tr("falling"), num(d.from_rejected),
-                 d.from_rejected >= 0.0 ? tr("falling") : tr("rising")));
+                 d.from_rejected >= 0.0 ? tr("falling") : tr("rising")) +
+        (early ? tr(" (changes from the run's early level: these rewards have no reference)") : QString()));
     QString note;
     if (d.margin <= 0.0)
         note = tr("The margin is not positive: the policy does not prefer the chosen answers yet.");

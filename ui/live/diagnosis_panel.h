@@ -17,6 +17,8 @@
 #include <QString>
 #include <QWidget>
 
+#include <nlohmann/json.hpp>
+
 #include "core/common/run_types.h"
 #include "core/diagnose/remedies.h"
 
@@ -53,9 +55,11 @@ public:
     // A stored run: its stored regime changes and tracked pairs, from its record (clearing
     // what was shown before), and its diagnosis when the record has one.
     void showRecord(const RunRecord& record);
-    // The stored run's diagnosis once it is made (core: diagnose_run_record): its stream (the
-    // margin decomposition), the remedies of its main problem for its algorithm, the verdict,
-    // and for a run stored without regime events the regime changes of the diagnosis.
+    // The stored run's diagnosis once it is made (core: diagnose_run_record): its headline
+    // (severity, where chosen and rejected ended against the reference) and verdict, the
+    // retrospective phases on the strip (replacing the live events it was stored with, so strip,
+    // headline and evidence agree), the margin decomposition of the diagnosis, and the remedies
+    // of its main problem for its algorithm and data.
     void showDiagnosis(const RunRecord& record);
     // A stored run is shown and its diagnosis has not come yet.
     bool isDiagnosing() const { return stored_ && !storedDiagnosed_; }
@@ -67,6 +71,7 @@ public:
     QString regime() const { return regime_; }   // "" before the first regime event
     int64_t sinceStep() const { return since_; }
     QString headline() const;
+    QString severity() const { return storedSeverity_; }  // a diagnosed stored run's; "" otherwise
     QString explanation() const;
     QString decomposition() const;
     QString remedies() const;
@@ -126,6 +131,9 @@ private:
     std::vector<Remedy> storedRemedies_;
     QString storedProblem_;        // the record's dominant problem ("" when none)
     QString storedVerdict_;        // the record's verdict, the headline when it has no regime
+    QString storedHeadline_;       // the record's headline (severity, levels against the baseline)
+    QString storedSeverity_;       // "fine", "watch", "problem", "unknown"
+    nlohmann::json storedDecomposition_;  // the record's margin decomposition (baseline-aware)
     int64_t since_ = 0;
     Ema chosen_, rejected_;
 };

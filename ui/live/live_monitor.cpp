@@ -467,6 +467,20 @@ void LiveMonitor::appendEvents(const std::vector<RunEvent>& events) {
     if (bands_->addEvents(events)) dirty_ = true;
 }
 
+void LiveMonitor::replaceRegimeEvents(const std::vector<RunEvent>& events) {
+    if (bands_->replaceEvents(events)) dirty_ = true;
+}
+
+void LiveMonitor::setRewardsRelative(bool relative) {
+    QCPAxis* y = panels_[kRewardsPanel].rect->axis(QCPAxis::atLeft);
+    const QString label = relative ? tr(kPanelSpecs[kRewardsPanel].yLabel) : tr("β·avg log π (no reference)");
+    if (y->label() == label) return;
+    y->setLabel(label);
+    dirty_ = true;
+}
+
+QString LiveMonitor::rewardsAxisLabel() const { return panels_[kRewardsPanel].rect->axis(QCPAxis::atLeft)->label(); }
+
 QCPAxisRect* LiveMonitor::rewardsAxisRect() const { return panels_[kRewardsPanel].rect; }
 QCPAxisRect* LiveMonitor::marginAxisRect() const { return panels_[kMarginPanel].rect; }
 QCPAxisRect* LiveMonitor::axisRect(int panel) const {

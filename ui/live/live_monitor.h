@@ -58,6 +58,14 @@ public:
                       const std::vector<double>& wallTimes = {});
     // GUI thread: takes a batch of run events; "regime" changes become bands (no replot).
     void appendEvents(const std::vector<RunEvent>& events);
+    // The regime bands replaced by these changes (a stored run's retrospective phases, once it
+    // is diagnosed, replace the live events it was stored with). No replot.
+    void replaceRegimeEvents(const std::vector<RunEvent>& events);
+    // What the rewards panel's y axis says: beta x (log pi - log pi_ref) for rewards relative
+    // to a reference, beta x the policy's own average log-prob for ORPO, SimPO, CPO (and
+    // reference-free DPO): their level is below 0 from the start, only their change means much.
+    void setRewardsRelative(bool relative);
+    QString rewardsAxisLabel() const;
     // One replot of all panels if anything changed since the last; rescales the axes first
     // unless the user has zoomed or panned.
     void refresh();

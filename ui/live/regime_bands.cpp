@@ -71,6 +71,14 @@ bool RegimeBands::addEvents(const std::vector<RunEvent>& events) {
     return changed;
 }
 
+bool RegimeBands::replaceEvents(const std::vector<RunEvent>& events) {
+    const int64_t last = lastStep_;
+    const bool had = !stretches_.empty();
+    clear();
+    lastStep_ = last;
+    return addEvents(events) || had;
+}
+
 bool RegimeBands::appendMetrics(const std::vector<StepMetrics>& batch) {
     int64_t newest = lastStep_;
     for (const StepMetrics& m : batch)

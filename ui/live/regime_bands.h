@@ -48,6 +48,9 @@ public:
     // Takes the "regime" events of a batch (others are ignored). Returns true when something
     // visible changed. No replot.
     bool addEvents(const std::vector<RunEvent>& events);
+    // Every stretch replaced by these changes, the steps seen so far kept (a stored run's
+    // retrospective phases replace its live regime events once it is diagnosed). No replot.
+    bool replaceEvents(const std::vector<RunEvent>& events);
     // Extends the open stretch to the newest preference-training step of the batch (records
     // with only "sft/..." metrics count SFT steps and are ignored). True when a band grew.
     bool appendMetrics(const std::vector<StepMetrics>& batch);

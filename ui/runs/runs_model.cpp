@@ -1,6 +1,7 @@
 #include "ui/runs/runs_model.h"
 
 #include <cmath>
+#include <limits>
 
 #include <QBrush>
 #include <QDateTime>
@@ -70,7 +71,15 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
     const QString status = QString::fromLatin1(to_string(run.status));
 
     if (const char* metric = metricOfColumn(column)) {
-        const double v = metricValue(run.final_metrics, metric);
+        double v = metricValue(run.final_metrics, metric);
+        // Accuracy: the eval accuracy, as the CLI shows it (the last training batch's is noisy
+        // and says less); the training value is in the tooltip.
+        const double evalAccuracy = column == AccuracyColumn ? metricValue(run.final_metrics, "eval/rewards/accuracies")
+                                                             : std::numeric_limits<double>::quiet_NaN();
+        if (column == AccuracyColumn && role == Qt::ToolTipRole)
+            return tr("eval accuracy %1; last training batch %2")
+                .arg(formatMetric(evalAccuracy), formatMetric(v));
+        if (std::isfinite(evalAccuracy)) v = evalAccuracy;
         if (role == Qt::DisplayRole) return formatMetric(v);
         if (role == SortRole) return std::isfinite(v) ? QVariant(v) : QVariant(-1e300);
         if (role == Qt::TextAlignmentRole) return int(Qt::AlignRight | Qt::AlignVCenter);
@@ -137,7 +146,9 @@ QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int rol
     if (orientation != Qt::Horizontal) return {};
     if (role == Qt::ToolTipRole) {
         if (const char* metric = metricOfColumn(section))
-            return tr("Final %1 of the run").arg(QString::fromLatin1(metric));
+            return section == AccuracyColumn
+                       ? tr("Final eval reward accuracy of the run (the last training batch's in the cell's tooltip)")
+                       : tr("Final %1 of the run").arg(QString::fromLatin1(metric));
         return {};
     }
     if (role != Qt::DisplayRole) return {};
