@@ -32,44 +32,35 @@ SequenceBatch collate(const std::vector<std::pair<const std::vector<int64_t>*, c
 
 }  // namespace
 
-SequenceBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
-    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
-    rows.reserve(pairs.size() * 2);
-    for (const auto* p : pairs) rows.emplace_back(&p->prompt, &p->chosen);
-    for (const auto* p : pairs) rows.emplace_back(&p->prompt, &p->rejected);
-    return collate(rows, pad_id);
+std::vector<const TokenRow*> batch_rows(const TokenRows& rows, const std::vector<size_t>& groups) {
+    std::vector<const TokenRow*> out;
+    out.reserve(groups.size() * rows.rows_per_group);
+    for (size_t side = 0; side < rows.rows_per_group; ++side)
+        for (size_t g : groups) out.push_back(&rows.row(g, side));
+    return out;
 }
 
-SequenceBatch collate_chosen(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
-    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
-    rows.reserve(pairs.size());
-    for (const auto* p : pairs) rows.emplace_back(&p->prompt, &p->chosen);
-    return collate(rows, pad_id);
+SequenceBatch collate_groups(const TokenRows& rows, const std::vector<size_t>& groups, int64_t pad_id) {
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> seqs;
+    for (const TokenRow* r : batch_rows(rows, groups)) seqs.emplace_back(&rows.prompt(r->group), &r->completion);
+    return collate(seqs, pad_id);
 }
 
-SequenceBatch collate_mismatched(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
-    std::vector<const std::vector<int64_t>*> prompts, completions;
-    for (const auto* p : pairs) { prompts.push_back(&p->prompt); completions.push_back(&p->chosen); }
-    for (const auto* p : pairs) { prompts.push_back(&p->prompt); completions.push_back(&p->rejected); }
-    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
-    const size_t n = prompts.size();
-    for (size_t j = 0; j < n; ++j) rows.emplace_back(prompts[j], completions[(j + n - 1) % n]);
-    return collate(rows, pad_id);
+SequenceBatch collate_desirable(const TokenRows& rows, const std::vector<size_t>& groups, int64_t pad_id) {
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> seqs;
+    for (size_t g : groups)
+        for (size_t side = 0; side < rows.rows_per_group; ++side)
+            if (rows.row(g, side).desirable) seqs.emplace_back(&rows.prompt(g), &rows.row(g, side).completion);
+    return collate(seqs, pad_id);
 }
 
-SequenceBatch collate_examples(const std::vector<const TokenizedExample*>& examples, int64_t pad_id) {
-    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
-    rows.reserve(examples.size());
-    for (const auto* e : examples) rows.emplace_back(&e->prompt, &e->completion);
-    return collate(rows, pad_id);
-}
-
-SequenceBatch collate_examples_mismatched(const std::vector<const TokenizedExample*>& examples, int64_t pad_id) {
-    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
-    const size_t n = examples.size();
-    rows.reserve(n);
-    for (size_t j = 0; j < n; ++j) rows.emplace_back(&examples[j]->prompt, &examples[(j + n - 1) % n]->completion);
-    return collate(rows, pad_id);
+SequenceBatch collate_mismatched(const TokenRows& rows, const std::vector<size_t>& groups, int64_t pad_id) {
+    const std::vector<const TokenRow*> batch = batch_rows(rows, groups);
+    std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> seqs;
+    const size_t n = batch.size();
+    seqs.reserve(n);
+    for (size_t j = 0; j < n; ++j) seqs.emplace_back(&rows.prompt(batch[j]->group), &batch[(j + n - 1) % n]->completion);
+    return collate(seqs, pad_id);
 }
 
 }  // namespace ps

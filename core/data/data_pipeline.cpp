@@ -84,13 +84,13 @@ PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
     out.warnings = std::move(split.warnings);
     out.implicit_prompts = split.implicit_prompts;
     if (!split.unpaired) {
-        out.train = tokenize_pairs(split.train_pairs, tok, tmpl, limits, out.train_stats);
-        out.eval = tokenize_pairs(split.eval_pairs, tok, tmpl, limits, out.eval_stats);
+        out.train = tokenize_rows(split.train_pairs, tok, tmpl, limits, out.train_stats);
+        out.eval = tokenize_rows(split.eval_pairs, tok, tmpl, limits, out.eval_stats);
         out.train_text = std::move(split.train_pairs);
         out.eval_text = std::move(split.eval_pairs);
     } else {
-        out.train_examples = tokenize_unpaired(split.train_examples, tok, tmpl, limits, out.train_stats);
-        out.eval_examples = tokenize_unpaired(split.eval_examples, tok, tmpl, limits, out.eval_stats);
+        out.train = tokenize_rows(split.train_examples, tok, tmpl, limits, out.train_stats);
+        out.eval = tokenize_rows(split.eval_examples, tok, tmpl, limits, out.eval_stats);
     }
     if (out.train_size() == 0)
         throw DataError(c.data.train, 0, "no " + std::string(out.unpaired ? "example" : "pair") +
@@ -141,20 +141,6 @@ std::vector<SamplePrompt> sample_prompts(const RunConfig& c, const Tokenizer& to
                 e.source_line);
         }
     }
-    return out;
-}
-
-std::vector<size_t> batch_lengths(const std::vector<TokenizedPair>& pairs) {
-    std::vector<size_t> out;
-    out.reserve(pairs.size());
-    for (const auto& p : pairs) out.push_back(pair_length(p));
-    return out;
-}
-
-std::vector<size_t> batch_lengths(const std::vector<TokenizedExample>& examples) {
-    std::vector<size_t> out;
-    out.reserve(examples.size());
-    for (const auto& e : examples) out.push_back(e.prompt.size() + e.completion.size());
     return out;
 }
 

@@ -18,16 +18,15 @@ TruncationOptions truncation_options(const DataConfig& config);
 struct PreparedData {
     std::string format;         // detected format of the train file
     std::string template_name;  // resolved model.template
-    bool unpaired = false;      // KTO examples (train_examples/eval_examples) instead of pairs
-    std::vector<TokenizedPair> train, eval;
-    std::vector<TokenizedExample> train_examples, eval_examples;
-    // The paired splits' text, by TokenizedPair::index (per-pair tracking shows it).
+    bool unpaired = false;      // KTO examples: one row per group instead of a pair's two
+    TokenRows train, eval;
+    // The paired splits' text, by TokenRow::group (per-pair tracking shows it).
     std::vector<PreferencePair> train_text, eval_text;
     TokenizeStats train_stats, eval_stats;
     std::vector<std::string> warnings;  // the readers' warnings, one sentence each
     size_t implicit_prompts = 0;
-    size_t train_size() const { return unpaired ? train_examples.size() : train.size(); }
-    size_t eval_size() const { return unpaired ? eval_examples.size() : eval.size(); }
+    size_t train_size() const { return train.groups(); }
+    size_t eval_size() const { return eval.groups(); }
 };
 
 // A run's examples as text, split into train and eval as prepare_data() splits them (the
@@ -58,9 +57,5 @@ std::vector<SamplePrompt> sample_prompts(const RunConfig& config, const Tokenize
 // Throws DataError (file:line) for problems in the files, ConfigError for settings that do not
 // fit the data (an eval file of another kind than the train file, every example dropped).
 PreparedData prepare_data(const RunConfig& config, const Tokenizer& tokenizer);
-
-// Per-split lengths the batch sampler groups by (prompt + longer completion).
-std::vector<size_t> batch_lengths(const std::vector<TokenizedPair>& pairs);
-std::vector<size_t> batch_lengths(const std::vector<TokenizedExample>& examples);
 
 }  // namespace ps

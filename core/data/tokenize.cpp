@@ -144,39 +144,72 @@ bool tokenize_example(const UnpairedExample& e, const Tokenizer& tok, const Chat
     return fit_example(t, tok, limits, stats);
 }
 
-std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tok,
-                                          const ChatTemplate& tmpl, const TruncationOptions& limits,
-                                          TokenizeStats& stats) {
-    std::vector<TokenizedPair> out;
-    out.reserve(pairs.size());
+size_t TokenRows::group_length(size_t group) const {
+    size_t completion = 0;
+    for (size_t side = 0; side < rows_per_group; ++side) completion = std::max(completion, row(group, side).completion.size());
+    return prompts[group].size() + completion;
+}
+
+void TokenRows::add(TokenizedPair&& pair, size_t source) {
+    const size_t group = groups();
+    prompts.push_back(std::move(pair.prompt));
+    sources.push_back(source);
+    rows.push_back({std::move(pair.chosen), group, true});
+    rows.push_back({std::move(pair.rejected), group, false});
+}
+
+void TokenRows::add(TokenizedExample&& example, size_t source) {
+    const size_t group = groups();
+    prompts.push_back(std::move(example.prompt));
+    sources.push_back(source);
+    rows.push_back({std::move(example.completion), group, example.desirable});
+}
+
+void TokenRows::append(const TokenRows& other) {
+    const size_t offset = groups();
+    prompts.insert(prompts.end(), other.prompts.begin(), other.prompts.end());
+    sources.insert(sources.end(), other.sources.begin(), other.sources.end());
+    for (TokenRow r : other.rows) {
+        r.group += offset;
+        rows.push_back(std::move(r));
+    }
+}
+
+TokenRows tokenize_rows(const std::vector<PreferencePair>& pairs, const Tokenizer& tok, const ChatTemplate& tmpl,
+                        const TruncationOptions& limits, TokenizeStats& stats) {
+    TokenRows out;
+    out.rows_per_group = 2;
     for (size_t i = 0; i < pairs.size(); ++i) {
         TokenizedPair t;
-        t.index = i;
-        if (tokenize_pair(pairs[i], tok, tmpl, limits, stats, t)) out.push_back(std::move(t));
+        if (tokenize_pair(pairs[i], tok, tmpl, limits, stats, t)) out.add(std::move(t), i);
     }
     return out;
 }
 
-std::vector<TokenizedExample> tokenize_unpaired(const std::vector<UnpairedExample>& examples, const Tokenizer& tok,
-                                                const ChatTemplate& tmpl, const TruncationOptions& limits,
-                                                TokenizeStats& stats) {
-    std::vector<TokenizedExample> out;
-    out.reserve(examples.size());
+TokenRows tokenize_rows(const std::vector<UnpairedExample>& examples, const Tokenizer& tok, const ChatTemplate& tmpl,
+                        const TruncationOptions& limits, TokenizeStats& stats) {
+    TokenRows out;
+    out.rows_per_group = 1;
     for (size_t i = 0; i < examples.size(); ++i) {
         TokenizedExample t;
-        t.index = i;
-        if (tokenize_example(examples[i], tok, tmpl, limits, stats, t)) out.push_back(std::move(t));
+        if (tokenize_example(examples[i], tok, tmpl, limits, stats, t)) out.add(std::move(t), i);
     }
     return out;
 }
 
-std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tok,
-                                          int max_length, int max_prompt_length, TokenizeStats& stats) {
+TokenRows tokenize_rows(const std::vector<PreferencePair>& pairs, const Tokenizer& tok, int max_length,
+                        int max_prompt_length, TokenizeStats& stats) {
     TruncationOptions limits;
     limits.max_length = max_length;
     limits.max_prompt_length = max_prompt_length;
     limits.mode = "drop";
-    return tokenize_pairs(pairs, tok, ChatTemplate("plain"), limits, stats);
+    return tokenize_rows(pairs, tok, ChatTemplate("plain"), limits, stats);
+}
+
+std::vector<size_t> group_lengths(const TokenRows& rows) {
+    std::vector<size_t> out(rows.groups());
+    for (size_t g = 0; g < out.size(); ++g) out[g] = rows.group_length(g);
+    return out;
 }
 
 BatchSampler::BatchSampler(size_t n, uint64_t seed) : order_(n), rng_(seed) {
@@ -232,24 +265,14 @@ std::vector<std::vector<size_t>> BatchSampler::epoch_batches() {
     return out;
 }
 
-double padding_fraction(const std::vector<TokenizedPair>& pairs, const std::vector<std::vector<size_t>>& batches) {
+double padding_fraction(const TokenRows& rows, const std::vector<std::vector<size_t>>& batches) {
     double real = 0, total = 0;
     for (const auto& b : batches) {
         size_t t = 0;
-        for (size_t i : b) t = std::max(t, pair_length(pairs[i]));
-        for (size_t i : b) real += static_cast<double>(2 * pairs[i].prompt.size() + pairs[i].chosen.size() + pairs[i].rejected.size());
-        total += 2.0 * static_cast<double>(t * b.size());
-    }
-    return total > 0 ? 1.0 - real / total : 0.0;
-}
-
-double padding_fraction(const std::vector<TokenizedExample>& examples, const std::vector<std::vector<size_t>>& batches) {
-    double real = 0, total = 0;
-    for (const auto& b : batches) {
-        size_t t = 0;
-        for (size_t i : b) t = std::max(t, examples[i].prompt.size() + examples[i].completion.size());
-        for (size_t i : b) real += static_cast<double>(examples[i].prompt.size() + examples[i].completion.size());
-        total += static_cast<double>(t * b.size());
+        for (size_t g : b) t = std::max(t, rows.group_length(g));
+        for (size_t g : b)
+            for (size_t side = 0; side < rows.rows_per_group; ++side) real += static_cast<double>(rows.length(rows.row(g, side)));
+        total += static_cast<double>(rows.rows_per_group) * static_cast<double>(t * b.size());
     }
     return total > 0 ? 1.0 - real / total : 0.0;
 }

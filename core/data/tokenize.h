@@ -24,11 +24,11 @@
 
 namespace ps {
 
+// One example's token ids as the tokenizer gives them (before the trainer takes them as rows).
 struct TokenizedPair {
     std::vector<int64_t> prompt;    // [BOS] + prompt tokens
     std::vector<int64_t> chosen;    // completion tokens (+ EOS)
     std::vector<int64_t> rejected;  // completion tokens (+ EOS)
-    size_t index = 0;               // position in the split it came from
 };
 
 // An unpaired (KTO) example.
@@ -36,7 +36,39 @@ struct TokenizedExample {
     std::vector<int64_t> prompt;
     std::vector<int64_t> completion;
     bool desirable = true;
-    size_t index = 0;
+};
+
+// One scored sequence, the unit the trainer batches: its group's prompt, then its completion.
+// Paired and unpaired data are the same rows: a pair is a group of two rows (its chosen answer,
+// then its rejected one) sharing one prompt; an unpaired (KTO) example is a group of one.
+struct TokenRow {
+    std::vector<int64_t> completion;  // completion tokens (+ EOS)
+    size_t group = 0;                 // its group's position in the split (TokenRows::prompt)
+    bool desirable = true;            // a pair's chosen answer, or an example labelled desirable
+};
+
+// A tokenized split: groups in the split's order (the examples the length limits dropped left
+// out), each a prompt and `rows_per_group` consecutive rows: group g is rows[g * rows_per_group
+// ...]. The prompt is kept once per group.
+struct TokenRows {
+    size_t rows_per_group = 1;                  // 2: preference pairs (chosen, rejected); 1: unpaired examples
+    std::vector<TokenRow> rows;
+    std::vector<std::vector<int64_t>> prompts;  // per group: [BOS] + prompt tokens
+    std::vector<size_t> sources;                // per group: the example's position in the split's text
+
+    size_t groups() const { return prompts.size(); }
+    bool empty() const { return prompts.empty(); }
+    const TokenRow& row(size_t group, size_t side = 0) const { return rows[group * rows_per_group + side]; }
+    const std::vector<int64_t>& prompt(size_t group) const { return prompts[group]; }
+    // Tokens of a row: its prompt and completion.
+    size_t length(const TokenRow& row) const { return prompts[row.group].size() + row.completion.size(); }
+    // Padded length of a batch row of this group: its prompt and longest completion.
+    size_t group_length(size_t group) const;
+    // One pair or example appended as the next group; `source` is its position in the split's text.
+    void add(TokenizedPair&& pair, size_t source);
+    void add(TokenizedExample&& example, size_t source);
+    // Another split's groups (of the same kind) appended after these, their sources kept.
+    void append(const TokenRows& other);
 };
 
 // How sequences are fitted to the length limits (data.max_length, data.max_prompt_length,
@@ -89,15 +121,14 @@ std::string render_prompt_of(const UnpairedExample& example, const ChatTemplate&
 // already start with it (what encode_pair does with a prompt).
 std::vector<int64_t> prompt_token_ids(const std::string& rendered_prompt, const Tokenizer& tokenizer);
 
-std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tokenizer,
-                                          const ChatTemplate& tmpl, const TruncationOptions& limits,
-                                          TokenizeStats& stats);
-std::vector<TokenizedExample> tokenize_unpaired(const std::vector<UnpairedExample>& examples,
-                                                const Tokenizer& tokenizer, const ChatTemplate& tmpl,
-                                                const TruncationOptions& limits, TokenizeStats& stats);
+// A split's pairs (two rows each) or unpaired examples (one row each), tokenized and fitted.
+TokenRows tokenize_rows(const std::vector<PreferencePair>& pairs, const Tokenizer& tokenizer, const ChatTemplate& tmpl,
+                        const TruncationOptions& limits, TokenizeStats& stats);
+TokenRows tokenize_rows(const std::vector<UnpairedExample>& examples, const Tokenizer& tokenizer,
+                        const ChatTemplate& tmpl, const TruncationOptions& limits, TokenizeStats& stats);
 // Plain template, prompts over the limit dropped.
-std::vector<TokenizedPair> tokenize_pairs(const std::vector<PreferencePair>& pairs, const Tokenizer& tokenizer,
-                                          int max_length, int max_prompt_length, TokenizeStats& stats);
+TokenRows tokenize_rows(const std::vector<PreferencePair>& pairs, const Tokenizer& tokenizer, int max_length,
+                        int max_prompt_length, TokenizeStats& stats);
 
 // One pair or example, tokenized and fitted; false when it is dropped (stats count why).
 bool tokenize_pair(const PreferencePair& pair, const Tokenizer& tokenizer, const ChatTemplate& tmpl,
@@ -113,10 +144,8 @@ bool fit_pair(TokenizedPair& pair, const Tokenizer& tokenizer, const TruncationO
 bool fit_example(TokenizedExample& example, const Tokenizer& tokenizer, const TruncationOptions& limits,
                  TokenizeStats& stats);
 
-// Padded length of a row holding this pair (both of its rows pad to the longer completion).
-inline size_t pair_length(const TokenizedPair& p) {
-    return p.prompt.size() + std::max(p.chosen.size(), p.rejected.size());
-}
+// Per group, the length the batch sampler groups by (TokenRows::group_length).
+std::vector<size_t> group_lengths(const TokenRows& rows);
 
 // Endless passes over a split, a new seeded order each epoch. With group_by_length, each
 // epoch's shuffled order is cut into mega-batches of 50 batches, each mega-batch sorted by
@@ -142,9 +171,8 @@ private:
     size_t pos_ = 0;
 };
 
-// Share of the tokens of padded batches that are padding, over the given batches: pairs give
-// two rows each (chosen, rejected), padded to the batch's longest row, as collate_pairs does.
-double padding_fraction(const std::vector<TokenizedPair>& pairs, const std::vector<std::vector<size_t>>& batches);
-double padding_fraction(const std::vector<TokenizedExample>& examples, const std::vector<std::vector<size_t>>& batches);
+// Share of the tokens of padded batches that are padding, over the given batches of groups:
+// every row of a group is a batch row, padded to the batch's longest row, as collate_groups does.
+double padding_fraction(const TokenRows& rows, const std::vector<std::vector<size_t>>& batches);
 
 }  // namespace ps

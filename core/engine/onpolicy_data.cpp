@@ -104,10 +104,8 @@ OnPolicyReport make_onpolicy_data(const RunConfig& config, const OnPolicyOptions
     report.path = o.out;
     report.reference_sft_steps = ref.sft_steps;
     int longest = 0, longest_prompt = 0;
-    for (const auto& p : ref.pairs) {
-        longest = std::max<int>(longest, static_cast<int>(std::max(answer_length(p.chosen, eos), answer_length(p.rejected, eos))));
-        longest_prompt = std::max<int>(longest_prompt, static_cast<int>(p.prompt.size()));
-    }
+    for (const auto& r : ref.pairs.rows) longest = std::max<int>(longest, static_cast<int>(answer_length(r.completion, eos)));
+    for (const auto& p : ref.pairs.prompts) longest_prompt = std::max<int>(longest_prompt, static_cast<int>(p.size()));
     // A longer answer than max_length allows would be cut in training anyway.
     const int room = std::max(1, config.data.max_length - longest_prompt);
     report.max_new_tokens = o.max_new_tokens > 0 ? o.max_new_tokens : std::max(1, std::min(longest, room));
@@ -124,7 +122,7 @@ OnPolicyReport make_onpolicy_data(const RunConfig& config, const OnPolicyOptions
 
     // Rows still without an answer that differs from their chosen one; each try samples them
     // again with another seed (greedy decoding gives the same answer every time: one try).
-    const size_t n = ref.pairs.size();
+    const size_t n = ref.pairs.groups();
     std::vector<std::string> sampled(n);
     std::vector<bool> done(n, false), unfinished(n, false);
     auto text = [&](size_t i) -> const PreferencePair& { return ref.texts[ref.text_of[i]]; };
@@ -141,7 +139,7 @@ OnPolicyReport make_onpolicy_data(const RunConfig& config, const OnPolicyOptions
             if (!control.wait_if_paused()) throw Cancelled("cancelled while sampling on-policy answers");
             const size_t e = std::min(pending.size(), b + batch);
             std::vector<std::vector<int64_t>> prompts;
-            for (size_t k = b; k < e; ++k) prompts.push_back(ref.pairs[pending[k]].prompt);
+            for (size_t k = b; k < e; ++k) prompts.push_back(ref.pairs.prompt(pending[k]));
             // A seed per try and batch, so every row of every try draws from its own stream.
             g.seed = o.seed * 1000003ULL + static_cast<uint64_t>(t) * 7919ULL + b;
             const auto out = generate_tokens(ref.model, prompts, g);

@@ -1,6 +1,7 @@
-// The training pipeline behind run_training(): data -> model -> SFT warm-up -> frozen
-// reference -> cached reference log-probs -> preference steps -> eval. Internal to core;
-// callers outside core use engine/run_thread.h, which needs no torch headers.
+// The training pipeline behind run_training(): setup (data, model; run_setup.h) -> SFT warm-up
+// -> frozen reference and its cached log-probs (reference_model.h) -> preference steps with
+// evaluation and tracked pairs (train_loop.h, evaluator.h, pair_tracker.h) -> saving. Internal
+// to core; callers outside core use core/engine/run_thread.h, which needs no torch headers.
 #pragma once
 #include <string>
 #include <vector>
@@ -37,9 +38,9 @@ struct SamplingReference {
     torch::Device device{torch::kCPU};
     // Paired data only. `texts`: every pair of data.train (the train split, then the eval
     // split when it is drawn from data.train); `pairs`: those the length limits kept,
-    // tokenized as for training, pair i being texts[text_of[i]].
+    // tokenized as for training (two rows a pair), pair i being texts[text_of[i]].
     std::vector<PreferencePair> texts;
-    std::vector<TokenizedPair> pairs;
+    TokenRows pairs;
     std::vector<size_t> text_of;
     int64_t sft_steps = 0;
 };

@@ -100,16 +100,15 @@ int main(int argc, char** argv) {
             const double read_s = seconds_since(t0);
             auto t1 = Clock::now();
             ps::TokenizeStats st;
-            auto tokens = ps::tokenize_pairs(ds.pairs, tok, ps::ChatTemplate("plain"), limits, st);
+            auto tokens = ps::tokenize_rows(ds.pairs, tok, ps::ChatTemplate("plain"), limits, st);
             const double tok_s = seconds_since(t1);
             const double total = read_s + tok_s;
             const long peak = rss_kb("VmHWM:");
-            std::printf("| read_preference_file + tokenize_pairs, %s | %zu | %.0f | %.2f | %.2f | **%.2f** | %.0f | %.0f |\n",
+            std::printf("| read_preference_file + tokenize_rows, %s | %zu | %.0f | %.2f | %.2f | **%.2f** | %.0f | %.0f |\n",
                         array ? "JSON array" : "JSON Lines", ds.pairs.size(), mb, read_s, tok_s, total,
                         static_cast<double>(n) / total, static_cast<double>(peak - base) / 1024.0);
             ds = ps::PreferenceDataset();
-            tokens.clear();
-            tokens.shrink_to_fit();
+            tokens = ps::TokenRows();
         }
         malloc_trim(0);  // give freed memory back so the next peak is measured from here
         // The streaming summary keeps only lengths and a preview.

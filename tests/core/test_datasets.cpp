@@ -504,13 +504,11 @@ private slots:
     void paddingFraction() {
         // Two pairs in one batch: prompt 2 + completions (3, 1) and prompt 1 + (1, 1).
         // Rows: 5, 3, 2, 2 tokens; padded to 5 each: 20 slots, 12 real: 40% padding.
-        std::vector<ps::TokenizedPair> pairs(2);
-        pairs[0].prompt = {1, 2};
-        pairs[0].chosen = {3, 4, 5};
-        pairs[0].rejected = {6};
-        pairs[1].prompt = {1};
-        pairs[1].chosen = {2};
-        pairs[1].rejected = {3};
+        ps::TokenRows pairs;
+        pairs.rows_per_group = 2;
+        pairs.prompts = {{1, 2}, {1}};
+        pairs.sources = {0, 1};
+        pairs.rows = {{{3, 4, 5}, 0, true}, {{6}, 0, false}, {{2}, 1, true}, {{3}, 1, false}};
         QCOMPARE(ps::padding_fraction(pairs, {{0, 1}}), 0.4);
         // Each alone: 10 slots (8 real) and 4 slots (4 real).
         QCOMPARE(ps::padding_fraction(pairs, {{0}, {1}}), 2.0 / 14.0);
@@ -537,8 +535,8 @@ private slots:
         auto d = ps::prepare_data(c, tok);
         QCOMPARE(d.format, std::string("sharegpt-preference"));
         QCOMPARE(d.template_name, std::string("chatml"));
-        QCOMPARE(d.train.size(), size_t(2));
-        QCOMPARE(d.train[0].chosen, bytes("Red is a primary colour.<|im_end|>"));
+        QCOMPARE(d.train.groups(), size_t(2));
+        QCOMPARE(d.train.row(0, 0).completion, bytes("Red is a primary colour.<|im_end|>"));
         c.data.eval = fixture("kto_en_demo.json");
         QVERIFY_THROWS_EXCEPTION(ps::ConfigError, ps::prepare_data(c, tok));
         c.data.eval.reset();
@@ -546,8 +544,8 @@ private slots:
         c.data.eval_fraction = 0.0;
         auto k = ps::prepare_data(c, tok);
         QVERIFY(k.unpaired);
-        QCOMPARE(k.train_examples.size(), size_t(3));
-        QVERIFY(!k.train_examples[1].desirable);
+        QCOMPARE(k.train.groups(), size_t(3));
+        QVERIFY(!k.train.row(1).desirable);
     }
 
     void configKeys() {

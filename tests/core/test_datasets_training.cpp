@@ -61,12 +61,13 @@ private slots:
     }
 
     void mismatchedCompletionsAreRotatedByOne() {
-        std::vector<ps::TokenizedExample> ex(3);
-        for (int i = 0; i < 3; ++i) {
-            ex[i].prompt = {100 + i};
-            ex[i].completion = {200 + i, 300 + i};
+        ps::TokenRows ex;  // three unpaired examples: one row a group
+        for (int64_t i = 0; i < 3; ++i) {
+            ex.prompts.push_back({100 + i});
+            ex.sources.push_back(size_t(i));
+            ex.rows.push_back({{200 + i, 300 + i}, size_t(i), true});
         }
-        auto b = ps::collate_examples_mismatched({&ex[0], &ex[1], &ex[2]}, 0);
+        auto b = ps::collate_mismatched(ex, {0, 1, 2}, 0);
         // Row j: prompt j, completion j-1 (row 0 takes the last one), as TRL's KL dataset.
         auto ids = b.input_ids;
         QCOMPARE(ids.size(0), int64_t(3));
@@ -77,6 +78,47 @@ private slots:
         QCOMPARE(ids[2][2].item<int64_t>(), int64_t(301));
         QCOMPARE(b.completion_mask[1][0].item<float>(), 0.0f);
         QCOMPARE(b.completion_mask[1][1].item<float>(), 1.0f);
+    }
+
+    void pairsAndExamplesAreRowsOfGroups() {
+        // Two pairs (groups 0, 1: chosen then rejected row each) and, apart, three examples.
+        ps::TokenRows pairs;
+        pairs.rows_per_group = 2;
+        pairs.prompts = {{10}, {11, 12}};
+        pairs.sources = {0, 2};
+        pairs.rows = {{{20}, 0, true}, {{30, 31}, 0, false}, {{21, 22}, 1, true}, {{32}, 1, false}};
+        // Side by side: group 1's chosen, group 0's chosen, group 1's rejected, group 0's rejected.
+        auto b = ps::collate_groups(pairs, {1, 0}, 0);
+        QCOMPARE(b.input_ids.sizes().vec(), (std::vector<int64_t>{4, 4}));
+        QCOMPARE(b.input_ids[0][2].item<int64_t>(), int64_t(21));
+        QCOMPARE(b.input_ids[1][0].item<int64_t>(), int64_t(10));
+        QCOMPARE(b.input_ids[1][1].item<int64_t>(), int64_t(20));
+        QCOMPARE(b.input_ids[2][2].item<int64_t>(), int64_t(32));
+        QCOMPARE(b.input_ids[3][2].item<int64_t>(), int64_t(31));
+        QCOMPARE(b.real_tokens, int64_t(4 + 2 + 3 + 3));
+        QCOMPARE(pairs.group_length(0), size_t(3));  // prompt 1 + longer completion 2
+        // The warm-up rows: each group's desirable row only.
+        auto w = ps::collate_desirable(pairs, {0, 1}, 0);
+        QCOMPARE(w.input_ids.size(0), int64_t(2));
+        QCOMPARE(w.input_ids[1][2].item<int64_t>(), int64_t(21));
+        QCOMPARE(w.completion_mask.sum().item<float>(), 3.0f);
+
+        ps::TokenRows ex;  // desirable, undesirable, desirable
+        ex.prompts = {{1}, {2}, {3}};
+        ex.sources = {0, 1, 2};
+        ex.rows = {{{4}, 0, true}, {{5}, 1, false}, {{6}, 2, true}};
+        auto d = ps::collate_desirable(ex, {0, 1, 2}, 0);
+        QCOMPARE(d.input_ids.size(0), int64_t(2));
+        QCOMPARE(d.input_ids[1][0].item<int64_t>(), int64_t(3));
+        QCOMPARE(d.input_ids[1][1].item<int64_t>(), int64_t(6));
+
+        // Appending keeps each row with its own prompt.
+        ps::TokenRows both = pairs;
+        both.append(pairs);
+        QCOMPARE(both.groups(), size_t(4));
+        QCOMPARE(both.row(3, 1).group, size_t(3));
+        QCOMPARE(both.prompt(both.row(3, 1).group), (std::vector<int64_t>{11, 12}));
+        QCOMPARE(both.sources[3], size_t(2));
     }
 
     void ktoTrainsOnUnpairedExamples() {

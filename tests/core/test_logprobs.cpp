@@ -43,11 +43,12 @@ private slots:
     }
 
     void collationMarksCompletionTokens() {
-        ps::TokenizedPair p;
-        p.prompt = {257, 49, 43};  // <bos> 1 +
-        p.chosen = {50, 258};
-        p.rejected = {51, 52, 53, 258};
-        auto b = ps::collate_pairs({&p}, 256);
+        ps::TokenRows p;  // one pair: two rows of one group
+        p.rows_per_group = 2;
+        p.prompts = {{257, 49, 43}};  // <bos> 1 +
+        p.sources = {0};
+        p.rows = {{{50, 258}, 0, true}, {{51, 52, 53, 258}, 0, false}};  // chosen, rejected
+        auto b = ps::collate_groups(p, {0}, 256);
         QCOMPARE(b.input_ids.sizes().vec(), (std::vector<int64_t>{2, 7}));
         auto ids = b.input_ids;
         QCOMPARE(ids[0][3].item<int64_t>(), int64_t(50));
@@ -65,11 +66,11 @@ private slots:
         ps::ByteTokenizer tok;
         ps::TokenizeStats st;
         std::vector<ps::PreferencePair> text{{"12+30=", "42", "43", 1}, {"1+1=", "2", "twenty-two", 2}};
-        auto pairs = ps::tokenize_pairs(text, tok, 64, 32, st);
+        auto pairs = ps::tokenize_rows(text, tok, 64, 32, st);
         torch::NoGradGuard ng;
-        auto both = ps::forward_logps(m, ps::collate_pairs({&pairs[0], &pairs[1]}, tok.pad_id()), torch::kCPU);
-        for (int i = 0; i < 2; ++i) {
-            auto alone = ps::forward_logps(m, ps::collate_pairs({&pairs[i]}, tok.pad_id()), torch::kCPU);
+        auto both = ps::forward_logps(m, ps::collate_groups(pairs, {0, 1}, tok.pad_id()), torch::kCPU);
+        for (size_t i = 0; i < 2; ++i) {
+            auto alone = ps::forward_logps(m, ps::collate_groups(pairs, {i}, tok.pad_id()), torch::kCPU);
             // Padding after a sequence never changes its log-probs (causal attention).
             QVERIFY(std::fabs(both.sum[i].item<double>() - alone.sum[0].item<double>()) < 1e-4);
             QVERIFY(std::fabs(both.sum[2 + i].item<double>() - alone.sum[1].item<double>()) < 1e-4);
@@ -83,12 +84,15 @@ private slots:
         std::vector<ps::PreferencePair> text{{"short", "ok", "no", 1},
                                              {std::string(40, 'x'), "a", "b", 2},
                                              {"p", std::string(100, 'c'), "r", 3}};
-        auto out = ps::tokenize_pairs(text, tok, 32, 16, st);
-        QCOMPARE(out.size(), size_t(2));
+        auto out = ps::tokenize_rows(text, tok, 32, 16, st);
+        QCOMPARE(out.groups(), size_t(2));
         QCOMPARE(st.dropped_prompt_too_long, size_t(1));
         QCOMPARE(st.truncated_completions, size_t(1));
-        QCOMPARE(out[1].prompt.size() + out[1].chosen.size(), size_t(32));
-        QCOMPARE(out[0].chosen.back(), tok.eos_id());
+        QCOMPARE(out.length(out.row(1, 0)), size_t(32));
+        QCOMPARE(out.row(0, 0).completion.back(), tok.eos_id());
+        QCOMPARE(out.sources[1], size_t(2));  // the third pair: the second was dropped
+        QCOMPARE(out.row(1, 1).group, size_t(1));
+        QVERIFY(out.row(1, 0).desirable && !out.row(1, 1).desirable);
     }
 };
 

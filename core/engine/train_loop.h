@@ -1,0 +1,23 @@
+// The loops of a run: the SFT warm-up on the desirable rows, then the preference steps with
+// their evaluations. Each step: learning rate, micro-batches (forward, objective, backward),
+// clipping, optimiser step, metrics.
+#pragma once
+#include "core/config/run_config.h"
+#include "core/engine/batch_objective.h"
+#include "core/engine/evaluator.h"
+#include "core/engine/pair_tracker.h"
+#include "core/engine/run_setup.h"
+#include "core/engine/run_stream.h"
+
+namespace ps {
+
+// sft.steps of next-token loss on the desirable rows (a pair's chosen answer, an example
+// labelled desirable); `sft/` metrics.
+void sft_warmup(const RunConfig& config, RunSetup& setup, RunStream& stream);
+
+// train.steps preference steps; eval/ metrics and tracked pairs every train.eval_every steps
+// and after the last.
+void train_preference(const RunConfig& config, RunSetup& setup, RunStream& stream, BatchObjective& objective,
+                      Evaluator& evaluator, PairTracker& tracker);
+
+}  // namespace ps
