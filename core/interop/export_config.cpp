@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <yaml-cpp/yaml.h>
 
 #include "core/common/errors.h"
@@ -177,7 +179,30 @@ DataShape data_shape(const RunConfig& config) {
     };
     keep_nothing.pair = [&](PreferencePair& p) { look(p.prompt_messages); return false; };
     keep_nothing.unpaired = [&](UnpairedExample& u) { look(u.prompt_messages); return false; };
-    const PreferenceDataset ds = scan_preference_file(config.data.train, o, &keep_nothing);
+    // A large JSON Lines file is judged by its first lines (copied to the temp directory), so the
+    // export stays quick on gigabyte datasets; a JSON array is read whole.
+    constexpr uint64_t kSampleAbove = 8u << 20;
+    constexpr size_t kSampleLines = 5000;
+    std::string scan_path = config.data.train;
+    fs::path sample;
+    std::error_code ec;
+    if (fs::file_size(config.data.train, ec) > kSampleAbove && !ec) {
+        std::ifstream in(config.data.train, std::ios::binary);
+        char c = 0;
+        while (in.get(c) && std::isspace(static_cast<unsigned char>(c))) {}
+        if (c == '{') {
+            in.seekg(0);
+            sample = fs::temp_directory_path(ec) /
+                     ("prefstudio-export-sample-" + std::to_string(::getpid()) + "-" +
+                      std::to_string(reinterpret_cast<uintptr_t>(&s)) + ".jsonl");
+            std::ofstream out(sample, std::ios::binary);
+            std::string line;
+            for (size_t n = 0; n < kSampleLines && std::getline(in, line); ++n) out << line << "\n";
+            if (out) scan_path = sample.string();
+        }
+    }
+    const PreferenceDataset ds = scan_preference_file(scan_path, o, &keep_nothing);
+    if (!sample.empty()) fs::remove(sample, ec);
     s.variant = ds.format;
     s.implicit_prompt = ds.implicit_prompts > 0;
     if (!ds.errors.empty()) s.why_unknown = ds.errors.front().text(config.data.train);

@@ -318,6 +318,26 @@ private slots:
         QCOMPARE(template_for("trl_standard.jsonl", "llama3"), std::string("empty"));
     }
 
+    // A JSON Lines file over 8 MB is judged by its first lines; the sample copy is removed.
+    void largeFilesAreSampled() {
+        const std::string path = dir_.filePath("big-unpaired.jsonl").toStdString();
+        {
+            std::ofstream out(path);
+            const std::string pad(200, 'x');
+            for (int i = 0; i < 45000; ++i)
+                out << json{{"prompt", "p" + std::to_string(i) + pad}, {"completion", "c"}, {"label", i % 2 == 0}}.dump()
+                    << "\n";
+        }
+        QVERIFY(QFileInfo(QString::fromStdString(path)).size() > (8 << 20));
+        const RunConfig config = RunConfig::from_json(
+            {{"name", "big"}, {"data", {{"train", path}}}, {"objective", {{"algorithm", "kto"}}}});
+        const ConfigExport e = export_config(config, ExportTarget::LlamaFactory, {"/x/big.yaml"});
+        QCOMPARE(e.dataset_info["big_train"]["columns"].dump(),
+                 json({{"prompt", "prompt"}, {"response", "completion"}, {"kto_tag", "label"}}).dump());
+        const QStringList left = QDir(QDir::tempPath()).entryList({"prefstudio-export-sample-*"});
+        QVERIFY2(left.isEmpty(), qPrintable(left.join(' ')));
+    }
+
     void formatsLlamaFactoryCannotReadAreRefused() {
         for (const char* file : {"trl_conversational.jsonl", "trl_implicit_prompt.jsonl"}) {
             const RunConfig config = RunConfig::from_json(
