@@ -513,12 +513,13 @@ INSERT INTO metrics VALUES(1, 1, 5, 0.5, 0.25);
         const ps::ImportResult plain = ps::import_source(once, ps::source_file_for(real_runs() + "/" + rel));
         QCOMPARE(plain.run_id, whole.run_id);
         QVERIFY(once.load_events(plain.run_id).empty());
+        // The record's timeline is the retrospective segmentation (core/diagnose/phase_segmentation),
+        // which by design differs from the live detector's lagging events (#16): it starts at the
+        // first logged point and its changes come in step order; a run without rewards (LLaMA-
+        // Factory's trainer_log.jsonl) has neither.
         const auto derived = ps::load_run_record(once, plain.run_id).timeline_events();
-        QCOMPARE(derived.size(), whole_events.size());
-        for (size_t i = 0; i < derived.size(); ++i) {
-            QCOMPARE(derived[i].step, whole_events[i].step);
-            QCOMPARE(derived[i].data["to"], whole_events[i].data["to"]);
-        }
+        QCOMPARE(derived.empty(), whole_events.empty());
+        for (size_t i = 1; i < derived.size(); ++i) QVERIFY(derived[i].step > derived[i - 1].step);
     }
 
     // Latency: each step appended to a followed event file is in the store within a second;
