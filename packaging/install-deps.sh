@@ -21,6 +21,8 @@ PACKAGES=(
   python3-numpy python3-torch
   # the cluster exports read back as TRL and LLaMA-Factory read them (PyYAML)
   python3-yaml
+  # venvs for the torch-wheel build and the Hugging Face test oracles (packaging/make-venv.sh)
+  python3-venv
 )
 
 missing=()

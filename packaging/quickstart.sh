@@ -12,7 +12,10 @@ bash packaging/install-deps.sh
 
 BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build}"
 JOBS="${PREFSTUDIO_JOBS:-$(nproc)}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+oracle_args=()
+# The Hugging Face oracle tests use this venv's Python when given (packaging/make-venv.sh).
+[ -n "${PREFSTUDIO_ORACLE_PYTHON:-}" ] && oracle_args=(-DPREFSTUDIO_ORACLE_PYTHON="$PREFSTUDIO_ORACLE_PYTHON")
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${oracle_args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 if [ "$mode" = test ]; then
