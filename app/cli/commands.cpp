@@ -342,7 +342,7 @@ int generate_command(const GenerateArgs& a) {
         // The run's template, also for its saved model (whose directory says nothing of it).
         if (!a.raw && a.chat_template == "auto") o.chat_template = resolve_template_name(c.model.chat_template, c.model.source);
         o.seed = c.seed;
-        o.dtype = c.model.dtype == "auto" ? "float32" : c.model.dtype;
+        o.dtype = choice_name(resolved_dtype(c.model.dtype));
         which = "initial model (model.source)";
         // A LoRA run saves adapter_config.json (its base merged in on load), a full run config.json.
         if (!a.initial && c.train.save_dir &&
@@ -544,7 +544,7 @@ int data_command(const DataCommandOptions& o) {
     if (!o.format.empty()) d.format = o.format;
     if (o.max_length > 0) d.max_length = o.max_length;
     if (o.max_prompt_length > 0) d.max_prompt_length = o.max_prompt_length;
-    if (!o.truncation_mode.empty()) d.truncation_mode = o.truncation_mode;
+    if (!o.truncation_mode.empty()) d.truncation_mode = *parse_choice<TruncationMode>(o.truncation_mode);  // CLI11 checked it
     parse_names(o.columns, "--column", data_column_keys(), d.columns);
     parse_names(o.tags, "--tag", data_tag_keys(), d.tags);
     // The same checks a run makes (format, limits, truncation mode, names).
@@ -579,12 +579,12 @@ int data_command(const DataCommandOptions& o) {
                     s.json_array ? " (JSON array)" : " (JSON Lines)", human_bytes(s.bytes).c_str(), s.records);
         std::printf("template %s, tokenizer %s; max_length %d, max_prompt_length %d, truncation_mode %s\n",
                     s.template_name.c_str(), s.tokenizer.c_str(), s.limits.max_length, s.limits.max_prompt_length,
-                    s.limits.mode.c_str());
+                    choice_name(s.limits.mode).c_str());
         const char* unit = s.unpaired ? "examples" : "pairs";
         std::printf("%zu valid %s: %zu kept, %zu dropped (prompt over max_prompt_length); %zu invalid record(s)\n",
                     s.examples, unit, s.fit.kept, s.fit.dropped_prompt_too_long, s.records - s.examples);
         std::printf("truncated: %zu prompt(s) (%s), %zu with a completion cut to max_length\n", s.fit.truncated_prompts,
-                    s.limits.mode.c_str(), s.fit.truncated_completions);
+                    choice_name(s.limits.mode).c_str(), s.fit.truncated_completions);
         if (s.implicit_prompts > 0)
             std::printf("implicit prompt: %zu %s had no prompt field; their prompt is what chosen and rejected share\n",
                         s.implicit_prompts, unit);

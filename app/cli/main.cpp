@@ -141,8 +141,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1e-9, 1.0));
     gen->add_option("--seed", gen_args.seed, "Sampling seed (and built-in models' weight seed with --model)")
         ->check(CLI::NonNegativeNumber);
-    gen->add_option("--dtype", gen_args.dtype, "float32 (default), bfloat16 or float16")
-        ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+    gen->add_option("--dtype", gen_args.dtype, "As model.dtype: float32 (default), bfloat16 or float16")
+        ->check(CLI::IsMember(ps::find_field("model.dtype")->choices));
     gen->add_option("--device", gen_args.device, "cpu (default), auto, cuda or cuda:N");
     auto* gen_template = gen->add_option("--template", gen_args.chat_template,
                     "Chat template for text prompts (each is one user turn): auto (default: the one training uses; "
@@ -156,8 +156,8 @@ int main(int argc, char** argv) {
     auto* save = app.add_subcommand("save", "Write a model as a directory transformers loads (config.json, model.safetensors, tokenizer files)");
     save->add_option("--model", save_source, "Model source: builtin:NAME or a Hugging Face model directory")->required();
     save->add_option("--out,-o", save_out, "Output directory (created)")->required();
-    save->add_option("--dtype", save_dtype, "Weights dtype: float32, bfloat16 or float16 (default: float32)")
-        ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+    save->add_option("--dtype", save_dtype, "Weights dtype, as model.dtype: float32 (default), bfloat16 or float16")
+        ->check(CLI::IsMember(ps::find_field("model.dtype")->choices));
     save->add_option("--seed", save_seed, "Built-in models: seed of their random weights")->check(CLI::NonNegativeNumber);
 
     auto* reference = app.add_subcommand(

@@ -380,9 +380,9 @@ bool needs_reference(const ObjectiveConfig& config) {
     return !(s.reference_optional && config.reference_free);
 }
 
-bool reference_in_every_step(const ObjectiveConfig& config, const std::string& reference_logps) {
+bool reference_in_every_step(const ObjectiveConfig& config, ReferenceMode reference_logps) {
     return needs_reference(config) &&
-           (algorithm_spec(config).reference == ReferenceUse::EveryStep || reference_logps == "on_the_fly");
+           (algorithm_spec(config).reference == ReferenceUse::EveryStep || reference_logps == ReferenceMode::OnTheFly);
 }
 
 bool rewards_relative_to_reference(const ObjectiveConfig& config) {

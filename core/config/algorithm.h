@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config/config_choices.h"
+
 namespace ps {
 
 enum class Algorithm { Dpo, Kto, Orpo, Simpo, Cpo };
@@ -112,8 +114,8 @@ std::string algorithm_names();
 // objective.reference_free), so the engine builds a reference model only when needed.
 bool needs_reference(const ObjectiveConfig& config);
 // Whether the reference model is kept and run in every training step: the row says so
-// (KTO), or train.reference_logps is "on_the_fly". False when no reference is needed.
-bool reference_in_every_step(const ObjectiveConfig& config, const std::string& reference_logps);
+// (KTO), or train.reference_logps is on_the_fly. False when no reference is needed.
+bool reference_in_every_step(const ObjectiveConfig& config, ReferenceMode reference_logps);
 // Whether the rewards are relative to the reference (start at 0), or the policy's own
 // log-probs times beta (reference-free algorithms and reference-free DPO).
 bool rewards_relative_to_reference(const ObjectiveConfig& config);

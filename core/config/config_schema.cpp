@@ -74,6 +74,25 @@ void bind(FieldSpec& f, Member<std::string> m) {
     f.load = loader(m);
 }
 
+void require_one_of(const std::string& value, const std::vector<std::string>& options, const std::string& field);
+
+// A choice key held as an enum (run_config.h): its JSON spelling is choice_table<E>().
+template <typename E>
+void bind_choice(FieldSpec& f, Member<E> m) {
+    f.choices = choice_names<E>();
+    f.store = [m, path = f.path](RunConfig& c, const json& v) {
+        if (!v.is_string()) throw type_error(path, "a string", v);
+        const auto value = parse_choice<E>(v.get_ref<const std::string&>());
+        if (!value) require_one_of(v.get<std::string>(), choice_names<E>(), path);
+        m(c) = *value;
+    };
+    f.load = [m](const RunConfig& c) { return json(choice_name(m(const_cast<RunConfig&>(c)))); };
+}
+void bind(FieldSpec& f, Member<ModelDType> m) { bind_choice(f, m); }
+void bind(FieldSpec& f, Member<TruncationMode> m) { bind_choice(f, m); }
+void bind(FieldSpec& f, Member<LrSchedule> m) { bind_choice(f, m); }
+void bind(FieldSpec& f, Member<ReferenceMode> m) { bind_choice(f, m); }
+
 void bind(FieldSpec& f, Member<std::optional<std::string>> m) {
     f.store = [m, path = f.path](RunConfig& c, const json& v) {
         if (v.is_null()) {
@@ -391,7 +410,6 @@ std::vector<FieldSpec> build_schema() {
                 .member(PS_MEMBER(std::string, c.model.chat_template)));
     }
     add(Row("model.dtype", T::Choice, "Dtype")
-            .choices({"auto", "float32", "bfloat16", "float16"})
             .help("Weights and activations: auto (= float32), float32, bfloat16 or float16")
             .reference(
                 "the dtype the model computes in (`auto` = `float32`; weights are converted on load). Training keeps "
@@ -399,7 +417,7 @@ std::vector<FieldSpec> build_schema() {
                 "float32 LoRA adapters themselves) and the model gets them back rounded, so small updates are not "
                 "lost; log-probs, losses, softmax and RMSNorm reduce in float32. float16 has no loss scaling "
                 "(gradients may underflow): prefer bfloat16. Half precision is for GPUs; on CPUs it is slow")
-            .member(PS_MEMBER(std::string, c.model.dtype)));
+            .member(PS_MEMBER(ModelDType, c.model.dtype)));
     {
         FieldSpec lora = section("model.lora");
         lora.label = "LoRA";
@@ -491,13 +509,12 @@ std::vector<FieldSpec> build_schema() {
             })
             .member(PS_MEMBER(int, c.data.max_prompt_length)));
     add(Row("data.truncation_mode", T::Choice, "Prompt truncation")
-            .choices(truncation_mode_names())
             .help("A prompt over max prompt length: drop the example, or keep its end or start (counted)")
             .reference("a prompt over `max_prompt_length`: `drop` (the example is dropped and counted, never cut), "
                        "`keep_end` (TRL's default: keep its last tokens, where the question's end and the generation "
                        "prompt are; a leading BOS is kept) or `keep_start` (keep its first tokens). Counts are in "
                        "the run's data event and `prefstudio-cli data`")
-            .member(PS_MEMBER(std::string, c.data.truncation_mode)));
+            .member(PS_MEMBER(TruncationMode, c.data.truncation_mode)));
     add(Row("data.group_by_length", T::Flag, "Group by length")
             .help("Batches of examples of similar length (less padding); off: plain shuffled batches")
             .reference("batches of examples of similar length (Hugging Face's length-grouped sampler: mega-batches "
@@ -578,10 +595,9 @@ std::vector<FieldSpec> build_schema() {
             .reference("linear warmup steps")
             .member(PS_MEMBER(int, c.train.warmup_steps)));
     add(Row("train.schedule", T::Choice, "Schedule")
-            .choices({"cosine", "linear", "constant"})
             .help("Learning-rate decay after warm-up")
             .reference("learning-rate decay after warmup (Hugging Face's schedules)")
-            .member(PS_MEMBER(std::string, c.train.schedule)));
+            .member(PS_MEMBER(LrSchedule, c.train.schedule)));
     add(Row("train.weight_decay", T::Real, "Weight decay")
             .at_least(0, "must be 0 or positive")
             .help("AdamW's decoupled weight decay (0: none)")
@@ -617,7 +633,6 @@ std::vector<FieldSpec> build_schema() {
             .member(PS_MEMBER(std::string, c.train.device)));
     {
         FieldSpec f = Row("train.reference_logps", T::Choice, "Reference log-probs")
-                          .choices({"cached", "on_the_fly"})
                           .help("cached: computed once before training (fast); on_the_fly: a reference forward "
                                 "every step (less memory)")
                           .reference(
@@ -627,7 +642,7 @@ std::vector<FieldSpec> build_schema() {
                               "`$PREFSTUDIO_CACHE_DIR`) under a key of model, seed, SFT settings, data contents, "
                               "lengths and thread count, so a later run with the same reference (another beta or "
                               "algorithm) skips the pass; `on_the_fly`: a reference forward every step")
-                          .member(PS_MEMBER(std::string, c.train.reference_logps));
+                          .member(PS_MEMBER(ReferenceMode, c.train.reference_logps));
         // Only the algorithms with a reference model read it (the algorithm table says which).
         for (Algorithm a : kAlgorithms)
             if (algorithm_spec(a).reference != ReferenceUse::None) f.algorithms.push_back(a);

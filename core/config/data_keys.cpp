@@ -16,9 +16,4 @@ const std::vector<std::string>& data_format_names() {
     return names;
 }
 
-const std::vector<std::string>& truncation_mode_names() {
-    static const std::vector<std::string> names{"drop", "keep_end", "keep_start"};
-    return names;
-}
-
 }  // namespace ps

@@ -1,4 +1,4 @@
-// The words the config's data section accepts: data.format, data.truncation_mode and the keys of
+// The words the config's data section accepts: data.format and the keys of
 // data.columns and data.tags. In config/ because validation reads them; data/ implements each.
 #pragma once
 #include <string>
@@ -10,6 +10,5 @@ namespace ps {
 const std::vector<std::string>& data_column_keys();
 const std::vector<std::string>& data_tag_keys();
 const std::vector<std::string>& data_format_names();
-const std::vector<std::string>& truncation_mode_names();
 
 }  // namespace ps

@@ -16,6 +16,37 @@ using nlohmann::json;
 
 namespace ps {
 
+template <>
+const std::vector<std::pair<ModelDType, std::string>>& choice_table<ModelDType>() {
+    static const std::vector<std::pair<ModelDType, std::string>> t{{ModelDType::Auto, "auto"},
+                                                                   {ModelDType::Float32, "float32"},
+                                                                   {ModelDType::BFloat16, "bfloat16"},
+                                                                   {ModelDType::Float16, "float16"}};
+    return t;
+}
+template <>
+const std::vector<std::pair<TruncationMode, std::string>>& choice_table<TruncationMode>() {
+    static const std::vector<std::pair<TruncationMode, std::string>> t{
+        {TruncationMode::Drop, "drop"}, {TruncationMode::KeepEnd, "keep_end"}, {TruncationMode::KeepStart, "keep_start"}};
+    return t;
+}
+template <>
+const std::vector<std::pair<LrSchedule, std::string>>& choice_table<LrSchedule>() {
+    static const std::vector<std::pair<LrSchedule, std::string>> t{
+        {LrSchedule::Cosine, "cosine"}, {LrSchedule::Linear, "linear"}, {LrSchedule::Constant, "constant"}};
+    return t;
+}
+template <>
+const std::vector<std::pair<ReferenceMode, std::string>>& choice_table<ReferenceMode>() {
+    static const std::vector<std::pair<ReferenceMode, std::string>> t{{ReferenceMode::Cached, "cached"},
+                                                                      {ReferenceMode::OnTheFly, "on_the_fly"}};
+    return t;
+}
+
+ModelDType resolved_dtype(ModelDType requested) {
+    return requested == ModelDType::Auto ? ModelDType::Float32 : requested;
+}
+
 // The schema (config_schema.h) does the work: one spec per key says how it is read, checked and
 // written.
 RunConfig RunConfig::from_json(const json& j) {

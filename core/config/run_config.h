@@ -6,14 +6,17 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/config/algorithm.h"
+#include "core/config/config_choices.h"
 
 namespace ps {
+
 
 // Low-rank adapters (Hu et al. 2021) on the named linear layers, as PEFT's LoraConfig:
 // W x + (alpha / rank) * B A dropout(x), with A [rank, in] and B [out, rank] (B starts at 0).
@@ -30,7 +33,7 @@ struct ModelConfig {
     std::string source = "builtin:tiny";
     std::optional<std::string> tokenizer;
     std::string chat_template = "auto";  // JSON key "template"
-    std::string dtype = "auto";  // auto (= float32) | float32 | bfloat16 | float16
+    ModelDType dtype = ModelDType::Auto;
     std::optional<LoraConfig> lora;  // null: full fine-tuning
 };
 
@@ -41,9 +44,9 @@ struct DataConfig {
     std::string format = "auto";
     int max_length = 256;
     int max_prompt_length = 128;
-    // What happens to a prompt over max_prompt_length: "drop" (the example is dropped and
-    // counted), "keep_end" or "keep_start" (cut to its last / first tokens, counted).
-    std::string truncation_mode = "drop";
+    // What happens to a prompt over max_prompt_length: drop (the example is dropped and
+    // counted), keep_end or keep_start (cut to its last / first tokens, counted).
+    TruncationMode truncation_mode = TruncationMode::Drop;
     // Batches of examples of similar length (less padding); false: plain shuffled batches.
     bool group_by_length = true;
     // Renamed fields, as LLaMA-Factory's dataset_info.json "columns" and "tags".
@@ -62,15 +65,15 @@ struct TrainConfig {
     int grad_accum = 1;
     double learning_rate = 5e-4;
     int warmup_steps = 10;
-    std::string schedule = "cosine";  // cosine | linear | constant
+    LrSchedule schedule = LrSchedule::Cosine;
     double weight_decay = 0.0;
     double max_grad_norm = 1.0;
     int eval_every = 50;
     int checkpoint_every = 100;
     std::string device = "auto";
-    // "cached": reference log-probs computed once before training (one policy forward per
-    // step); "on_the_fly": a reference forward every step (less memory, slower).
-    std::string reference_logps = "cached";
+    // cached: reference log-probs computed once before training (one policy forward per
+    // step); on_the_fly: a reference forward every step (less memory, slower).
+    ReferenceMode reference_logps = ReferenceMode::Cached;
     // CPU threads for tensor maths; 0 = all cores but one, so the studio's GUI thread keeps a
     // core (oversubscribed OpenMP threads spin and slow training down many times over).
     int threads = 0;

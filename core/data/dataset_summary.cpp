@@ -118,7 +118,7 @@ nlohmann::json DatasetSummary::to_json() const {
     j["dropped"] = {{"prompt_too_long", fit.dropped_prompt_too_long}, {"invalid", records - examples}};
     j["truncated"] = {{"prompts", fit.truncated_prompts}, {"completions", fit.truncated_completions}};
     j["limits"] = {{"max_length", limits.max_length}, {"max_prompt_length", limits.max_prompt_length},
-                   {"truncation_mode", limits.mode}};
+                   {"truncation_mode", choice_name(limits.mode)}};
     j["implicit_prompts"] = implicit_prompts;
     nlohmann::json lengths;
     lengths["prompt"] = percentiles_json(prompt_lengths);

@@ -55,19 +55,19 @@ namespace {
 bool fit_prompt(std::vector<int64_t>& ids, const Tokenizer& tok, const TruncationOptions& limits, TokenizeStats& stats) {
     const size_t max = static_cast<size_t>(limits.max_prompt_length);
     if (ids.size() <= max) return true;
-    if (limits.mode == "keep_start") {
-        ids.resize(max);
-    } else if (limits.mode == "keep_end") {
-        const auto bos = tok.bos_id();
-        const bool keep_bos = bos && !ids.empty() && ids[0] == *bos && max >= 2;
-        std::vector<int64_t> out;
-        out.reserve(max);
-        if (keep_bos) out.push_back(*bos);
-        out.insert(out.end(), ids.end() - static_cast<long>(max - out.size()), ids.end());
-        ids.swap(out);
-    } else {
-        ++stats.dropped_prompt_too_long;
-        return false;
+    switch (limits.mode) {
+        case TruncationMode::KeepStart: ids.resize(max); break;
+        case TruncationMode::KeepEnd: {
+            const auto bos = tok.bos_id();
+            const bool keep_bos = bos && !ids.empty() && ids[0] == *bos && max >= 2;
+            std::vector<int64_t> out;
+            out.reserve(max);
+            if (keep_bos) out.push_back(*bos);
+            out.insert(out.end(), ids.end() - static_cast<long>(max - out.size()), ids.end());
+            ids.swap(out);
+            break;
+        }
+        case TruncationMode::Drop: ++stats.dropped_prompt_too_long; return false;
     }
     ++stats.truncated_prompts;
     return true;
@@ -202,7 +202,7 @@ TokenRows tokenize_rows(const std::vector<PreferencePair>& pairs, const Tokenize
     TruncationOptions limits;
     limits.max_length = max_length;
     limits.max_prompt_length = max_prompt_length;
-    limits.mode = "drop";
+    limits.mode = TruncationMode::Drop;
     return tokenize_rows(pairs, tok, ChatTemplate("plain"), limits, stats);
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config/config_choices.h"
 #include "core/config/data_keys.h"
 #include "core/data/preference_data.h"
 #include "core/text/chat_template.h"
@@ -76,10 +77,10 @@ struct TokenRows {
 struct TruncationOptions {
     int max_length = 256;         // prompt + completion tokens
     int max_prompt_length = 128;  // prompt tokens (BOS and template tokens included)
-    // A prompt over max_prompt_length is: "drop": the example is dropped and counted (never
-    // cut); "keep_end": cut to its last tokens (TRL's default: the question's end and the
-    // generation prompt stay; a leading BOS is kept); "keep_start": cut to its first tokens.
-    std::string mode = "drop";
+    // A prompt over max_prompt_length is: Drop: the example is dropped and counted (never
+    // cut); KeepEnd: cut to its last tokens (TRL's default: the question's end and the
+    // generation prompt stay; a leading BOS is kept); KeepStart: cut to its first tokens.
+    TruncationMode mode = TruncationMode::Drop;
 };
 
 

@@ -53,11 +53,11 @@ std::string reference_cache_key(const RunConfig& c, int threads, int64_t sft_ste
       << c.sft.learning_rate
       << "|sft_batch=" << c.train.batch_size << "|clip=" << c.train.max_grad_norm << "|len=" << c.data.max_length
       << "," << c.data.max_prompt_length << "|data=" << c.data.format << "," << c.model.chat_template << ","
-      << c.data.truncation_mode << "," << c.data.group_by_length << "," << nlohmann::json(c.data.columns).dump() << ","
+      << choice_name(c.data.truncation_mode) << "," << c.data.group_by_length << "," << nlohmann::json(c.data.columns).dump() << ","
       << nlohmann::json(c.data.tags).dump() << "|split=" << c.data.eval_fraction << "|threads=" << threads
       << "|train=" << c.data.train << ":" << file_hash(c.data.train);
     if (c.data.eval) k << "|eval=" << *c.data.eval << ":" << file_hash(*c.data.eval);
-    if (c.model.dtype != "auto" && c.model.dtype != "float32") k << "|dtype=" << c.model.dtype;
+    if (resolved_dtype(c.model.dtype) != ModelDType::Float32) k << "|dtype=" << choice_name(c.model.dtype);
     // A LoRA warm-up merged into the base gives another reference than a full warm-up; without
     // a warm-up the reference is the base model either way.
     if (c.model.lora && sft_steps_done > 0)

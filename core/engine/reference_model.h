@@ -32,7 +32,7 @@ public:
     const OffPolicyReport& off_policy() const { return off_policy_; }
 
 private:
-    bool on_the_fly() const { return config_.train.reference_logps == "on_the_fly"; }
+    bool on_the_fly() const { return config_.train.reference_logps == ReferenceMode::OnTheFly; }
     void compute(Split split);
     void report_off_policy();
     std::vector<float>& cache(Split split) { return split == Split::Eval ? eval_ : train_; }

@@ -78,7 +78,7 @@ void log_data(const RunConfig& c, const PreparedData& data, RunStream& stream) {
                                     " dropped: prompt longer than data.max_prompt_length (data.truncation_mode drop)");
     if (ts.truncated_prompts + es.truncated_prompts > 0)
         stream.event("warning", std::to_string(ts.truncated_prompts + es.truncated_prompts) + unit +
-                                    " had their prompt cut to data.max_prompt_length (" + c.data.truncation_mode + ")");
+                                    " had their prompt cut to data.max_prompt_length (" + choice_name(c.data.truncation_mode) + ")");
     if (data.unpaired) {
         int64_t nd = 0;
         for (const auto& r : data.train.rows) nd += r.desirable ? 1 : 0;
@@ -118,7 +118,7 @@ void setup_run(const RunConfig& c, const nlohmann::json& config_json, RunStream&
     // another thread at the same time (the Samples panel) cannot reseed in between.
     auto generator_lock = lock_global_generator();
     torch::manual_seed(static_cast<uint64_t>(c.seed));
-    s.loaded = load_model_source(c.model.source, model_dtype_from_string(c.model.dtype));
+    s.loaded = load_model_source(c.model.source, model_dtype(c.model.dtype));
     s.policy = s.loaded.model;
     // Adapters are drawn after the base weights, from the same seeded generator.
     if (c.model.lora) add_lora(s.policy, *c.model.lora);

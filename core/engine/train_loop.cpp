@@ -62,7 +62,7 @@ void sft_warmup(const RunConfig& c, RunSetup& setup, RunStream& stream) {
     for (int s = 1; s <= c.sft.steps; ++s) {
         stream.check_control();
         const auto t0 = Clock::now();
-        const double lr = c.sft.learning_rate * lr_factor("cosine", s, warmup, c.sft.steps);
+        const double lr = c.sft.learning_rate * lr_factor(LrSchedule::Cosine, s, warmup, c.sft.steps);
         set_lr(opt, lr);
         opt.zero_grad();
         std::vector<size_t> idx;

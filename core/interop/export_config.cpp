@@ -335,8 +335,8 @@ std::string resolved_template(const RunConfig& c) {
 }
 
 std::string lr_scheduler(const TrainConfig& t) {
-    if (t.schedule == "constant") return t.warmup_steps > 0 ? "constant_with_warmup" : "constant";
-    return t.schedule;  // cosine, linear: transformers' names, with linear warmup as ours
+    if (t.schedule == LrSchedule::Constant) return t.warmup_steps > 0 ? "constant_with_warmup" : "constant";
+    return choice_name(t.schedule);  // cosine, linear: transformers' names, with linear warmup as ours
 }
 
 // `eval_data`: whether the target gets an eval split (its trainer fails on eval_strategy "steps"
@@ -380,8 +380,8 @@ void map_common_training(Mapper& m, const RunConfig& c, bool eval_data) {
     m.fixed("logging_steps", 1);
     m.fixed("report_to", json::array({"tensorboard"}));
     // Our bfloat16/float16 keep float32 master weights: mixed precision there.
-    if (c.model.dtype == "bfloat16") m.set("model.dtype", "bf16", true);
-    else if (c.model.dtype == "float16") m.set("model.dtype", "fp16", true);
+    if (c.model.dtype == ModelDType::BFloat16) m.set("model.dtype", "bf16", true);
+    else if (c.model.dtype == ModelDType::Float16) m.set("model.dtype", "fp16", true);
     else m.set("model.dtype", "bf16", false, "float32 here; bf16: true is what a GPU run usually wants");
     if (c.sft.steps > 0) {
         m.differs("sft.steps", "the SFT warm-up on the chosen answers is a separate run there (trl sft / stage sft) "
@@ -463,11 +463,11 @@ ConfigExport export_trl(const RunConfig& c, const json& resolved) {
                                   ")");
     m.set("data.max_length", "max_length", c.data.max_length);
     m.set("data.max_prompt_length", "max_prompt_length", c.data.max_prompt_length);
-    if (c.data.truncation_mode == "drop")
+    if (c.data.truncation_mode == TruncationMode::Drop)
         m.differs("data.truncation_mode", "\"drop\" (over-long prompts left out) has no equivalent: TRL truncates them "
                                           "(truncation_mode keep_end, its default)");
     else
-        m.set("data.truncation_mode", "truncation_mode", c.data.truncation_mode);
+        m.set("data.truncation_mode", "truncation_mode", choice_name(c.data.truncation_mode));
     m.none("data.group_by_length", "TRL batches DPO data in plain shuffled order");
     if (c.data.columns.empty()) m.none("data.columns", "none renamed");
     else m.differs("data.columns", "TRL reads fixed column names (prompt, chosen, rejected / completion, label): rename "
@@ -553,7 +553,7 @@ ConfigExport export_trl(const RunConfig& c, const json& resolved) {
             break;
     }
     if (reference && (algo == Algorithm::Dpo || algo == Algorithm::Kto))
-        m.set("train.reference_logps", "precompute_ref_log_probs", c.train.reference_logps == "cached");
+        m.set("train.reference_logps", "precompute_ref_log_probs", c.train.reference_logps == ReferenceMode::Cached);
     else
         m.none("train.reference_logps", reference ? "TRL's KTO runs its reference every step"
                                                   : "no reference model in this objective");
@@ -734,11 +734,11 @@ ConfigExport export_llamafactory(const RunConfig& c, const json& resolved, const
     else m.none("data.tags", "read only for sharegpt files, as here");
     m.set("data.max_length", "cutoff_len", c.data.max_length);
     m.none("data.max_prompt_length", "LLaMA-Factory splits cutoff_len between prompt and answer by their lengths");
-    if (c.data.truncation_mode == "keep_start")
+    if (c.data.truncation_mode == TruncationMode::KeepStart)
         m.none("data.truncation_mode", "keep_start: LLaMA-Factory keeps the start of over-long prompts too");
     else
         m.differs("data.truncation_mode", "LLaMA-Factory cuts over-long prompts to their start (\"" +
-                                              c.data.truncation_mode + "\" has no equivalent)");
+                                              choice_name(c.data.truncation_mode) + "\" has no equivalent)");
     m.none("data.group_by_length", "LLaMA-Factory batches in plain shuffled order");
 
     m.set("train.save_dir", "output_dir", output_dir_of(c),

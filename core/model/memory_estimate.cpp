@@ -130,7 +130,7 @@ int64_t lora_parameter_count(const ModelShape& shape, const LoraConfig& lora) {
 
 MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c) {
     MemoryEstimate e;
-    e.dtype = c.model.dtype == "auto" ? "float32" : c.model.dtype;
+    e.dtype = choice_name(resolved_dtype(c.model.dtype));
     const int64_t s = dtype_bytes(e.dtype);
     const bool half = s < 4;
     e.lora = c.model.lora.has_value();

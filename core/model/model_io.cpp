@@ -55,11 +55,24 @@ std::string shape_text(c10::IntArrayRef s) {
 
 }  // namespace
 
+torch::Dtype model_dtype(ModelDType dtype) {
+    switch (resolved_dtype(dtype)) {
+        case ModelDType::BFloat16: return torch::kBFloat16;
+        case ModelDType::Float16: return torch::kFloat16;
+        case ModelDType::Auto:
+        case ModelDType::Float32: break;
+    }
+    return torch::kFloat32;
+}
+
 torch::Dtype model_dtype_from_string(const std::string& name) {
-    if (name == "float32" || name == "auto") return torch::kFloat32;
-    if (name == "bfloat16") return torch::kBFloat16;
-    if (name == "float16") return torch::kFloat16;
-    throw ModelError("unknown model dtype '" + name + "' (choose float32, bfloat16 or float16)");
+    const auto dtype = parse_choice<ModelDType>(name);
+    if (!dtype) {
+        std::string names;
+        for (const auto& n : choice_names<ModelDType>()) names += (names.empty() ? "" : ", ") + n;
+        throw ModelError("unknown model dtype '" + name + "' (choose " + names + ")");
+    }
+    return model_dtype(*dtype);
 }
 
 std::string model_dtype_name(torch::Dtype d) {

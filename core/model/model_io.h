@@ -8,11 +8,14 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/config/config_choices.h"
 #include "core/model/causal_lm.h"
 
 namespace ps {
 
-// "float32" | "bfloat16" | "float16" (and "auto" = float32). ModelError otherwise.
+// model.dtype as a torch dtype (auto = float32).
+torch::Dtype model_dtype(ModelDType dtype);
+// A model.dtype spelling (config_choices.h: auto, float32, bfloat16, float16); ModelError otherwise.
 torch::Dtype model_dtype_from_string(const std::string& name);
 std::string model_dtype_name(torch::Dtype dtype);
 // safetensors dtype names ("F32", "F16", "BF16", "F64") and torch's: nullopt for any other

@@ -75,9 +75,9 @@ int main(int argc, char** argv) {
     if (!quick) models.push_back({"HF 8L/256H/32k vocab", write_larger_hf_model(work / "hf-model"), 2, 128});
     const std::vector<Variant> variants = {
         {"float32 full", [](RunConfig&) {}},
-        {"bfloat16 full", [](RunConfig& c) { c.model.dtype = "bfloat16"; }},
+        {"bfloat16 full", [](RunConfig& c) { c.model.dtype = ps::ModelDType::BFloat16; }},
         {"LoRA r8", [](RunConfig& c) { c.model.lora = LoraConfig{}; }},
-        {"LoRA r8 bfloat16", [](RunConfig& c) { c.model.lora = LoraConfig{}; c.model.dtype = "bfloat16"; }},
+        {"LoRA r8 bfloat16", [](RunConfig& c) { c.model.lora = LoraConfig{}; c.model.dtype = ps::ModelDType::BFloat16; }},
         {"checkpointing", [](RunConfig& c) { c.train.gradient_checkpointing = true; }},
         {"KTO (reference kept)", [](RunConfig& c) { c.objective.algorithm = "kto"; }},
     };

@@ -113,7 +113,7 @@ inline MeasuredMemory measure_training_memory(RunConfig c, const std::string& di
     c.data.eval.reset();
     c.data.eval_fraction = 0.0;
     c.data.max_prompt_length = c.data.max_length / 2;
-    c.data.truncation_mode = "keep_end";
+    c.data.truncation_mode = ps::TruncationMode::KeepEnd;
     c.sft.steps = 0;
     c.train.steps = steps;
     c.train.eval_every = 0;
@@ -125,7 +125,7 @@ inline MeasuredMemory measure_training_memory(RunConfig c, const std::string& di
     {
         // The mapped bytes: what the model's tensors hold less what the probe saw allocated.
         const int64_t before = TensorMemoryProbe::live();
-        LoadedModel loaded = load_model_source(c.model.source, model_dtype_from_string(c.model.dtype));
+        LoadedModel loaded = load_model_source(c.model.source, model_dtype(c.model.dtype));
         int64_t held = 0;
         for (const auto& t : loaded.model->parameters()) held += static_cast<int64_t>(t.nbytes());
         for (const auto& t : loaded.model->buffers()) held += static_cast<int64_t>(t.nbytes());

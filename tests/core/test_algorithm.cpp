@@ -130,8 +130,8 @@ private slots:
 
         ps::ObjectiveConfig dpo = objective("dpo");
         QVERIFY(ps::needs_reference(dpo));
-        QVERIFY(!ps::reference_in_every_step(dpo, "cached"));
-        QVERIFY(ps::reference_in_every_step(dpo, "on_the_fly"));
+        QVERIFY(!ps::reference_in_every_step(dpo, ps::ReferenceMode::Cached));
+        QVERIFY(ps::reference_in_every_step(dpo, ps::ReferenceMode::OnTheFly));
         QVERIFY(ps::rewards_relative_to_reference(dpo));
         QVERIFY(!ps::token_averaged_logps(dpo));
         dpo.loss_type = "ipo";
@@ -140,19 +140,19 @@ private slots:
         dpo.loss_type = "sigmoid";
         dpo.reference_free = true;  // a uniform reference: none is built, rewards are absolute
         QVERIFY(!ps::needs_reference(dpo));
-        QVERIFY(!ps::reference_in_every_step(dpo, "on_the_fly"));
+        QVERIFY(!ps::reference_in_every_step(dpo, ps::ReferenceMode::OnTheFly));
         QVERIFY(!ps::rewards_relative_to_reference(dpo));
 
         ps::ObjectiveConfig kto = objective("kto");
         QVERIFY(ps::needs_reference(kto));
-        QVERIFY(ps::reference_in_every_step(kto, "cached"));
+        QVERIFY(ps::reference_in_every_step(kto, ps::ReferenceMode::Cached));
         kto.reference_free = true;  // not KTO's option
         QVERIFY(ps::needs_reference(kto));
 
         for (const char* name : {"orpo", "simpo"}) {
             const ps::ObjectiveConfig o = objective(name);
             QVERIFY(!ps::needs_reference(o));
-            QVERIFY(!ps::reference_in_every_step(o, "on_the_fly"));
+            QVERIFY(!ps::reference_in_every_step(o, ps::ReferenceMode::OnTheFly));
             QVERIFY(!ps::rewards_relative_to_reference(o));
             QVERIFY(ps::token_averaged_logps(o));
             QVERIFY(QString::fromStdString(ps::rewards_meaning(o)).contains("no reference"));
@@ -174,7 +174,7 @@ private slots:
         ps::ObjectiveConfig o = objective("cpo");
         QCOMPARE(o.cpo_alpha, 1.0);
         QVERIFY(!ps::needs_reference(o));
-        QVERIFY(!ps::reference_in_every_step(o, "on_the_fly"));
+        QVERIFY(!ps::reference_in_every_step(o, ps::ReferenceMode::OnTheFly));
         QVERIFY(!ps::rewards_relative_to_reference(o));
         for (const char* t : {"sigmoid", "hinge", "ipo", "simpo"}) {
             o.loss_type = t;
@@ -314,11 +314,11 @@ private slots:
                 ps::RunConfig c;
                 c.data.train = "x.jsonl";
                 c.objective.algorithm = ps::algorithm_spec(a).name;
-                c.train.reference_logps = logps;
+                c.train.reference_logps = *ps::parse_choice<ps::ReferenceMode>(logps);
                 const auto e = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
                 const std::string what = c.objective.algorithm + " " + logps;
                 QVERIFY2(e.reference_model == ps::needs_reference(c.objective), what.c_str());
-                QVERIFY2(e.reference_held_in_training == ps::reference_in_every_step(c.objective, logps), what.c_str());
+                QVERIFY2(e.reference_held_in_training == ps::reference_in_every_step(c.objective, c.train.reference_logps), what.c_str());
                 QVERIFY2((e.item_bytes("reference") > 0) == e.reference_held_in_training, what.c_str());
                 QVERIFY2((e.reference_pass_bytes > 0) == e.reference_model, what.c_str());
                 const bool kl = ps::algorithm_spec(a).reference == ReferenceUse::EveryStep;

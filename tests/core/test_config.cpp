@@ -33,7 +33,7 @@ private slots:
         QCOMPARE(c.train.steps, 300);
         QCOMPARE(c.train.batch_size, 8);
         QCOMPARE(c.train.learning_rate, 5e-4);
-        QCOMPARE(c.train.schedule, std::string("cosine"));
+        QVERIFY(c.train.schedule == ps::LrSchedule::Cosine);
         QCOMPARE(c.data.max_length, 256);
         QCOMPARE(c.data.max_prompt_length, 128);
         QCOMPARE(c.data.eval_fraction, 0.1);

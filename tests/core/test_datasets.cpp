@@ -441,14 +441,14 @@ private slots:
         ps::TokenizedPair t;
         {
             ps::TokenizeStats st;
-            lim.mode = "drop";
+            lim.mode = ps::TruncationMode::Drop;
             QVERIFY(!ps::tokenize_pair(p, tok, ps::ChatTemplate(), lim, st, t));
             QCOMPARE(st.dropped_prompt_too_long, size_t(1));
             QCOMPARE(st.kept, size_t(0));
         }
         {
             ps::TokenizeStats st;
-            lim.mode = "keep_end";  // BOS kept, then the last 7 prompt tokens
+            lim.mode = ps::TruncationMode::KeepEnd;  // BOS kept, then the last 7 prompt tokens
             QVERIFY(ps::tokenize_pair(p, tok, ps::ChatTemplate(), lim, st, t));
             QCOMPARE(t.prompt, (std::vector<int64_t>{ps::ByteTokenizer::kBos, 'd', 'e', 'f', 'g', 'h', 'i', 'j'}));
             // 16 - 8 = 8 tokens left for each completion: the chosen loses its end (and its EOS).
@@ -459,7 +459,7 @@ private slots:
         }
         {
             ps::TokenizeStats st;
-            lim.mode = "keep_start";
+            lim.mode = ps::TruncationMode::KeepStart;
             QVERIFY(ps::tokenize_pair(p, tok, ps::ChatTemplate(), lim, st, t));
             QCOMPARE(t.prompt, (std::vector<int64_t>{ps::ByteTokenizer::kBos, 'a', 'b', 'c', 'd', 'e', 'f', 'g'}));
         }
@@ -553,7 +553,7 @@ private slots:
             "group_by_length": false, "columns": {"messages": "conversations", "chosen": "chosen", "system": null},
             "tags": {"role_tag": "from"}}, "model": {"template": "llama3"}})");
         auto c = ps::RunConfig::from_json(j);
-        QCOMPARE(c.data.truncation_mode, std::string("keep_end"));
+        QVERIFY(c.data.truncation_mode == ps::TruncationMode::KeepEnd);
         QVERIFY(!c.data.group_by_length);
         QCOMPARE(c.data.columns.size(), size_t(2));  // null columns are unused ones (LLaMA-Factory writes them)
         QCOMPARE(c.data.tags.at("role_tag"), std::string("from"));

@@ -11,6 +11,7 @@
 #include "core/data/batching.h"
 #include "core/data/make_data.h"
 #include "core/engine/run_thread.h"
+#include "tests/common/tiny_config.h"
 
 namespace {
 
@@ -28,17 +29,8 @@ class TestDatasetsTraining : public QObject {
     std::string unpaired_;
 
     ps::RunConfig config(const std::string& data, const std::string& algorithm, int steps) {
-        ps::RunConfig c;
-        c.name = "datasets";
-        c.data.train = data;
-        c.data.max_length = 32;
-        c.data.max_prompt_length = 16;
+        ps::RunConfig c = ps::test::tiny_run_config(data, steps, "datasets");
         c.objective.algorithm = algorithm;
-        c.train.steps = steps;
-        c.train.batch_size = 8;
-        c.train.learning_rate = 5e-3;
-        c.train.warmup_steps = 0;
-        c.train.schedule = "constant";
         c.train.eval_every = 0;
         c.train.threads = 1;
         c.validate();

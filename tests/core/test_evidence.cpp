@@ -17,6 +17,7 @@
 #include "core/engine/run_thread.h"
 #include "core/engine/trainer.h"
 #include "core/store/run_store.h"
+#include "tests/common/tiny_config.h"
 
 using nlohmann::json;
 
@@ -58,20 +59,11 @@ class TestEvidence : public QObject {
     std::string data_;
 
     ps::RunConfig config(int track_pairs, double eval_fraction = 0.1) {
-        ps::RunConfig c;
-        c.name = "evidence";
+        ps::RunConfig c = ps::test::tiny_run_config(data_, 12, "evidence");
         c.seed = 5;
-        c.data.train = data_;
-        c.data.max_length = 32;
-        c.data.max_prompt_length = 16;
         c.data.eval_fraction = eval_fraction;
         c.sft.steps = 10;
         c.sft.learning_rate = 3e-3;
-        c.train.steps = 12;
-        c.train.batch_size = 8;
-        c.train.learning_rate = 5e-3;
-        c.train.warmup_steps = 0;
-        c.train.schedule = "constant";
         c.train.eval_every = 4;
         c.train.threads = 1;
         c.train.track_pairs = track_pairs;

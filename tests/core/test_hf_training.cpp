@@ -17,6 +17,7 @@
 #include "core/model/causal_lm.h"
 #include "core/model/model_io.h"
 #include "core/text/hf_tokenizer.h"
+#include "tests/common/tiny_config.h"
 
 namespace fs = std::filesystem;
 
@@ -67,17 +68,9 @@ class TestHfTraining : public QObject {
     }
 
     ps::RunConfig config(const std::string& model) {
-        ps::RunConfig c;
-        c.name = "hf-dir";
+        ps::RunConfig c = ps::test::tiny_run_config(data_, 8, "hf-dir");
         c.model.source = model;
-        c.data.train = data_;
-        c.data.max_length = 32;
-        c.data.max_prompt_length = 16;
-        c.train.steps = 8;
-        c.train.batch_size = 8;
         c.train.eval_every = 0;
-        c.train.warmup_steps = 0;
-        c.train.learning_rate = 5e-3;
         c.train.threads = 1;
         c.train.track_pairs = 0;
         return c;

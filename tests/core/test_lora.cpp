@@ -24,6 +24,7 @@
 #include "core/model/model_source.h"
 #include "core/model/safetensors.h"
 #include "core/objectives/logprobs.h"
+#include "tests/common/tiny_config.h"
 
 namespace {
 
@@ -64,18 +65,9 @@ class TestLora : public QObject {
     std::string data_;
 
     ps::RunConfig lora_config(int steps) {
-        ps::RunConfig c;
-        c.name = "lora";
-        c.data.train = data_;
-        c.data.max_length = 32;
-        c.data.max_prompt_length = 16;
+        ps::RunConfig c = ps::test::tiny_run_config(data_, steps, "lora");
         c.data.eval_fraction = 0.2;
-        c.sft.steps = 0;
-        c.train.steps = steps;
         c.train.batch_size = 16;
-        c.train.learning_rate = 5e-3;
-        c.train.warmup_steps = 0;
-        c.train.schedule = "constant";
         c.train.eval_every = 10;
         ps::LoraConfig l;
         l.rank = 8;
@@ -282,7 +274,7 @@ private slots:
         // The reference computed on the fly through the disabled adapters, after every step
         // (when the adapters have trained), equals the reference log-probs cached from the base
         // before training. Compared as reference values, not rewards: see reference_check.h.
-        c.train.reference_logps = "on_the_fly";
+        c.train.reference_logps = ps::ReferenceMode::OnTheFly;
         auto fly = run(c);
         const ps::ModelShape shape = ps::builtin_shape("tiny");
         const int64_t widest = std::max({shape.vocab_size, shape.hidden_size, shape.intermediate_size});
@@ -295,7 +287,7 @@ private slots:
         // step 1 the policy equals its reference, so every reward and the KL estimate are 0.
         auto c = lora_config(3);
         c.objective.algorithm = "kto";
-        c.train.reference_logps = "on_the_fly";
+        c.train.reference_logps = ps::ReferenceMode::OnTheFly;
         auto a = run(c);
         QCOMPARE(a.status, ps::RunStatus::Completed);
         QVERIFY(std::fabs(a.series("rewards/chosen")[0]) < 1e-6);
@@ -569,7 +561,7 @@ private slots:
         if (!lora) c.model.lora.reset();
         c.model.lora ? c.model.lora->dropout = 0.0 : 0.0;
         auto f32 = run(c);
-        c.model.dtype = "bfloat16";
+        c.model.dtype = ps::ModelDType::BFloat16;
         auto b16 = run(c);
         QCOMPARE(b16.status, ps::RunStatus::Completed);
         auto a = f32.series("loss"), b = b16.series("loss");

@@ -15,6 +15,7 @@
 #include "core/engine/run_thread.h"
 #include "core/model/memory_estimate.h"
 #include "core/store/run_store.h"
+#include "tests/common/tiny_config.h"
 
 namespace {
 
@@ -53,11 +54,8 @@ class TestMemory : public QObject {
         o.max_operand = 10;
         const std::string data = dir_.filePath("pairs.jsonl").toStdString();
         ps::write_preference_jsonl(ps::make_arith_pairs(o), data);
-        ps::RunConfig c;
-        c.data.train = data;
-        c.data.max_length = 32;
-        c.data.max_prompt_length = 16;
-        c.train.steps = 3;
+        // Memory does not depend on the learning rate: the shared tiny config, smaller batches.
+        ps::RunConfig c = ps::test::tiny_run_config(data, 3);
         c.train.batch_size = 4;
         c.train.eval_every = 0;
         c.train.track_pairs = 0;
@@ -94,7 +92,7 @@ private slots:
 
         // bfloat16: 2-byte weights; float32 master weights, their float32 gradients (kept
         // between steps; the bfloat16 ones come and go inside the backward pass) and AdamW state.
-        c.model.dtype = "bfloat16";
+        c.model.dtype = ps::ModelDType::BFloat16;
         const auto b = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
         QCOMPARE(b.item_bytes("weights"), int64_t(109056 * 2));
         QCOMPARE(b.item_bytes("master_weights"), int64_t(109056 * 4));
@@ -103,7 +101,7 @@ private slots:
 
         // LoRA rank 8 on all seven projections: per layer 8 x (64+64 + 64+32 + 64+32 + 64+64 +
         // 3 x (64+176)) = 8 x 1168 = 9344; 2 layers: 18688 trainable parameters.
-        c.model.dtype = "float32";
+        c.model.dtype = ps::ModelDType::Float32;
         c.model.lora = ps::LoraConfig{};
         const auto l = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
         QCOMPARE(l.trainable_parameters, int64_t(18688));
@@ -114,13 +112,13 @@ private slots:
 
         // LoRA over a bfloat16 base: the adapters stay float32 (lora.h) and are their own
         // master weights; their gradients are float32.
-        c.model.dtype = "bfloat16";
+        c.model.dtype = ps::ModelDType::BFloat16;
         const auto lb = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
         QCOMPARE(lb.item_bytes("weights"), int64_t(109056 * 2 + 18688 * 4));
         QCOMPARE(lb.item_bytes("master_weights"), int64_t(0));
         QCOMPARE(lb.item_bytes("gradients"), int64_t(18688 * 4));
         QCOMPARE(lb.item_bytes("optimizer"), int64_t(18688 * 8));
-        c.model.dtype = "float32";
+        c.model.dtype = ps::ModelDType::Float32;
 
         // Checkpointing keeps 2 block inputs (256 B each) + one block + final norm per token.
         c.model.lora.reset();
@@ -151,7 +149,7 @@ private slots:
         c.train.threads = 1;
         if (variant == "lora") c.model.lora = ps::LoraConfig{};
         if (variant == "checkpointing") c.train.gradient_checkpointing = true;
-        if (variant == "bfloat16") c.model.dtype = "bfloat16";
+        if (variant == "bfloat16") c.model.dtype = ps::ModelDType::BFloat16;
         if (variant == "kto") c.objective.algorithm = "kto";
         const auto e = ps::estimate_training_memory(c);
         const auto m = ps::test::measure_training_memory(c, dir_.filePath("measure-" + variant).toStdString());

@@ -16,6 +16,7 @@
 #include "core/data/make_data.h"
 #include "core/engine/run_thread.h"
 #include "core/engine/schedule.h"
+#include "tests/common/tiny_config.h"
 
 namespace {
 
@@ -29,18 +30,9 @@ class TestTraining : public QObject {
     std::string data_;
 
     ps::RunConfig tiny_config(int sft_steps, int steps) {
-        ps::RunConfig c;
-        c.name = "tiny";
-        c.data.train = data_;
-        c.data.max_length = 32;
-        c.data.max_prompt_length = 16;
+        ps::RunConfig c = ps::test::tiny_run_config(data_, steps);
         c.sft.steps = sft_steps;
         c.sft.learning_rate = 3e-3;
-        c.train.steps = steps;
-        c.train.batch_size = 8;
-        c.train.learning_rate = 5e-3;
-        c.train.warmup_steps = 0;
-        c.train.schedule = "constant";
         c.train.eval_every = 10;
         c.validate();
         return c;
@@ -71,11 +63,11 @@ private slots:
 
     void schedulesFollowHuggingFace() {
         // Warmup: linear from step/warmup; cosine afterwards reaches 1/2 half-way through decay.
-        QCOMPARE(ps::lr_factor("cosine", 5, 10, 110), 0.5);
-        QCOMPARE(ps::lr_factor("cosine", 11, 10, 110), 1.0);
-        QVERIFY(std::fabs(ps::lr_factor("cosine", 61, 10, 110) - 0.5) < 1e-12);
-        QVERIFY(std::fabs(ps::lr_factor("linear", 61, 10, 110) - 0.5) < 1e-12);
-        QCOMPARE(ps::lr_factor("constant", 100, 10, 110), 1.0);
+        QCOMPARE(ps::lr_factor(ps::LrSchedule::Cosine, 5, 10, 110), 0.5);
+        QCOMPARE(ps::lr_factor(ps::LrSchedule::Cosine, 11, 10, 110), 1.0);
+        QVERIFY(std::fabs(ps::lr_factor(ps::LrSchedule::Cosine, 61, 10, 110) - 0.5) < 1e-12);
+        QVERIFY(std::fabs(ps::lr_factor(ps::LrSchedule::Linear, 61, 10, 110) - 0.5) < 1e-12);
+        QCOMPARE(ps::lr_factor(ps::LrSchedule::Constant, 100, 10, 110), 1.0);
     }
 
     void dpoLossStartsAtLog2AndFalls() {
@@ -149,7 +141,7 @@ private slots:
         CollectSink cached, fly;
         ps::RunControl c1, c2;
         ps::run_training(c, c.to_json(), {&cached}, c1);
-        c.train.reference_logps = "on_the_fly";
+        c.train.reference_logps = ps::ReferenceMode::OnTheFly;
         ps::run_training(c, c.to_json(), {&fly}, c2);
         // The same reference values step by step (not the same rewards: the two runs' references
         // differ in their last bits, and the policies' trajectories drift apart from there).

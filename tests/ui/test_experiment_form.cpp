@@ -284,7 +284,7 @@ private slots:
         const QString lora = estimate([](ps::RunConfig& c) {
             c.train.batch_size = 2;
             c.data.max_length = 192;
-            c.model.dtype = "bfloat16";
+            c.model.dtype = ps::ModelDType::BFloat16;
             c.model.lora = ps::LoraConfig{};
             c.model.lora->rank = 16;
             c.train.gradient_checkpointing = true;
@@ -367,7 +367,7 @@ private slots:
         QVERIFY2(form.isValid(), qPrintable(form.validationMessage()));
         const ps::RunConfig& c = form.runConfig();
         QCOMPARE(c.data.format, std::string("sharegpt"));
-        QCOMPARE(c.data.truncation_mode, std::string("keep_end"));
+        QVERIFY(c.data.truncation_mode == ps::TruncationMode::KeepEnd);
         QCOMPARE(c.data.group_by_length, false);
         QCOMPARE(c.data.columns.at("prompt"), std::string("instruction"));
         QCOMPARE(c.data.columns.at("chosen"), std::string("good"));

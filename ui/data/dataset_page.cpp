@@ -150,7 +150,7 @@ void DatasetPage::fillSummary() {
                 .arg(s.records - s.examples);
     html += tr("Truncated: %1 prompts (%2), %3 with a completion cut to max_length %4.<br>")
                 .arg(s.fit.truncated_prompts)
-                .arg(q(s.limits.mode))
+                .arg(q(ps::choice_name(s.limits.mode)))
                 .arg(s.fit.truncated_completions)
                 .arg(s.limits.max_length);
     if (s.unpaired) {

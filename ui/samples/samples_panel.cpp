@@ -483,7 +483,7 @@ bool SamplesPanel::generate() {
         try {
             TextGeneratorOptions o;
             o.seed = config.seed;  // built-in models: the run's initial weights
-            o.dtype = config.model.dtype == "auto" ? "float32" : config.model.dtype;
+            o.dtype = choice_name(resolved_dtype(config.model.dtype));
             o.device = config.train.device;
             o.chat_template = templateName;  // the run's template, also for its saved model
             GenerationOptions g;
