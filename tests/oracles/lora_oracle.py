@@ -19,13 +19,15 @@ Checks, each a failure (exit 1) when it does not hold:
 import json
 import os
 import sys
+import warnings
 
 import peft
 import torch
 import transformers
+from safetensors.torch import load_file
 
 transformers.utils.logging.disable_progress_bar()
-from safetensors.torch import load_file
+warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 deprecations peft still calls
 
 LOGITS_TOL = 1e-5
 WEIGHT_TOL = 1e-6
