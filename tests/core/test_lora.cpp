@@ -390,31 +390,6 @@ private slots:
         const std::string d = dir_.filePath("roundtrip").toStdString();
         ps::save_lora_adapter(m, l, d, "builtin:tiny");
 
-        // For tests/fixtures/lora/check_peft_adapter.py (peft + transformers, not on this machine):
-        // the base as a Hugging Face directory, the adapter naming it, and these logits.
-        if (qEnvironmentVariableIsSet("PREFSTUDIO_PEFT_FIXTURE_DIR")) {
-            const std::string out = qEnvironmentVariable("PREFSTUDIO_PEFT_FIXTURE_DIR").toStdString();
-            ps::save_hf_model(base, out + "/base");
-            ps::save_lora_adapter(m, l, out + "/adapter", std::filesystem::absolute(out + "/base").string());
-            nlohmann::json e;
-            auto ids_c = ids.contiguous();
-            e["input_ids"] = std::vector<std::vector<int64_t>>();
-            for (int64_t b = 0; b < ids.size(0); ++b)
-                e["input_ids"].push_back(std::vector<int64_t>(ids_c[b].data_ptr<int64_t>(), ids_c[b].data_ptr<int64_t>() + ids.size(1)));
-            auto lg = want.to(torch::kFloat64).contiguous();
-            nlohmann::json logits = nlohmann::json::array();
-            for (int64_t b = 0; b < lg.size(0); ++b) {
-                nlohmann::json rows = nlohmann::json::array();
-                for (int64_t t = 0; t < lg.size(1); ++t) {
-                    auto row = lg[b][t];
-                    rows.push_back(std::vector<double>(row.data_ptr<double>(), row.data_ptr<double>() + row.numel()));
-                }
-                logits.push_back(rows);
-            }
-            e["logits"] = logits;
-            std::ofstream(out + "/expected.json") << e.dump();
-        }
-
         // A fresh base with the same weights, plus the adapter from disk: identical logits.
         ps::CausalLM fresh(ps::builtin_shape("tiny"), false);
         {
