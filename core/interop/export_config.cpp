@@ -462,12 +462,16 @@ ConfigExport export_trl(const RunConfig& c, const json& resolved) {
         m.none("data.format", "TRL reads the file as it is (" + (shape.variant.empty() ? c.data.format : shape.variant) +
                                   ")");
     m.set("data.max_length", "max_length", c.data.max_length);
-    m.set("data.max_prompt_length", "max_prompt_length", c.data.max_prompt_length);
+    // TRL 1.x has no prompt limit in any of these configs (its parser rejects max_prompt_length):
+    // prompt + completion are cut to max_length, at their end by default.
+    m.none("data.max_prompt_length", "TRL 1.x has no prompt limit: prompt + completion are cut to max_length at "
+                                     "their end (only over-long examples train differently)");
     if (c.data.truncation_mode == TruncationMode::Drop)
-        m.differs("data.truncation_mode", "\"drop\" (over-long prompts left out) has no equivalent: TRL truncates them "
-                                          "(truncation_mode keep_end, its default)");
+        m.differs("data.truncation_mode", "\"drop\" (over-long prompts left out) has no equivalent: TRL cuts prompt + "
+                                          "completion to max_length instead");
     else
-        m.set("data.truncation_mode", "truncation_mode", choice_name(c.data.truncation_mode));
+        m.none("data.truncation_mode", "TRL 1.x truncates prompt + completion together, not the prompt alone (DPO's "
+                                       "truncation_mode keep_start, its default; the others have no setting)");
     m.none("data.group_by_length", "TRL batches DPO data in plain shuffled order");
     if (c.data.columns.empty()) m.none("data.columns", "none renamed");
     else m.differs("data.columns", "TRL reads fixed column names (prompt, chosen, rejected / completion, label): rename "
@@ -503,20 +507,33 @@ ConfigExport export_trl(const RunConfig& c, const json& resolved) {
     const bool reference = needs_reference(o);
     switch (algo) {
         case Algorithm::Dpo:
-            m.set("objective.loss_type", "loss_type", o.loss_type);
-            m.set("objective.label_smoothing", "label_smoothing", o.label_smoothing);
-            if (o.sft_weight > 0)
-                m.set("objective.sft_weight", "rpo_alpha", o.sft_weight,
-                      "TRL 0.29 removed rpo_alpha: there, loss_type [" + o.loss_type + ", sft] with loss_weights [1.0, " +
-                          num_text(o.sft_weight) + "]");
+            // TRL 1.x: RPO's NLL term is the loss type "sft" beside ours, weighted by loss_weights
+            // (rpo_alpha is gone; its parser rejects it).
+            if (o.sft_weight > 0) {
+                m.set("objective.loss_type", "loss_type", json::array({o.loss_type, "sft"}));
+                m.set("objective.sft_weight", "loss_weights", json::array({1.0, o.sft_weight}),
+                      "RPO: loss_type [" + o.loss_type + ", sft] with loss_weights [1.0, " + num_text(o.sft_weight) +
+                          "] (TRL < 0.29: rpo_alpha)");
+            } else {
+                m.set("objective.loss_type", "loss_type", o.loss_type);
+                m.none("objective.sft_weight", "0: no NLL term (no sft loss type)");
+            }
+            // TRL 1.x dropped cDPO: its sigmoid loss ignores label_smoothing (robust still reads it).
+            if (o.loss_type == "sigmoid" && o.label_smoothing > 0)
+                m.differs("objective.label_smoothing", "TRL 1.x's sigmoid loss ignores label_smoothing (no cDPO): this run "
+                                                       "trains plain DPO there; loss_type robust is the noise-robust one");
             else
-                m.none("objective.sft_weight", "0: no NLL term (rpo_alpha unset)");
+                m.set("objective.label_smoothing", "label_smoothing", o.label_smoothing);
             if (o.dpop_lambda > 0)
                 m.differs("objective.dpop_lambda", "TRL has no DPO-Positive (Smaug) penalty; this run trains plain " +
                                                        o.loss_type + " DPO there");
             else
                 m.none("objective.dpop_lambda", "0: no DPO-Positive penalty");
-            m.set("objective.reference_free", "reference_free", o.reference_free);
+            if (o.reference_free)
+                m.differs("objective.reference_free", "TRL 1.x has no reference-free DPO (reference_free is gone): the "
+                                                      "run there uses the model's reference log-probs");
+            else
+                m.none("objective.reference_free", "false: the reference model is used, as always in TRL 1.x");
             for (const char* k : {"desirable_weight", "undesirable_weight", "gamma", "cpo_alpha"}) not_read(k);
             break;
         case Algorithm::Kto:
@@ -804,7 +821,7 @@ std::string launch_header(const ConfigExport& e, const std::string& file, const 
         const std::string script = cli ? "$(python -c 'import trl.scripts." + e.trainer + " as s; print(s.__file__)')"
                                        : "examples/scripts/" + e.trainer + ".py";
         comment(h, "TRL config exported by PrefStudio from run config '" + c.name + "' (" +
-                       algorithm_spec(c.objective).title + "). Written for TRL 0.20-0.28.");
+                       algorithm_spec(c.objective).title + "). Written for TRL 1.x (parsed by TRL 1.16's TrlParser in our tests).");
         if (!cli)
             comment(h, "TRL has no `trl " + e.trainer + "` command: run " + script +
                            " of a TRL checkout of your version (it reads --config).");

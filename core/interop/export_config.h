@@ -6,8 +6,10 @@
 // resolved config (RunConfig::to_json) is either mapped or listed; a setting the target cannot
 // reproduce and that changes training is also a warning.
 //
-// Written for TRL 0.20-0.28 (the `datasets:` section of its scripts, rpo_alpha, reference_free,
-// CPOTrainer/ORPOTrainer in the main package) and LLaMA-Factory 0.9 (stage, pref_loss, pref_beta,
+// Written for TRL 1.x (the `datasets:` section of its scripts; RPO as loss_type [.., sft] with
+// loss_weights; no max_prompt_length, reference_free or cDPO there; ORPO/CPO in trl.experimental:
+// tests/oracles/trl_parse_exports.py parses every committed export with TRL 1.16's TrlParser) and
+// LLaMA-Factory 0.9 (stage, pref_loss, pref_beta,
 // pref_ftx, simpo_gamma, kto_chosen_weight/kto_rejected_weight). Field names checked against their
 // sources: TRL's DPOConfig/KTOConfig/CPOConfig/ORPOConfig, ModelConfig, ScriptArguments and
 // DatasetMixtureConfig; LLaMA-Factory's finetuning_args.py and data_args.py.

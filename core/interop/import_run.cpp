@@ -175,7 +175,7 @@ ImportResult stream_source(const SourceFile& source, const std::vector<RunSink*>
         for (const StepMetrics& m : first.steps)
             for (const auto& nv : m.values)
                 if (std::find(names.begin(), names.end(), nv.first) == names.end()) names.push_back(nv.first);
-        const DetectedAlgorithm algo = detect_algorithm(reader->config(), names);
+        const DetectedAlgorithm algo = detect_algorithm(reader->config(), names, first.steps);
         result.algorithm = algo.algorithm;
         result.loss_type = algo.loss_type;
         RunInfo info;

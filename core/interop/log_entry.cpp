@@ -32,7 +32,15 @@ bool number_of(const nlohmann::json& v, double& out) {
     if (s == "NaN" || s == "nan") out = kNaN;
     else if (s == "Infinity" || s == "inf") out = kInf;
     else if (s == "-Infinity" || s == "-inf") out = -kInf;
-    else return false;
+    else {
+        // transformers 5 prints its console log dicts with values as strings of 4 significant
+        // digits ({'loss': '16.25', 'learning_rate': '0.005'}): a whole-string number counts.
+        if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+        char* end = nullptr;
+        const double d = std::strtod(s.c_str(), &end);
+        if (end != s.c_str() + s.size() || !std::isfinite(d)) return false;
+        out = d;
+    }
     return true;
 }
 

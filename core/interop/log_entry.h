@@ -26,8 +26,9 @@ struct MappedEntry {
 // are values; other types are not.
 MappedEntry map_log_entry(const nlohmann::json& entry, const std::vector<std::string>& skip = {});
 
-// A JSON value as a number: numbers, and "NaN"/"nan"/"Infinity"/"inf"/"-Infinity"/"-inf";
-// false for anything else (strings, booleans, null, objects).
+// A JSON value as a number: numbers, "NaN"/"nan"/"Infinity"/"inf"/"-Infinity"/"-inf", and a
+// string that is one whole finite number ("16.25", "6.7e-05": transformers 5's console log);
+// false for anything else (other strings, booleans, null, objects).
 bool number_of(const nlohmann::json& value, double& out);
 
 // JSON text as Python's json module writes it: bare NaN, Infinity and -Infinity (outside

@@ -651,7 +651,36 @@ std::unique_ptr<SourceReader> open_source_reader(const SourceFile& source) {
     throw Error("unknown import format");
 }
 
-DetectedAlgorithm detect_algorithm(const nlohmann::json& config, const std::vector<std::string>& names) {
+namespace {
+
+// rewards/chosen = beta * logps/chosen at every train step (same beta > 0, at least two steps
+// with different log-probs): the rewards have no reference, so a CPO-family trainer.
+bool rewards_are_scaled_logps(const std::vector<StepMetrics>& steps) {
+    std::optional<double> beta, first_logp;
+    bool moved = false;
+    int n = 0;
+    for (const StepMetrics& m : steps) {
+        std::optional<double> r, l;
+        for (const auto& [k, v] : m.values) {
+            if (k == "rewards/chosen") r = v;
+            if (k == "logps/chosen") l = v;
+        }
+        if (!r || !l) continue;
+        if (!std::isfinite(*r) || !std::isfinite(*l) || std::fabs(*l) < 1e-6) return false;
+        const double b = *r / *l;
+        if (!(b > 0)) return false;
+        if (!beta) beta = b, first_logp = *l;
+        else if (std::fabs(b - *beta) > 1e-4 * *beta) return false;
+        if (*l != *first_logp) moved = true;
+        ++n;
+    }
+    return n >= 2 && moved;
+}
+
+}  // namespace
+
+DetectedAlgorithm detect_algorithm(const nlohmann::json& config, const std::vector<std::string>& names,
+                                   const std::vector<StepMetrics>& steps) {
     auto has_metric = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
     auto text = [&](const char* k) -> std::string {
         return config.is_object() && config.contains(k) && config[k].is_string() ? config[k].get<std::string>() : std::string();
@@ -687,6 +716,8 @@ DetectedAlgorithm detect_algorithm(const nlohmann::json& config, const std::vect
     }
     if (!loss_type.empty() && (has("rpo_alpha") || has("ref_model_init_kwargs") || has("precompute_ref_log_probs") || has("beta")))
         return {"dpo", loss_type, "DPO's arguments (loss_type " + loss_type + ")"};
+    if (loss_type.empty() && rewards_are_scaled_logps(steps))
+        return {"cpo", "", "rewards are beta x the policy's log-probs (no reference): TRL's CPO"};
     if (has_metric("rewards/chosen") || has_metric("rewards/accuracies"))
         return {"dpo", loss_type, "the reward metrics"};
     return d;

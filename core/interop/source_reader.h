@@ -87,6 +87,10 @@ struct DetectedAlgorithm {
     std::string loss_type;  // "sigmoid", "ipo", "hinge", ...; "" when unknown
     std::string evidence;   // why, in a few words
 };
-DetectedAlgorithm detect_algorithm(const nlohmann::json& config, const std::vector<std::string>& metric_names);
+// `steps` (optional, the first entries read) tells a reference-free run from DPO when nothing
+// else does: rewards/chosen a constant multiple (beta) of logps/chosen at every step is TRL's CPO
+// (or SimPO; its logs alone do not tell which), whose logs carry no config.
+DetectedAlgorithm detect_algorithm(const nlohmann::json& config, const std::vector<std::string>& metric_names,
+                                   const std::vector<StepMetrics>& steps = {});
 
 }  // namespace ps
