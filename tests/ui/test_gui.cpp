@@ -69,6 +69,7 @@ private slots:
     void crosshairListsTheValuesAtAStep();
     void stepAxesZoomTogether();
     void storedRunOpensInTheMonitor();
+    void diagnosisFollowsTheSelectedRun();
     void runsFilterAndDelete();
     void tagsNotesAndCloneRun();
     void datasetTabFollowsTheForm();
@@ -744,6 +745,44 @@ void TestGui::storedRunOpensInTheMonitor() {
     QCOMPARE(window.openedRunId(), other);
     QCOMPARE(monitor->pointCount("rewards/chosen"), 5);
     QVERIFY(bandsIn(window.livePlot(), monitor->rewardsAxisRect()).empty());
+}
+
+// Selecting a run in the Runs table (no double-click, no Open) shows its diagnosis: the stored
+// run's retrospective verdict, computed off the GUI thread. trainingRecord's rewards fall from
+// step 60 (chosen -0.008/step, rejected -0.018/step): a 120-step run ends both falling, a
+// 40-step one never got there.
+void TestGui::diagnosisFollowsTheSelectedRun() {
+    MainWindow window(storePath());
+    const int64_t falling = storeRun(*window.store(), "falls", "dpo", 120, false);
+    const int64_t early = storeRun(*window.store(), "early", "dpo", 40, false);
+    window.refreshRuns();
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunsView* runs = window.runsView();
+    ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+
+    runs->selectRun(falling);
+    QTRY_COMPARE(window.openedRunId(), falling);
+    QTRY_VERIFY2(panel->headline().startsWith(QStringLiteral("Problem: both rewards are falling")),
+                 qPrintable(panel->headline()));
+    QCOMPARE(panel->severity(), QStringLiteral("problem"));
+    QCOMPARE(panel->regime(), QStringLiteral("both_falling"));
+
+    // Another click, another run's diagnosis.
+    QTableView* table = runs->table();
+    runs->selectRun(early);
+    const QModelIndex index = table->selectionModel()->selectedRows().value(0);
+    QVERIFY(index.isValid());
+    QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(index).center());
+    QTRY_COMPARE(window.openedRunId(), early);
+    QTRY_VERIFY2(panel->headline().startsWith(QStringLiteral("Fine: healthy throughout")), qPrintable(panel->headline()));
+    QCOMPARE(panel->regime(), QStringLiteral("healthy"));
+
+    // A refresh keeps the selection and opens nothing anew; selecting two runs opens neither.
+    window.refreshRuns();
+    QCOMPARE(window.openedRunId(), early);
+    table->selectAll();
+    QCOMPARE(window.openedRunId(), early);
 }
 
 void TestGui::runsFilterAndDelete() {
