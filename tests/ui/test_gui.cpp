@@ -28,8 +28,10 @@
 
 #include <thread>
 
+#include "core/diagnose/diagnosis.h"
 #include "ui/data/dataset_page.h"
 #include "ui/experiment/experiment_form.h"
+#include "ui/diagnose/regime_timeline.h"
 #include "ui/live/diagnosis_panel.h"
 #include "ui/live/metric_buffer.h"
 #include "ui/live/regime_bands.h"
@@ -70,6 +72,7 @@ private slots:
     void stepAxesZoomTogether();
     void storedRunOpensInTheMonitor();
     void diagnosisFollowsTheSelectedRun();
+    void liveHeadlineStripAndBandsAgree();
     void runsFilterAndDelete();
     void tagsNotesAndCloneRun();
     void datasetTabFollowsTheForm();
@@ -783,6 +786,62 @@ void TestGui::diagnosisFollowsTheSelectedRun() {
     QCOMPARE(window.openedRunId(), early);
     table->selectAll();
     QCOMPARE(window.openedRunId(), early);
+}
+
+// A live run's label changes come from core's LiveDiagnosis (the segmentation of the run so far):
+// the headline is the latest event's (with its severity), the strip's last segment and the
+// plot's last band are that event's regime from that event's since_step, also after a revision.
+void TestGui::liveHeadlineStripAndBandsAgree() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunSession* session = window.runSession();
+    ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+    ps::LiveDiagnosis live;
+    std::vector<ps::RunEvent> all;
+    for (int64_t first = 1; first <= 120; first += 20) {
+        const std::vector<ps::StepMetrics> batch = trainingRecords(first, first + 19);
+        std::vector<ps::RunEvent> events;
+        for (const ps::StepMetrics& m : batch) {
+            live.add(m);
+            for (ps::RunEvent& e : live.take_events()) events.push_back(std::move(e));
+        }
+        all.insert(all.end(), events.begin(), events.end());
+        emit session->metricsArrived(batch);
+        if (!events.empty()) emit session->eventsArrived(events);
+        emit session->tickFinished();
+    }
+    QVERIFY(!all.empty());
+    const ps::RunEvent& last = all.back();
+    QCOMPARE(last.data.at("to").get<std::string>(), std::string("both_falling"));
+    const QString headline = QString::fromStdString(last.data.at("headline").get<std::string>());
+    QVERIFY2(panel->headline().startsWith(headline), qPrintable(panel->headline()));
+    QVERIFY(panel->headline().contains(QStringLiteral("live at step %1").arg(last.step)));
+    QCOMPARE(panel->regime(), QStringLiteral("both_falling"));
+    QCOMPARE(panel->explanation(), QString::fromStdString(last.message));
+    const auto& segments = panel->regimeTimeline()->segments();
+    QVERIFY(!segments.empty());
+    QCOMPARE(segments.back().regime, QStringLiteral("both_falling"));
+    QCOMPARE(segments.back().start, last.data.at("since_step").get<int64_t>());
+    for (size_t i = 1; i < segments.size(); ++i) QVERIFY(segments[i].start > segments[i - 1].end - 1);
+    const auto& stretches = window.liveMonitor()->regimeBands().stretches();
+    QVERIFY(!stretches.empty());
+    QCOMPARE(stretches.back().regime, QStringLiteral("both_falling"));
+    QCOMPARE(stretches.back().start, last.data.at("since_step").get<int64_t>());
+
+    // A revision back in time replaces what it covers: a healthy label from step 1 leaves one
+    // segment and no band.
+    ps::RunEvent revised = last;
+    revised.data["from"] = "both_falling";
+    revised.data["to"] = "healthy";
+    revised.data["since_step"] = 1;
+    emit session->eventsArrived({revised});
+    emit session->tickFinished();
+    QCOMPARE(int(panel->regimeTimeline()->segments().size()), 1);
+    QCOMPARE(panel->regimeTimeline()->segments().front().regime, QStringLiteral("healthy"));
+    QCOMPARE(int(window.liveMonitor()->regimeBands().stretches().size()), 1);
+    QVERIFY(bandsIn(window.livePlot(), window.liveMonitor()->rewardsAxisRect()).empty());
 }
 
 void TestGui::runsFilterAndDelete() {

@@ -137,10 +137,10 @@ std::vector<SyntheticRunSpec> scenarios(const std::vector<double>& noise_levels,
         {"both falling from the start", {{"both_falling", 300, -0.8, -2.4, true}}},
         {"healthy then both falling", {{"healthy", 150, 0.2, -1.0, true}, {"both_falling", 150, -0.7, -1.2}}},
         // TinyLlama's real run: chosen peaks, then both fall while chosen stays above 0 (watch).
-        {"both falling, chosen still above", {{"healthy", 150, 0.6, -1.0, true}, {"both_falling", 150, -0.25, -1.2}}},
+        {"both falling, chosen still above", {{"healthy", 150, 1.1, -1.0, true}, {"both_falling", 150, -0.3, -1.2}}},
         {"recovery", {{"both_falling", 120, -0.6, -1.6}, {"healthy", 180, 0.35, -0.6, true}}},
         // The real Qwen2.5-0.5B clean-data run: both fall, then steady far below the reference.
-        {"likelihood displacement, then steady", {{"both_falling", 150, -1.5, -3.0, true}, {"healthy", 150, 0.0, -0.3, true}}},
+        {"likelihood displacement, then steady", {{"both_falling", 150, -1.5, -3.0}, {"healthy", 150, 0.0, -0.3, true}}},
         {"both rising (absolute rewards)", {{"healthy", 60, 0.1, -0.8}, {"both_rising", 240, 1.2, 0.6}}, 1, -1.5},
         {"margin collapsing", {{"healthy", 150, 0.1, -1.6, true}, {"margin_collapsing", 150, -0.2, 1.1}}},
         {"divergence to NaN", {{"healthy", 200, 0.1, -1.2, true}, {"diverging", 50, 0, 0}}},
@@ -311,6 +311,8 @@ LiveScore score_live(const SyntheticRun& run, const ps::DiagnosisContext& contex
         live.add(m);
         label.push_back(ps::to_string(live.current()));
     }
+    live.finish();  // the run's end settles the label (DiagnosisSink does this on "done")
+    label.back() = ps::to_string(live.current());
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     s.records = int64_t(run.stream.size());
     s.end_agrees = label.back() == retrospective.value("final_regime", std::string());
