@@ -156,6 +156,12 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     connect(runsView_->table()->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
         const int64_t id = runsView_->selectedRunId();
         if (id > 0 && id != samplesPanel_->runId()) samplesPanel_->showRun(id);
+        // The plots and the Diagnosis tab follow the run the user selects (one row; not while a
+        // run is live). A refresh re-selects the same run: that opens nothing again.
+        const bool another = id != selectedRunId_;
+        selectedRunId_ = id;
+        if (another && id > 0 && id != openedRunId_ && !isRunning() && runsView_->selectedRunIds().size() == 1)
+            openStoredRun(id);
     });
     connect(runsView_, &RunsView::openRequested, this, &MainWindow::openStoredRun);
     connect(runsView_, &RunsView::cloneRequested, this, &MainWindow::cloneStoredRun);

@@ -225,6 +225,7 @@ private:
     QString datasetKey_;            // what the dataset page shows (path and data options)
     quint64 datasetGeneration_ = 0;  // drops summaries of files the form no longer names
     int64_t openedRunId_ = 0;
+    int64_t selectedRunId_ = 0;  // the run selected in the Runs table when it last changed
     nlohmann::json liveMetrics_ = nlohmann::json::object();  // newest value of each live metric
     QElapsedTimer runsRefreshClock_;  // throttles the runs table refresh during a run
 
@@ -234,7 +235,7 @@ private:
     // Reads dataset summaries off the GUI thread. The window's own pool, not the global one: the
     // destructor waits for it, so no task posts its result to a window that is already gone.
     QThreadPool datasetPool_;
-    // Diagnoses opened stored runs off the GUI thread (the regime detector takes seconds on a
+    // Diagnoses opened stored runs off the GUI thread (the segmentation takes up to a second on a
     // run of 100,000 steps); one at a time, the newest open wins (diagnosisGeneration_).
     QThreadPool diagnosisPool_;
     quint64 diagnosisGeneration_ = 0;

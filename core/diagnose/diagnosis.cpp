@@ -1,6 +1,7 @@
 #include "core/diagnose/diagnosis.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -153,7 +154,7 @@ Regime dominant_problem(const std::vector<Phase>& phases) {
 
 nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const DiagnosisContext& context) {
     PhaseOptions phase_options = context.phases;
-    phase_options.rewards_start_at_zero = context.rewards_relative;
+    phase_options.rewards_start_at_zero = context.rewards_relative && context.starts_run;
     PhaseSegmentation seg = segment_phases(all_steps, phase_options);
     for (Phase& p : seg.phases) align_directions(p);
     const bool absolute = !context.rewards_relative;
@@ -229,11 +230,24 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
     // Severity and the words.
     bool earlier_problem = false;
     for (size_t i = 0; i + 1 < seg.phases.size(); ++i) earlier_problem = earlier_problem || is_problem(seg.phases[i].regime);
+    // Likelihood displacement (Razin et al. 2024): chosen ended clearly below its baseline and
+    // lost at least half as much as the (clearly positive) margin gained: the margin was bought
+    // mostly by making the chosen answers less likely, which no later flat or healthy stretch
+    // undoes. A practitioner reads that end state as a problem, whatever the last phase does.
+    const double margin_se = last_fit && std::isfinite(last_fit->margin.end_se) ? last_fit->margin.end_se : 0.0;
+    const bool displaced = chosen.fell && std::isfinite(md.margin) && md.margin > z * margin_se && md.margin > 0.0 &&
+                           -md.from_chosen >= 0.5 * md.margin;
     std::string severity = "unknown";
     if (last_fit || final_regime == Regime::Diverging) {
-        if (final_regime == Regime::Diverging || final_regime == Regime::MarginCollapsing ||
-            final_regime == Regime::BothFalling)
+        // Both falling while chosen still stands above its baseline (TinyLlama's real run: chosen
+        // +0.10 after peaking near +0.3, the margin still growing) is a warning, not yet a loss.
+        const bool falling_problem = final_regime == Regime::BothFalling && (chosen.fell || !std::isfinite(chosen.end) ||
+                                                                             !chosen.rose);
+        if (final_regime == Regime::Diverging || final_regime == Regime::MarginCollapsing || falling_problem ||
+            displaced)
             severity = "problem";
+        else if (final_regime == Regime::BothFalling)
+            severity = "watch";
         else if (final_regime == Regime::BothRising || earlier_problem || chosen.fell)
             severity = "watch";
         else
@@ -266,7 +280,13 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
         std::string levels;
         if (std::isfinite(chosen.end)) {
             levels = "chosen ended at " + level_text(chosen);
-            if (chosen.fell) levels += ", below " + ref + ref_value + ": the chosen answers lost likelihood";
+            if (chosen.fell) {
+                levels += ", below " + ref + ref_value + ": the chosen answers lost likelihood";
+                if (displaced)
+                    levels += " (likelihood displacement: " + fmt("%.3f", -md.from_chosen) +
+                              " of chosen lost for a margin of " + fmt("%.3f", md.margin) +
+                              ", which grows only because rejected fell further)";
+            }
             else if (chosen.rose) levels += ", above " + ref + ref_value;
             else levels += ", level with " + ref + ref_value;
         }
@@ -279,7 +299,8 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
         if (final_regime == Regime::Diverging && last_fit) levels = "before that, " + levels;
         std::string sev = severity;
         sev[0] = char(sev[0] - 'a' + 'A');
-        headline = sev + ": " + state + (levels.empty() ? "" : "; " + levels) + ".";
+        headline = sev + ": " + (displaced && !is_problem(final_regime) ? "likelihood displacement; " : "") + state +
+                   (levels.empty() ? "" : "; " + levels) + ".";
         if (absolute)
             headline += " (" + (context.algorithm.empty() ? std::string("These") : algorithm_title_of(context.algorithm)) +
                         " rewards are beta x the policy's own average log-prob, with no reference: levels and changes "
@@ -318,10 +339,15 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
             {"problem_steps", std::move(problem_steps)},
             {"dominant_problem", dominant == Regime::WarmingUp ? nlohmann::json(nullptr) : nlohmann::json(to_string(dominant))},
             {"severity", severity},
+            {"likelihood_displacement", displaced},
             {"headline", headline},
             {"verdict", verdict},
             {"noise", {{"chosen", num(seg.noise_chosen)}, {"rejected", num(seg.noise_rejected)}, {"margin", num(seg.noise_margin)}}},
             {"unlogged_side", unlogged.empty() ? nlohmann::json(nullptr) : nlohmann::json(unlogged)},
+            {"early_levels", last_fit ? nlohmann::json{{"chosen", num(seg.chosen_baseline)},
+                                                       {"rejected", num(seg.rejected_baseline)},
+                                                       {"margin", num(seg.margin_baseline)}}
+                                      : nlohmann::json(nullptr)},
             {"options", phase_options.to_json()}};
 }
 
@@ -344,46 +370,211 @@ std::optional<RegimeEvent> parse_regime_event(const RunEvent& e) {
     return r;
 }
 
-DiagnosisSink::DiagnosisSink(EventCallback emit, RegimeDetectorOptions options)
-    : emit_(std::move(emit)), detector_(std::move(options)) {
+DiagnosisContext diagnosis_context_for(const std::string& algorithm_name, const nlohmann::json& resolved_config,
+                                       const nlohmann::json& config) {
+    DiagnosisContext context;
+    context.algorithm = algorithm_name;
+    const std::optional<Algorithm> algorithm = find_algorithm(algorithm_name);
+    if (!algorithm) return context;
+    const AlgorithmSpec& row = algorithm_spec(*algorithm);
+    context.data = row.data;
+    context.rewards_relative = row.rewards == RewardKind::RelativeToReference;
+    // Reference-free DPO: the reference is uniform, so the rewards are the policy's own.
+    for (const nlohmann::json* c : {&resolved_config, &config})
+        if (c->is_object() && c->contains("objective") && (*c)["objective"].is_object()) {
+            const nlohmann::json& objective = (*c)["objective"];
+            if (objective.contains("reference_free") && objective["reference_free"].is_boolean() &&
+                objective["reference_free"].get<bool>())
+                context.rewards_relative = false;
+            break;
+        }
+    return context;
+}
+
+void LiveDiagnosisOptions::validate() const {
+    if (window < 16) throw Error("live diagnosis option window must be >= 16, got " + std::to_string(window));
+    if (stride < 1 || stride > window)
+        throw Error("live diagnosis option stride must be in [1, window], got " + std::to_string(stride));
+    if (hold < 1) throw Error("live diagnosis option hold must be >= 1, got " + std::to_string(hold));
+}
+
+LiveDiagnosis::LiveDiagnosis(DiagnosisContext context, LiveDiagnosisOptions options)
+    : context_(std::move(context)), options_(options) {
+    options_.validate();
+    context_.phases.validate();
+}
+
+void LiveDiagnosis::reset(DiagnosisContext context) {
+    context.phases.validate();
+    const LiveDiagnosisOptions options = options_;
+    *this = LiveDiagnosis();
+    options_ = options;
+    context_ = std::move(context);
+}
+
+bool LiveDiagnosis::add(const StepMetrics& m) {
+    // The training records, as segment_phases reads them; only the metrics it reads are kept.
+    StepMetrics kept;
+    kept.step = m.step;
+    kept.wall_time = m.wall_time;
+    for (const auto& [name, value] : m.values)
+        if (name == "rewards/chosen" || name == "rewards/rejected" || name == "rewards/margins" || name == "loss" ||
+            name == "grad_norm")
+            kept.values.emplace_back(name, value);
+    if (kept.values.empty()) return false;
+    if (records_ > 0 && m.step <= last_step_) return false;
+    last_step_ = m.step;
+    ++records_;
+    window_.push_back(std::move(kept));
+    if (window_.size() > size_t(options_.window)) window_.pop_front();
+    ++since_diagnosis_;
+    // Every records / 128 records, at least 1, at most `stride`: a bounded cost per record.
+    const int64_t stride = std::clamp<int64_t>(records_ / 128, 1, options_.stride);
+    if (since_diagnosis_ < stride) return false;
+    diagnose(m.step, false);
+    return true;
+}
+
+bool LiveDiagnosis::finish() {
+    if (window_.empty()) return false;
+    // The held-back label too: the run is over, its last diagnosis is what it ended as.
+    if (since_diagnosis_ > 0) diagnose(window_.back().step, true);
+    else if (!candidate_.empty()) announce(window_.back().step);
+    return true;
+}
+
+void LiveDiagnosis::diagnose(int64_t step, bool final) {
+    since_diagnosis_ = 0;
+    DiagnosisContext context = context_;
+    const bool whole = records_ <= int64_t(window_.size());
+    context.starts_run = whole;
+    if (!whole && early_.is_object()) {
+        const auto level = [&](const char* key) {
+            const auto it = early_.find(key);
+            return it != early_.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+        };
+        context.phases.chosen_baseline = level("chosen");
+        context.phases.rejected_baseline = level("rejected");
+        context.phases.margin_baseline = level("margin");
+    }
+    const std::vector<StepMetrics> stream(window_.begin(), window_.end());
+    latest_ = diagnose_series(stream, context);
+    if (whole && latest_["early_levels"].is_object()) early_ = latest_["early_levels"];
+
+    const std::string final_name = latest_.value("final_regime", std::string("warming_up"));
+    const Regime final_regime = regime_from_string(final_name);
+    const nlohmann::json& regimes = latest_["regimes"];
+    const nlohmann::json& levels = latest_["levels"];
+    const auto side = [&](const char* name) {
+        const nlohmann::json& l = levels[name];
+        if (!l.is_object()) return std::string("-");
+        return std::string(l.value("fell", false) ? "fell" : l.value("rose", false) ? "rose" : "level");
+    };
+    const std::string severity = latest_.value("severity", std::string("unknown"));
+    const std::string key = final_name + "|" + severity + "|" + side("chosen") + "|" + side("rejected");
+    // Nothing judged yet (too few points, no rewards): no label to announce.
+    if (final_regime == Regime::WarmingUp || regimes.empty() || key == key_) {
+        candidate_.clear();
+        return;
+    }
+    if (key != candidate_) {
+        candidate_ = key;
+        candidate_since_ = records_;
+    }
+    if (!final && final_regime != Regime::Diverging && records_ - candidate_since_ + 1 < options_.hold) return;
+    announce(step);
+}
+
+void LiveDiagnosis::announce(int64_t step) {
+    const nlohmann::json& regimes = latest_["regimes"];
+    const std::string final_name = latest_.value("final_regime", std::string("warming_up"));
+    const std::string severity = latest_.value("severity", std::string("unknown"));
+    const nlohmann::json& last = regimes.back();
+    RunEvent e;
+    e.step = step;
+    e.kind = "regime";
+    e.message = last.value("explanation", std::string());
+    e.data = last.contains("evidence") && last["evidence"].is_object() ? last["evidence"] : nlohmann::json::object();
+    e.data["from"] = to_string(label_);
+    e.data["to"] = final_name;
+    e.data["since_step"] = last.value("start_step", step);
+    e.data["declared_step"] = step;
+    e.data["live"] = true;
+    e.data["severity"] = severity;
+    e.data["headline"] = latest_.value("headline", std::string());
+    e.data["window_start_step"] = window_.front().step;
+    e.data["records"] = records_;
+    pending_.push_back(std::move(e));
+    label_ = regime_from_string(final_name);
+    key_ = candidate_;
+    candidate_.clear();
+}
+
+std::vector<RunEvent> LiveDiagnosis::take_events() {
+    std::vector<RunEvent> out;
+    out.swap(pending_);
+    return out;
+}
+
+DiagnosisSink::DiagnosisSink(EventCallback emit, LiveDiagnosisOptions options)
+    : emit_(std::move(emit)), live_(DiagnosisContext{}, options) {
     if (!emit_) throw Error("a DiagnosisSink needs a callback for its regime events, got none");
 }
 
 void DiagnosisSink::on_start(const RunInfo& info) {
-    (void)info;
     std::lock_guard<std::mutex> lock(mutex_);
-    detector_.reset();
+    live_.reset(diagnosis_context_for(info.algorithm, info.resolved_config, info.config));
 }
 
 void DiagnosisSink::on_metrics(const StepMetrics& metrics) {
-    std::vector<RegimeChange> changes;
+    std::vector<RunEvent> events;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        detector_.add(metrics);
-        changes = detector_.take_changes();
+        live_.add(metrics);
+        events = live_.take_events();
+        last_wall_ = metrics.wall_time;
     }
-    // Outside the lock: the callback may forward to sinks that ask this one for its segments.
-    for (RegimeChange& c : changes) {
-        RunEvent e;
-        e.step = c.step;
+    // Outside the lock: the callback may forward to sinks that ask this one for its label.
+    for (RunEvent& e : events) {
         e.wall_time = metrics.wall_time;
-        e.kind = "regime";
-        e.message = std::move(c.explanation);
-        e.data = c.evidence.is_object() ? std::move(c.evidence) : nlohmann::json::object();
-        e.data["from"] = c.from;
-        e.data["to"] = c.to;
+        emit_(e);
+    }
+}
+
+void DiagnosisSink::on_progress(const RunProgress& progress) {
+    if (progress.phase == "done") finish();
+}
+
+void DiagnosisSink::on_finish(RunStatus status, const nlohmann::json& final_metrics, const std::string& error) {
+    (void)status;
+    (void)final_metrics;
+    (void)error;
+    finish();
+}
+
+void DiagnosisSink::finish() {
+    std::vector<RunEvent> events;
+    double wall = 0.0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        live_.finish();
+        events = live_.take_events();
+        wall = last_wall_;
+    }
+    for (RunEvent& e : events) {
+        e.wall_time = wall;
         emit_(e);
     }
 }
 
 Regime DiagnosisSink::current() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return detector_.current();
+    return live_.current();
 }
 
-std::vector<RegimeSegment> DiagnosisSink::segments() const {
+nlohmann::json DiagnosisSink::latest() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return detector_.segments();
+    return live_.latest();
 }
 
 }  // namespace ps

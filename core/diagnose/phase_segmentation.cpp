@@ -259,7 +259,10 @@ nlohmann::json PhaseOptions::to_json() const {
             {"loss_explode_factor", loss_explode_factor},
             {"grad_norm_min_ratio", grad_norm_min_ratio},
             {"grad_norm_z", grad_norm_z},
-            {"rewards_start_at_zero", rewards_start_at_zero}};
+            {"rewards_start_at_zero", rewards_start_at_zero},
+            {"chosen_baseline", num(chosen_baseline)},
+            {"rejected_baseline", num(rejected_baseline)},
+            {"margin_baseline", num(margin_baseline)}};
 }
 
 nlohmann::json LineFit::to_json() const {
@@ -618,6 +621,11 @@ PhaseSegmentation segment_phases(const std::vector<StepMetrics>& stream, const P
             if (std::isfinite(v) && std::isfinite(out.rejected_baseline))
                 out.scale = std::max(out.scale, std::fabs(v - out.rejected_baseline));
     }
+    // A live window of a longer run: the run's own early levels (see PhaseOptions).
+    if (std::isfinite(options.chosen_baseline)) out.chosen_baseline = options.chosen_baseline;
+    if (std::isfinite(options.rejected_baseline)) out.rejected_baseline = options.rejected_baseline;
+    if (std::isfinite(options.margin_baseline)) base_m = options.margin_baseline;
+    out.margin_baseline = base_m;
     if (!out.has_chosen) out.chosen_baseline = kNaN;
     if (!out.has_rejected) out.rejected_baseline = kNaN;
     const double typical_rate = last_x > first_x ? out.scale / (last_x - first_x) : 0.0;

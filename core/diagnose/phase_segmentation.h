@@ -22,13 +22,14 @@
 // Steps may be any logging interval and have gaps: lines are fitted against the step.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/common/run_types.h"
-#include "core/diagnose/regime_detector.h"
+#include "core/diagnose/regime.h"
 
 namespace ps {
 
@@ -46,6 +47,14 @@ struct PhaseOptions {
     // phase's change is then also measured from 0, which gives runs of a few logged points
     // their power (diagnose_series sets it from DiagnosisContext::rewards_relative).
     bool rewards_start_at_zero = false;
+    // The run's early levels (PhaseSegmentation's baselines) when the stream is a live window of
+    // the run's latest records (diagnosis.h, LiveDiagnosis): "the margin had grown" and the
+    // levels of reference-free rewards are measured from the run's start, not the window's (the
+    // run's scale, what a slope is compared with, stays the window's own). NaN: the stream starts
+    // the run and sets them.
+    double chosen_baseline = std::numeric_limits<double>::quiet_NaN();
+    double rejected_baseline = std::numeric_limits<double>::quiet_NaN();
+    double margin_baseline = std::numeric_limits<double>::quiet_NaN();
 
     void validate() const;  // throws ps::Error naming the option
     nlohmann::json to_json() const;
@@ -82,7 +91,7 @@ struct PhaseSegmentation {
     bool has_chosen = false, has_rejected = false;  // logged with finite values at all
     double noise_chosen = 0.0, noise_rejected = 0.0, noise_margin = 0.0;  // from differences
     // The fitted levels at the first logged point: the run's own early baseline.
-    double chosen_baseline = 0.0, rejected_baseline = 0.0;
+    double chosen_baseline = 0.0, rejected_baseline = 0.0, margin_baseline = 0.0;
     // The largest change of either fitted level from its baseline (the run's scale).
     double scale = 0.0;
     std::vector<Phase> phases;  // tile the records in order; empty when not enough data

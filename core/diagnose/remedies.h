@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config/run_config.h"
-#include "core/diagnose/regime_detector.h"
+#include "core/diagnose/regime.h"
 
 namespace ps {
 

@@ -157,7 +157,7 @@ ImportResult stream_source(const SourceFile& source, const std::vector<RunSink*>
     // native run (engine's run_training): after the step's metrics.
     DiagnosisSink diagnosis([&sinks](const RunEvent& e) {
         for (RunSink* s : sinks) s->on_event(e);
-    }, options.detector);
+    }, options.live);
     std::vector<RunSink*> all = sinks;
     if (follow || options.live_diagnosis) all.push_back(&diagnosis);
 

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/run_types.h"
-#include "core/diagnose/regime_detector.h"
+#include "core/diagnose/diagnosis.h"
 #include "core/interop/source_reader.h"
 #include "core/store/run_record.h"
 
@@ -33,11 +33,11 @@ std::vector<SourceFile> find_sources(const std::string& path);
 
 struct ImportOptions {
     std::string name;  // empty: the source's (its output directory's name)
-    RegimeDetectorOptions detector;
-    // Run the live regime detector (DiagnosisSink) over a plain import too, storing its regime
-    // events. Following always does. Off by default: it is most of an import's time (about
-    // 45 us a step), and a run stored without regime events gets them from its diagnosis when
-    // it is shown (RunRecord::timeline_events), as every imported run did before.
+    LiveDiagnosisOptions live;
+    // Run the live diagnosis (DiagnosisSink) over a plain import too, storing its label changes
+    // as regime events. Following always does. Off by default: it re-segments the run at every
+    // record (up to LiveDiagnosisOptions::window), and a run stored without regime events gets
+    // them from its diagnosis when it is shown (RunRecord::timeline_events).
     bool live_diagnosis = false;
     // Following: seconds between reads of the file, and after the run's last step (LLaMA-
     // Factory's final line, the summary) how long to wait for a final eval entry.
@@ -63,7 +63,7 @@ struct ImportResult {
     nlohmann::json to_json() const;  // {id, name, format, path, points, steps, metrics{}, ...}
 };
 
-// Reads `source` and streams it to `sinks` as a run (regime events of the live detector
+// Reads `source` and streams it to `sinks` as a run (regime events of the live diagnosis
 // included when following or with options.live_diagnosis). follow = false: what the file holds now (status Completed when the final summary
 // is there, else Stopped). follow = true: keeps reading as the file grows until the run's final
 // summary or until `stop` becomes true (status Stopped). Throws DataError for a corrupt source
@@ -74,7 +74,7 @@ ImportResult stream_source(const SourceFile& source, const std::vector<RunSink*>
 // The whole source as the rows of a run record, without a store: make_run_record(
 // read_run_record_source(source)) is the run's record (series in step order, one point per
 // step; the run's name, algorithm, imported config, source and final values; the live
-// detector's regime events when options.live_diagnosis). Throws DataError as stream_source.
+// diagnosis's regime events when options.live_diagnosis). Throws DataError as stream_source.
 RunRecordSource read_run_record_source(const SourceFile& source, const ImportOptions& options = {});
 
 // stream_source into `store` (one transaction for a plain import; a flush after every read

@@ -89,23 +89,7 @@ std::optional<std::string> saved_model_dir_of(const std::vector<RunEvent>& event
 }
 
 DiagnosisContext diagnosis_context(const StoredRun& run) {
-    DiagnosisContext context;
-    context.algorithm = run.algorithm;
-    const std::optional<Algorithm> algorithm = find_algorithm(run.algorithm);
-    if (!algorithm) return context;
-    const AlgorithmSpec& row = algorithm_spec(*algorithm);
-    context.data = row.data;
-    context.rewards_relative = row.rewards == RewardKind::RelativeToReference;
-    // Reference-free DPO: the reference is uniform, so the rewards are the policy's own.
-    for (const nlohmann::json* config : {&run.resolved_config, &run.config})
-        if (config->is_object() && config->contains("objective") && (*config)["objective"].is_object()) {
-            const nlohmann::json& objective = (*config)["objective"];
-            if (objective.contains("reference_free") && objective["reference_free"].is_boolean() &&
-                objective["reference_free"].get<bool>())
-                context.rewards_relative = false;
-            break;
-        }
-    return context;
+    return diagnosis_context_for(run.algorithm, run.resolved_config, run.config);
 }
 
 void diagnose_run_record(RunRecord& r, const PhaseOptions& options) {

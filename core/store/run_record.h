@@ -18,7 +18,7 @@
 #include "core/common/run_types.h"
 #include "core/diagnose/diagnosis.h"
 #include "core/diagnose/pair_tracking.h"
-#include "core/diagnose/regime_detector.h"
+#include "core/diagnose/regime.h"
 #include "core/diagnose/remedies.h"
 #include "core/store/run_store.h"
 

@@ -1,6 +1,8 @@
-// Qt Test for core/diagnose: the regime detector on synthetic metric streams with known regimes
-// and seeded Gaussian noise (timing of each declared change, segments, evidence), the margin
-// decomposition by hand, diagnose_series' JSON, and the DiagnosisSink's "regime" events.
+// Qt Test for core/diagnose: the live diagnosis (LiveDiagnosis: the segmentation of the run's
+// latest records) on synthetic metric streams with known regimes and seeded Gaussian noise (when
+// each label appears against the documented delay, its evidence, the end label against the
+// retrospective diagnosis), the margin decomposition by hand, diagnose_series' JSON, and the
+// DiagnosisSink's "regime" events.
 #include <QtTest>
 
 #include <cmath>
@@ -15,13 +17,13 @@
 #include "core/common/run_types.h"
 #include "core/diagnose/diagnosis.h"
 #include "core/diagnose/margin_decomposition.h"
-#include "core/diagnose/regime_detector.h"
+#include "core/diagnose/regime.h"
 
 using nlohmann::json;
 using ps::Regime;
-using ps::RegimeChange;
-using ps::RegimeDetector;
-using ps::RegimeDetectorOptions;
+using ps::LiveDiagnosis;
+using ps::LiveDiagnosisOptions;
+using ps::RunEvent;
 using ps::StepMetrics;
 
 namespace {
@@ -110,49 +112,70 @@ std::vector<StepMetrics> make_stream(const Stream& spec) {
 Drift healthy_drift(int) { return {0.001, -0.004}; }
 
 struct Outcome {
-    std::vector<RegimeChange> changes;
-    std::vector<ps::RegimeSegment> segments;
+    std::vector<RunEvent> changes;  // every label change, as the sink would emit them
     Regime final_regime = Regime::WarmingUp;
+    json latest;                    // the last live diagnosis
 };
 
-// Feeds the stream one record at a time, collecting changes as a live consumer would.
-Outcome detect(const std::vector<StepMetrics>& stream, const RegimeDetectorOptions& options = {}) {
-    RegimeDetector detector(options);
+// Feeds the stream one record at a time, then ends it, collecting the label changes as a live
+// consumer would.
+Outcome detect(const std::vector<StepMetrics>& stream, const LiveDiagnosisOptions& options = {},
+               const ps::DiagnosisContext& context = {}) {
+    LiveDiagnosis live(context, options);
     Outcome out;
     for (const StepMetrics& m : stream) {
-        detector.add(m);
-        for (RegimeChange& c : detector.take_changes()) out.changes.push_back(std::move(c));
+        live.add(m);
+        for (RunEvent& e : live.take_events()) out.changes.push_back(std::move(e));
     }
-    out.segments = detector.segments();
-    out.final_regime = detector.current();
+    live.finish();
+    for (RunEvent& e : live.take_events()) out.changes.push_back(std::move(e));
+    out.final_regime = live.current();
+    out.latest = live.latest();
+    return out;
+}
+
+std::string to_of(const RunEvent& e) { return e.data.at("to").get<std::string>(); }
+std::string from_of(const RunEvent& e) { return e.data.at("from").get<std::string>(); }
+int64_t since_of(const RunEvent& e) { return e.data.at("since_step").get<int64_t>(); }
+
+// The changes of regime (a change of severity or level words alone keeps the regime).
+std::vector<RunEvent> regime_changes(const Outcome& o) {
+    std::vector<RunEvent> out;
+    for (const RunEvent& e : o.changes)
+        if (to_of(e) != from_of(e)) out.push_back(e);
     return out;
 }
 
 QString describe(const Outcome& o) {
     QString s;
-    for (const auto& seg : o.segments)
-        s += QStringLiteral("[%1-%2 %3 declared %4] ")
-                 .arg(seg.start_step)
-                 .arg(seg.end_step)
-                 .arg(QString::fromLatin1(ps::to_string(seg.regime)))
-                 .arg(seg.declared_step);
+    for (const RunEvent& e : o.changes)
+        s += QStringLiteral("[%1 -> %2 since %3 at %4: %5] ")
+                 .arg(QString::fromStdString(from_of(e)), QString::fromStdString(to_of(e)))
+                 .arg(since_of(e))
+                 .arg(e.step)
+                 .arg(QString::fromStdString(e.data.value("severity", std::string())));
     return s;
 }
 
 bool any_problem_declared_before(const Outcome& o, int64_t step) {
-    for (const auto& c : o.changes)
-        if (c.step < step && ps::is_problem(ps::regime_from_string(c.to))) return true;
+    for (const RunEvent& e : o.changes)
+        if (e.step < step && ps::is_problem(ps::regime_from_string(to_of(e)))) return true;
     return false;
 }
 
-// Segments tile the stream: contiguous, first starts at `first`, last ends at `last`.
-bool segments_tile(const std::vector<ps::RegimeSegment>& segs, int64_t first, int64_t last) {
-    if (segs.empty() || segs.front().start_step != first || segs.back().end_step != last) return false;
-    for (size_t i = 0; i < segs.size(); ++i) {
-        if (segs[i].end_step < segs[i].start_step) return false;
-        if (i > 0 && segs[i].start_step != segs[i - 1].end_step + 1) return false;
-    }
-    return true;
+// The documented live delay (README, "Live labels"): a new phase is labelled once its slope is
+// z = 3 standard errors from 0. A least-squares slope over k points with noise sd sigma has a
+// standard error sigma / sqrt(k^3 / 12), so a side changing s per logged point needs about
+// k = (12 z^2 sigma^2 / s^2)^(1/3) = (108 sigma^2 / s^2)^(1/3) points; the documented bound is
+// twice that (noise, the boundary's placement), never under min_points (5).
+int64_t documented_delay(double sigma, double slope) {
+    const double k = std::cbrt(108.0 * sigma * sigma / (slope * slope));
+    return std::max<int64_t>(5, int64_t(std::ceil(2.0 * k)));
+}
+
+// The retrospective diagnosis of the whole stream, for comparing the live label at the end.
+std::string retrospective_final(const std::vector<StepMetrics>& stream) {
+    return ps::diagnose_series(stream).at("final_regime").get<std::string>();
 }
 
 StepMetrics record(int64_t step, std::vector<std::pair<std::string, double>> values) {
@@ -168,31 +191,27 @@ class TestDiagnose : public QObject {
     Q_OBJECT
 
 private slots:
-    void trendEstimateOfKnownLines();
-    void smoothingIsDebiasedEma();
     void optionsAndNamesAreValidated();
 
     void healthyStreamStaysHealthy_data();
     void healthyStreamStaysHealthy();
     void flatNoiseIsNoProblem_data();
     void flatNoiseIsNoProblem();
-    void bothFallingIsDeclaredAfterItStarts_data();
-    void bothFallingIsDeclaredAfterItStarts();
+    void bothFallingIsLabelledWithinTheDocumentedDelay_data();
+    void bothFallingIsLabelledWithinTheDocumentedDelay();
     void shortBlipChangesNothing_data();
     void shortBlipChangesNothing();
-    void bothRisingIsDeclared();
-    void marginCollapseIsDeclared_data();
-    void marginCollapseIsDeclared();
+    void bothRisingIsLabelled();
+    void marginCollapseIsLabelled_data();
+    void marginCollapseIsLabelled();
     void nanIsDivergingAtOnce();
-    void singleNanRecovers();
     void nanOnTheFirstStep();
     void explodingGradNormDiverges();
     void gradNormSpikesAreTolerated();
-    void explodingLossDiverges();
-    void hysteresisKeepsTheDeclaredRegime();
-    void pauseDoesNotEndBothFalling();
+    void chosenFallingBelowTheReferenceChangesTheHeadline();
+    void longRunSlidesItsWindowAtBoundedCost();
     void sftEvalAndReplayedRecordsAreIgnored();
-    void takeChangesDrains();
+    void takeEventsDrainsAndResetForgets();
 
     void marginDecompositionByHand();
 
@@ -201,96 +220,37 @@ private slots:
     void diagnosisSinkEmitsRegimeEvents();
 };
 
-void TestDiagnose::trendEstimateOfKnownLines() {
-    std::vector<double> x, up, down, flat;
-    for (int i = 1; i <= 30; ++i) {
-        x.push_back(i);
-        up.push_back(2.0 + 0.5 * i);
-        down.push_back(1.0 - 0.25 * i);
-        flat.push_back(3.0);
-    }
-    const ps::TrendEstimate u = ps::estimate_trend(x, up);
-    QCOMPARE(u.points, 30);
-    QCOMPARE(u.slope, 0.5);
-    QCOMPARE(u.change, 0.5 * 29);
-    QVERIFY(std::fabs(u.noise) < 1e-12);
-    // All 435 pairs concordant: z = (435 - 1) / sqrt(30 * 29 * 65 / 18).
-    QVERIFY(std::fabs(u.z - 434.0 / std::sqrt(30.0 * 29.0 * 65.0 / 18.0)) < 1e-9);
-
-    const ps::TrendEstimate d = ps::estimate_trend(x, down);
-    QCOMPARE(d.slope, -0.25);
-    QVERIFY(d.z < -7.0);
-
-    const ps::TrendEstimate f = ps::estimate_trend(x, flat);
-    QVERIFY(std::fabs(f.slope) < 1e-12);
-    QCOMPARE(f.z, 0.0);
-
-    // Non-finite points are skipped; uneven steps give a slope per step.
-    std::vector<double> xs = {10, 20, 30, 40, 50, 60}, ys = {1, 2, kNaN, 4, 5, 6};
-    const ps::TrendEstimate g = ps::estimate_trend(xs, ys);
-    QCOMPARE(g.points, 5);
-    QCOMPARE(g.slope, 0.1);
-    QCOMPARE(g.change, 5.0);
-
-    // One wild point moves the Theil-Sen slope little.
-    std::vector<double> noisy = up;
-    noisy[25] += 100.0;
-    QVERIFY(std::fabs(ps::estimate_trend(x, noisy).slope - 0.5) < 0.05);
-
-    QCOMPARE(ps::estimate_trend({1, 2}, {1, 2}).points, 2);
-    QCOMPARE(ps::estimate_trend({1, 2}, {1, 2}).z, 0.0);
-}
-
-void TestDiagnose::smoothingIsDebiasedEma() {
-    RegimeDetector det;  // smoothing 0.6
-    QVERIFY(std::isnan(det.smoothed().chosen));
-    det.add(record(1, {{"rewards/chosen", 0.0}, {"rewards/rejected", 3.0}, {"loss", kNaN}}));
-    QCOMPARE(det.smoothed().rejected, 3.0);  // debiased: the first value itself
-    det.add(record(2, {{"rewards/chosen", 1.0}, {"rewards/rejected", 3.0}}));
-    // ema = 0.4 * 1 after two values, debiased by 1 - 0.6^2 = 0.64.
-    QVERIFY(std::fabs(det.smoothed().chosen - 0.625) < 1e-12);
-    QCOMPARE(det.smoothed().rejected, 3.0);
-    QVERIFY(std::isnan(det.smoothed().loss));  // a NaN never enters the curve
-    QVERIFY(std::fabs(det.smoothed().margin - (0.625 - 3.0)) < 1e-12);  // margin = chosen - rejected
-}
-
 void TestDiagnose::optionsAndNamesAreValidated() {
-    RegimeDetectorOptions ok;
-    ok.validate();
-
-    auto error_of = [](RegimeDetectorOptions o) -> std::string {
+    auto error_of = [](LiveDiagnosisOptions o) -> std::string {
         try {
-            RegimeDetector det(o);
+            LiveDiagnosis live({}, o);
         } catch (const ps::Error& e) {
             return e.what();
         }
-        return "NO EXCEPTION";
+        return "";
     };
-    RegimeDetectorOptions o;
-    o.window = 5;
+    QVERIFY(error_of(LiveDiagnosisOptions{}).empty());
+    LiveDiagnosisOptions o;
+    o.window = 8;
     QVERIFY(error_of(o).find("window") != std::string::npos);
     o = {};
-    o.enter_z = 1.5;  // below stay_z
-    QVERIFY(error_of(o).find("enter_z") != std::string::npos);
+    o.stride = 0;
+    QVERIFY(error_of(o).find("stride") != std::string::npos);
+    o.stride = o.window + 1;
+    QVERIFY(error_of(o).find("stride") != std::string::npos);
     o = {};
-    o.smoothing = 1.0;
-    QVERIFY(error_of(o).find("smoothing") != std::string::npos);
-    o = {};
-    o.min_duration = 0;
-    QVERIFY(error_of(o).find("min_duration") != std::string::npos);
-    QCOMPARE(ok.to_json().at("window").get<int>(), 30);
+    o.hold = 0;
+    QVERIFY(error_of(o).find("hold") != std::string::npos);
+    ps::DiagnosisContext bad;
+    bad.phases.min_points = 1;
+    QVERIFY_THROWS_EXCEPTION(ps::Error, LiveDiagnosis{bad});
 
     for (Regime r : {Regime::WarmingUp, Regime::Healthy, Regime::BothFalling, Regime::BothRising,
-                     Regime::MarginCollapsing, Regime::Diverging}) {
+                     Regime::MarginCollapsing, Regime::Diverging})
         QCOMPARE(ps::regime_from_string(ps::to_string(r)), r);
-        QVERIFY(!ps::regime_label(r).empty());
-        QVERIFY(!ps::regime_explanation(r).empty());
-    }
     QVERIFY_THROWS_EXCEPTION(ps::Error, ps::regime_from_string("sideways"));
-    QVERIFY(!ps::is_problem(Regime::Healthy));
-    QVERIFY(!ps::is_problem(Regime::WarmingUp));
-    QVERIFY(ps::is_problem(Regime::BothFalling));
-    QVERIFY(ps::is_problem(Regime::Diverging));
+    QVERIFY(!ps::is_problem(Regime::Healthy) && !ps::is_problem(Regime::WarmingUp));
+    QVERIFY(ps::is_problem(Regime::BothRising) && ps::is_problem(Regime::Diverging));
 }
 
 void TestDiagnose::healthyStreamStaysHealthy_data() {
@@ -298,34 +258,40 @@ void TestDiagnose::healthyStreamStaysHealthy_data() {
     for (quint64 s : {1, 2, 3, 4, 5}) QTest::addRow("seed %llu", s) << s;
 }
 
-// Chosen +0.001/step, rejected -0.004/step, noise 0.02: healthy from the end of warm-up on.
+// Chosen +0.001/step, rejected -0.004/step, noise 0.02: healthy from the first judged points on
+// (4 points make a line), never anything else; the live label at the end is the retrospective one.
 void TestDiagnose::healthyStreamStaysHealthy() {
     QFETCH(quint64, seed);
     Stream spec;
     spec.seed = seed;
     spec.drift = healthy_drift;
-    const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 1, qPrintable(describe(o)));
-    const RegimeChange& c = o.changes.front();
-    QCOMPARE(c.from, std::string("warming_up"));
-    QCOMPARE(c.to, std::string("healthy"));
-    QVERIFY2(c.step >= 30 && c.step <= 45, qPrintable(describe(o)));  // window 30 + min_duration 10
+    const auto stream = make_stream(spec);
+    const Outcome o = detect(stream);
+    const std::vector<RunEvent> changes = regime_changes(o);
+    QVERIFY2(changes.size() == 1, qPrintable(describe(o)));
+    for (const RunEvent& e : o.changes) QCOMPARE(to_of(e), std::string("healthy"));
+    const RunEvent& c = changes.front();
+    QCOMPARE(from_of(c), std::string("warming_up"));
+    // Judged from the first points (4 make a line); announced once the diagnoses agreed for
+    // `hold` (10) records, which the first, noisiest records take longer to do.
+    QVERIFY2(c.step >= 4 + 9 && c.step <= 40, qPrintable(describe(o)));
+    QCOMPARE(since_of(c), int64_t(1));
+    QCOMPARE(c.data.at("declared_step").get<int64_t>(), c.step);
+    QVERIFY(c.data.at("live").get<bool>());
     QCOMPARE(o.final_regime, Regime::Healthy);
+    QCOMPARE(std::string(ps::to_string(o.final_regime)), retrospective_final(stream));
 
-    QCOMPARE(o.segments.size(), size_t(2));
-    QVERIFY(segments_tile(o.segments, 1, 300));
-    QCOMPARE(o.segments[0].regime, Regime::WarmingUp);
-    QCOMPARE(o.segments[1].regime, Regime::Healthy);
-    QVERIFY(o.segments[1].start_step >= 30 && o.segments[1].start_step <= c.step);
-    QCOMPARE(o.segments[1].declared_step, c.step);
-
-    const json& ev = c.evidence;
-    QCOMPARE(ev.at("window").get<int>(), 30);
+    // The evidence of the last change is the live final phase's fitted lines.
+    const json& ev = o.changes.back().data;
+    QCOMPARE(ev.at("method").get<std::string>(), std::string("segmentation"));
     QVERIFY(ev.at("rejected").at("slope").get<double>() < 0.0);
     QCOMPARE(ev.at("rejected").at("trend").get<std::string>(), std::string("falling"));
     QVERIFY(ev.at("chosen").at("trend").get<std::string>() != "falling");
     QVERIFY(ev.at("margin").at("slope").get<double>() > 0.0);
-    QVERIFY(c.explanation.find("Chosen is rising or steady") != std::string::npos);
+    QVERIFY(o.changes.back().message.find("Chosen is rising or steady") != std::string::npos);
+    // Headline and severity of that diagnosis travel with the event.
+    QVERIFY(ev.at("headline").get<std::string>().find("healthy") != std::string::npos);
+    QCOMPARE(ev.at("severity").get<std::string>(), o.latest.at("severity").get<std::string>());
 }
 
 void TestDiagnose::flatNoiseIsNoProblem_data() {
@@ -339,59 +305,62 @@ void TestDiagnose::flatNoiseIsNoProblem() {
     spec.seed = seed;
     spec.steps = 500;
     const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 1, qPrintable(describe(o)));
-    QCOMPARE(o.changes.front().to, std::string("healthy"));
-    QVERIFY(o.changes.front().explanation.find("No significant trend") != std::string::npos);
+    QVERIFY2(!o.changes.empty(), qPrintable(describe(o)));
+    for (const RunEvent& e : o.changes) QVERIFY2(to_of(e) == "healthy", qPrintable(describe(o)));
+    QCOMPARE(o.final_regime, Regime::Healthy);
+    QVERIFY2(o.changes.back().message.find("No significant trend") != std::string::npos, o.changes.back().message.c_str());
     for (const char* series : {"chosen", "rejected", "margin"})
-        QCOMPARE(o.changes.front().evidence.at(series).at("trend").get<std::string>(),
-                 std::string("flat"));
+        QCOMPARE(o.changes.back().data.at(series).at("trend").get<std::string>(), std::string("flat"));
 }
 
-void TestDiagnose::bothFallingIsDeclaredAfterItStarts_data() {
+void TestDiagnose::bothFallingIsLabelledWithinTheDocumentedDelay_data() {
     QTest::addColumn<quint64>("seed");
-    for (quint64 s : {1, 2, 3, 4}) QTest::addRow("seed %llu", s) << s;
+    for (quint64 s : {1, 2, 3, 4, 5, 6, 7, 8}) QTest::addRow("seed %llu", s) << s;
 }
 
 // Healthy until step 149; from 150 chosen -0.003/step and rejected -0.008/step (margin still
-// grows). Observed over 120 seeds: declared 19-33 steps after 150, never before.
-void TestDiagnose::bothFallingIsDeclaredAfterItStarts() {
+// grows), noise 0.02. The slower side, chosen, sets the delay: (108 x 0.02^2 / 0.003^2)^(1/3) =
+// 16.9 points, documented bound 34. Never labelled a problem before 150; the label at the end
+// is the retrospective diagnosis' final phase.
+void TestDiagnose::bothFallingIsLabelledWithinTheDocumentedDelay() {
     QFETCH(quint64, seed);
     Stream spec;
     spec.seed = seed;
     spec.drift = [](int step) { return step < 150 ? Drift{0.001, -0.004} : Drift{-0.003, -0.008}; };
-    const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 2, qPrintable(describe(o)));
-    QCOMPARE(o.changes[0].to, std::string("healthy"));
-    const RegimeChange& c = o.changes[1];
-    QCOMPARE(c.from, std::string("healthy"));
-    QCOMPARE(c.to, std::string("both_falling"));
-    QVERIFY2(c.step > 150 && c.step <= 190, qPrintable(describe(o)));
-    QVERIFY(!any_problem_declared_before(o, 150));
+    const auto stream = make_stream(spec);
+    const Outcome o = detect(stream);
+    const int64_t bound = documented_delay(spec.noise, 0.003);
+    QCOMPARE(bound, int64_t(34));
+    QVERIFY2(!any_problem_declared_before(o, 150), qPrintable(describe(o)));
+    const std::vector<RunEvent> changes = regime_changes(o);
+    QVERIFY2(changes.size() == 2, qPrintable(describe(o)));
+    QCOMPARE(to_of(changes[0]), std::string("healthy"));
+    const RunEvent& c = changes[1];
+    QCOMPARE(from_of(c), std::string("healthy"));
+    QCOMPARE(to_of(c), std::string("both_falling"));
+    QVERIFY2(c.step >= 150 && c.step <= 150 + bound, qPrintable(describe(o)));
+    // The phase is dated back to where the segmentation puts the bend, near 150.
+    QVERIFY2(since_of(c) >= 140 && since_of(c) <= 160, qPrintable(describe(o)));
     QCOMPARE(o.final_regime, Regime::BothFalling);
+    QCOMPARE(retrospective_final(stream), std::string("both_falling"));
 
-    QVERIFY(segments_tile(o.segments, 1, 300));
-    const ps::RegimeSegment& last = o.segments.back();
-    QCOMPARE(last.regime, Regime::BothFalling);
-    QVERIFY(last.start_step >= 150 && last.start_step <= c.step);
-    QCOMPARE(last.declared_step, c.step);
-
-    const json& ev = c.evidence;
-    QCOMPARE(ev.at("window").get<int>(), 30);
-    QCOMPARE(ev.at("window_end_step").get<int64_t>(), c.step);
-    QCOMPARE(ev.at("window_start_step").get<int64_t>(), c.step - 29);
+    const json& ev = c.data;
     QCOMPARE(ev.at("declared_step").get<int64_t>(), c.step);
-    QCOMPARE(ev.at("since_step").get<int64_t>(), last.start_step);
     for (const char* series : {"chosen", "rejected"}) {
         const json& s = ev.at(series);
         QVERIFY(s.at("slope").get<double>() < 0.0);
-        QVERIFY(s.at("z").get<double>() <= -3.0);
-        QVERIFY(s.at("change").get<double>() < -0.01);
+        QVERIFY(s.at("t").get<double>() <= -3.0);
         QCOMPARE(s.at("trend").get<std::string>(), std::string("falling"));
-        QVERIFY(s.at("smoothed_end").get<double>() < s.at("smoothed_start").get<double>());
     }
     QVERIFY(ev.at("margin").at("slope").get<double>() > 0.0);
-    QVERIFY(c.explanation.rfind("Both rewards are falling", 0) == 0);
-    QVERIFY(c.explanation.find("rejected falls faster") != std::string::npos);
+    QVERIFY(c.message.rfind("Both rewards are falling", 0) == 0);
+    // Declared while chosen may still stand above the reference (a warning), a problem once it
+    // stands below it: at the end chosen is near 0.149 - 0.45 = -0.30.
+    const std::string severity = ev.at("severity").get<std::string>();
+    QVERIFY2(severity == "watch" || severity == "problem", severity.c_str());
+    QVERIFY(ev.at("headline").get<std::string>().find("both rewards are falling") != std::string::npos);
+    QCOMPARE(o.changes.back().data.at("severity").get<std::string>(), std::string("problem"));
+    QVERIFY(o.changes.back().data.at("headline").get<std::string>().rfind("Problem: both rewards are falling", 0) == 0);
 }
 
 void TestDiagnose::shortBlipChangesNothing_data() {
@@ -403,7 +372,8 @@ void TestDiagnose::shortBlipChangesNothing_data() {
     }
 }
 
-// Five steps (100-104) where chosen (or both rewards) drop by 0.3, 15 times the noise.
+// Five steps (100-104) where chosen (or both rewards) drop by 0.3, 15 times the noise: the
+// outlier clipping keeps the label healthy all along.
 void TestDiagnose::shortBlipChangesNothing() {
     QFETCH(quint64, seed);
     QFETCH(bool, both_sides);
@@ -417,58 +387,68 @@ void TestDiagnose::shortBlipChangesNothing() {
         }
     };
     const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 1 && o.changes.front().to == "healthy", qPrintable(describe(o)));
+    QVERIFY2(regime_changes(o).size() == 1 && to_of(regime_changes(o).front()) == "healthy", qPrintable(describe(o)));
     QCOMPARE(o.final_regime, Regime::Healthy);
 }
 
-// Chosen +0.006/step, rejected +0.003/step from the start.
-void TestDiagnose::bothRisingIsDeclared() {
+// Chosen +0.006/step, rejected +0.003/step from the start: both rising from the first judged
+// points (relative rewards start at 0, which gives the first points their power).
+void TestDiagnose::bothRisingIsLabelled() {
     for (uint64_t seed : {1, 2, 3}) {
         Stream spec;
         spec.seed = seed;
         spec.drift = [](int) { return Drift{0.006, 0.003}; };
-        const Outcome o = detect(make_stream(spec));
-        QVERIFY2(o.changes.size() == 1, qPrintable(describe(o)));
-        const RegimeChange& c = o.changes.front();
-        QCOMPARE(c.from, std::string("warming_up"));
-        QCOMPARE(c.to, std::string("both_rising"));
-        QVERIFY2(c.step >= 30 && c.step <= 45, qPrintable(describe(o)));
-        QVERIFY(c.evidence.at("chosen").at("slope").get<double>() > 0.0);
-        QVERIFY(c.evidence.at("rejected").at("slope").get<double>() > 0.0);
-        QCOMPARE(c.evidence.at("rejected").at("trend").get<std::string>(), std::string("rising"));
-        QVERIFY(c.explanation.rfind("Both rewards are rising", 0) == 0);
-        QCOMPARE(o.segments.back().regime, Regime::BothRising);
-        QVERIFY(segments_tile(o.segments, 1, 300));
+        const auto stream = make_stream(spec);
+        const Outcome o = detect(stream);
+        const std::vector<RunEvent> changes = regime_changes(o);
+        QVERIFY2(!changes.empty(), qPrintable(describe(o)));
+        // Rejected, the slower side: (108 x 0.02^2 / 0.003^2)^(1/3) x 2 = 34 points at most.
+        const RunEvent* rising = nullptr;
+        for (const RunEvent& e : changes)
+            if (to_of(e) == "both_rising") {
+                rising = &e;
+                break;
+            }
+        QVERIFY2(rising && rising->step <= documented_delay(spec.noise, 0.003), qPrintable(describe(o)));
+        QVERIFY(rising->data.at("chosen").at("slope").get<double>() > 0.0);
+        QCOMPARE(rising->data.at("rejected").at("trend").get<std::string>(), std::string("rising"));
+        QVERIFY(rising->message.rfind("Both rewards are rising", 0) == 0);
+        QCOMPARE(o.final_regime, Regime::BothRising);
+        QCOMPARE(retrospective_final(stream), std::string("both_rising"));
     }
 }
 
-void TestDiagnose::marginCollapseIsDeclared_data() {
+void TestDiagnose::marginCollapseIsLabelled_data() {
     QTest::addColumn<quint64>("seed");
     for (quint64 s : {1, 2, 3}) QTest::addRow("seed %llu", s) << s;
 }
 
 // The margin grows (chosen +0.002, rejected -0.006) until 149, then rejected climbs back
-// (+0.006/step) while chosen holds: the margin falls 0.006/step.
-void TestDiagnose::marginCollapseIsDeclared() {
+// (+0.006/step) while chosen holds: the margin falls 0.006/step; with margin noise
+// 0.02 x sqrt 2 the documented bound is 2 x (108 x 0.0008 / 0.006^2)^(1/3) = 27 points.
+void TestDiagnose::marginCollapseIsLabelled() {
     QFETCH(quint64, seed);
     Stream spec;
     spec.seed = seed;
     spec.drift = [](int step) { return step < 150 ? Drift{0.002, -0.006} : Drift{0.0, 0.006}; };
-    const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 2, qPrintable(describe(o)));
-    const RegimeChange& c = o.changes[1];
-    QCOMPARE(c.from, std::string("healthy"));
-    QCOMPARE(c.to, std::string("margin_collapsing"));
-    QVERIFY2(c.step > 150 && c.step <= 195, qPrintable(describe(o)));
-    QVERIFY(c.evidence.at("margin").at("slope").get<double>() < 0.0);
-    QCOMPARE(c.evidence.at("margin").at("trend").get<std::string>(), std::string("falling"));
-    QCOMPARE(c.evidence.at("rejected").at("trend").get<std::string>(), std::string("rising"));
-    QVERIFY(c.evidence.at("margin_has_grown").get<bool>());
-    QVERIFY(c.explanation.find("margin is shrinking") != std::string::npos);
+    const auto stream = make_stream(spec);
+    const Outcome o = detect(stream);
+    QVERIFY2(!any_problem_declared_before(o, 150), qPrintable(describe(o)));
+    const std::vector<RunEvent> changes = regime_changes(o);
+    QVERIFY2(changes.size() == 2, qPrintable(describe(o)));
+    const RunEvent& c = changes[1];
+    QCOMPARE(from_of(c), std::string("healthy"));
+    QCOMPARE(to_of(c), std::string("margin_collapsing"));
+    QVERIFY2(c.step <= 150 + documented_delay(spec.noise * std::sqrt(2.0), 0.006), qPrintable(describe(o)));
+    QVERIFY(c.data.at("margin").at("slope").get<double>() < 0.0);
+    QCOMPARE(c.data.at("margin").at("trend").get<std::string>(), std::string("falling"));
+    QCOMPARE(c.data.at("rejected").at("trend").get<std::string>(), std::string("rising"));
+    QVERIFY(c.message.find("margin is shrinking") != std::string::npos);
     QCOMPARE(o.final_regime, Regime::MarginCollapsing);
+    QCOMPARE(retrospective_final(stream), std::string("margin_collapsing"));
 }
 
-// A NaN loss at step 80 and NaN rewards after it: diverging at step 80, no minimum duration.
+// A NaN loss at step 80 and NaN rewards after it: diverging at step 80, at once.
 void TestDiagnose::nanIsDivergingAtOnce() {
     Stream spec;
     spec.steps = 100;
@@ -478,55 +458,34 @@ void TestDiagnose::nanIsDivergingAtOnce() {
         if (step > 80) v.chosen = v.rejected = v.margin = v.loss = kNaN;
     };
     const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 2, qPrintable(describe(o)));
-    const RegimeChange& c = o.changes[1];
+    const std::vector<RunEvent> changes = regime_changes(o);
+    QVERIFY2(changes.size() == 2, qPrintable(describe(o)));
+    const RunEvent& c = changes[1];
     QCOMPARE(c.step, int64_t(80));
-    QCOMPARE(c.from, std::string("healthy"));
-    QCOMPARE(c.to, std::string("diverging"));
-    QCOMPARE(c.evidence.at("reason").get<std::string>(), std::string("non_finite"));
-    QCOMPARE(c.evidence.at("metric").get<std::string>(), std::string("loss"));
-    QCOMPARE(c.evidence.at("value").get<std::string>(), std::string("NaN"));
-    QVERIFY(c.explanation.find("loss became NaN at step 80") != std::string::npos);
+    QCOMPARE(since_of(c), int64_t(80));
+    QCOMPARE(from_of(c), std::string("healthy"));
+    QCOMPARE(to_of(c), std::string("diverging"));
+    QCOMPARE(c.data.at("reason").get<std::string>(), std::string("non_finite"));
+    QCOMPARE(c.data.at("metric").get<std::string>(), std::string("loss"));
+    QCOMPARE(c.data.at("value").get<std::string>(), std::string("NaN"));
+    QVERIFY(c.message.find("loss became NaN at step 80") != std::string::npos);
     QCOMPARE(o.final_regime, Regime::Diverging);
-    QVERIFY(segments_tile(o.segments, 1, 100));
-    QCOMPARE(o.segments.back().start_step, int64_t(80));
-    QCOMPARE(o.segments.back().end_step, int64_t(100));
-}
-
-// One Inf reward at step 80 in an otherwise healthy run: diverging at once, then healthy again
-// after min_duration clean steps.
-void TestDiagnose::singleNanRecovers() {
-    Stream spec;
-    spec.steps = 150;
-    spec.drift = healthy_drift;
-    spec.perturb_values = [](int step, Values& v) {
-        if (step == 80) v.rejected = std::numeric_limits<double>::infinity();
-    };
-    const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 3, qPrintable(describe(o)));
-    QCOMPARE(o.changes[1].to, std::string("diverging"));
-    QCOMPARE(o.changes[1].step, int64_t(80));
-    QCOMPARE(o.changes[1].evidence.at("metric").get<std::string>(), std::string("rewards/rejected"));
-    QCOMPARE(o.changes[2].to, std::string("healthy"));
-    QVERIFY2(o.changes[2].step > 80 && o.changes[2].step <= 100, qPrintable(describe(o)));
-    QVERIFY(segments_tile(o.segments, 1, 150));
 }
 
 void TestDiagnose::nanOnTheFirstStep() {
-    RegimeDetector det;
-    det.add(record(1, {{"loss", kNaN}, {"rewards/chosen", 0.0}, {"rewards/rejected", 0.0}}));
-    const auto changes = det.take_changes();
+    LiveDiagnosis live;
+    live.add(record(1, {{"loss", kNaN}, {"rewards/chosen", kNaN}, {"rewards/rejected", kNaN}}));
+    const auto changes = live.take_events();
     QCOMPARE(changes.size(), size_t(1));
     QCOMPARE(changes[0].step, int64_t(1));
-    QCOMPARE(changes[0].from, std::string("warming_up"));
-    QCOMPARE(changes[0].to, std::string("diverging"));
-    QCOMPARE(det.segments().size(), size_t(1));  // the one-record warm-up gives way
-    QCOMPARE(det.segments()[0].start_step, int64_t(1));
-    QCOMPARE(det.segments()[0].regime, Regime::Diverging);
+    QCOMPARE(from_of(changes[0]), std::string("warming_up"));
+    QCOMPARE(to_of(changes[0]), std::string("diverging"));
+    QCOMPARE(since_of(changes[0]), int64_t(1));
+    QCOMPARE(live.current(), Regime::Diverging);
 }
 
-// grad_norm jumps 50x at step 120 and stays there: diverging once it held explode_min_steps (8)
-// records, back-dated to 120.
+// grad_norm jumps 50x at step 120 and stays there: diverging once it held explode_min_points (8)
+// records, dated back to 120.
 void TestDiagnose::explodingGradNormDiverges() {
     Stream spec;
     spec.steps = 200;
@@ -535,18 +494,15 @@ void TestDiagnose::explodingGradNormDiverges() {
         if (step >= 120) v.grad_norm *= 50.0;
     };
     const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 2, qPrintable(describe(o)));
-    const RegimeChange& c = o.changes[1];
-    QCOMPARE(c.to, std::string("diverging"));
+    const std::vector<RunEvent> changes = regime_changes(o);
+    QVERIFY2(changes.size() == 2, qPrintable(describe(o)));
+    const RunEvent& c = changes[1];
+    QCOMPARE(to_of(c), std::string("diverging"));
     QCOMPARE(c.step, int64_t(127));
-    QCOMPARE(c.evidence.at("since_step").get<int64_t>(), int64_t(120));
-    QCOMPARE(c.evidence.at("reason").get<std::string>(), std::string("grad_norm_exploding"));
-    QVERIFY(c.evidence.at("grad_norm_ratio").get<double>() > 10.0);
-    QVERIFY(c.evidence.at("grad_norm_z").get<double>() > 6.0);
-    QVERIFY(c.explanation.find("grad_norm") != std::string::npos);
-    QCOMPARE(o.segments.back().start_step, int64_t(120));
-    QCOMPARE(o.segments.back().end_step, int64_t(200));
-    QCOMPARE(o.final_regime, Regime::Diverging);  // outliers never become the new normal
+    QCOMPARE(since_of(c), int64_t(120));
+    QCOMPARE(c.data.at("reason").get<std::string>(), std::string("grad_norm_exploding"));
+    QVERIFY(c.message.find("grad_norm") != std::string::npos);
+    QCOMPARE(o.final_regime, Regime::Diverging);
 }
 
 // Three 50x spikes and an Inf grad_norm (a skipped mixed-precision step) are not divergence.
@@ -559,99 +515,63 @@ void TestDiagnose::gradNormSpikesAreTolerated() {
         if (step == 150) v.grad_norm = std::numeric_limits<double>::infinity();
     };
     const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 1 && o.final_regime == Regime::Healthy, qPrintable(describe(o)));
+    QVERIFY2(regime_changes(o).size() == 1 && o.final_regime == Regime::Healthy, qPrintable(describe(o)));
 }
 
-// The loss goes to 5x its early median at step 200 and stays: diverging at 207.
-void TestDiagnose::explodingLossDiverges() {
+// The complaint of issue 16: "Healthy since step N" while chosen had fallen far below the
+// reference. Chosen falls 0.006/step for 100 steps (to -0.59), rejected 0.012/step (to -1.19),
+// then both hold still: the last phase is flat, but chosen lost 0.59 for a margin of 0.59,
+// more than half of it: likelihood displacement, a problem, and the live headline says so.
+void TestDiagnose::chosenFallingBelowTheReferenceChangesTheHeadline() {
     Stream spec;
-    spec.steps = 250;
-    spec.drift = healthy_drift;
-    spec.perturb_values = [](int step, Values& v) {
-        if (step >= 200) v.loss = 3.5;
-    };
-    const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 2, qPrintable(describe(o)));
-    const RegimeChange& c = o.changes[1];
-    QCOMPARE(c.to, std::string("diverging"));
-    QCOMPARE(c.step, int64_t(207));
-    QCOMPARE(c.evidence.at("reason").get<std::string>(), std::string("loss_exploding"));
-    QVERIFY(c.evidence.at("loss_ratio").get<double>() > 3.0);
-    QVERIFY(std::fabs(c.evidence.at("reference_loss").get<double>() - std::log(2.0)) < 0.05);
-}
-
-// Noise-free: both fall from the start; from step 100 chosen slows to -0.00025/step, a change
-// of 0.007 per window: under the 0.01 it takes to enter a trend, over the 0.005 it takes to
-// stay in one. The declared both_falling stays; without hysteresis it would end.
-void TestDiagnose::hysteresisKeepsTheDeclaredRegime() {
-    Stream spec;
-    spec.steps = 200;
-    spec.noise = 0.0;
-    spec.drift = [](int step) { return step < 100 ? Drift{-0.002, -0.004} : Drift{-0.00025, -0.004}; };
+    spec.steps = 400;
+    spec.drift = [](int step) { return step < 100 ? Drift{-0.006, -0.012} : Drift{0.0, 0.0}; };
     const auto stream = make_stream(spec);
-
-    const Outcome with = detect(stream);
-    QVERIFY2(with.changes.size() == 1, qPrintable(describe(with)));
-    QCOMPARE(with.changes[0].to, std::string("both_falling"));
-    QCOMPARE(with.changes[0].step, int64_t(39));
-    QCOMPARE(with.final_regime, Regime::BothFalling);
-
-    RegimeDetectorOptions no_hysteresis;
-    no_hysteresis.stay_z = no_hysteresis.enter_z;
-    no_hysteresis.stay_change_fraction = 1.0;
-    const Outcome without = detect(stream, no_hysteresis);
-    QVERIFY2(without.changes.size() == 2, qPrintable(describe(without)));
-    QCOMPARE(without.changes[1].from, std::string("both_falling"));
-    QCOMPARE(without.changes[1].to, std::string("healthy"));
-    QVERIFY(without.changes[1].step > 100 && without.changes[1].step <= 150);
-
-    // The same on the z side: from step 100 chosen drifts -0.001/step under a period-9 wave of
-    // amplitude 0.02, which keeps its Mann-Kendall z in [-2.9, -2.2] in every window: enough
-    // to stay (2), not to enter (3).
-    Stream wavy;
-    wavy.steps = 200;
-    wavy.noise = 0.0;
-    wavy.drift = [](int step) { return step < 100 ? Drift{-0.003, -0.006} : Drift{-0.001, -0.006}; };
-    wavy.perturb_rewards = [](int step, double& chosen, double&) {
-        if (step >= 100) chosen += 0.02 * std::sin(2.0 * kPi * step / 9.0);
-    };
-    const auto wavy_stream = make_stream(wavy);
-    const Outcome stays = detect(wavy_stream);
-    QVERIFY2(stays.changes.size() == 1 && stays.final_regime == Regime::BothFalling,
-             qPrintable(describe(stays)));
-    RegimeDetectorOptions no_z_hysteresis;
-    no_z_hysteresis.stay_z = no_z_hysteresis.enter_z;
-    const Outcome leaves = detect(wavy_stream, no_z_hysteresis);
-    QVERIFY2(leaves.changes.size() == 2 && leaves.final_regime == Regime::Healthy,
-             qPrintable(describe(leaves)));
-
-    // Entering takes the stricter z: the wavy chosen alone never starts both_falling.
-    wavy.drift = [](int) { return Drift{-0.001, -0.006}; };
-    wavy.perturb_rewards = [](int step, double& chosen, double&) {
-        chosen += 0.02 * std::sin(2.0 * kPi * step / 9.0);
-    };
-    const Outcome never = detect(make_stream(wavy));
-    QVERIFY2(never.changes.size() == 1 && never.final_regime == Regime::Healthy,
-             qPrintable(describe(never)));
+    const Outcome o = detect(stream);
+    QVERIFY(!o.changes.empty());
+    const RunEvent& last = o.changes.back();
+    const std::string headline = last.data.at("headline").get<std::string>();
+    QVERIFY2(headline.find("chosen ended at -0.") != std::string::npos, headline.c_str());
+    QVERIFY2(headline.find("below the reference (0): the chosen answers lost likelihood") != std::string::npos,
+             headline.c_str());
+    QCOMPARE(o.final_regime, Regime::Healthy);
+    QVERIFY2(headline.rfind("Problem: likelihood displacement; healthy at the end", 0) == 0, headline.c_str());
+    QCOMPARE(last.data.at("severity").get<std::string>(), std::string("problem"));
+    QVERIFY(o.latest.at("likelihood_displacement").get<bool>());
+    // The live headline at the end is the retrospective one.
+    QCOMPARE(o.latest.at("headline").get<std::string>(), ps::diagnose_series(stream).at("headline").get<std::string>());
 }
 
-// Noise-free: both fall, then both hold still (a pause), then chosen rises. The pause keeps
-// both_falling (a pause is not a fix); chosen rising ends it.
-void TestDiagnose::pauseDoesNotEndBothFalling() {
+// Past `window` records the window slides: diagnosed every records/128 records, at most
+// `stride`; a change late in a long run is still labelled (within the documented delay plus
+// the stride), and the early levels stay the run's.
+void TestDiagnose::longRunSlidesItsWindowAtBoundedCost() {
     Stream spec;
-    spec.steps = 260;
-    spec.noise = 0.0;
-    spec.drift = [](int step) {
-        if (step < 100) return Drift{-0.003, -0.006};
-        if (step < 180) return Drift{0.0, 0.0};
-        return Drift{0.004, -0.002};
-    };
-    const Outcome o = detect(make_stream(spec));
-    QVERIFY2(o.changes.size() == 2, qPrintable(describe(o)));
-    QCOMPARE(o.changes[0].to, std::string("both_falling"));
-    QCOMPARE(o.changes[1].from, std::string("both_falling"));
-    QCOMPARE(o.changes[1].to, std::string("healthy"));
-    QVERIFY2(o.changes[1].step > 180 && o.changes[1].step <= 215, qPrintable(describe(o)));
+    spec.steps = 1200;
+    spec.drift = [](int step) { return step < 1000 ? Drift{0.0005, -0.002} : Drift{-0.003, -0.008}; };
+    const auto stream = make_stream(spec);
+    LiveDiagnosisOptions options;
+    options.window = 256;
+    options.stride = 4;
+    LiveDiagnosis live({}, options);
+    int diagnoses = 0, diagnoses_past_window = 0;
+    int64_t labelled_at = -1;
+    for (const StepMetrics& m : stream) {
+        const bool diagnosed = live.add(m);
+        diagnoses += diagnosed;
+        if (m.step > 256) diagnoses_past_window += diagnosed;
+        if (labelled_at < 0 && live.current() == Regime::BothFalling) labelled_at = m.step;
+    }
+    // Up to 255 records every record (records / 128 < 2); then every 2 to 4 records.
+    QVERIFY2(diagnoses_past_window >= (1200 - 256) / 4 && diagnoses_past_window <= (1200 - 256) / 2,
+             qPrintable(QString::number(diagnoses_past_window)));
+    QVERIFY2(diagnoses < 600, qPrintable(QString::number(diagnoses)));
+    QVERIFY2(labelled_at >= 1000 && labelled_at <= 1000 + documented_delay(spec.noise, 0.003) + options.stride,
+             qPrintable(QString::number(labelled_at)));
+    QCOMPARE(live.latest().at("options").at("rewards_start_at_zero").get<bool>(), false);
+    QVERIFY(live.latest().at("options").at("margin_baseline").is_number());
+    QVERIFY(live.latest().at("regimes").front().at("start_step").get<int64_t>() >= 1200 - 256 + 1 - options.stride);
+    QCOMPARE(std::string(ps::to_string(live.current())), retrospective_final(stream));
 }
 
 // SFT warm-up records (their own step count), eval records and a replayed record change nothing.
@@ -671,34 +591,29 @@ void TestDiagnose::sftEvalAndReplayedRecordsAreIgnored() {
             mixed.push_back(m);  // a replayed record of the same step
         }
     }
-    RegimeDetector det;
-    for (const StepMetrics& m : mixed) det.add(m);
-    QCOMPARE(det.training_records(), int64_t(300));
-    QCOMPARE(det.last_step(), int64_t(300));
-
+    const Outcome with = detect(mixed);
     const Outcome plain = detect(train);
-    const auto changes = det.take_changes();
-    QCOMPARE(changes.size(), plain.changes.size());
-    for (size_t i = 0; i < changes.size(); ++i) {
-        QCOMPARE(changes[i].step, plain.changes[i].step);
-        QCOMPARE(changes[i].to, plain.changes[i].to);
-        QCOMPARE(changes[i].evidence.dump(), plain.changes[i].evidence.dump());
+    QCOMPARE(with.changes.size(), plain.changes.size());
+    for (size_t i = 0; i < with.changes.size(); ++i) {
+        QCOMPARE(with.changes[i].step, plain.changes[i].step);
+        QCOMPARE(to_of(with.changes[i]), to_of(plain.changes[i]));
+        QCOMPARE(with.changes[i].data.dump(), plain.changes[i].data.dump());
     }
-    QCOMPARE(det.segments().size(), plain.segments.size());
 }
 
-void TestDiagnose::takeChangesDrains() {
+void TestDiagnose::takeEventsDrainsAndResetForgets() {
     Stream spec;
     spec.drift = healthy_drift;
     spec.steps = 60;
-    RegimeDetector det;
-    for (const StepMetrics& m : make_stream(spec)) det.add(m);
-    QCOMPARE(det.take_changes().size(), size_t(1));
-    QVERIFY(det.take_changes().empty());
-    det.reset();
-    QCOMPARE(det.current(), Regime::WarmingUp);
-    QVERIFY(det.segments().empty());
-    QCOMPARE(det.training_records(), int64_t(0));
+    LiveDiagnosis live;
+    for (const StepMetrics& m : make_stream(spec)) live.add(m);
+    QVERIFY(!live.take_events().empty());
+    QVERIFY(live.take_events().empty());
+    QCOMPARE(live.training_records(), int64_t(60));
+    live.reset({});
+    QCOMPARE(live.current(), Regime::WarmingUp);
+    QVERIFY(live.latest().is_null());
+    QCOMPARE(live.training_records(), int64_t(0));
 }
 
 void TestDiagnose::marginDecompositionByHand() {
@@ -830,40 +745,46 @@ void TestDiagnose::diagnosisSinkEmitsRegimeEvents() {
     std::vector<ps::RunEvent> events;
     ps::DiagnosisSink sink([&events](const ps::RunEvent& e) { events.push_back(e); });
     ps::RunSink& as_sink = sink;  // the trainer sees it as any other sink
-    as_sink.on_start(ps::RunInfo{});
+    ps::RunInfo info;
+    info.algorithm = "dpo";
+    as_sink.on_start(info);
 
     Stream spec;
     spec.drift = [](int step) { return step < 150 ? Drift{0.001, -0.004} : Drift{-0.003, -0.008}; };
     const auto stream = make_stream(spec);
     for (int s = 1; s <= 20; ++s) as_sink.on_metrics(record(s, {{"sft/loss", 1.0}}));
     for (const StepMetrics& m : stream) as_sink.on_metrics(m);
+    as_sink.on_finish(ps::RunStatus::Completed, json::object(), "");
 
-    QCOMPARE(events.size(), size_t(2));
+    QVERIFY(!events.empty());
     for (const ps::RunEvent& e : events) {
         QCOMPARE(e.kind, std::string("regime"));
         QVERIFY(!e.message.empty());
-        QVERIFY(e.data.contains("from") && e.data.contains("to"));
+        QVERIFY(e.data.contains("from") && e.data.contains("to") && e.data.contains("headline"));
         QCOMPARE(e.wall_time, 0.1 * static_cast<double>(e.step));  // the record's wall time
     }
     const ps::RunEvent& last = events.back();
-    QCOMPARE(last.data.at("from").get<std::string>(), std::string("healthy"));
     QCOMPARE(last.data.at("to").get<std::string>(), std::string("both_falling"));
-    QVERIFY(last.step > 150 && last.step <= 190);
     QVERIFY(last.message.rfind("Both rewards are falling", 0) == 0);
     QVERIFY(last.data.at("chosen").at("slope").get<double>() < 0.0);
     QCOMPARE(last.data.at("declared_step").get<int64_t>(), last.step);
 
-    // The same as the detector alone.
+    // The same as the live diagnosis alone.
     const Outcome o = detect(stream);
+    QCOMPARE(events.size(), o.changes.size());
     QCOMPARE(last.step, o.changes.back().step);
-    QCOMPARE(last.message, o.changes.back().explanation);
+    QCOMPARE(last.message, o.changes.back().message);
     QCOMPARE(sink.current(), Regime::BothFalling);
-    QCOMPARE(sink.segments().size(), o.segments.size());
+    QCOMPARE(sink.latest().at("headline").get<std::string>(), o.latest.at("headline").get<std::string>());
 
-    // A new run starts from scratch.
-    as_sink.on_start(ps::RunInfo{});
+    // ORPO's rewards have no reference: the sink takes that from the run's algorithm.
+    ps::RunInfo orpo;
+    orpo.algorithm = "orpo";
+    as_sink.on_start(orpo);
     QCOMPARE(sink.current(), Regime::WarmingUp);
-    QVERIFY(sink.segments().empty());
+    QVERIFY(sink.latest().is_null());
+    for (const StepMetrics& m : stream) as_sink.on_metrics(m);
+    QCOMPARE(sink.latest().at("levels").at("baseline").get<std::string>(), std::string("early"));
 }
 
 QTEST_GUILESS_MAIN(TestDiagnose)

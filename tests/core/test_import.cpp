@@ -210,7 +210,7 @@ private slots:
             check_points(points_of(rows.series), *it, it.key() + " (record source)");
             for (const ps::MetricSeries& s : rows.series) QVERIFY(std::is_sorted(s.steps.begin(), s.steps.end()));
             QVERIFY(rows.run.imported());
-            QVERIFY(rows.events.empty());  // a plain read runs no live detector
+            QVERIFY(rows.events.empty());  // a plain read runs no live diagnosis
         }
         const std::string rel = "21-cs245-qwen25-05b-dpo-corrupt0.0/runs/events.out.tfevents.1764259879.cs245.435410.0";
         const ps::RunRecord rec = ps::make_run_record(ps::read_run_record_source(ps::source_file_for(real_runs() + "/" + rel)));
@@ -497,7 +497,7 @@ INSERT INTO metrics VALUES(1, 1, 5, 0.5, 0.25);
         QVERIFY(r.finished);
         QCOMPARE(store.find_run(r.run_id)->status, ps::RunStatus::Completed);
         check_points(points_of(store.load_metrics(r.run_id)), expected()[rel], rel + " (followed)");
-        // Followed or imported at once, the live detector gives the same regime events; without
+        // Followed or imported at once, the live diagnosis gives the same regime events; without
         // it a plain import stores none, and the record derives the same from its diagnosis.
         ps::RunStore once(":memory:");
         ps::ImportOptions with_detector;
@@ -514,7 +514,7 @@ INSERT INTO metrics VALUES(1, 1, 5, 0.5, 0.25);
         QCOMPARE(plain.run_id, whole.run_id);
         QVERIFY(once.load_events(plain.run_id).empty());
         // The record's timeline is the retrospective segmentation (core/diagnose/phase_segmentation),
-        // which by design differs from the live detector's lagging events (#16): it starts at the
+        // which by design differs from the live diagnosis's lagging events (#16): it starts at the
         // first logged point and its changes come in step order; a run without rewards (LLaMA-
         // Factory's trainer_log.jsonl) has neither.
         const auto derived = ps::load_run_record(once, plain.run_id).timeline_events();

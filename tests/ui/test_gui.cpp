@@ -28,8 +28,10 @@
 
 #include <thread>
 
+#include "core/diagnose/diagnosis.h"
 #include "ui/data/dataset_page.h"
 #include "ui/experiment/experiment_form.h"
+#include "ui/diagnose/regime_timeline.h"
 #include "ui/live/diagnosis_panel.h"
 #include "ui/live/metric_buffer.h"
 #include "ui/live/regime_bands.h"
@@ -69,6 +71,8 @@ private slots:
     void crosshairListsTheValuesAtAStep();
     void stepAxesZoomTogether();
     void storedRunOpensInTheMonitor();
+    void diagnosisFollowsTheSelectedRun();
+    void liveHeadlineStripAndBandsAgree();
     void runsFilterAndDelete();
     void tagsNotesAndCloneRun();
     void datasetTabFollowsTheForm();
@@ -744,6 +748,100 @@ void TestGui::storedRunOpensInTheMonitor() {
     QCOMPARE(window.openedRunId(), other);
     QCOMPARE(monitor->pointCount("rewards/chosen"), 5);
     QVERIFY(bandsIn(window.livePlot(), monitor->rewardsAxisRect()).empty());
+}
+
+// Selecting a run in the Runs table (no double-click, no Open) shows its diagnosis: the stored
+// run's retrospective verdict, computed off the GUI thread. trainingRecord's rewards fall from
+// step 60 (chosen -0.008/step, rejected -0.018/step): a 120-step run ends both falling, a
+// 40-step one never got there.
+void TestGui::diagnosisFollowsTheSelectedRun() {
+    MainWindow window(storePath());
+    const int64_t falling = storeRun(*window.store(), "falls", "dpo", 120, false);
+    const int64_t early = storeRun(*window.store(), "early", "dpo", 40, false);
+    window.refreshRuns();
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunsView* runs = window.runsView();
+    ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+
+    runs->selectRun(falling);
+    QTRY_COMPARE(window.openedRunId(), falling);
+    QTRY_VERIFY2(panel->headline().startsWith(QStringLiteral("Problem: both rewards are falling")),
+                 qPrintable(panel->headline()));
+    QCOMPARE(panel->severity(), QStringLiteral("problem"));
+    QCOMPARE(panel->regime(), QStringLiteral("both_falling"));
+
+    // Another click, another run's diagnosis.
+    QTableView* table = runs->table();
+    runs->selectRun(early);
+    const QModelIndex index = table->selectionModel()->selectedRows().value(0);
+    QVERIFY(index.isValid());
+    QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(index).center());
+    QTRY_COMPARE(window.openedRunId(), early);
+    QTRY_VERIFY2(panel->headline().startsWith(QStringLiteral("Fine: healthy throughout")), qPrintable(panel->headline()));
+    QCOMPARE(panel->regime(), QStringLiteral("healthy"));
+
+    // A refresh keeps the selection and opens nothing anew; selecting two runs opens neither.
+    window.refreshRuns();
+    QCOMPARE(window.openedRunId(), early);
+    table->selectAll();
+    QCOMPARE(window.openedRunId(), early);
+}
+
+// A live run's label changes come from core's LiveDiagnosis (the segmentation of the run so far):
+// the headline is the latest event's (with its severity), the strip's last segment and the
+// plot's last band are that event's regime from that event's since_step, also after a revision.
+void TestGui::liveHeadlineStripAndBandsAgree() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 10000}})));
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::RunSession* session = window.runSession();
+    ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+    ps::LiveDiagnosis live;
+    std::vector<ps::RunEvent> all;
+    for (int64_t first = 1; first <= 120; first += 20) {
+        const std::vector<ps::StepMetrics> batch = trainingRecords(first, first + 19);
+        std::vector<ps::RunEvent> events;
+        for (const ps::StepMetrics& m : batch) {
+            live.add(m);
+            for (ps::RunEvent& e : live.take_events()) events.push_back(std::move(e));
+        }
+        all.insert(all.end(), events.begin(), events.end());
+        emit session->metricsArrived(batch);
+        if (!events.empty()) emit session->eventsArrived(events);
+        emit session->tickFinished();
+    }
+    QVERIFY(!all.empty());
+    const ps::RunEvent& last = all.back();
+    QCOMPARE(last.data.at("to").get<std::string>(), std::string("both_falling"));
+    const QString headline = QString::fromStdString(last.data.at("headline").get<std::string>());
+    QVERIFY2(panel->headline().startsWith(headline), qPrintable(panel->headline()));
+    QVERIFY(panel->headline().contains(QStringLiteral("live at step %1").arg(last.step)));
+    QCOMPARE(panel->regime(), QStringLiteral("both_falling"));
+    QCOMPARE(panel->explanation(), QString::fromStdString(last.message));
+    const auto& segments = panel->regimeTimeline()->segments();
+    QVERIFY(!segments.empty());
+    QCOMPARE(segments.back().regime, QStringLiteral("both_falling"));
+    QCOMPARE(segments.back().start, last.data.at("since_step").get<int64_t>());
+    for (size_t i = 1; i < segments.size(); ++i) QVERIFY(segments[i].start > segments[i - 1].end - 1);
+    const auto& stretches = window.liveMonitor()->regimeBands().stretches();
+    QVERIFY(!stretches.empty());
+    QCOMPARE(stretches.back().regime, QStringLiteral("both_falling"));
+    QCOMPARE(stretches.back().start, last.data.at("since_step").get<int64_t>());
+
+    // A revision back in time replaces what it covers: a healthy label from step 1 leaves one
+    // segment and no band.
+    ps::RunEvent revised = last;
+    revised.data["from"] = "both_falling";
+    revised.data["to"] = "healthy";
+    revised.data["since_step"] = 1;
+    emit session->eventsArrived({revised});
+    emit session->tickFinished();
+    QCOMPARE(int(panel->regimeTimeline()->segments().size()), 1);
+    QCOMPARE(panel->regimeTimeline()->segments().front().regime, QStringLiteral("healthy"));
+    QCOMPARE(int(window.liveMonitor()->regimeBands().stretches().size()), 1);
+    QVERIFY(bandsIn(window.livePlot(), window.liveMonitor()->rewardsAxisRect()).empty());
 }
 
 void TestGui::runsFilterAndDelete() {

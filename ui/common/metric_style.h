@@ -26,7 +26,7 @@ bool isSftMetric(const QString& metric);
 // (SFT loss is grey so it is not mistaken for the preference loss).
 QColor metricColor(const QString& metric);
 
-// Colour of a diagnosed regime ("both_falling", ...; core/diagnose/regime_detector.h), opaque;
+// Colour of a diagnosed regime ("both_falling", ...; core/diagnose/regime.h), opaque;
 // bands use it with a low alpha. Healthy is green, warming_up grey.
 QColor regimeColor(const QString& regime);
 // Whether a regime is a problem worth shading (both_falling, both_rising, margin_collapsing,

@@ -14,7 +14,7 @@ namespace ps::ui {
 struct RegimeChange {
     QString regime;     // the regime entered: "both_falling", ...
     int64_t since = 0;  // first step of the new stretch ("since_step")
-    int64_t declared = 0;  // step at which the detector declared it ("declared_step")
+    int64_t declared = 0;  // step at which the live diagnosis declared it ("declared_step")
     QString message;    // the change's explanation
 };
 

@@ -53,8 +53,10 @@ void RegimeTimeline::addEvents(const std::vector<RunEvent>& events) {
         const std::optional<RegimeChange> change = regimeChange(e);
         if (!change) continue;
         const int64_t since = change->since;
-        // The steps before the first judged stretch are labelled: the live detector needs a
-        // window of records before it judges anything.
+        // A revised live label starts at or before segments already shown: they are replaced.
+        while (!segments_.empty() && segments_.back().start >= since) segments_.pop_back();
+        // The steps before the first judged stretch are labelled: a live label needs a few
+        // logged points (and a label revised back to the start replaces the warm-up).
         if (segments_.empty() && since > 1 && change->regime != QLatin1String("warming_up")) {
             Segment warm;
             warm.regime = QStringLiteral("warming_up");

@@ -1,6 +1,6 @@
 // A run's diagnosed regimes as a horizontal strip over the step axis: one coloured segment per
 // stretch (healthy green, both falling red, ..., warming up grey; ui/common/metric_style), its
-// name inside when it fits, and a tooltip with the steps and the detector's explanation.
+// name inside when it fits, and a tooltip with the steps and the phase's explanation.
 // Fed with the engine's "regime" RunEvents (data: "from", "to", "since_step") and the metric
 // stream (the open stretch grows with the newest preference-training step).
 #pragma once

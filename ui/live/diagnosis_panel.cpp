@@ -161,6 +161,9 @@ void DiagnosisPanel::clear() {
     regime_.clear();
     message_.clear();
     since_ = 0;
+    liveHeadline_.clear();
+    liveSeverity_.clear();
+    liveStep_ = 0;
     algorithm_.clear();
     stored_ = false;
     storedDiagnosed_ = false;
@@ -253,6 +256,15 @@ void DiagnosisPanel::appendEvents(const std::vector<RunEvent>& events) {
         regime_ = c->regime;
         since_ = c->since;
         message_ = c->message;
+        // The live diagnosis says where the run stands (levels against the reference) in the
+        // same event as the label the strip and the bands draw.
+        const auto text = [&](const char* key) {
+            const auto it = e.data.find(key);
+            return it != e.data.end() && it->is_string() ? QString::fromStdString(it->get<std::string>()) : QString();
+        };
+        liveHeadline_ = text("headline");
+        liveSeverity_ = text("severity");
+        liveStep_ = c->declared;
         changed = true;
     }
     if (!changed) return;
@@ -306,12 +318,19 @@ void DiagnosisPanel::showRegime() {
     // by severity; the live run (and a stored one until its diagnosis comes): the regime.
     const bool diagnosed = stored_ && storedDiagnosed_ && !storedHeadline_.isEmpty();
     QColor color = regime_.isEmpty() ? QColor(Qt::darkGray) : regimeColor(regime_);
-    if (diagnosed)
-        color = storedSeverity_ == QLatin1String("problem") ? regimeColor(QStringLiteral("both_falling"))
-                : storedSeverity_ == QLatin1String("watch") ? QColor(0xb0, 0x80, 0x00)
-                : storedSeverity_ == QLatin1String("fine")  ? regimeColor(QStringLiteral("healthy"))
-                                                            : QColor(Qt::darkGray);
+    const auto severityColor = [](const QString& severity) {
+        return severity == QLatin1String("problem") ? regimeColor(QStringLiteral("both_falling"))
+               : severity == QLatin1String("watch") ? QColor(0xb0, 0x80, 0x00)
+               : severity == QLatin1String("fine")  ? regimeColor(QStringLiteral("healthy"))
+                                                    : QColor(Qt::darkGray);
+    };
+    const bool live = !diagnosed && !regime_.isEmpty() && !liveHeadline_.isEmpty();
+    if (diagnosed) color = severityColor(storedSeverity_);
+    else if (live) color = severityColor(liveSeverity_);
     headline_->setText(diagnosed                                ? storedHeadline_
+                       : live                                   ? tr("%1 (live at step %2; may be revised as the run goes on)")
+                                                                      .arg(liveHeadline_)
+                                                                      .arg(liveStep_)
                        : !regime_.isEmpty()                     ? headlineFor(regime_, since_)
                        : isDiagnosing()                         ? tr("Diagnosing the stored run…")
                        : stored_ && !storedVerdict_.isEmpty()   ? storedVerdict_

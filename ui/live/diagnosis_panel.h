@@ -133,6 +133,11 @@ private:
     QString storedVerdict_;        // the record's verdict, the headline when it has no regime
     QString storedHeadline_;       // the record's headline (severity, levels against the baseline)
     QString storedSeverity_;       // "fine", "watch", "problem", "unknown"
+    // The live diagnosis' headline and severity of the latest regime event (its data
+    // "headline", "severity"; core's LiveDiagnosis), and the step it was made at; empty for
+    // events without them (runs stored before the live segmentation).
+    QString liveHeadline_, liveSeverity_;
+    int64_t liveStep_ = 0;
     nlohmann::json storedDecomposition_;  // the record's margin decomposition (baseline-aware)
     int64_t since_ = 0;
     Ema chosen_, rejected_;

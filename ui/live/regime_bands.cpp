@@ -48,6 +48,12 @@ bool RegimeBands::addEvents(const std::vector<RunEvent>& events) {
         if (!change) continue;
         const int64_t since = change->since;
 
+        // A revised live label starts at or before stretches already drawn: they are replaced.
+        while (!stretches_.empty() && stretches_.back().start >= since) {
+            changed = changed || !stretches_.back().rects.empty();
+            removeItems(stretches_.back());
+            stretches_.pop_back();
+        }
         if (!stretches_.empty()) {
             Stretch& previous = stretches_.back();
             previous.open = false;

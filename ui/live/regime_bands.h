@@ -1,4 +1,4 @@
-// Shaded stretches of a run's diagnosed regimes behind its curves. The engine's regime detector
+// Shaded stretches of a run's diagnosed regimes behind its curves. The engine's live diagnosis
 // sends a "regime" RunEvent at every change (data: "from", "to", "since_step", ...); each
 // change starts a stretch at its "since_step" and ends the previous one the step before. A
 // problem stretch (both falling, both rising, margin collapsing, diverging) is drawn as a

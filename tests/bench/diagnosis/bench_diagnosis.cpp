@@ -8,9 +8,13 @@
 //                  into the same regime (median and p90 over the boundaries found)
 //   final regime   the diagnosis' final regime is the true last phase
 //   final verdict  that, and its severity (fine / watch / problem) is the true one
-// Usage: build/bin/bench_diagnosis [--seeds N] [--real DIR] [--timing]
+// Usage: build/bin/bench_diagnosis [--seeds N] [--real DIR] [--timing] [--live]
 //   --timing also diagnoses one 1,000,000-point run and prints the time; --verbose prints the
-//   verdict of every run whose final verdict is wrong.
+//   verdict of every run whose final verdict is wrong; --live feeds every run to the live
+//   diagnosis (LiveDiagnosis) record by record and reports the live labels' delay: logged points
+//   from a true phase boundary until the live label is the new regime (median, p90, max, and
+//   boundaries never labelled within their phase), whether the live label at the end is the
+//   retrospective final regime, and the live cost per record (with --timing over 1,000,000).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -132,7 +136,11 @@ std::vector<SyntheticRunSpec> scenarios(const std::vector<double>& noise_levels,
         {"healthy, chosen flat", {{"healthy", 300, 0.0, -1.5, true}}},
         {"both falling from the start", {{"both_falling", 300, -0.8, -2.4, true}}},
         {"healthy then both falling", {{"healthy", 150, 0.2, -1.0, true}, {"both_falling", 150, -0.7, -1.2}}},
+        // TinyLlama's real run: chosen peaks, then both fall while chosen stays above 0 (watch).
+        {"both falling, chosen still above", {{"healthy", 150, 1.1, -1.0, true}, {"both_falling", 150, -0.3, -1.2}}},
         {"recovery", {{"both_falling", 120, -0.6, -1.6}, {"healthy", 180, 0.35, -0.6, true}}},
+        // The real Qwen2.5-0.5B clean-data run: both fall, then steady far below the reference.
+        {"likelihood displacement, then steady", {{"both_falling", 150, -1.5, -3.0}, {"healthy", 150, 0.0, -0.3, true}}},
         {"both rising (absolute rewards)", {{"healthy", 60, 0.1, -0.8}, {"both_rising", 240, 1.2, 0.6}}, 1, -1.5},
         {"margin collapsing", {{"healthy", 150, 0.1, -1.6, true}, {"margin_collapsing", 150, -0.2, 1.1}}},
         {"divergence to NaN", {{"healthy", 200, 0.1, -1.2, true}, {"diverging", 50, 0, 0}}},
@@ -174,7 +182,24 @@ std::vector<std::string> predicted_labels(const nlohmann::json& d, const Synthet
 
 std::string expected_severity(const SyntheticRun& run) {
     const std::string last = run.truth.back();
-    if (last == "both_falling" || last == "margin_collapsing" || last == "diverging") return "problem";
+    if (last == "margin_collapsing" || last == "diverging") return "problem";
+    if (last == "both_falling") {
+        // Chosen still clearly above where it started: a warning (see diagnose_series).
+        double c_end = NAN;
+        for (double v : run.true_chosen)
+            if (std::isfinite(v)) c_end = v;
+        return c_end - run.spec.start_level > 4.0 * run.noise_sd * run.spec.chosen_noise_ratio ? "watch" : "problem";
+    }
+    // Likelihood displacement: chosen ends clearly below where it started, having lost at least
+    // half as much as the final margin (chosen - rejected, relative to the start) gained.
+    double c_last = NAN, r_last = NAN;
+    for (size_t i = 0; i < run.true_chosen.size(); ++i)
+        if (std::isfinite(run.true_chosen[i])) {
+            c_last = run.true_chosen[i] - run.spec.start_level;
+            r_last = run.true_rejected[i] - run.spec.start_level;
+        }
+    const double lost = -c_last, margin = c_last - r_last;
+    if (lost > 4.0 * run.noise_sd * run.spec.chosen_noise_ratio && margin > 0 && lost >= 0.5 * margin) return "problem";
     if (last == "both_rising") return "watch";
     for (const std::string& t : run.truth)
         if (is_problem_name(t)) return "watch";
@@ -258,6 +283,60 @@ Score score_run(const SyntheticRun& run, const nlohmann::json& d, double seconds
     return s;
 }
 
+struct LiveScore {
+    std::vector<double> delays;  // logged points from a true boundary to the live label
+    int boundaries = 0, missed = 0;
+    int runs = 0, end_agrees = 0;
+    int64_t records = 0;
+    double seconds = 0.0;
+    void add(const LiveScore& o) {
+        delays.insert(delays.end(), o.delays.begin(), o.delays.end());
+        boundaries += o.boundaries;
+        missed += o.missed;
+        runs += o.runs;
+        end_agrees += o.end_agrees;
+        records += o.records;
+        seconds += o.seconds;
+    }
+};
+
+// The run fed record by record to the live diagnosis: the label it holds after each record.
+LiveScore score_live(const SyntheticRun& run, const ps::DiagnosisContext& context, const nlohmann::json& retrospective) {
+    LiveScore s;
+    s.runs = 1;
+    ps::LiveDiagnosis live(context);
+    std::vector<std::string> label;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const ps::StepMetrics& m : run.stream) {
+        live.add(m);
+        label.push_back(ps::to_string(live.current()));
+    }
+    live.finish();  // the run's end settles the label (DiagnosisSink does this on "done")
+    label.back() = ps::to_string(live.current());
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s.records = int64_t(run.stream.size());
+    s.end_agrees = label.back() == retrospective.value("final_regime", std::string());
+    const std::vector<std::string>& truth = run.truth;
+    for (size_t b = 1; b < truth.size(); ++b) {
+        if (truth[b] == truth[b - 1]) continue;
+        ++s.boundaries;
+        size_t end = b;
+        while (end < truth.size() && truth[end] == truth[b]) ++end;
+        size_t i = b;
+        while (i < end && label[i] != truth[b]) ++i;
+        if (i == end) ++s.missed;
+        else s.delays.push_back(double(i - b));
+    }
+    return s;
+}
+
+void print_live(const std::string& name, const LiveScore& s) {
+    const auto pct = [&](double p) { return s.delays.empty() ? NAN : ps::bench::percentile(s.delays, p); };
+    std::printf("| %-34s | %4d | %5.1f | %5.1f | %5.0f | %d/%d | %d/%d | %6.3f |\n", name.c_str(), s.runs, pct(50), pct(90),
+                s.delays.empty() ? NAN : *std::max_element(s.delays.begin(), s.delays.end()), s.missed, s.boundaries,
+                s.end_agrees, s.runs, s.records ? 1000.0 * s.seconds / double(s.records) : NAN);
+}
+
 void print_row(const std::string& name, const Score& s) {
     const double fa = s.healthy_points ? 1000.0 * double(s.false_alarms) / double(s.healthy_points) : NAN;
     const double det = s.problem_phases ? double(s.detected) / s.problem_phases : NAN;
@@ -277,15 +356,16 @@ void print_row(const std::string& name, const Score& s) {
 
 int main(int argc, char** argv) {
     int seeds = 5;
-    bool timing = false, verbose = false;
+    bool timing = false, verbose = false, live = false;
     std::string real = std::string(PREFSTUDIO_SOURCE_DIR) + "/../shared/real-runs";
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = std::max(1, std::atoi(argv[++i]));
         else if (!std::strcmp(argv[i], "--real") && i + 1 < argc) real = argv[++i];
         else if (!std::strcmp(argv[i], "--timing")) timing = true;
         else if (!std::strcmp(argv[i], "--verbose")) verbose = true;
+        else if (!std::strcmp(argv[i], "--live")) live = true;
         else {
-            std::fprintf(stderr, "usage: bench_diagnosis [--seeds N] [--real DIR] [--timing] [--verbose]\n");
+            std::fprintf(stderr, "usage: bench_diagnosis [--seeds N] [--real DIR] [--timing] [--verbose] [--live]\n");
             return 2;
         }
     }
@@ -308,6 +388,8 @@ int main(int argc, char** argv) {
                 levels[0], levels[1], levels[2], chosen_ratio, seeds);
 
     std::map<std::string, Score> by_scenario, by_noise;
+    std::map<std::string, LiveScore> live_by_scenario;
+    LiveScore live_total;
     std::vector<std::string> order;
     Score total;
     for (const SyntheticRunSpec& spec : scenarios(levels, chosen_ratio, seeds)) {
@@ -325,6 +407,11 @@ int main(int argc, char** argv) {
         if (verbose && !s.final_verdict_ok)
             std::printf("wrong final verdict: %s (expected %s, %s): %s\n", spec.name.c_str(), run.truth.back().c_str(),
                         expected_severity(run).c_str(), d.value("verdict", std::string()).c_str());
+        if (live) {
+            const LiveScore ls = score_live(run, context, d);
+            live_by_scenario[spec.scenario].add(ls);
+            live_total.add(ls);
+        }
         if (!by_scenario.count(spec.scenario)) order.push_back(spec.scenario);
         by_scenario[spec.scenario].add(s);
         char level[64];
@@ -337,6 +424,34 @@ int main(int argc, char** argv) {
     for (const std::string& name : order) print_row(name, by_scenario[name]);
     for (const auto& [name, s] : by_noise) print_row(name, s);
     print_row("all", total);
+
+    if (live) {
+        std::printf("\nLive labels (LiveDiagnosis, window %d, stride %d): delay in logged points from a true boundary\n"
+                    "until the live label is the new regime\n\n",
+                    ps::LiveDiagnosisOptions{}.window, ps::LiveDiagnosisOptions{}.stride);
+        std::printf("| scenario | runs | delay median | delay p90 | delay max | not labelled in the phase | live end = retrospective | ms/record |\n");
+        std::printf("|---|---|---|---|---|---|---|---|\n");
+        for (const std::string& name : order) print_live(name, live_by_scenario[name]);
+        print_live("all", live_total);
+    }
+
+    if (timing && live) {
+        SyntheticRunSpec spec;
+        spec.phases = {{"healthy", 500000, 0.1, -2.0, true}, {"both_falling", 500000, -0.8, -1.5}};
+        spec.noise = levels[1];
+        const SyntheticRun run = ps::bench::make_synthetic_run(spec);
+        ps::LiveDiagnosis ld;
+        const std::clock_t c0 = std::clock();
+        int64_t at_change = -1;
+        for (size_t i = 0; i < run.stream.size(); ++i) {
+            ld.add(run.stream[i]);
+            if (at_change < 0 && i >= 500000 && ld.current() == ps::Regime::BothFalling) at_change = int64_t(i) - 500000;
+        }
+        const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+        std::printf("\n1,000,000 logged points fed live: %.1f s CPU (%.1f us per record), both falling labelled %lld "
+                    "points after it began, final label %s\n",
+                    cpu, 1e6 * cpu / 1e6, (long long)at_change, ps::to_string(ld.current()));
+    }
 
     if (timing) {
         SyntheticRunSpec spec;
