@@ -18,7 +18,8 @@ RuntimeInfo runtime_info() {
     info.libtorch_version = std::to_string(TORCH_VERSION_MAJOR) + "." +
                             std::to_string(TORCH_VERSION_MINOR) + "." +
                             std::to_string(TORCH_VERSION_PATCH);
-    info.cuda_built = torch::hasCUDA();
+    // torch::hasCUDA() is false in a CUDA build on a machine without a GPU (2.x); the build says.
+    info.cuda_built = torch_compat::cuda_built() || torch::hasCUDA();
     info.cuda_devices = info.cuda_built ? static_cast<int>(torch::cuda::device_count()) : 0;
     info.auto_device = info.cuda_devices > 0 ? "cuda:0" : "cpu";
     info.cpu_cores = static_cast<int>(std::thread::hardware_concurrency());
