@@ -58,18 +58,18 @@ ps::CausalLM peaked_model(const ps::ModelShape& s, uint64_t seed) {
 
 double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
 
+// A macro, not a function: QSKIP returns from the test function it is written in.
+#define SKIP_WITHOUT_FUSED()                                                                                  \
+    if (!ps::torch_compat::has_fused_attention())                                                            \
+    QSKIP(qPrintable("libtorch " + QString::fromStdString(ps::torch_compat::libtorch_version()) +            \
+                     " has no scaled_dot_product_attention: the eager attention is the only one"))
+
 constexpr double kTol = 1e-5;  // issue #22: the fused kernel equals the eager one within 1e-5
 
 }  // namespace
 
 class TestTorchCompat : public QObject {
     Q_OBJECT
-
-    void skip_without_fused() {
-        if (!ps::torch_compat::has_fused_attention())
-            QSKIP(qPrintable("libtorch " + QString::fromStdString(ps::torch_compat::libtorch_version()) +
-                             " has no scaled_dot_product_attention: the eager attention is the only one"));
-    }
 
 private slots:
     void kernelThisBuildUses() {
@@ -103,7 +103,7 @@ private slots:
 
     // Training: logits, and the gradient of every parameter through a log-prob loss.
     void wholeSequencesMatchEager() {
-        skip_without_fused();
+        SKIP_WITHOUT_FUSED();
         QFETCH(QString, variant);
         QFETCH(bool, checkpointing);
         const auto s = shape_for(variant);
@@ -207,7 +207,7 @@ private slots:
     // KV-cache generation: a left-padded prompt batch, then single-token steps, as
     // core/model/generation.cpp drives forward_cached.
     void cachedGenerationMatchesEager() {
-        skip_without_fused();
+        SKIP_WITHOUT_FUSED();
         QFETCH(QString, variant);
         const auto s = shape_for(variant);
         auto m = peaked_model(s, 7);
