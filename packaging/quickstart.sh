@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# The README's two Quick-start commands:
-#   quickstart.sh demo   install what is missing, build, open the studio on the built-in demo
-#   quickstart.sh test   install what is missing, build, run every test through CTest
+# The README's Quick-start commands, and the second build (README "Which build"):
+#   quickstart.sh demo        install what is missing, build, open the studio on the built-in demo
+#   quickstart.sh test        install what is missing, build, run every test through CTest
+#   quickstart.sh wheel-demo  the same two against PyPI's torch 2.x wheel (CUDA build) in a venv
+#   quickstart.sh wheel-test  inside the build folder (build-wheel/venv), with the CUDA toolkit
+# Debian's libtorch 1.13 (CPU) builds in build/, the wheel in build-wheel/; PREFSTUDIO_BUILD_DIR
+# overrides either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="${1:-}"
-case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
+case "$mode" in demo|test|wheel-demo|wheel-test) ;; *) echo "usage: $0 demo|test|wheel-demo|wheel-test" >&2; exit 2 ;; esac
 
 bash packaging/install-deps.sh
 
-BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build}"
 JOBS="${PREFSTUDIO_JOBS:-$(nproc)}"
-oracle_args=()
+cmake_args=()
+if [[ "$mode" == wheel-* ]]; then
+  BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build-wheel}"
+  # The pinned torch wheel (packaging/torch-requirements.txt) and the test oracles, in the build
+  # folder; made once, then reused.
+  bash packaging/make-venv.sh "$BUILD_DIR/venv"
+  venv_python="$PWD/$BUILD_DIR/venv/bin/python3"
+  [[ "$BUILD_DIR" = /* ]] && venv_python="$BUILD_DIR/venv/bin/python3"
+  torch_cmake="$("$venv_python" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+  # torch's CMake config wants the CUDA toolkit its wheel was built with (nvcc, cudart, nvrtc).
+  cuda_home="${CUDA_HOME:-/usr/local/cuda}"
+  if [ ! -x "$cuda_home/bin/nvcc" ]; then
+    echo "quickstart: the torch wheel's build needs the CUDA toolkit (nvcc) at $cuda_home;" \
+         "set CUDA_HOME, or use 'quickstart.sh test' (Debian's CPU libtorch)" >&2
+    exit 1
+  fi
+  # We compile no CUDA code: one architecture keeps torch's CMake from probing for GPUs.
+  cmake_args+=(-DCMAKE_PREFIX_PATH="$torch_cmake" -DCUDAToolkit_ROOT="$cuda_home"
+               -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}")
+  : "${PREFSTUDIO_ORACLE_PYTHON:=$venv_python}"
+  mode="${mode#wheel-}"
+else
+  BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build}"
+fi
 # The Hugging Face oracle tests use this venv's Python when given (packaging/make-venv.sh).
-[ -n "${PREFSTUDIO_ORACLE_PYTHON:-}" ] && oracle_args=(-DPREFSTUDIO_ORACLE_PYTHON="$PREFSTUDIO_ORACLE_PYTHON")
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${oracle_args[@]}"
+[ -n "${PREFSTUDIO_ORACLE_PYTHON:-}" ] && cmake_args+=(-DPREFSTUDIO_ORACLE_PYTHON="$PREFSTUDIO_ORACLE_PYTHON")
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 if [ "$mode" = test ]; then

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/common/errors.h"
+#include "core/common/torch_compat.h"
 #include "core/model/checkpoint.h"
 
 namespace ps {
@@ -98,6 +99,18 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
 
 }  // namespace
 
+AttentionKernel default_attention_kernel() {
+    return torch_compat::has_fused_attention() ? AttentionKernel::Fused : AttentionKernel::Eager;
+}
+
+const char* attention_kernel_name(AttentionKernel k) {
+    switch (k) {
+    case AttentionKernel::Eager: return "eager";
+    case AttentionKernel::Fused: return "fused";
+    }
+    return "?";
+}
+
 torch::Tensor rope_inv_freq(const ModelShape& s) {
     auto inv_freq = 1.0 / torch::pow(s.rope_theta, torch::arange(0, s.head_dim, 2, torch::kFloat64) /
                                                        static_cast<double>(s.head_dim));
@@ -146,6 +159,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
         return scores.scalar_type() == softmax_dtype ? torch::softmax(scores, -1)
                                                      : torch::softmax(scores, -1, softmax_dtype).to(q.scalar_type());
     };
+    if (!in.cache && in.fused) {
+        // Whole sequences, fused: [B, heads, T, d] views of the rotated [B, T, heads, d]; the
+        // plain causal mask is the kernel's own flag, a sliding window comes as the additive mask.
+        q = apply_rotary(q, in.cos_bthd, in.sin_bthd).transpose(1, 2);
+        k = apply_rotary(k, in.cos_bthd, in.sin_bthd).transpose(1, 2);
+        auto ctx = torch_compat::fused_attention(q, k, v.transpose(1, 2), in.mask, !in.mask.defined(), scale);
+        return o_proj(ctx.transpose(1, 2).reshape({B, T, heads * d}));
+    }
     if (!in.cache) {
         // Whole sequences: rotary on the [B, T, heads, d] layout (cos/sin [T, 1, d]). Grouped
         // query attention without repeating keys and values: the `rep` query heads that share a
@@ -171,6 +192,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
     c.v[layer].narrow(2, c.length, T).copy_(v);
     k = c.k[layer].narrow(2, 0, c.length + T);
     v = c.v[layer].narrow(2, 0, c.length + T);
+    if (in.fused) {
+        // The kernel shares each key/value head among its query heads itself (no repeat).
+        auto ctx = torch_compat::fused_attention(q, k, v, in.mask, /*causal=*/false, scale);
+        return o_proj(ctx.transpose(1, 2).reshape({B, T, heads * d}));
+    }
     if (rep > 1) {
         // Each key/value head serves `rep` consecutive query heads (Hugging Face's repeat_kv).
         k = k.repeat_interleave(rep, 1);
@@ -242,21 +268,24 @@ torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
     auto freqs = torch::outer(pos, inv_freq_.to(dev, angle_dtype));
     auto emb = torch::cat({freqs, freqs}, -1);
     AttentionInputs in;
+    in.fused = attention == AttentionKernel::Fused;
     in.cos = emb.cos().to(h.scalar_type());
     in.sin = emb.sin().to(h.scalar_type());
+    in.cos_bthd = in.cos.unsqueeze(1);  // [T, 1, d]: broadcast over heads
+    in.sin_bthd = in.sin.unsqueeze(1);
+    const bool window = s_.sliding_window > 0 && s_.sliding_window < T;
+    if (in.fused && !window) return run_layers(h, in);
     auto mask = torch::full({T, T}, -std::numeric_limits<float>::infinity(),
                             torch::TensorOptions().dtype(torch::kFloat32).device(dev))
                     .triu(1);
-    if (s_.sliding_window > 0 && s_.sliding_window < T) {
+    if (window) {
         // Mistral: key j is visible from query i only when i - window < j <= i.
         mask = mask + torch::full({T, T}, -std::numeric_limits<float>::infinity(),
                                   torch::TensorOptions().dtype(torch::kFloat32).device(dev))
                           .tril(-s_.sliding_window);
     }
     in.mask = mask.to(h.scalar_type());
-    in.cos_bthd = in.cos.unsqueeze(1);  // [T, 1, d]: broadcast over heads
-    in.sin_bthd = in.sin.unsqueeze(1);
-    in.grouped_mask = in.mask.repeat({s_.num_heads / s_.num_kv_heads, 1});  // [rep * T, T]
+    if (!in.fused) in.grouped_mask = in.mask.repeat({s_.num_heads / s_.num_kv_heads, 1});  // [rep * T, T]
     return run_layers(h, in);
 }
 
@@ -274,6 +303,7 @@ torch::Tensor DecoderStackImpl::forward_cached(const torch::Tensor& input_ids, c
     auto freqs = positions.to(dev, angle_dtype).unsqueeze(-1) * inv_freq_.to(dev, angle_dtype);  // [B, T, d/2]
     auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                                      // [B, 1, T, d]
     AttentionInputs in;
+    in.fused = attention == AttentionKernel::Fused;
     in.cos = emb.cos().to(h.scalar_type());
     in.sin = emb.sin().to(h.scalar_type());
     auto opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
@@ -317,6 +347,13 @@ void CausalLMImpl::init_weights() {
     }
 }
 
+void CausalLMImpl::set_attention_kernel(AttentionKernel k) {
+    if (k == AttentionKernel::Fused && !torch_compat::has_fused_attention())
+        throw ModelError("fused attention (scaled_dot_product_attention) needs libtorch 2.5 or later; this build has " +
+                         torch_compat::libtorch_version() + ", which uses the eager attention");
+    model->attention = k;
+}
+
 torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids) { return model(input_ids); }
 
 torch::Tensor CausalLMImpl::head(const torch::Tensor& h) {
@@ -349,6 +386,7 @@ CausalLM clone_frozen(const CausalLM& source) {
     // Uninitialised parameters are never touched: each gets a fresh copy of the source's
     // tensor on the source's device.
     CausalLM copy(source->shape(), /*init=*/false, dtype);
+    copy->set_attention_kernel(source->attention_kernel());
     torch::NoGradGuard no_grad;
     for (auto& p : copy->named_parameters()) {
         p.value().set_data(src[p.key()].detach().clone());

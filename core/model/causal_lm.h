@@ -71,14 +71,25 @@ public:
 };
 TORCH_MODULE(Embed);
 
+// How attention is computed. Eager: our own matmuls and a float32 softmax (every libtorch).
+// Fused: at::scaled_dot_product_attention (libtorch 2.5 and later: the torch wheel's build), which
+// on CUDA never materialises the [heads, T, T] scores; equal to eager within float32 rounding.
+enum class AttentionKernel { Eager, Fused };
+// Fused where this libtorch has it, else eager.
+AttentionKernel default_attention_kernel();
+const char* attention_kernel_name(AttentionKernel k);  // "eager" | "fused"
+
 // Rotary angles and the attention mask one forward shares across layers.
 struct AttentionInputs {
     torch::Tensor cos, sin;  // [T, d] or [B, 1, T, d]
     torch::Tensor mask;      // additive, broadcastable to [B, heads, T, keys]
     // Whole sequences only (no cache): cos/sin as [T, 1, d] and the mask repeated for the
     // query heads that share a key/value head, [heads / kv_heads * T, T].
+    // Fused whole sequences without a sliding window need no mask (causal flag); grouped_mask
+    // is made for the eager kernel only.
     torch::Tensor cos_bthd, sin_bthd, grouped_mask;
     KVCache* cache = nullptr;
+    bool fused = false;
 };
 
 class AttentionImpl : public torch::nn::Module {
@@ -123,6 +134,7 @@ public:
     // Recompute each block's activations in the backward pass instead of keeping them (only
     // while training with gradients on; see model/checkpoint.h).
     bool gradient_checkpointing = false;
+    AttentionKernel attention = default_attention_kernel();
     // Incremental: see CausalLMImpl::forward_cached.
     torch::Tensor forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
                                  const torch::Tensor& key_valid, KVCache& cache);
@@ -157,6 +169,9 @@ public:
     torch::Dtype dtype() const { return dtype_; }
     void set_gradient_checkpointing(bool on) { model->gradient_checkpointing = on; }
     bool gradient_checkpointing() const { return model->gradient_checkpointing; }
+    // Throws ModelError for Fused where this libtorch lacks it (torch_compat::has_fused_attention).
+    void set_attention_kernel(AttentionKernel k);
+    AttentionKernel attention_kernel() const { return model->attention; }
     // The adapters' shared switch; null while the model has no adapter (model/lora.h).
     std::shared_ptr<LoraSwitch> lora_switch;
 

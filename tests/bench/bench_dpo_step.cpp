@@ -6,6 +6,7 @@
 //   build/bin/bench_dpo_step                          # CPU rows, float32, 1 thread
 //   build/bin/bench_dpo_step --preset qwen2-0.5b --device cuda --dtype bfloat16
 //   options: --threads N --steps N (median step of N, default 7) --rounds R (alternating, default 3) --python PATH --preset small|cpu-medium|qwen2-0.5b --batch B --length T
+//            --attention eager|fused (ours; default: fused where this libtorch has it)
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/common/torch_compat.h"
 #include "core/engine/trainer.h"
 #include "core/model/causal_lm.h"
 #include "core/objectives/objective.h"
@@ -106,9 +108,12 @@ struct Timing {
     double tokens_per_second = 0;
 };
 
+AttentionKernel g_attention = default_attention_kernel();  // --attention eager|fused
+
 Timing engine_step(const Preset& p, const torch::Device& device, torch::Dtype dtype, int steps, int warmup) {
     torch::manual_seed(0);
     CausalLM model(p.shape, /*init=*/true, dtype);
+    model->set_attention_kernel(g_attention);
     model->to(device);
     model->train();
     torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-5).weight_decay(0.0));
@@ -193,6 +198,7 @@ int main(int argc, char** argv) {
         else if (k == "--preset") wanted.push_back(v);
         else if (k == "--batch") batch = std::atoi(v.c_str());
         else if (k == "--length") length = std::atoi(v.c_str());
+        else if (k == "--attention") g_attention = v == "eager" ? AttentionKernel::Eager : AttentionKernel::Fused;
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
@@ -206,9 +212,11 @@ int main(int argc, char** argv) {
     const torch::Dtype dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : dtype_name == "float16" ? torch::kFloat16 : torch::kFloat32;
     const int64_t matmul_n = device.is_cuda() ? 8192 : 2048;
     const double peak = matmul_peak(device, dtype, matmul_n);
-    std::printf("device %s, %s, %d thread(s), timed by %s; matmul peak (%lld^3, measured here) %.1f GFLOP/s\n",
+    std::printf("device %s, %s, %d thread(s), timed by %s; matmul peak (%lld^3, measured here) %.1f GFLOP/s; "
+                "libtorch %s, our attention %s\n",
                 device.str().c_str(), dtype_name.c_str(), threads, g_cpu_clock ? "process CPU time" : "wall time",
-                static_cast<long long>(matmul_n), peak / 1e9);
+                static_cast<long long>(matmul_n), peak / 1e9, torch_compat::libtorch_version().c_str(),
+                attention_kernel_name(g_attention));
     std::printf("%-11s %9s %5s %6s | %12s %7s | %12s %7s | %6s | %s\n", "shape", "params", "batch", "length",
                 "ours tok/s", "MFU", "python tok/s", "MFU", "ratio", "python model");
     for (const Preset& base : presets()) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <torch/torch.h>
+#include <unistd.h>  // getpid: torch 2.x's headers no longer include it
 
 #include "tests/common/training_memory.h"
 #include "core/model/causal_lm.h"

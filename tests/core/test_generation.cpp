@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unistd.h>  // getpid: torch 2.x's headers no longer include it
 
 #include "core/common/errors.h"
 #include "core/data/preference_data.h"

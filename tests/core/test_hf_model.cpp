@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>  // getpid: torch 2.x's headers no longer include it
 
 #include "core/common/errors.h"
 #include "core/config/run_config.h"

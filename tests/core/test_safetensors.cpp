@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <unistd.h>  // getpid: torch 2.x's headers no longer include it
 
 #include "core/common/errors.h"
 #include "core/model/causal_lm.h"
