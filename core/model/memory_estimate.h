@@ -12,7 +12,7 @@
 // LoRA adapters are float32 over any base (model/lora.h): their weights, gradients and saved
 // values count 4 B. Checked against the measured peak of live tensor bytes while the real
 // trainer runs, in float32, bfloat16, LoRA, checkpointing and KTO configurations, by
-// tests/bench/bench_memory.cpp (BENCHMARKS.md) and tests/core/test_memory.cpp.
+// tests/bench/bench_memory.cpp (BENCHMARKS.md) and tests/core/model/test_memory.cpp.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-"""peft against PrefStudio's LoRA, for tests/core/test_oracle_models.cpp (oracle venv's Python).
+"""peft against PrefStudio's LoRA, for tests/core/model/test_oracle_models.cpp (oracle venv's Python).
 
     lora_oracle.py DIR
 

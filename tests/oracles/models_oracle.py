@@ -1,5 +1,5 @@
 """Tiny random Hugging Face checkpoints and transformers' own outputs on them, for
-tests/core/test_oracle_models.cpp (run with the oracle venv's Python, packaging/make-venv.sh).
+tests/core/model/test_oracle_models.cpp (run with the oracle venv's Python, packaging/make-venv.sh).
 
     models_oracle.py MODEL_TYPE OUT_DIR [SEED]
 

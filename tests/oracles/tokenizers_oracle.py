@@ -1,5 +1,5 @@
 """Token ids from the `tokenizers` library for every real tokenizer, for
-tests/core/test_oracle_tokenizers.cpp (run with the oracle venv's Python).
+tests/core/text/test_oracle_tokenizers.cpp (run with the oracle venv's Python).
 
     tokenizers_oracle.py ROOT OUT.json
 

@@ -5,7 +5,7 @@ KTOTrainer._compute_loss, trl.experimental ORPOTrainer/CPOTrainer.get_batch_loss
 
     trl_objectives.py CASES.json OUT.json
 
-CASES.json (written by tests/core/test_trl_objectives.cpp): {"cases": [{"name", "algorithm"
+CASES.json (written by tests/core/objectives/test_trl_objectives.cpp): {"cases": [{"name", "algorithm"
 (dpo|kto|orpo|cpo|simpo), "config" (our objective.* keys), and per-sequence SUMMED completion
 log-probs: paired: chosen, rejected, chosen_tokens, rejected_tokens, ref_chosen, ref_rejected;
 kto: logps, tokens, ref_logps, desirable, kl_logps, ref_kl_logps}]}.
