@@ -1090,6 +1090,13 @@ void MainWindow::onRunFinished(RunStatus status, const QString& error,
     if (store_ && session_->storedRunId() > 0)  // evidence helper: per-pair tracking
         diagnosis_->loadTrackedPairs(*store_, session_->storedRunId());
     if (session_->storedRunId() > 0) samplesPanel_->showRun(session_->storedRunId());
+    // The live label lags by design and may be revised; once the run has ended, the Diagnosis tab
+    // shows the stored run's retrospective verdict, as the CLI's `diagnose` does.
+    if (store_ && session_->storedRunId() > 0 && status != RunStatus::Failed) {
+        if (openStoredRun(session_->storedRunId()))
+            controls_->showIdle(status == RunStatus::Completed ? tr("Completed in %1").arg(duration)
+                                                               : tr("Stopped after %1").arg(duration));
+    }
     updateActions();
     emit runFinished(status);
 }
