@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <map>
+#include "tests/common/cli_process.h"
 
 class TestCli : public QObject {
     Q_OBJECT
@@ -14,16 +15,8 @@ class TestCli : public QObject {
     QString cli_;
     QString db_;
 
-    struct Result {
-        int code;
-        QString out, err;
-    };
-    Result cli(const QStringList& args) {
-        QProcess p;
-        p.start(cli_, args);
-        if (!p.waitForFinished(180000)) return {-1, "", "timeout"};
-        return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
-    }
+    using Result = ps::test::CliResult;
+    Result cli(const QStringList& args) { return ps::test::run_cli(cli_, args, 180000); }
 
 private slots:
     void initTestCase() {

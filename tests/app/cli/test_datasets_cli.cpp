@@ -3,22 +3,15 @@
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
+#include "tests/common/cli_process.h"
 
 class TestDatasetsCli : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
     QString cli_;
 
-    struct Result {
-        int code;
-        QString out, err;
-    };
-    Result cli(const QStringList& args) {
-        QProcess p;
-        p.start(cli_, args);
-        if (!p.waitForFinished(60000)) return {-1, "", "timeout"};
-        return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
-    }
+    using Result = ps::test::CliResult;
+    Result cli(const QStringList& args) { return ps::test::run_cli(cli_, args, 60000); }
     static QString fixture(const char* name) {
         return qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR") + "/tests/fixtures/datasets/" + name;
     }
