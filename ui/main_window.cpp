@@ -779,13 +779,18 @@ void MainWindow::diagnoseOpenedRun(std::shared_ptr<RunRecord> record) {
             if (generation != diagnosisGeneration_ || openedRunId_ != record->run.id) return;
             if (!error.isEmpty()) {
                 reportProblem(tr("Cannot diagnose run %1: %2").arg(record->run.id).arg(error));
-                return;
+            } else {
+                diagnosis_->showDiagnosis(*record);
+                // The bands show the retrospective phases the diagnosis describes (replacing the
+                // live events the run was stored with), as the strip does.
+                monitor_->replaceRegimeEvents(record->timeline_events());
+                monitor_->refresh();
             }
-            diagnosis_->showDiagnosis(*record);
-            // The bands show the retrospective phases the diagnosis describes (replacing the live
-            // events the run was stored with), as the strip does.
-            monitor_->replaceRegimeEvents(record->timeline_events());
-            monitor_->refresh();
+            if (settling_) {
+                const RunStatus status = *settling_;
+                settling_.reset();
+                emit runSettled(status);
+            }
         }, Qt::QueuedConnection);
     });
 }
@@ -1092,13 +1097,17 @@ void MainWindow::onRunFinished(RunStatus status, const QString& error,
     if (session_->storedRunId() > 0) samplesPanel_->showRun(session_->storedRunId());
     // The live label lags by design and may be revised; once the run has ended, the Diagnosis tab
     // shows the stored run's retrospective verdict, as the CLI's `diagnose` does.
+    settling_.reset();
     if (store_ && session_->storedRunId() > 0 && status != RunStatus::Failed) {
-        if (openStoredRun(session_->storedRunId()))
+        if (openStoredRun(session_->storedRunId())) {
             controls_->showIdle(status == RunStatus::Completed ? tr("Completed in %1").arg(duration)
                                                                : tr("Stopped after %1").arg(duration));
+            settling_ = status;
+        }
     }
     updateActions();
     emit runFinished(status);
+    if (!settling_) emit runSettled(status);
 }
 
 void MainWindow::setRunState(const QString& state) {

@@ -2,6 +2,7 @@
 // runs list and run log (bottom). It owns the run store connection and the run session and
 // wires their signals to the views; the views know nothing of each other.
 #pragma once
+#include <optional>
 #include <memory>
 
 #include <QElapsedTimer>
@@ -153,6 +154,10 @@ public slots:
 signals:
     void runStarted();
     void runFinished(ps::RunStatus status);
+    // After runFinished, once the Diagnosis tab shows the stored run's retrospective verdict
+    // (diagnosed on a worker thread), or at once when there is none to wait for (a failed
+    // run, no store): what scripted screenshots and --quit-when-done wait for.
+    void runSettled(ps::RunStatus status);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -239,6 +244,7 @@ private:
     // run of 100,000 steps); one at a time, the newest open wins (diagnosisGeneration_).
     QThreadPool diagnosisPool_;
     quint64 diagnosisGeneration_ = 0;
+    std::optional<ps::RunStatus> settling_;  // a finished run whose stored verdict is on its way
 };
 
 }  // namespace ps::ui

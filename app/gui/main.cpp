@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
 
     // Connected before --quit-when-done so the picture is taken before the application exits.
     if (parser.isSet(screenshotOption))
-        QObject::connect(&window, &ps::ui::MainWindow::runFinished, &window,
+        QObject::connect(&window, &ps::ui::MainWindow::runSettled, &window,
                          [&window, file = parser.value(screenshotOption)](ps::RunStatus) {
                              if (!window.grab().save(file))
                                  std::fprintf(stderr, "prefstudio: cannot write screenshot %s\n", qPrintable(file));
@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
                          });
     }
     if (parser.isSet(quitOption))
-        QObject::connect(&window, &ps::ui::MainWindow::runFinished, &app,
+        QObject::connect(&window, &ps::ui::MainWindow::runSettled, &app,
                          [](ps::RunStatus status) {
                              QApplication::exit(status == ps::RunStatus::Failed ? 1 : 0);
                          });

@@ -17,6 +17,7 @@ enum class ModelDType { Auto, Float32, BFloat16, Float16 };  // model.dtype; Aut
 enum class TruncationMode { Drop, KeepEnd, KeepStart };      // data.truncation_mode
 enum class LrSchedule { Cosine, Linear, Constant };          // train.schedule
 enum class ReferenceMode { Cached, OnTheFly };               // train.reference_logps
+enum class AnswerCheck { Auto, On, Off };                   // train.answer_check; Auto = on for built-in models
 
 template <typename E>
 const std::vector<std::pair<E, std::string>>& choice_table();
@@ -28,6 +29,8 @@ template <>
 const std::vector<std::pair<LrSchedule, std::string>>& choice_table<LrSchedule>();
 template <>
 const std::vector<std::pair<ReferenceMode, std::string>>& choice_table<ReferenceMode>();
+template <>
+const std::vector<std::pair<AnswerCheck, std::string>>& choice_table<AnswerCheck>();
 
 template <typename E>
 const std::string& choice_name(E value) {
@@ -50,5 +53,10 @@ std::vector<std::string> choice_names() {
 
 // The dtype a run computes in: model.dtype with `auto` resolved (float32).
 ModelDType resolved_dtype(ModelDType requested);
+
+// Whether a run of `model_source` checks greedy answers: train.answer_check with `auto`
+// resolved (on for built-in models, whose answers are short; off for Hugging Face models,
+// where generating every tracked answer at every eval can cost more than the eval itself).
+bool answer_check_enabled(AnswerCheck setting, const std::string& model_source);
 
 }  // namespace ps

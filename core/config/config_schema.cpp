@@ -92,6 +92,7 @@ void bind(FieldSpec& f, Member<ModelDType> m) { bind_choice(f, m); }
 void bind(FieldSpec& f, Member<TruncationMode> m) { bind_choice(f, m); }
 void bind(FieldSpec& f, Member<LrSchedule> m) { bind_choice(f, m); }
 void bind(FieldSpec& f, Member<ReferenceMode> m) { bind_choice(f, m); }
+void bind(FieldSpec& f, Member<AnswerCheck> m) { bind_choice(f, m); }
 
 void bind(FieldSpec& f, Member<std::optional<std::string>> m) {
     f.store = [m, path = f.path](RunConfig& c, const json& v) {
@@ -386,7 +387,7 @@ std::vector<FieldSpec> build_schema() {
             .check([](const RunConfig& c) {
                 require(!c.model.source.empty(), "model.source",
                         "must be 'builtin:tiny' or a Hugging Face model directory");
-                if (c.model.source.rfind("builtin:", 0) != 0) return;
+                if (!is_builtin_source(c.model.source)) return;
                 const std::string name = c.model.source.substr(8);
                 if (name != "tiny" && name != "small")
                     throw ConfigError("model.source", "'" + name + "' is not one of: tiny, small");
@@ -685,6 +686,19 @@ std::vector<FieldSpec> build_schema() {
                        "(they come from the eval pass), one forward of the subset at step 0; never changes the "
                        "training curve")
             .member(PS_MEMBER(int, c.train.track_pairs)));
+    add(Row("train.answer_check", T::Choice, "Answer check")
+            .help("Greedy answers to the tracked pairs' prompts at step 0 and every eval: the share equal to "
+                  "the chosen answer, the rejected one, or neither. auto: on for built-in models")
+            .reference("answer check: at step 0 and at every eval, the policy answers the prompts of the tracked "
+                       "pairs (`train.track_pairs`) greedily (up to the longest of their answers + 4 tokens, "
+                       "stopping at EOS), and each answer is counted as equal to the pair's chosen answer, its "
+                       "rejected one, or neither: metrics `eval/answers/chosen`, `eval/answers/rejected`, "
+                       "`eval/answers/other` (shares) and `eval/answers/prompts`, the answers themselves in an "
+                       "`answers` event. It shows what the reward margin hides (a margin can grow while fewer "
+                       "answers are right) and the diagnosis reports it. `auto`: on for built-in models, off for "
+                       "Hugging Face models (generating every answer at every eval can cost more than the eval); "
+                       "needs paired data and `train.track_pairs` > 0; never changes the training curve")
+            .member(PS_MEMBER(AnswerCheck, c.train.answer_check)));
     add(Row("train.gradient_checkpointing", T::Flag, "Gradient checkpointing")
             .help("Keep only each decoder block's input and recompute its activations in the backward pass: less "
                   "memory, about one more forward per step")

@@ -43,6 +43,24 @@ const std::vector<std::pair<ReferenceMode, std::string>>& choice_table<Reference
     return t;
 }
 
+template <>
+const std::vector<std::pair<AnswerCheck, std::string>>& choice_table<AnswerCheck>() {
+    static const std::vector<std::pair<AnswerCheck, std::string>> t{
+        {AnswerCheck::Auto, "auto"}, {AnswerCheck::On, "on"}, {AnswerCheck::Off, "off"}};
+    return t;
+}
+
+bool is_builtin_source(const std::string& source) { return source.rfind("builtin:", 0) == 0; }
+
+bool answer_check_enabled(AnswerCheck setting, const std::string& model_source) {
+    switch (setting) {
+        case AnswerCheck::On: return true;
+        case AnswerCheck::Off: return false;
+        case AnswerCheck::Auto: return is_builtin_source(model_source);
+    }
+    return false;
+}
+
 ModelDType resolved_dtype(ModelDType requested) {
     return requested == ModelDType::Auto ? ModelDType::Float32 : requested;
 }
@@ -158,7 +176,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
     if (c.data.eval) c.data.eval = resolve_data_path(*c.data.eval, dir, "data.eval");
     // A model directory is looked up like a data file; an output directory is taken as given
     // (relative to the current directory) and made absolute so the run records where it went.
-    if (c.model.source.rfind("builtin:", 0) != 0) c.model.source = resolve_data_path(c.model.source, dir, "model.source");
+    if (!is_builtin_source(c.model.source)) c.model.source = resolve_data_path(c.model.source, dir, "model.source");
     if (c.train.save_dir) c.train.save_dir = fs::absolute(*c.train.save_dir).lexically_normal().string();
     return c;
 }

@@ -84,10 +84,17 @@ struct TrainConfig {
     // their policy log-probs recorded at step 0 and at every eval, and their CHES similarity
     // computed from the reference model before training. 0 turns tracking off.
     int track_pairs = 64;
+    // Answer check: at step 0 and every eval, greedy answers to the tracked pairs' prompts,
+    // counted as equal to the chosen answer, the rejected one, or neither (what the reward
+    // margin does not show). auto: on for built-in models, off for Hugging Face models.
+    AnswerCheck answer_check = AnswerCheck::Auto;
     // Recompute each decoder block's activations in the backward pass instead of keeping
     // them: less memory for about one more forward per step.
     bool gradient_checkpointing = false;
 };
+
+// model.source names a built-in model (`builtin:<name>`) rather than a Hugging Face directory.
+bool is_builtin_source(const std::string& source);
 
 struct RunConfig {
     std::string name = "run";

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/common/errors.h"
+#include "core/diagnose/answer_check.h"
 #include "core/diagnose/margin_decomposition.h"
 
 namespace ps {
@@ -253,6 +254,17 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
         else
             severity = "fine";
     }
+    // A run whose only phase shows no significant trend in chosen, rejected or the margin has
+    // not learned to prefer anything: not a problem pattern, but not "fine" either.
+    const bool flat = seg.phases.size() == 1 && final_regime == Regime::Healthy && seg.phases[0].chosen.direction == 0 &&
+                      seg.phases[0].rejected.direction == 0 && seg.phases[0].margin.direction == 0;
+    if (flat && severity == "fine") severity = "watch";
+    // The answer check (greedy answers to the tracked prompts) can show a loss the rewards do
+    // not: fewer answers equal to the chosen one, or more equal to neither, is worth watching.
+    // (z = 2: one comparison per run, first check against last.)
+    const std::optional<AnswerCheckSummary> answers = summarize_answer_checks(all_steps);
+    const bool answers_worse = answers && (answers->chosen_fell() || (answers->other_rose() && answers->chosen_change <= 0));
+    if (answers_worse && severity == "fine") severity = "watch";
     const std::string ref = absolute ? "its early level" : "the reference";
     const std::string ref_value = absolute ? std::string() : std::string(" (0)");
     std::string headline, verdict;
@@ -275,7 +287,10 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
             case Regime::BothFalling: state = "both rewards are falling " + when; break;
             case Regime::BothRising: state = "both rewards are rising " + when; break;
             case Regime::MarginCollapsing: state = "the margin is collapsing " + when; break;
-            default: state = whole ? "healthy throughout" : "healthy " + when; break;
+            default:
+                state = flat ? "nothing moves throughout (no significant trend in chosen, rejected or the margin)"
+                             : whole ? "healthy throughout" : "healthy " + when;
+                break;
         }
         std::string levels;
         if (std::isfinite(chosen.end)) {
@@ -305,6 +320,7 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
             headline += " (" + (context.algorithm.empty() ? std::string("These") : algorithm_title_of(context.algorithm)) +
                         " rewards are beta x the policy's own average log-prob, with no reference: levels and changes "
                         "are measured from the run's early level.)";
+        if (answers_worse) headline += " Answer check: " + answers->headline() + ".";
         if (!unlogged.empty())
             headline += " Only " + std::string(unlogged == "rejected" ? "chosen" : "rejected") +
                         " rewards are logged: the data holds no " +
@@ -328,6 +344,7 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
                 verdict += " All of the margin comes from pushing rejected down; chosen fell and takes " +
                            fmt("%.3f", -md.from_chosen) + " off it.";
         }
+        if (answers) verdict += std::string(answers_worse ? " Answer check in detail: " : " Answer check: ") + answers->describe() + ".";
     }
 
     return {{"regimes", std::move(regimes)},
@@ -340,6 +357,7 @@ nlohmann::json diagnose_series(const std::vector<StepMetrics>& all_steps, const 
             {"dominant_problem", dominant == Regime::WarmingUp ? nlohmann::json(nullptr) : nlohmann::json(to_string(dominant))},
             {"severity", severity},
             {"likelihood_displacement", displaced},
+            {"answer_check", answers ? answers->to_json() : nlohmann::json(nullptr)},
             {"headline", headline},
             {"verdict", verdict},
             {"noise", {{"chosen", num(seg.noise_chosen)}, {"rejected", num(seg.noise_rejected)}, {"margin", num(seg.noise_margin)}}},

@@ -55,7 +55,10 @@ DiagnosisContext diagnosis_context_for(const std::string& algorithm, const nlohm
 //    "severity": "fine" | "watch" | "problem" | "unknown", "headline": one sentence,
 //    "likelihood_displacement": chosen ended clearly below its baseline, losing at least half
 //               as much as the clearly positive margin gained (severity "problem"),
-//    "verdict": the headline, the phases and what the margin is made of,
+//    "answer_check": AnswerCheckSummary::to_json (answer_check.h) of the eval/answers/* metrics, or
+//               null; fewer greedy answers equal to chosen (or more equal to neither) makes a
+//               "fine" run "watch" and is named in the headline,
+//    "verdict": the headline, the phases, what the margin is made of and the answer check,
 //    "noise": {"chosen","rejected","margin"}, "unlogged_side": "rejected" | "chosen" | null,
 //    "early_levels": {"chosen","rejected","margin"} (the fitted levels where the first judged
 //               phase starts: PhaseSegmentation's baselines),

@@ -44,16 +44,18 @@ StepMetrics Evaluator::metrics(Split split, const std::string& prefix, std::vect
     return m;
 }
 
-void Evaluator::evaluate(int64_t step, PairTracker& tracker) {
+void Evaluator::evaluate(int64_t step, PairTracker& tracker, AnswerChecker& answers) {
     stream_.phase = "eval";
     const bool capture = tracker.active() && tracker.from_eval();
     std::vector<float> row_logps;
-    if (setup_.data.eval_size() > 0) {
-        StepMetrics m = metrics(Split::Eval, "eval/", capture ? &row_logps : nullptr);
+    StepMetrics m;
+    if (setup_.data.eval_size() > 0) m = metrics(Split::Eval, "eval/", capture ? &row_logps : nullptr);
+    if (tracker.active()) tracker.record(step, capture ? &row_logps : nullptr);
+    answers.check(step, m);
+    if (!m.values.empty()) {
         m.step = step;
         stream_.emit(m);
     }
-    if (tracker.active()) tracker.record(step, capture ? &row_logps : nullptr);
     setup_.policy->train();
     stream_.phase = "train";
 }

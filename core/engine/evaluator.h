@@ -6,6 +6,7 @@
 
 #include "core/common/run_types.h"
 #include "core/config/run_config.h"
+#include "core/engine/answer_checker.h"
 #include "core/engine/batch_objective.h"
 #include "core/engine/pair_tracker.h"
 #include "core/engine/run_setup.h"
@@ -21,9 +22,10 @@ public:
     // metric a batch leaves out (a side it lacks) is averaged over the batches that have it.
     // With `row_logps`, also each row's summed policy log-prob, in TokenRows order.
     StepMetrics metrics(Split split, const std::string& prefix, std::vector<float>* row_logps = nullptr);
-    // After preference step `step`: the eval/ metrics, and the tracked pairs' log-probs (from
-    // the same forward when they are eval pairs: tracking then costs no extra forward).
-    void evaluate(int64_t step, PairTracker& tracker);
+    // After preference step `step`: the eval/ metrics, the tracked pairs' log-probs (from the
+    // same forward when they are eval pairs: tracking then costs no extra forward) and the
+    // answer check's shares (in the eval record).
+    void evaluate(int64_t step, PairTracker& tracker, AnswerChecker& answers);
 
 private:
     const RunConfig& config_;

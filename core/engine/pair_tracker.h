@@ -23,6 +23,9 @@ public:
     void start();
     bool active() const { return !tracked_.empty(); }
     bool from_eval() const { return from_eval_; }
+    // The tracked pairs: their groups in split() (the eval split when from_eval()).
+    const std::vector<size_t>& tracked_groups() const { return tracked_; }
+    const TokenRows& split() const { return setup_.rows(from_eval_ ? Split::Eval : Split::Train); }
     // At an eval: from the eval forward's per-row log-probs of the tracked split when given
     // (TokenRows order), else a forward of its own.
     void record(int64_t step, const std::vector<float>* row_logps);
@@ -30,7 +33,6 @@ public:
     void finish();
 
 private:
-    const TokenRows& split() const { return setup_.rows(from_eval_ ? Split::Eval : Split::Train); }
     void forward(std::vector<double>& chosen, std::vector<double>& rejected, torch::Tensor* hidden);
     void emit(int64_t step, const std::vector<double>& chosen, const std::vector<double>& rejected);
 

@@ -93,7 +93,7 @@ void sft_warmup(const RunConfig& c, RunSetup& setup, RunStream& stream) {
 }
 
 void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, BatchObjective& objective,
-                      Evaluator& evaluator, PairTracker& tracker) {
+                      Evaluator& evaluator, PairTracker& tracker, AnswerChecker& answers) {
     stream.event("phase", "Preference training (" + c.objective.algorithm + "): " + std::to_string(c.train.steps) + " steps.");
     CausalLM& policy = setup.policy;
     MasterWeights weights(trainable_parameters(policy));
@@ -148,7 +148,7 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
         m.set("tokens_per_second", tps);
         stream.emit(m);
         stream.progress("train", tps, loss, m.get("rewards/chosen"), m.get("rewards/rejected"));
-        if ((c.train.eval_every > 0 && s % c.train.eval_every == 0) || s == c.train.steps) evaluator.evaluate(s, tracker);
+        if ((c.train.eval_every > 0 && s % c.train.eval_every == 0) || s == c.train.steps) evaluator.evaluate(s, tracker, answers);
     }
 }
 

@@ -15,9 +15,9 @@ namespace ps {
 // labelled desirable); `sft/` metrics.
 void sft_warmup(const RunConfig& config, RunSetup& setup, RunStream& stream);
 
-// train.steps preference steps; eval/ metrics and tracked pairs every train.eval_every steps
+// train.steps preference steps; eval/ metrics, tracked pairs and the answer check every train.eval_every steps
 // and after the last.
 void train_preference(const RunConfig& config, RunSetup& setup, RunStream& stream, BatchObjective& objective,
-                      Evaluator& evaluator, PairTracker& tracker);
+                      Evaluator& evaluator, PairTracker& tracker, AnswerChecker& answers);
 
 }  // namespace ps

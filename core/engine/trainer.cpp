@@ -56,7 +56,7 @@ public:
              RunControl& control)
         : c_(c), config_json_(config_json), stream_(sinks, control, c.sft.steps + c.train.steps),
           reference_(c, setup_, stream_), objective_(c, setup_, reference_), evaluator_(c, setup_, stream_, objective_),
-          tracker_(c, setup_, stream_) {}
+          tracker_(c, setup_, stream_), answers_(c, setup_, stream_) {}
 
     RunStatus run() {
         RunStatus status = RunStatus::Completed;
@@ -66,7 +66,8 @@ public:
             sft_warmup(c_, setup_, stream_);
             reference_.prepare();
             tracker_.start();
-            train_preference(c_, setup_, stream_, objective_, evaluator_, tracker_);
+            answers_.start(tracker_);
+            train_preference(c_, setup_, stream_, objective_, evaluator_, tracker_, answers_);
             save_trained();
             tracker_.finish();
             stream_.event("phase", "Run completed after " + std::to_string(stream_.step) + " preference steps.");
@@ -199,6 +200,7 @@ private:
     BatchObjective objective_;
     Evaluator evaluator_;
     PairTracker tracker_;
+    AnswerChecker answers_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "core/model/model_source.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 
@@ -12,8 +13,6 @@
 namespace fs = std::filesystem;
 
 namespace ps {
-
-bool is_builtin_source(const std::string& source) { return source.rfind("builtin:", 0) == 0; }
 
 LoadedModel load_model_source(const std::string& source, torch::Dtype dtype) {
     LoadedModel out;
@@ -105,6 +104,33 @@ SaveOptions save_options_for(const LoadedModel& loaded) {
                           {"pad_token_id", ByteTokenizer::kPad}};
     }
     return o;
+}
+
+namespace {
+
+void add_ids(std::vector<int64_t>& to, const nlohmann::json& v) {
+    auto add = [&](const nlohmann::json& e) {
+        if (e.is_number_integer() && std::find(to.begin(), to.end(), e.get<int64_t>()) == to.end())
+            to.push_back(e.get<int64_t>());
+    };
+    if (v.is_array())
+        for (const auto& e : v) add(e);
+    else
+        add(v);
+}
+
+}  // namespace
+
+std::vector<int64_t> generation_stop_ids(const LoadedModel& loaded, const Tokenizer* tokenizer) {
+    std::vector<int64_t> ids;
+    if (tokenizer) ids.push_back(tokenizer->eos_id());
+    for (int64_t id : loaded.model->shape().eos_token_ids) add_ids(ids, id);
+    const std::string gen_config = loaded.dir + "/generation_config.json";
+    if (!loaded.dir.empty() && std::filesystem::is_regular_file(gen_config)) {
+        const nlohmann::json j = read_json_file(gen_config);
+        if (j.is_object() && j.contains("eos_token_id")) add_ids(ids, j["eos_token_id"]);
+    }
+    return ids;
 }
 
 }  // namespace ps

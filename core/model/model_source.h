@@ -9,14 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/config/run_config.h"  // is_builtin_source
 #include "core/model/causal_lm.h"
 #include "core/model/model_io.h"
 #include "core/model/source_tokenizer.h"
 #include "core/text/tokenizer.h"
 
 namespace ps {
-
-bool is_builtin_source(const std::string& source);
 
 struct LoadedModel {
     CausalLM model{nullptr};
@@ -33,6 +32,10 @@ struct LoadedModel {
 // is its base model with the adapter merged in; a built-in base is rebuilt from the generator,
 // so seed it as the training run did.
 LoadedModel load_model_source(const std::string& source, torch::Dtype dtype = torch::kFloat32);
+
+// The tokens a generated answer stops at: the tokenizer's EOS (when given), config.json's and
+// generation_config.json's eos_token_id, as transformers' generate() stops.
+std::vector<int64_t> generation_stop_ids(const LoadedModel& loaded, const Tokenizer* tokenizer);
 // Seeds torch's global generator with `seed` and loads, holding one process-wide lock for
 // both: a run building its model and the studio's Samples panel opening another at the same
 // time each get the weights of their own seed. Everything that seeds the global generator to

@@ -25,21 +25,6 @@ struct TextGenerator::Impl {
     std::unique_ptr<ChatTemplate> chat_template;  // null for "none"
 };
 
-namespace {
-
-void add_ids(std::vector<int64_t>& to, const nlohmann::json& v) {
-    auto add = [&](const nlohmann::json& e) {
-        if (e.is_number_integer() && std::find(to.begin(), to.end(), e.get<int64_t>()) == to.end())
-            to.push_back(e.get<int64_t>());
-    };
-    if (v.is_array())
-        for (const auto& e : v) add(e);
-    else
-        add(v);
-}
-
-}  // namespace
-
 TextGenerator::TextGenerator() : impl_(std::make_unique<Impl>()) {}
 TextGenerator::~TextGenerator() = default;
 
@@ -62,13 +47,7 @@ std::unique_ptr<TextGenerator> TextGenerator::open(const std::string& source, co
                          " tokens but the model only " + std::to_string(m.loaded.model->shape().vocab_size));
     m.loaded.model->to(m.device);
     m.loaded.model->eval();
-    if (m.tokenizer) m.stop_ids.push_back(m.tokenizer->eos_id());
-    for (int64_t id : m.loaded.model->shape().eos_token_ids) add_ids(m.stop_ids, id);
-    const std::string gen_config = m.loaded.dir + "/generation_config.json";
-    if (!m.loaded.dir.empty() && std::filesystem::is_regular_file(gen_config)) {
-        const nlohmann::json j = read_json_file(gen_config);
-        if (j.is_object() && j.contains("eos_token_id")) add_ids(m.stop_ids, j["eos_token_id"]);
-    }
+    m.stop_ids = generation_stop_ids(m.loaded, m.tokenizer.get());
     return g;
 }
 

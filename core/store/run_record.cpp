@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/common/errors.h"
+#include "core/diagnose/answer_check.h"
 #include "core/diagnose/diagnosis.h"
 
 namespace ps {
@@ -13,9 +14,10 @@ namespace {
 // The train-phase series merged into one record per step. Series may come in any step order
 // (an importer's files) and need not share their steps; a store's are sorted and mostly share
 // them, which the merge walks in one pass (a run of 1,000,000 rows opens in the studio).
-std::vector<StepMetrics> merge_stream(const std::vector<MetricSeries>& train) {
+std::vector<StepMetrics> merge_stream(const std::vector<const MetricSeries*>& train) {
     std::vector<int64_t> steps;
-    for (const MetricSeries& s : train) {
+    for (const MetricSeries* series : train) {
+        const MetricSeries& s = *series;
         const size_t n = std::min(s.steps.size(), s.values.size());
         if (steps.size() == n && std::equal(steps.begin(), steps.end(), s.steps.begin())) continue;
         steps.insert(steps.end(), s.steps.begin(), s.steps.begin() + long(n));
@@ -28,18 +30,20 @@ std::vector<StepMetrics> merge_stream(const std::vector<MetricSeries>& train) {
         stream[i].values.reserve(train.size());
     }
     std::vector<bool> timed(steps.size(), false);
-    for (const MetricSeries& s : train) {
+    for (const MetricSeries* series : train) {
+        const MetricSeries& s = *series;
         const size_t n = std::min(s.steps.size(), s.values.size());
         size_t at = 0;
         for (size_t i = 0; i < n; ++i) {
             // The next step is usually the next record; otherwise search for it.
             if (at >= steps.size() || steps[at] != s.steps[i])
                 at = size_t(std::lower_bound(steps.begin(), steps.end(), s.steps[i]) - steps.begin());
-            StepMetrics& m = stream[at++];
+            StepMetrics& m = stream[at];
             if (!timed[at] && i < s.wall_times.size()) {
                 m.wall_time = s.wall_times[i];
                 timed[at] = true;
             }
+            ++at;
             m.values.emplace_back(s.name, s.values[i]);
         }
     }
@@ -93,7 +97,12 @@ DiagnosisContext diagnosis_context(const StoredRun& run) {
 }
 
 void diagnose_run_record(RunRecord& r, const PhaseOptions& options) {
-    r.stream = merge_stream(r.train_series);
+    // The train-phase series, and the answer check's (eval/answers/*), which the verdict reads.
+    std::vector<const MetricSeries*> series;
+    for (const MetricSeries& s : r.train_series) series.push_back(&s);
+    for (const MetricSeries& s : r.eval_series)
+        if (s.name.rfind(kAnswersMetricPrefix, 0) == 0) series.push_back(&s);
+    r.stream = merge_stream(series);
     DiagnosisContext context = diagnosis_context(r.run);
     context.phases = options;
     r.diagnosis = diagnose_series(r.stream, context);

@@ -60,7 +60,8 @@ struct RunRecord {
     // Whether the fields below were filled (RunRecordOptions::diagnose, diagnose_run_record).
     bool diagnosed = false;
     // The preference-training stream: one record per step of the train phase carrying every
-    // train-phase metric logged at that step, in step order. What diagnose_series and the
+    // train-phase metric logged at that step (and the answer check's eval/answers/* metrics,
+    // which the verdict reads), in step order. What diagnose_series and the
     // studio's diagnosis panel read.
     std::vector<StepMetrics> stream;
     // diagnose_series(stream, diagnosis_context(run)): the retrospective phases, severity,
@@ -97,7 +98,7 @@ RunRecord make_run_record(RunRecordSource source, const RunRecordOptions& option
 // not there or the store cannot be read.
 RunRecord load_run_record(RunStore& store, int64_t run_id, const RunRecordOptions& options = {});
 // Fills the stream, the diagnosis, the dominant problem and the remedies of a record read
-// without them. It reads only run and train_series, so another thread may run it on a record
+// without them. It reads only run, train_series and eval_series, so another thread may run it on a record
 // that no other thread uses meanwhile.
 // Throws ps::Error when the options are invalid.
 void diagnose_run_record(RunRecord& record, const PhaseOptions& options = {});

@@ -11,6 +11,7 @@
 #include <QRegularExpression>
 #include <QTableWidget>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QStandardPaths>
 #include <QSlider>
 #include <QTableView>
@@ -42,6 +43,7 @@
 #include "ui/main_window.h"
 #include "ui/runs/runs_model.h"
 #include "ui/runs/runs_view.h"
+#include "core/store/run_record.h"
 #include "core/store/run_store.h"
 
 using nlohmann::json;
@@ -196,11 +198,24 @@ void TestGui::completedRunIsPlottedAndStored() {
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
 
+    QSignalSpy settled(&window, &MainWindow::runSettled);
     clickRun(window);
     QVERIFY(!window.runAction()->isEnabled());
     QVERIFY(window.stopAction()->isEnabled());
     QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 120000);
     QCOMPARE(window.runState(), QStringLiteral("completed"));
+    // Once settled, the Diagnosis tab shows the stored run's retrospective verdict: the same
+    // headline as `prefstudio-cli diagnose` (core's diagnosis of the stored record).
+    QTRY_COMPARE_WITH_TIMEOUT(settled.count(), 1, 30000);
+    {
+        ps::RunRecord record = ps::load_run_record(*window.store(), window.lastRunId());
+        ps::diagnose_run_record(record);
+        QCOMPARE(window.diagnosisPanel()->headline(),
+                 QString::fromStdString(record.diagnosis.at("headline").get<std::string>()));
+        // The answer check (on for built-in models) is in the verdict and on the plot.
+        QVERIFY(!record.diagnosis.at("answer_check").is_null());
+    }
+    QVERIFY(window.liveMonitor()->pointCount("eval/answers/chosen") >= 2);  // step 0 and the evals
     QVERIFY2(window.lastRunError().isEmpty(), qPrintable(window.lastRunError()));
 
     ps::ui::LiveMonitor* monitor = window.liveMonitor();

@@ -23,9 +23,11 @@ QString baseMetricName(const QString& metric) {
 QColor metricColor(const QString& metric) {
     if (isSftMetric(metric)) return colors::kWarmup;
     const QString base = baseMetricName(metric);
-    if (base == QLatin1String("rewards/chosen") || base == QLatin1String("logps/chosen"))
+    if (base == QLatin1String("rewards/chosen") || base == QLatin1String("logps/chosen") ||
+        base == QLatin1String("answers/chosen"))
         return colors::kChosen;
-    if (base == QLatin1String("rewards/rejected") || base == QLatin1String("logps/rejected"))
+    if (base == QLatin1String("rewards/rejected") || base == QLatin1String("logps/rejected") ||
+        base == QLatin1String("answers/rejected"))
         return colors::kRejected;
     if (base == QLatin1String("rewards/margins")) return colors::kMargin;
     // Black-ish curves would vanish on a dark background.

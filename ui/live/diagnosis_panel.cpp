@@ -396,7 +396,8 @@ void DiagnosisPanel::updateDecomposition() {
         r = rb - field("from_rejected");
     }
     if (!std::isfinite(c) || !std::isfinite(r)) {
-        decomposition_->setText(tr("margin: no preference-training rewards yet"));
+        decomposition_->setText(stored_ && !storedDiagnosed_ ? tr("margin: diagnosing the stored run…")
+                                                             : tr("margin: no preference-training rewards yet"));
         decompositionNote_->clear();
         decompositionNote_->setVisible(false);
         return;

@@ -38,7 +38,7 @@ const PanelSpec kPanelSpecs[kPanelCount] = {
     {"Rewards: chosen vs rejected", "β·(log π − log π_ref)", false},
     {"Reward margin", "chosen − rejected", false},
     {"Loss", "loss", false},
-    {"Reward accuracy", "chosen > rejected", true},
+    {"Reward accuracy and greedy answers", "share", true},
     {"Log-probs: chosen vs rejected", "log π(y|x)", false},
     {"Objective terms", "value", false},
     {"Gradient norm", "‖g‖", false},
@@ -221,6 +221,10 @@ void LiveMonitor::buildPanels() {
     addCurve(kLossPanel, "sft/loss", tr("SFT warm-up (steps ≤ 0)"));
     addCurve(kAccuracyPanel, "rewards/accuracies", tr("train"));
     addCurve(kAccuracyPanel, "eval/rewards/accuracies", tr("eval"));
+    // The answer check (train.answer_check): what the reward accuracy does not show.
+    addCurve(kAccuracyPanel, "eval/answers/chosen", tr("ans. chosen"));
+    addCurve(kAccuracyPanel, "eval/answers/rejected", tr("ans. rejected"));
+    addCurve(kAccuracyPanel, "eval/answers/other", tr("ans. neither"));
     addCurve(kLogpsPanel, "logps/chosen", tr("chosen"));
     addCurve(kLogpsPanel, "logps/rejected", tr("rejected"));
     addCurve(kLogpsPanel, "eval/logps/chosen", tr("eval chosen"));

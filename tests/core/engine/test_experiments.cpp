@@ -84,13 +84,14 @@ private slots:
         const auto& md = d["margin_decomposition"];
         QVERIFY2(md["from_chosen"].get<double>() < 0, md.dump().c_str());
         QVERIFY2(md["from_rejected"].get<double>() > 0, md.dump().c_str());
-        // Per-pair evidence: 64 eval pairs tracked from step 0 to the end; the chosen answer of
-        // most of them lost likelihood (measured: 59-64 of 64); the most falling comes first.
+        // Per-pair evidence: all 200 eval pairs tracked from step 0 to the end; the chosen
+        // answer of most of them lost likelihood (measured: 181-193 of 200); the most falling
+        // comes first.
         const auto& pt = d["pair_tracking"];
-        QCOMPARE(pt["tracked"].get<int>(), 64);
+        QCOMPARE(pt["tracked"].get<int>(), 200);
         QCOMPARE(pt["first_step"].get<int>(), 0);
         QCOMPARE(pt["last_step"].get<int>(), 300);
-        QVERIFY2(pt["chosen_fell"].get<int>() > 48, qPrintable(QString::number(pt["chosen_fell"].get<int>())));
+        QVERIFY2(pt["chosen_fell"].get<int>() > 150, qPrintable(QString::number(pt["chosen_fell"].get<int>())));
         QVERIFY(pt["pairs"][0]["prompt"].get<std::string>().find('=') != std::string::npos);
         QVERIFY(pt["pairs"][0]["chosen_logp_change"].get<double>() < 0);
         QCOMPARE(pt["pairs"][0]["curve"]["step"].size(), size_t(13));  // 0, 25, ..., 300
@@ -142,13 +143,40 @@ private slots:
         const auto e = exported("both-falling-rpo", seed);
         // Chosen ends above the reference and rejected below it (measured on the eval pairs:
         // chosen +0.03 to +0.07, rejected -0.04 to -0.16); few chosen answers lost likelihood
-        // (measured: 7-8 of 64, against 59-64 under plain DPO); never both falling.
+        // (measured: 12-17 of 200, against 181-193 under plain DPO); never both falling.
         QVERIFY2(last_value(e, "eval/rewards/chosen") > 0, qPrintable(QString::number(last_value(e, "eval/rewards/chosen"))));
         QVERIFY2(last_value(e, "eval/rewards/rejected") < 0, qPrintable(QString::number(last_value(e, "eval/rewards/rejected"))));
         QVERIFY2(d["margin_decomposition"]["from_chosen"].get<double>() > 0, d["margin_decomposition"].dump().c_str());
-        QVERIFY2(d["pair_tracking"]["chosen_fell"].get<int>() < 24, d["pair_tracking"]["chosen_fell"].dump().c_str());
+        QVERIFY2(d["pair_tracking"]["chosen_fell"].get<int>() < 75, d["pair_tracking"]["chosen_fell"].dump().c_str());
         for (const auto& r : d["regimes"]) QVERIFY2(r["regime"] != "both_falling", r.dump().c_str());
         QCOMPARE(d["problem_steps"].value("both_falling", 0), 0);
+    }
+
+    // The answer check (greedy answers to the 200 eval prompts at step 0 and every eval) shows
+    // what the margin hides: under plain DPO fewer greedy answers equal the chosen answer at the
+    // end than at step 0, and RPO ends with more of them than DPO. Over the three seeds together,
+    // as a phenomenon (measured: DPO 9.5% -> 4.2% on average, per seed 7.5 -> 6.0, 14.5 -> 3.0,
+    // 6.5 -> 3.5; RPO ends at 9.5-11.5%); one seed's few prompts move with the BLAS kernel.
+    void answerCheckShowsWhatTheMarginHides() {
+        double dpo_first = 0, dpo_last = 0, rpo_last = 0;
+        for (int seed : {0, 1, 2}) {
+            const auto dpo = diagnose("both-falling-dpo", seed)["answer_check"];
+            const auto rpo = diagnose("both-falling-rpo", seed)["answer_check"];
+            QVERIFY2(dpo.is_object() && rpo.is_object(), dpo.dump().c_str());
+            for (const auto* a : {&dpo, &rpo}) {
+                QCOMPARE((*a)["checks"].get<int>(), 13);  // step 0, 25, ..., 300
+                QCOMPARE((*a)["first"]["step"].get<int>(), 0);
+                QCOMPARE((*a)["last"]["step"].get<int>(), 300);
+                QCOMPARE((*a)["last"]["prompts"].get<int>(), 200);
+            }
+            // Both start from the same SFT model: the same answers at step 0.
+            QCOMPARE(dpo["first"]["chosen"].get<double>(), rpo["first"]["chosen"].get<double>());
+            dpo_first += dpo["first"]["chosen"].get<double>();
+            dpo_last += dpo["last"]["chosen"].get<double>();
+            rpo_last += rpo["last"]["chosen"].get<double>();
+        }
+        QVERIFY2(dpo_last < dpo_first, qPrintable(QString("DPO %1 -> %2").arg(dpo_first / 3).arg(dpo_last / 3)));
+        QVERIFY2(rpo_last > dpo_last, qPrintable(QString("RPO %1, DPO %2").arg(rpo_last / 3).arg(dpo_last / 3)));
     }
 
     void liveRegimeEventsAreTheStoredDiagnosis_data() { plainDpoLetsBothRewardsFall_data(); }
