@@ -380,7 +380,7 @@ std::vector<FieldSpec> build_schema() {
             .help("builtin:tiny, builtin:small, or a Hugging Face model directory (drag and drop works)")
             .reference(
                 "`builtin:tiny` (64 wide, 2 layers), `builtin:small` (128 wide, 4 layers), or a Hugging Face model "
-                "directory (model_type `llama`, `mistral`, `qwen2`, `qwen3`; see \"Hugging Face models\" below), "
+                "directory (model_type `llama`, `mistral`, `qwen2`, `qwen3`, `gemma3_text`, `gemma3` (text only); see \"Hugging Face models\" below), "
                 "looked up like data paths. A LoRA adapter directory (`adapter_config.json`, as PEFT or a LoRA run's "
                 "`train.save_dir` writes it) is its base (`base_model_name_or_path`, a local directory or "
                 "`builtin:*` rebuilt from `seed`) with the adapter merged in")

@@ -9,14 +9,19 @@
 
 namespace ps {
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool init, torch::Dtype dtype) : eps_(eps) {
-    weight = register_parameter("weight", init ? torch::ones({dim}) : torch::empty({dim}, torch::dtype(dtype)));
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool init, torch::Dtype dtype, bool plus_one)
+    : eps_(eps), plus_one_(plus_one) {
+    weight = register_parameter("weight", init ? (plus_one ? torch::zeros({dim}) : torch::ones({dim}))
+                                               : torch::empty({dim}, torch::dtype(dtype)));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
     // Normalise in float32 for half types, as Hugging Face does (float64 stays float64).
-    auto xf = x.scalar_type() == torch::kFloat64 ? x : x.to(torch::kFloat32);
+    const auto compute = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto xf = x.to(compute);
     auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
+    // Llama scales after casting back; Gemma scales by (1 + w) in float32 and casts last.
+    if (plus_one_) return (xf * torch::rsqrt(var + eps_) * (1.0 + weight.to(compute))).to(x.scalar_type());
     return weight * (xf * torch::rsqrt(var + eps_)).to(x.scalar_type());
 }
 
@@ -111,10 +116,11 @@ const char* attention_kernel_name(AttentionKernel k) {
     return "?";
 }
 
-torch::Tensor rope_inv_freq(const ModelShape& s) {
-    auto inv_freq = 1.0 / torch::pow(s.rope_theta, torch::arange(0, s.head_dim, 2, torch::kFloat64) /
-                                                       static_cast<double>(s.head_dim));
-    const RopeScaling& rs = s.rope_scaling;
+torch::Tensor rope_inv_freq(const ModelShape& s) { return rope_inv_freq(s.rope_theta, s.head_dim, s.rope_scaling); }
+
+torch::Tensor rope_inv_freq(double theta, int64_t head_dim, const RopeScaling& rs) {
+    auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kFloat64) /
+                                                static_cast<double>(head_dim));
     if (rs.type == "linear") return inv_freq / rs.factor;  // positions divided by the factor
     if (rs.type == "llama3") {
         // Llama 3.1: long wavelengths are slowed down by `factor`, short ones kept, and the band
@@ -138,15 +144,15 @@ AttentionImpl::AttentionImpl(const ModelShape& s, bool init, torch::Dtype dtype)
     v_proj = register_module("v_proj", Dense(s.hidden_size, s.num_kv_heads * s.head_dim, s.attention_bias, init, dtype));
     o_proj = register_module("o_proj", Dense(s.num_heads * s.head_dim, s.hidden_size, s.o_proj_bias, init, dtype));
     if (s.qk_norm) {
-        q_norm = register_module("q_norm", RMSNorm(s.head_dim, s.rms_norm_eps, init, dtype));
-        k_norm = register_module("k_norm", RMSNorm(s.head_dim, s.rms_norm_eps, init, dtype));
+        q_norm = register_module("q_norm", RMSNorm(s.head_dim, s.rms_norm_eps, init, dtype, s.norm_plus_one));
+        k_norm = register_module("k_norm", RMSNorm(s.head_dim, s.rms_norm_eps, init, dtype, s.norm_plus_one));
     }
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
     const int64_t B = x.size(0), T = x.size(1), d = s_.head_dim;
     const int64_t heads = s_.num_heads, kv_heads = s_.num_kv_heads, rep = heads / kv_heads;
-    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    const double scale = s_.attention_scale();
     auto q = q_proj(x).view({B, T, heads, d});
     auto k = k_proj(x).view({B, T, kv_heads, d});
     auto v = v_proj(x).view({B, T, kv_heads, d});
@@ -208,25 +214,36 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
     return o_proj(out);
 }
 
-MlpImpl::MlpImpl(const ModelShape& s, bool init, torch::Dtype dtype) {
+MlpImpl::MlpImpl(const ModelShape& s, bool init, torch::Dtype dtype) : gelu_(s.mlp_activation == "gelu_tanh") {
     gate_proj = register_module("gate_proj", Dense(s.hidden_size, s.intermediate_size, false, init, dtype));
     up_proj = register_module("up_proj", Dense(s.hidden_size, s.intermediate_size, false, init, dtype));
     down_proj = register_module("down_proj", Dense(s.intermediate_size, s.hidden_size, false, init, dtype));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-    return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+    auto gate = gate_proj(x);
+    return down_proj((gelu_ ? torch::gelu(gate, "tanh") : torch::silu(gate)) * up_proj(x));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelShape& s, bool init, torch::Dtype dtype) {
     self_attn = register_module("self_attn", Attention(s, init, dtype));
     mlp = register_module("mlp", Mlp(s, init, dtype));
-    input_layernorm = register_module("input_layernorm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype));
-    post_attention_layernorm =
-        register_module("post_attention_layernorm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype));
+    auto norm = [&](const char* name) {
+        return register_module(name, RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype, s.norm_plus_one));
+    };
+    input_layernorm = norm("input_layernorm");
+    post_attention_layernorm = norm("post_attention_layernorm");
+    if (s.sandwich_norms) {
+        pre_feedforward_layernorm = norm("pre_feedforward_layernorm");
+        post_feedforward_layernorm = norm("post_feedforward_layernorm");
+    }
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
+    if (pre_feedforward_layernorm) {
+        auto h = x + post_attention_layernorm(self_attn(input_layernorm(x), in, layer));
+        return h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)));
+    }
     auto h = x + self_attn(input_layernorm(x), in, layer);
     return h + mlp(post_attention_layernorm(h));
 }
@@ -235,15 +252,28 @@ DecoderStackImpl::DecoderStackImpl(const ModelShape& s, bool init, torch::Dtype 
     embed_tokens = register_module("embed_tokens", Embed(s.vocab_size, s.hidden_size, init, dtype));
     layers = register_module("layers", torch::nn::ModuleList());
     for (int64_t i = 0; i < s.num_layers; ++i) layers->push_back(DecoderLayer(s, init, dtype));
-    norm = register_module("norm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype));
+    norm = register_module("norm", RMSNorm(s.hidden_size, s.rms_norm_eps, init, dtype, s.norm_plus_one));
     inv_freq_ = rope_inv_freq(s);
+    if (!s.layer_sliding.empty()) local_inv_freq_ = rope_inv_freq(s.local_rope_theta, s.head_dim, s.local_rope_scaling);
 }
 
-torch::Tensor DecoderStackImpl::run_layers(torch::Tensor h, const AttentionInputs& in) {
+torch::Tensor DecoderStackImpl::embed(const torch::Tensor& input_ids) {
+    auto h = embed_tokens(input_ids);
+    if (!s_.scale_embeddings) return h;
+    // Gemma: the factor is a float32 tensor cast to the weights' dtype (in bfloat16 sqrt(3072) =
+    // 55.43 becomes 55.5), as transformers' Gemma3TextScaledWordEmbedding does.
+    const double f = std::sqrt(static_cast<double>(s_.hidden_size));
+    if (h.scalar_type() == torch::kFloat64) return h * f;
+    return h * torch::scalar_tensor(f, torch::TensorOptions().dtype(torch::kFloat32).device(h.device())).to(h.scalar_type());
+}
+
+torch::Tensor DecoderStackImpl::run_layers(torch::Tensor h, const LayerInputs& all) {
     int64_t i = 0;
-    const bool checkpoint = gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && !in.cache;
+    const bool checkpoint =
+        gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && !all.global.cache;
     for (const auto& layer : *layers) {
         auto* block = layer->as<DecoderLayer>();
+        const AttentionInputs& in = all.for_layer(s_, i);
         if (!checkpoint) {
             h = block->forward(h, in, i++);
             continue;
@@ -258,14 +288,14 @@ torch::Tensor DecoderStackImpl::run_layers(torch::Tensor h, const AttentionInput
     return norm(h);
 }
 
-torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
-    const int64_t T = input_ids.size(1);
-    auto h = embed_tokens(input_ids);
+AttentionInputs DecoderStackImpl::sequence_inputs(const torch::Tensor& h, const torch::Tensor& inv_freq,
+                                                  int64_t window) const {
+    const int64_t T = h.size(1);
     const auto dev = h.device();
     // Rotary angles in float32 (as Hugging Face) or float64 for a float64 model.
     const auto angle_dtype = h.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto pos = torch::arange(T, torch::TensorOptions().dtype(angle_dtype).device(dev));
-    auto freqs = torch::outer(pos, inv_freq_.to(dev, angle_dtype));
+    auto freqs = torch::outer(pos, inv_freq.to(dev, angle_dtype));
     auto emb = torch::cat({freqs, freqs}, -1);
     AttentionInputs in;
     in.fused = attention == AttentionKernel::Fused;
@@ -273,20 +303,56 @@ torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
     in.sin = emb.sin().to(h.scalar_type());
     in.cos_bthd = in.cos.unsqueeze(1);  // [T, 1, d]: broadcast over heads
     in.sin_bthd = in.sin.unsqueeze(1);
-    const bool window = s_.sliding_window > 0 && s_.sliding_window < T;
-    if (in.fused && !window) return run_layers(h, in);
+    const bool windowed = window > 0 && window < T;
+    if (in.fused && !windowed) return in;
     auto mask = torch::full({T, T}, -std::numeric_limits<float>::infinity(),
                             torch::TensorOptions().dtype(torch::kFloat32).device(dev))
                     .triu(1);
-    if (window) {
-        // Mistral: key j is visible from query i only when i - window < j <= i.
+    if (windowed) {
+        // Key j is visible from query i only when i - window < j <= i (Mistral, Gemma's local layers).
         mask = mask + torch::full({T, T}, -std::numeric_limits<float>::infinity(),
                                   torch::TensorOptions().dtype(torch::kFloat32).device(dev))
-                          .tril(-s_.sliding_window);
+                          .tril(-window);
     }
     in.mask = mask.to(h.scalar_type());
     if (!in.fused) in.grouped_mask = in.mask.repeat({s_.num_heads / s_.num_kv_heads, 1});  // [rep * T, T]
+    return in;
+}
+
+torch::Tensor DecoderStackImpl::forward(const torch::Tensor& input_ids) {
+    auto h = embed(input_ids);
+    LayerInputs in;
+    const bool per_layer = !s_.layer_sliding.empty();
+    in.global = sequence_inputs(h, inv_freq_, per_layer ? 0 : s_.sliding_window);
+    if (per_layer) in.local = sequence_inputs(h, local_inv_freq_, s_.sliding_window);
     return run_layers(h, in);
+}
+
+AttentionInputs DecoderStackImpl::cached_inputs(const torch::Tensor& h, const torch::Tensor& positions,
+                                                const torch::Tensor& key_valid, int64_t L,
+                                                const torch::Tensor& inv_freq, int64_t window, KVCache& cache) const {
+    const int64_t B = h.size(0), T = h.size(1), S = L + T;
+    const auto dev = h.device();
+    const auto angle_dtype = h.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto freqs = positions.to(dev, angle_dtype).unsqueeze(-1) * inv_freq.to(dev, angle_dtype);  // [B, T, d/2]
+    auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                                     // [B, 1, T, d]
+    AttentionInputs in;
+    in.fused = attention == AttentionKernel::Fused;
+    in.cos = emb.cos().to(h.scalar_type());
+    in.sin = emb.sin().to(h.scalar_type());
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
+    auto q_slot = torch::arange(L, S, opts).view({T, 1});
+    auto k_slot = torch::arange(S, opts).view({1, S});
+    auto allowed = (k_slot <= q_slot).view({1, 1, T, S}).logical_and(key_valid.to(dev).to(torch::kBool).view({B, 1, 1, S}));
+    // The window counts cache slots, as transformers' masks count cache positions (left padding included).
+    if (window > 0) allowed = allowed.logical_and((k_slot > q_slot - window).view({1, 1, T, S}));
+    // A padding query sees at least itself, so its softmax stays finite (its output is unused).
+    allowed = allowed.logical_or((k_slot == q_slot).view({1, 1, T, S}));
+    in.mask = torch::zeros({B, 1, T, S}, torch::TensorOptions().dtype(torch::kFloat32).device(dev))
+                  .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity())
+                  .to(h.scalar_type());
+    in.cache = &cache;
+    return in;
 }
 
 torch::Tensor DecoderStackImpl::forward_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
@@ -297,26 +363,11 @@ torch::Tensor DecoderStackImpl::forward_cached(const torch::Tensor& input_ids, c
                          std::to_string(cache.capacity));
     if (key_valid.size(0) != B || key_valid.size(1) != S)
         throw ModelError("forward_cached: key_valid must be [batch, cache length + new tokens]");
-    auto h = embed_tokens(input_ids);
-    const auto dev = h.device();
-    const auto angle_dtype = h.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto freqs = positions.to(dev, angle_dtype).unsqueeze(-1) * inv_freq_.to(dev, angle_dtype);  // [B, T, d/2]
-    auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                                      // [B, 1, T, d]
-    AttentionInputs in;
-    in.fused = attention == AttentionKernel::Fused;
-    in.cos = emb.cos().to(h.scalar_type());
-    in.sin = emb.sin().to(h.scalar_type());
-    auto opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
-    auto q_slot = torch::arange(L, S, opts).view({T, 1});
-    auto k_slot = torch::arange(S, opts).view({1, S});
-    auto allowed = (k_slot <= q_slot).view({1, 1, T, S}).logical_and(key_valid.to(dev).to(torch::kBool).view({B, 1, 1, S}));
-    if (s_.sliding_window > 0) allowed = allowed.logical_and((k_slot > q_slot - s_.sliding_window).view({1, 1, T, S}));
-    // A padding query sees at least itself, so its softmax stays finite (its output is unused).
-    allowed = allowed.logical_or((k_slot == q_slot).view({1, 1, T, S}));
-    in.mask = torch::zeros({B, 1, T, S}, torch::TensorOptions().dtype(torch::kFloat32).device(dev))
-                  .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity())
-                  .to(h.scalar_type());
-    in.cache = &cache;
+    auto h = embed(input_ids);
+    LayerInputs in;
+    const bool per_layer = !s_.layer_sliding.empty();
+    in.global = cached_inputs(h, positions, key_valid, L, inv_freq_, per_layer ? 0 : s_.sliding_window, cache);
+    if (per_layer) in.local = cached_inputs(h, positions, key_valid, L, local_inv_freq_, s_.sliding_window, cache);
     auto out = run_layers(h, in);
     cache.length = S;
     return out;
@@ -341,7 +392,7 @@ void CausalLMImpl::init_weights() {
         if (name.size() >= 5 && name.compare(name.size() - 4, 4, "bias") == 0)
             t.zero_();
         else if (name.find("norm") != std::string::npos)
-            t.fill_(1.0);
+            t.fill_(s_.norm_plus_one ? 0.0 : 1.0);  // Gemma's norms scale by (1 + w)
         else
             t.normal_(0.0, 0.02);
     }
@@ -357,8 +408,11 @@ void CausalLMImpl::set_attention_kernel(AttentionKernel k) {
 torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids) { return model(input_ids); }
 
 torch::Tensor CausalLMImpl::head(const torch::Tensor& h) {
-    if (lm_head) return lm_head(h);
-    return torch::matmul(h, model->embed_tokens->weight.t());
+    auto logits = lm_head ? lm_head(h) : torch::matmul(h, model->embed_tokens->weight.t());
+    if (s_.final_logit_softcapping <= 0) return logits;
+    // Gemma: c * tanh(logits / c), in the model dtype as transformers computes it.
+    const double c = s_.final_logit_softcapping;
+    return torch::tanh(logits / c) * c;
 }
 
 torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids) { return head(model(input_ids)); }

@@ -1,6 +1,8 @@
 // A decoder-only transformer with the Qwen2/Llama block structure: RMSNorm, rotary positions,
-// grouped-query attention, SwiGLU MLP, tied or untied output. Parameter names match Hugging
-// Face's ("model.layers.0.self_attn.q_proj.weight", ...) so checkpoints map one to one.
+// grouped-query attention, SwiGLU MLP, tied or untied output; and Gemma 3's variations of it
+// (ModelShape's Gemma fields: (1 + w) norms, sandwich norms, GeGLU, scaled embeddings, per-layer
+// sliding windows with their own rotary parameters, logit soft-capping). Parameter names match
+// Hugging Face's ("model.layers.0.self_attn.q_proj.weight", ...) so checkpoints map one to one.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -23,12 +25,15 @@ struct KVCache {
 
 class RMSNormImpl : public torch::nn::Module {
 public:
-    RMSNormImpl(int64_t dim, double eps, bool init = true, torch::Dtype dtype = torch::kFloat32);
+    // plus_one: Gemma's norm, x_normalised * (1 + weight) computed in float32 (weight starts at 0).
+    RMSNormImpl(int64_t dim, double eps, bool init = true, torch::Dtype dtype = torch::kFloat32,
+                bool plus_one = false);
     torch::Tensor forward(const torch::Tensor& x);
     torch::Tensor weight;
 
 private:
     double eps_;
+    bool plus_one_;
 };
 TORCH_MODULE(RMSNorm);
 
@@ -92,6 +97,16 @@ struct AttentionInputs {
     bool fused = false;
 };
 
+// What one forward shares with its layers: the inputs of the full-attention layers and, for
+// models with per-layer sliding windows (Gemma 3), those of the sliding-window layers (their own
+// rotary angles and the windowed mask).
+struct LayerInputs {
+    AttentionInputs global, local;
+    const AttentionInputs& for_layer(const ModelShape& s, int64_t layer) const {
+        return !s.layer_sliding.empty() && s.is_sliding_layer(layer) ? local : global;
+    }
+};
+
 class AttentionImpl : public torch::nn::Module {
 public:
     AttentionImpl(const ModelShape& s, bool init, torch::Dtype dtype);
@@ -111,6 +126,7 @@ public:
 
 private:
     Dense gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+    bool gelu_ = false;
 };
 TORCH_MODULE(Mlp);
 
@@ -121,6 +137,9 @@ public:
 
 private:
     RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+    // Gemma's sandwich norms: post_attention_layernorm then normalises the attention output, and
+    // these two wrap the MLP.
+    RMSNorm pre_feedforward_layernorm{nullptr}, post_feedforward_layernorm{nullptr};
     Attention self_attn{nullptr};
     Mlp mlp{nullptr};
 };
@@ -141,11 +160,16 @@ public:
     Embed embed_tokens{nullptr};
 
 private:
-    torch::Tensor run_layers(torch::Tensor h, const AttentionInputs& in);
+    torch::Tensor embed(const torch::Tensor& input_ids);
+    torch::Tensor run_layers(torch::Tensor h, const LayerInputs& in);
+    AttentionInputs sequence_inputs(const torch::Tensor& h, const torch::Tensor& inv_freq, int64_t window) const;
+    AttentionInputs cached_inputs(const torch::Tensor& h, const torch::Tensor& positions, const torch::Tensor& key_valid,
+                                  int64_t L, const torch::Tensor& inv_freq, int64_t window, KVCache& cache) const;
     ModelShape s_;
     torch::nn::ModuleList layers{nullptr};
     RMSNorm norm{nullptr};
-    torch::Tensor inv_freq_;  // float64 [head_dim / 2], rope scaling applied
+    torch::Tensor inv_freq_;        // float64 [head_dim / 2], rope scaling applied
+    torch::Tensor local_inv_freq_;  // the sliding-window layers' (Gemma 3), when the shape has per-layer kinds
 };
 TORCH_MODULE(DecoderStack);
 
@@ -156,7 +180,8 @@ public:
     explicit CausalLMImpl(const ModelShape& s, bool init = true, torch::Dtype dtype = torch::kFloat32);
     torch::Tensor forward(const torch::Tensor& input_ids);  // logits [B, T, V]
     torch::Tensor hidden_states(const torch::Tensor& input_ids);
-    // The output head on hidden states [..., hidden]: logits [..., V] (tied or lm_head).
+    // The output head on hidden states [..., hidden]: logits [..., V] (tied or lm_head, then the
+    // shape's final_logit_softcapping).
     torch::Tensor head(const torch::Tensor& h);
     // Incremental forward for generation. input_ids [B, T] follow the cache's `length` slots;
     // positions [B, T] are their rotary positions (a left-padded row starts at 0 after its
@@ -189,6 +214,7 @@ TORCH_MODULE(CausalLM);
 // Rotary inverse frequencies (float64, [head_dim / 2]) with the shape's rope scaling applied,
 // as transformers' rope initialisation functions compute them.
 torch::Tensor rope_inv_freq(const ModelShape& s);
+torch::Tensor rope_inv_freq(double theta, int64_t head_dim, const RopeScaling& scaling);
 
 // A frozen copy with the same shape and weights (the reference model), on the same device.
 CausalLM clone_frozen(const CausalLM& source);

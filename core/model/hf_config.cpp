@@ -1,5 +1,6 @@
 #include "core/model/hf_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -18,9 +19,11 @@ bool is_dir(const std::string& p) {
 
 // Reads typed values from config.json; a present key of the wrong type is an error naming it,
 // null counts as absent (transformers writes e.g. "head_dim": null).
+// `prefix` names the object the keys live in ("text_config." for gemma3's language model).
 class Reader {
 public:
-    Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+    Reader(const json& j, std::string where, std::string prefix = "")
+        : j_(j), where_(std::move(where)), prefix_(std::move(prefix)) {}
 
     bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
 
@@ -51,12 +54,12 @@ public:
         return v.get<std::string>();
     }
     [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-        throw ModelError(where_ + ": \"" + key + "\" " + what);
+        throw ModelError(where_ + ": \"" + prefix_ + key + "\" " + what);
     }
 
 private:
     const json& j_;
-    std::string where_;
+    std::string where_, prefix_;
 };
 
 RopeScaling parse_rope_scaling(const json& rs, const std::string& where, const std::string& key) {
@@ -89,6 +92,110 @@ std::vector<int64_t> token_id_list(const json& v) {
     return out;
 }
 
+// A Gemma 3 language model: Gemma3TextConfig's keys in `j` (config.json itself for gemma3_text,
+// its "text_config" for gemma3, then prefix = "text_config."), with that class's defaults.
+// What transformers 5.25's Gemma3ForCausalLM computes and we reproduce: (1 + w) RMSNorms in
+// float32, embeddings * sqrt(hidden_size), GeGLU with the tanh GELU, sandwich norms, q/k norms,
+// scores * query_pre_attn_scalar^-0.5, per-layer sliding windows (layer_types, else every
+// sliding_window_pattern-th layer full) whose rotary parameters are rope_parameters.sliding_attention
+// (legacy rope_local_base_freq) while full layers use rope_parameters.full_attention (legacy
+// rope_theta + rope_scaling), and final logit soft-capping.
+ModelShape parse_gemma3_text(const json& j, const std::string& where, const std::string& prefix) {
+    if (!j.is_object()) throw ModelError(where + ": \"" + prefix + "\" must be a JSON object");
+    Reader r(j, where, prefix);
+    if (r.has("quantization_config")) r.fail("quantization_config", "(quantized weights) is not supported; use the float16/bfloat16/float32 weights");
+    const std::string act = r.string("hidden_activation", "gelu_pytorch_tanh");
+    if (act != "gelu_pytorch_tanh")
+        r.fail("hidden_activation", "'" + act + "' is not supported for Gemma 3 (only gelu_pytorch_tanh)");
+    if (r.boolean("use_bidirectional_attention", false))
+        r.fail("use_bidirectional_attention", "true is not supported (causal language models only)");
+    // transformers 5.25's Gemma3Attention reads attn_logit_softcapping but never applies it (Gemma 2
+    // does): neither computation would be certain to be what the checkpoint's author meant.
+    if (r.has("attn_logit_softcapping"))
+        r.fail("attn_logit_softcapping", "is not supported for Gemma 3 (transformers' Gemma 3 ignores it; released "
+                                         "Gemma 3 configs set it to null)");
+
+    ModelShape s;
+    s.model_type = "gemma3_text";
+    s.vocab_size = r.integer("vocab_size", 262208);
+    s.hidden_size = r.integer("hidden_size", 2304);
+    s.intermediate_size = r.integer("intermediate_size", 9216);
+    s.num_layers = r.integer("num_hidden_layers", 26);
+    s.num_heads = r.integer("num_attention_heads", 8);
+    s.num_kv_heads = r.integer("num_key_value_heads", 4);
+    s.head_dim = r.integer("head_dim", 256);
+    s.rms_norm_eps = r.number("rms_norm_eps", 1e-6);
+    s.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
+    s.max_position_embeddings = r.integer("max_position_embeddings", 131072);
+    s.qk_norm = true;
+    s.attention_bias = s.o_proj_bias = r.boolean("attention_bias", false);
+    s.mlp_activation = "gelu_tanh";
+    s.norm_plus_one = s.sandwich_norms = s.scale_embeddings = true;
+    s.query_pre_attn_scalar = r.number("query_pre_attn_scalar", 256);
+    if (!(s.query_pre_attn_scalar > 0)) r.fail("query_pre_attn_scalar", "must be positive");
+    if (r.has("final_logit_softcapping")) {
+        s.final_logit_softcapping = r.number("final_logit_softcapping", 0);
+        if (!(s.final_logit_softcapping > 0)) r.fail("final_logit_softcapping", "must be positive or null");
+    }
+
+    if (r.has("layer_types")) {
+        const json& lt = j.at("layer_types");
+        if (!lt.is_array() || static_cast<int64_t>(lt.size()) != s.num_layers)
+            r.fail("layer_types", "must list one attention kind per layer (" + std::to_string(s.num_layers) + ")");
+        for (const auto& l : lt) {
+            const std::string kind = l.is_string() ? l.get<std::string>() : "";
+            if (kind != "sliding_attention" && kind != "full_attention")
+                r.fail("layer_types", "entries must be sliding_attention or full_attention");
+            s.layer_sliding.push_back(kind == "sliding_attention");
+        }
+    } else {
+        // transformers: layer i slides unless (i + 1) is a multiple of the pattern (default 6).
+        const int64_t pattern = r.integer("sliding_window_pattern", 6);
+        for (int64_t i = 0; i < s.num_layers; ++i) s.layer_sliding.push_back((i + 1) % pattern != 0);
+    }
+    bool any_sliding = false;
+    for (bool b : s.layer_sliding) any_sliding = any_sliding || b;
+    if (any_sliding) {
+        if (j.contains("sliding_window") && j.at("sliding_window").is_null())
+            r.fail("sliding_window", "is null, but layer_types has sliding_attention layers");
+        s.sliding_window = r.integer("sliding_window", 4096);
+    }
+
+    // Rotary parameters per layer kind, as Gemma3TextConfig.convert_rope_params_to_dict builds them.
+    json full = json::object(), local = json::object();
+    if (r.has("rope_parameters")) {
+        const json& rp = j.at("rope_parameters");
+        if (!rp.is_object()) r.fail("rope_parameters", "must be an object");
+        for (auto it = rp.begin(); it != rp.end(); ++it) {
+            // A flat rope_parameters ({"rope_type": ..., "rope_theta": ...}) is not applied to any
+            // layer by transformers' Gemma 3; refusing it beats guessing what was meant.
+            if (it.key() != "full_attention" && it.key() != "sliding_attention")
+                r.fail("rope_parameters", "must hold \"full_attention\" and \"sliding_attention\" objects for Gemma 3 "
+                                          "(found \"" + it.key() + "\")");
+            if (it.value().is_null()) continue;
+            if (!it.value().is_object()) r.fail("rope_parameters." + it.key(), "must be an object");
+            (it.key() == "full_attention" ? full : local) = it.value();
+        }
+    }
+    if (r.has("rope_scaling")) {
+        const json& rs = j.at("rope_scaling");
+        if (!rs.is_object()) r.fail("rope_scaling", "must be an object or null");
+        full.update(rs);  // transformers: rope_scaling applies to the full-attention layers
+    }
+    Reader full_r(full, where, prefix + "rope_parameters.full_attention.");
+    Reader local_r(local, where, prefix + "rope_parameters.sliding_attention.");
+    s.rope_theta = full_r.number("rope_theta", r.number("rope_theta", 1000000.0));
+    s.local_rope_theta = local_r.number("rope_theta", r.number("rope_local_base_freq", 10000.0));
+    s.rope_scaling = parse_rope_scaling(full, where, prefix + "rope_parameters.full_attention");
+    s.local_rope_scaling = parse_rope_scaling(local, where, prefix + "rope_parameters.sliding_attention");
+    if (!(s.rope_theta > 0)) r.fail("rope_parameters.full_attention.rope_theta", "must be positive");
+    if (!(s.local_rope_theta > 0)) r.fail("rope_parameters.sliding_attention.rope_theta", "must be positive");
+
+    if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer()) s.bos_token_id = j.at("bos_token_id").get<int64_t>();
+    if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
+    return s;
+}
+
 }  // namespace
 
 json read_json_file(const std::string& path) {
@@ -113,9 +220,41 @@ ModelShape parse_hf_config(const json& j, const std::string& where) {
     Reader r(j, where);
     const std::string type = r.string("model_type", "");
     if (type.empty()) throw ModelError(where + ": \"model_type\" is missing; a Hugging Face config.json names its model_type");
+    if (type == "gemma3_text" || type == "gemma3") {
+        ModelShape s;
+        if (type == "gemma3_text") {
+            s = parse_gemma3_text(j, where, "");
+        } else {
+            // Gemma3ForConditionalGeneration: only its language model is read (vision_config and the
+            // vision tower's weights are ignored; model_io skips them), as Gemma3ForCausalLM.
+            if (r.has("quantization_config"))
+                r.fail("quantization_config", "(quantized weights) is not supported; use the float16/bfloat16/float32 weights");
+            const json empty = json::object();
+            const json& tc = r.has("text_config") ? j.at("text_config") : empty;
+            if (tc.is_object() && tc.contains("model_type") && tc.at("model_type") != "gemma3_text")
+                r.fail("text_config.model_type", "must be gemma3_text");
+            s = parse_gemma3_text(tc, where, "text_config.");
+            // Gemma3ForConditionalGeneration ties by the outer key and never soft-caps its logits.
+            if (tc.contains("final_logit_softcapping") && !tc.at("final_logit_softcapping").is_null())
+                r.fail("text_config.final_logit_softcapping",
+                       "is not supported in a gemma3 config (transformers' Gemma3ForConditionalGeneration ignores it "
+                       "while Gemma3ForCausalLM applies it); set it to null");
+            s.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
+            s.model_type = "gemma3";
+            if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer())
+                s.bos_token_id = j.at("bos_token_id").get<int64_t>();
+            if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
+        }
+        try {
+            s.validate();
+        } catch (const ModelError& e) {
+            throw ModelError(where + ": " + e.what());
+        }
+        return s;
+    }
     if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
         throw ModelError(where + ": model_type '" + type +
-                         "' is not supported (supported: llama, mistral, qwen2, qwen3)");
+                         "' is not supported (supported: llama, mistral, qwen2, qwen3, gemma3_text, gemma3)");
     if (r.has("quantization_config"))
         throw ModelError(where + ": quantized checkpoints (\"quantization_config\") are not supported; use the "
                                  "float16/bfloat16/float32 weights");
@@ -197,8 +336,83 @@ std::string hf_model_type(const ModelShape& s) {
     return "llama";
 }
 
+namespace {
+
+json rope_json(double theta, const RopeScaling& rs) {
+    json j = {{"rope_type", rs.type}, {"rope_theta", theta}};
+    if (rs.type != "default") j["factor"] = rs.factor;
+    if (rs.type == "llama3") {
+        j["low_freq_factor"] = rs.low_freq_factor;
+        j["high_freq_factor"] = rs.high_freq_factor;
+        j["original_max_position_embeddings"] = rs.original_max_position_embeddings;
+    }
+    return j;
+}
+
+bool has_gemma_layers(const ModelShape& s) {
+    return s.mlp_activation != "silu" || s.norm_plus_one || s.sandwich_norms || s.scale_embeddings ||
+           s.query_pre_attn_scalar > 0 || s.final_logit_softcapping > 0 || !s.layer_sliding.empty();
+}
+
+// Gemma 3 is always written as the text-only Gemma3ForCausalLM (gemma3_text), also when it was read
+// from a gemma3 (image-text) checkpoint: its text_config becomes the config, the vision part is gone.
+json make_gemma3_config(const ModelShape& s, const std::string& torch_dtype, const json& original) {
+    if (!s.qk_norm || !s.norm_plus_one || !s.sandwich_norms || !s.scale_embeddings || s.mlp_activation != "gelu_tanh" ||
+        s.attention_bias != s.o_proj_bias || static_cast<int64_t>(s.layer_sliding.size()) != s.num_layers)
+        throw ModelError("this model cannot be saved as gemma3_text: it lacks some of Gemma 3's layers");
+    json j = original.is_object() ? original : json::object();
+    if (j.value("model_type", "") == "gemma3") {
+        json text = j.contains("text_config") && j["text_config"].is_object() ? j["text_config"] : json::object();
+        for (const char* k : {"bos_token_id", "eos_token_id", "pad_token_id"})
+            if (j.contains(k) && !text.contains(k)) text[k] = j[k];
+        j = text;
+    }
+    // Legacy spellings transformers would merge into rope_parameters; ours is complete.
+    for (const char* k : {"hidden_act", "rope_theta", "rope_local_base_freq", "rope_scaling", "sliding_window_pattern",
+                          "_sliding_window_pattern"})
+        j.erase(k);
+    j["architectures"] = json::array({"Gemma3ForCausalLM"});
+    j["model_type"] = "gemma3_text";
+    j["vocab_size"] = s.vocab_size;
+    j["hidden_size"] = s.hidden_size;
+    j["intermediate_size"] = s.intermediate_size;
+    j["num_hidden_layers"] = s.num_layers;
+    j["num_attention_heads"] = s.num_heads;
+    j["num_key_value_heads"] = s.num_kv_heads;
+    j["head_dim"] = s.head_dim;
+    j["hidden_activation"] = "gelu_pytorch_tanh";
+    j["max_position_embeddings"] = s.max_position_embeddings;
+    j["rms_norm_eps"] = s.rms_norm_eps;
+    j["tie_word_embeddings"] = s.tie_word_embeddings;
+    j["attention_bias"] = s.attention_bias;
+    j["attention_dropout"] = 0.0;
+    // Gemma3TextConfig declares it an int and refuses 256.0.
+    const double qs = s.query_pre_attn_scalar > 0 ? s.query_pre_attn_scalar : static_cast<double>(s.head_dim);
+    j["query_pre_attn_scalar"] = qs == std::floor(qs) ? json(static_cast<int64_t>(qs)) : json(qs);
+    j["sliding_window"] = s.sliding_window > 0 ? json(s.sliding_window) : json(nullptr);
+    json types = json::array();
+    for (bool b : s.layer_sliding) types.push_back(b ? "sliding_attention" : "full_attention");
+    j["layer_types"] = types;
+    j["rope_parameters"] = {{"full_attention", rope_json(s.rope_theta, s.rope_scaling)},
+                            {"sliding_attention", rope_json(s.local_rope_theta, s.local_rope_scaling)}};
+    j["final_logit_softcapping"] = s.final_logit_softcapping > 0 ? json(s.final_logit_softcapping) : json(nullptr);
+    j["attn_logit_softcapping"] = nullptr;
+    j["use_bidirectional_attention"] = false;
+    j["torch_dtype"] = torch_dtype;
+    if (j.contains("dtype")) j["dtype"] = torch_dtype;  // transformers 5's name for it
+    if (s.bos_token_id >= 0) j["bos_token_id"] = s.bos_token_id;
+    if (s.eos_token_ids.size() == 1) j["eos_token_id"] = s.eos_token_ids[0];
+    if (s.eos_token_ids.size() > 1) j["eos_token_id"] = s.eos_token_ids;
+    if (!j.contains("use_cache")) j["use_cache"] = true;
+    return j;
+}
+
+}  // namespace
+
 json make_hf_config(const ModelShape& s, const std::string& torch_dtype, const json& original) {
     const std::string type = hf_model_type(s);
+    if (type == "gemma3" || type == "gemma3_text") return make_gemma3_config(s, torch_dtype, original);
+    if (has_gemma_layers(s)) throw ModelError("this model cannot be saved as " + type + ": it has Gemma 3's layers");
     if (type == "qwen2" && (!s.attention_bias || s.o_proj_bias || s.qk_norm))
         throw ModelError("this model cannot be saved as qwen2: qwen2 has q/k/v biases, no o_proj bias, no q/k norm");
     if (type == "qwen3" && (!s.qk_norm || s.attention_bias != s.o_proj_bias))

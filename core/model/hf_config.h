@@ -1,7 +1,10 @@
-// Hugging Face config.json <-> ModelShape for the Llama family: model_type llama, mistral,
-// qwen2 and qwen3. Anything that would make our forward differ from transformers' (another
-// model_type, activation, rope scaling type, sliding windows we do not reproduce, quantised
-// weights) is a ModelError naming the key and the file, never silently ignored.
+// Hugging Face config.json <-> ModelShape for the Llama family (model_type llama, mistral, qwen2,
+// qwen3) and Gemma 3's language model (gemma3_text; and gemma3, the image-text model, of which
+// only text_config and the language model's weights are read: the vision tower is ignored).
+// Anything that would make our forward differ from transformers' (another model_type,
+// activation, rope scaling type, sliding windows we do not reproduce, soft-capping transformers
+// does not apply, quantised weights) is a ModelError naming the key and the file, never silently
+// ignored.
 #pragma once
 #include <string>
 
@@ -24,9 +27,9 @@ nlohmann::json read_json_file(const std::string& path);  // ModelError on I/O or
 nlohmann::json make_hf_config(const ModelShape& shape, const std::string& torch_dtype,
                               const nlohmann::json& original = nullptr);
 
-// The model_type a shape is saved as: its own when it came from a config.json, else the
-// closest family that has exactly this architecture (qwen3 with q/k norm, qwen2 with q/k/v
-// bias, llama otherwise).
+// The model_type of a shape: its own when it came from a config.json, else the closest family
+// that has exactly this architecture (qwen3 with q/k norm, qwen2 with q/k/v bias, llama
+// otherwise). Gemma 3 (gemma3_text or gemma3) is saved as gemma3_text (Gemma3ForCausalLM).
 std::string hf_model_type(const ModelShape& shape);
 
 }  // namespace ps

@@ -64,7 +64,7 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     // the weight's gradient, so only when the weight trains); its output counts as the input
     // of the linear layers that read it.
     const int64_t norm = 4 * H + (full ? s * H : 0);
-    int64_t b = 2 * norm;
+    int64_t b = (sh.sandwich_norms ? 4 : 2) * norm;  // Gemma: norms on the attention and MLP outputs too
     if (saved_input({"q_proj", "k_proj", "v_proj"})) b += s * H;  // input_layernorm output
     if (saved_input({"gate_proj", "up_proj"})) b += s * H;        // post_attention_layernorm output
     if (sh.qk_norm) b += (4 + (full ? s : 0)) * (qd + kvd);

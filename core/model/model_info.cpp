@@ -35,7 +35,9 @@ ModelInfo describe_model(const std::string& source) {
     // The same reader the engine builds the model with, so the form never promises a model
     // the run would refuse.
     const ModelShape s = read_hf_config((fs::path(source) / "config.json").string());
-    return from_shape(source, hf_model_type(s), s);
+    const std::string type = hf_model_type(s);
+    // An image-text Gemma 3 trains as its language model alone.
+    return from_shape(source, type == "gemma3" ? "gemma3 (language model only; vision weights ignored)" : type, s);
 }
 
 }  // namespace ps

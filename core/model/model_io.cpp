@@ -47,6 +47,21 @@ bool skippable(const std::string& name, const ModelShape& s) {
     return name.size() >= inv.size() && name.compare(name.size() - inv.size(), inv.size(), inv) == 0;
 }
 
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// A gemma3 (image-text) checkpoint stores its language model under another prefix: the original
+// layout "language_model.model.*" / "language_model.lm_head.*", or transformers 5's
+// "model.language_model.*". Returns the Gemma3ForCausalLM name, or "" for the vision tower and
+// projector, which are not read (text only).
+std::string language_model_name(const std::string& name) {
+    for (const char* skip : {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."})
+        if (starts_with(name, skip)) return "";
+    if (starts_with(name, "language_model.model.")) return "model." + name.substr(21);
+    if (starts_with(name, "language_model.lm_head.")) return name.substr(15);
+    if (starts_with(name, "model.language_model.")) return "model." + name.substr(21);
+    return name;
+}
+
 std::string shape_text(c10::IntArrayRef s) {
     std::string out = "[";
     for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
@@ -121,13 +136,15 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
     for (const std::string& path : hf_weight_files(dir)) {
         SafetensorsFile f = SafetensorsFile::open(path);
         for (const auto& e : f.header.tensors) {
-            torch::Tensor* param = params.find(e.name);
+            const std::string name = s.model_type == "gemma3" ? language_model_name(e.name) : e.name;
+            if (name.empty()) continue;  // gemma3's vision weights
+            torch::Tensor* param = params.find(name);
             if (!param) {
-                if (!skippable(e.name, s)) unexpected.push_back(e.name);
+                if (!skippable(name, s)) unexpected.push_back(e.name);
                 continue;
             }
-            if (!loaded.insert(e.name).second)
-                throw ModelError("tensor '" + e.name + "' appears twice in the checkpoint in '" + dir + "'");
+            if (!loaded.insert(name).second)
+                throw ModelError("tensor '" + name + "' appears twice in the checkpoint in '" + dir + "'");
             if (!c10::IntArrayRef(e.shape).equals(param->sizes())) {
                 wrong_shape.push_back(e.name + " " + shape_text(e.shape) + " (config.json needs " + shape_text(param->sizes()) + ")");
                 continue;

@@ -1,5 +1,7 @@
 #include "core/model/model_shape.h"
 
+#include <cmath>
+
 #include "core/common/errors.h"
 
 namespace ps {
@@ -11,10 +13,15 @@ int64_t ModelShape::parameter_count() const {
     if (o_proj_bias) attn += h;
     if (qk_norm) attn += 2 * d;
     const int64_t mlp = 3 * h * intermediate_size;
-    const int64_t layer = attn + mlp + 2 * h;
+    const int64_t layer = attn + mlp + (sandwich_norms ? 4 : 2) * h;
     int64_t total = vocab_size * h + num_layers * layer + h;
     if (!tie_word_embeddings) total += vocab_size * h;
     return total;
+}
+
+double ModelShape::attention_scale() const {
+    // transformers: query_pre_attn_scalar ** -0.5 (Gemma), else head_dim ** -0.5.
+    return std::pow(query_pre_attn_scalar > 0 ? query_pre_attn_scalar : static_cast<double>(head_dim), -0.5);
 }
 
 void ModelShape::validate() const {
@@ -31,17 +38,27 @@ void ModelShape::validate() const {
     req(rope_theta > 0, "rope_theta", "must be positive");
     req(rms_norm_eps > 0, "rms_norm_eps", "must be positive");
     req(sliding_window >= 0, "sliding_window", "must be 0 (off) or positive");
-    req(rope_scaling.factor > 0, "rope_scaling.factor", "must be positive");
-    if (rope_scaling.type == "llama3") {
-        req(rope_scaling.high_freq_factor > rope_scaling.low_freq_factor, "rope_scaling.high_freq_factor",
-            "must be larger than low_freq_factor");
-        req(rope_scaling.low_freq_factor > 0, "rope_scaling.low_freq_factor", "must be positive");
-        req(rope_scaling.original_max_position_embeddings > 0, "rope_scaling.original_max_position_embeddings",
-            "must be positive");
-    } else {
-        req(rope_scaling.type == "default" || rope_scaling.type == "linear", "rope_scaling.type",
-            "must be default, linear or llama3");
+    for (const RopeScaling* rs : {&rope_scaling, &local_rope_scaling}) {
+        req(rs->factor > 0, "rope_scaling.factor", "must be positive");
+        if (rs->type == "llama3") {
+            req(rs->high_freq_factor > rs->low_freq_factor, "rope_scaling.high_freq_factor",
+                "must be larger than low_freq_factor");
+            req(rs->low_freq_factor > 0, "rope_scaling.low_freq_factor", "must be positive");
+            req(rs->original_max_position_embeddings > 0, "rope_scaling.original_max_position_embeddings",
+                "must be positive");
+        } else {
+            req(rs->type == "default" || rs->type == "linear", "rope_scaling.type", "must be default, linear or llama3");
+        }
     }
+    req(mlp_activation == "silu" || mlp_activation == "gelu_tanh", "mlp_activation", "must be silu or gelu_tanh");
+    req(query_pre_attn_scalar >= 0, "query_pre_attn_scalar", "must be 0 (head_dim) or positive");
+    req(final_logit_softcapping >= 0, "final_logit_softcapping", "must be 0 (off) or positive");
+    req(local_rope_theta > 0, "local_rope_theta", "must be positive");
+    req(layer_sliding.empty() || static_cast<int64_t>(layer_sliding.size()) == num_layers, "layer_sliding",
+        "must be empty or name every layer");
+    bool any_sliding = false;
+    for (bool b : layer_sliding) any_sliding = any_sliding || b;
+    req(!any_sliding || sliding_window > 0, "sliding_window", "must be positive when some layers use a sliding window");
 }
 
 ModelShape builtin_shape(const std::string& name) {

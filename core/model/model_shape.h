@@ -41,6 +41,27 @@ struct ModelShape {
     std::vector<int64_t> eos_token_ids;  // config.json eos_token_id (int or list)
     int64_t bos_token_id = -1;           // -1 = none
 
+    // Gemma 3 (model_type gemma3_text, or gemma3's text_config). All off for the Llama family.
+    std::string mlp_activation = "silu";  // silu (SwiGLU) | gelu_tanh (GeGLU, tanh-approximated GELU)
+    bool norm_plus_one = false;     // RMSNorm: normalised x * (1 + weight), in float32, then cast
+    bool sandwich_norms = false;    // norms on the attention and MLP outputs too (post_attention_layernorm,
+                                    // pre_feedforward_layernorm, post_feedforward_layernorm)
+    bool scale_embeddings = false;  // embeddings * sqrt(hidden_size), the factor rounded to the model dtype
+    double query_pre_attn_scalar = 0;    // attention scores * this^-0.5; 0 = head_dim (the usual scale)
+    double final_logit_softcapping = 0;  // logits = c * tanh(logits / c); 0 = off
+    // Per-layer attention kind: empty = every layer alike (sliding_window, if any, applies to all:
+    // Mistral). Otherwise one entry per layer; true = a sliding-window layer, which uses
+    // sliding_window and its own rotary parameters (local_rope_*), false = full causal attention
+    // with rope_theta / rope_scaling.
+    std::vector<bool> layer_sliding;
+    double local_rope_theta = 10000.0;
+    RopeScaling local_rope_scaling;
+
+    bool is_sliding_layer(int64_t layer) const {
+        return layer_sliding.empty() ? sliding_window > 0 : layer_sliding[static_cast<size_t>(layer)];
+    }
+    double attention_scale() const;
+
     int64_t parameter_count() const;
     void validate() const;  // throws ModelError naming the bad field
 };

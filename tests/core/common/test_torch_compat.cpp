@@ -32,6 +32,17 @@ ps::ModelShape shape_for(const QString& variant) {
     if (variant == "qk_norm") s.qk_norm = true;
     if (variant == "bias") s.attention_bias = true;
     if (variant == "window") s.sliding_window = 5;
+    if (variant == "gemma3") {
+        // A sliding-window layer (own rope theta) and a global one, with Gemma 3's norms, GeGLU,
+        // scaled embeddings, query_pre_attn_scalar and soft-capped logits.
+        s.qk_norm = s.norm_plus_one = s.sandwich_norms = s.scale_embeddings = true;
+        s.mlp_activation = "gelu_tanh";
+        s.query_pre_attn_scalar = 24;
+        s.final_logit_softcapping = 8;
+        s.sliding_window = 5;
+        s.layer_sliding = {true, false};
+        s.local_rope_theta = 100.0;
+    }
     return s;
 }
 
@@ -96,7 +107,7 @@ private slots:
     void wholeSequencesMatchEager_data() {
         QTest::addColumn<QString>("variant");
         QTest::addColumn<bool>("checkpointing");
-        for (const char* v : {"gqa", "mha", "mqa", "qk_norm", "bias", "window"})
+        for (const char* v : {"gqa", "mha", "mqa", "qk_norm", "bias", "window", "gemma3"})
             QTest::newRow(v) << QString(v) << false;
         QTest::newRow("gqa, checkpointing") << QString("gqa") << true;
     }
@@ -201,7 +212,7 @@ private slots:
 
     void cachedGenerationMatchesEager_data() {
         QTest::addColumn<QString>("variant");
-        for (const char* v : {"gqa", "mha", "qk_norm", "window"}) QTest::newRow(v) << QString(v);
+        for (const char* v : {"gqa", "mha", "qk_norm", "window", "gemma3"}) QTest::newRow(v) << QString(v);
     }
 
     // KV-cache generation: a left-padded prompt batch, then single-token steps, as

@@ -1,4 +1,5 @@
-// Hugging Face model directories: config.json parsing for llama, mistral, qwen2 and qwen3,
+// Hugging Face model directories: config.json parsing for llama, mistral, qwen2, qwen3 and
+// Gemma 3 (gemma3_text and gemma3's text_config, as transformers 5.25's Gemma3TextConfig reads them),
 // logits of tiny random checkpoints against the reference logits that
 // tests/fixtures/models/make_model_fixtures.py computed (transformers when available, else
 // an independent PyTorch forward from the HF equations), load -> save -> load round trips,
@@ -6,6 +7,7 @@
 #include <QtTest>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>  // getpid: torch 2.x's headers no longer include it
@@ -57,6 +59,13 @@ json base_config() {
         "num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"rms_norm_eps":1e-6})");
 }
 
+// A tiny Gemma 3 language model config; the rest are Gemma3TextConfig's defaults.
+json gemma_config() {
+    return json::parse(R"({"model_type":"gemma3_text","vocab_size":16,"hidden_size":8,"intermediate_size":12,
+        "num_hidden_layers":3,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":4,"sliding_window":2,
+        "layer_types":["sliding_attention","full_attention","sliding_attention"]})");
+}
+
 void expect_config_error(const json& j, const char* fragment) {
     try {
         ps::parse_hf_config(j, "dir/config.json");
@@ -103,6 +112,146 @@ private slots:
         json v5 = base_config();
         v5["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 500000.0}};
         QCOMPARE(ps::parse_hf_config(v5, "x").rope_theta, 500000.0);
+    }
+
+    void gemma3ConfigAsTransformersReadsIt() {
+        // Gemma3TextConfig's defaults; without layer_types every 6th layer (sliding_window_pattern)
+        // is full attention, the others slide.
+        auto d = ps::parse_hf_config(json{{"model_type", "gemma3_text"}}, "x");
+        QCOMPARE(d.vocab_size, int64_t(262208));
+        QCOMPARE(d.head_dim, int64_t(256));
+        QCOMPARE(d.num_layers, int64_t(26));
+        QCOMPARE(d.query_pre_attn_scalar, 256.0);
+        QCOMPARE(d.sliding_window, int64_t(4096));
+        QCOMPARE(d.rope_theta, 1000000.0);
+        QCOMPARE(d.local_rope_theta, 10000.0);
+        QVERIFY(d.tie_word_embeddings && d.qk_norm && d.norm_plus_one && d.sandwich_norms && d.scale_embeddings);
+        QCOMPARE(d.mlp_activation, std::string("gelu_tanh"));
+        QCOMPARE(d.final_logit_softcapping, 0.0);
+        QCOMPARE(int64_t(d.layer_sliding.size()), int64_t(26));
+        for (int64_t i = 0; i < 26; ++i) QCOMPARE(bool(d.layer_sliding[i]), (i + 1) % 6 != 0);
+        // transformers 4.x spellings: rope_theta + rope_scaling for the full layers,
+        // rope_local_base_freq for the sliding ones, and a pattern (here 3: layer 2 is full).
+        json legacy = {{"model_type", "gemma3_text"}, {"num_hidden_layers", 4}, {"sliding_window_pattern", 3},
+                       {"rope_theta", 5.0}, {"rope_local_base_freq", 7.0},
+                       {"rope_scaling", {{"rope_type", "linear"}, {"factor", 8.0}}}};
+        auto l = ps::parse_hf_config(legacy, "x");
+        QCOMPARE(l.layer_sliding, (std::vector<bool>{true, true, false, true}));
+        QCOMPARE(l.rope_theta, 5.0);
+        QCOMPARE(l.rope_scaling.type, std::string("linear"));
+        QCOMPARE(l.rope_scaling.factor, 8.0);
+        QCOMPARE(l.local_rope_theta, 7.0);
+        QCOMPARE(l.local_rope_scaling.type, std::string("default"));
+        // transformers 5: rope_parameters per layer kind (they win over the legacy keys).
+        json v5 = gemma_config();
+        v5["rope_theta"] = 3.0;
+        v5["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 11.0}}},
+                                 {"sliding_attention", {{"rope_type", "linear"}, {"rope_theta", 13.0}, {"factor", 2.0}}}};
+        v5["final_logit_softcapping"] = 30.0;
+        v5["query_pre_attn_scalar"] = 6;
+        auto g = ps::parse_hf_config(v5, "x");
+        QCOMPARE(g.rope_theta, 11.0);
+        QCOMPARE(g.local_rope_theta, 13.0);
+        QCOMPARE(g.local_rope_scaling.factor, 2.0);
+        QCOMPARE(g.final_logit_softcapping, 30.0);
+        QCOMPARE(g.attention_scale(), 1.0 / std::sqrt(6.0));
+        QCOMPARE(g.layer_sliding, (std::vector<bool>{true, false, true}));
+        // What we write, we read back as the same model (transformers reading it back is
+        // test_oracle_models' part).
+        const json written = ps::make_hf_config(g, "float32");
+        QCOMPARE(written["model_type"].get<std::string>(), std::string("gemma3_text"));
+        QCOMPARE(written["query_pre_attn_scalar"], json(6));  // an int: Gemma3TextConfig refuses 6.0
+        auto back = ps::parse_hf_config(written, "x");
+        QCOMPARE(back.rope_theta, g.rope_theta);
+        QCOMPARE(back.local_rope_theta, g.local_rope_theta);
+        QCOMPARE(back.local_rope_scaling.type, g.local_rope_scaling.type);
+        QCOMPARE(back.layer_sliding, g.layer_sliding);
+        QCOMPARE(back.final_logit_softcapping, g.final_logit_softcapping);
+        QCOMPARE(back.sliding_window, g.sliding_window);
+        // gemma3 (image-text): the language model is text_config; tying is the outer key.
+        json mm = {{"model_type", "gemma3"}, {"text_config", gemma_config()}, {"tie_word_embeddings", false},
+                   {"vision_config", {{"model_type", "siglip_vision_model"}}}, {"eos_token_id", json::array({1, 106})}};
+        auto m = ps::parse_hf_config(mm, "x");
+        QCOMPARE(m.model_type, std::string("gemma3"));
+        QVERIFY(!m.tie_word_embeddings);
+        QCOMPARE(m.num_layers, int64_t(3));
+        QCOMPARE(m.eos_token_ids, (std::vector<int64_t>{1, 106}));
+        QCOMPARE(ps::make_hf_config(m, "bfloat16", mm)["model_type"].get<std::string>(), std::string("gemma3_text"));
+        QVERIFY(!ps::make_hf_config(m, "bfloat16", mm).contains("vision_config"));
+    }
+
+    void gemma3VisionCheckpointLoadsItsLanguageModel() {
+        // transformers 5's layout of Gemma3ForConditionalGeneration (model.language_model.*, a
+        // vision tower beside it); save_pretrained's legacy layout (language_model.model.*) is
+        // what test_oracle_models loads. Same weights as a gemma3_text model -> same logits.
+        torch::manual_seed(5);
+        const ps::ModelShape shape = ps::parse_hf_config(gemma_config(), "x");
+        ps::CausalLM text(shape);
+        const fs::path dir = temp_dir("gemma3_vision");
+        std::vector<ps::SafetensorsWriteEntry> entries;
+        std::vector<torch::Tensor> tensors;
+        for (const auto& p : text->named_parameters()) {
+            std::string name = p.key();
+            name = name.rfind("model.", 0) == 0 ? "model.language_model." + name.substr(6) : name;
+            entries.push_back({name, "F32", p.value().sizes().vec()});
+            tensors.push_back(p.value().detach().contiguous());
+        }
+        entries.push_back({"model.vision_tower.vision_model.post_layernorm.weight", "F32", {3}});
+        tensors.push_back(torch::ones({3}));
+        ps::write_safetensors((dir / "model.safetensors").string(), entries, [&](size_t i) {
+            return std::string_view(static_cast<const char*>(tensors[i].data_ptr()), tensors[i].nbytes());
+        });
+        std::ofstream(dir / "config.json") << json{{"model_type", "gemma3"}, {"text_config", gemma_config()}}.dump();
+        auto loaded = ps::load_hf_model(dir.string());
+        auto ids = torch::tensor({{1, 5, 7, 2, 9, 11}}, torch::kLong);
+        QVERIFY(torch::equal(logits_of(text, ids), logits_of(loaded, ids)));
+        // Any other unknown tensor is still an error.
+        entries.push_back({"model.language_model.extra.weight", "F32", {3}});
+        tensors.push_back(torch::ones({3}));
+        ps::write_safetensors((dir / "model.safetensors").string(), entries, [&](size_t i) {
+            return std::string_view(static_cast<const char*>(tensors[i].data_ptr()), tensors[i].nbytes());
+        });
+        QVERIFY_EXCEPTION_THROWN(ps::load_hf_model(dir.string()), ps::ModelError);
+    }
+
+    void unsupportedGemma3ConfigsNameTheKey() {
+        json j = gemma_config();
+        j["attn_logit_softcapping"] = 50.0;  // transformers' Gemma 3 ignores it
+        expect_config_error(j, "\"attn_logit_softcapping\"");
+        j = gemma_config();
+        j["rope_parameters"] = {{"rope_type", "linear"}, {"factor", 8.0}};  // flat: transformers applies it to no layer
+        expect_config_error(j, "\"rope_parameters\" must hold");
+        j = gemma_config();
+        j["rope_parameters"] = {{"full_attention", {{"rope_type", "yarn"}, {"factor", 8.0}}}};
+        expect_config_error(j, "rope_parameters.full_attention type 'yarn'");
+        j = gemma_config();
+        j["hidden_activation"] = "gelu";
+        expect_config_error(j, "\"hidden_activation\" 'gelu'");
+        j = gemma_config();
+        j["use_bidirectional_attention"] = true;
+        expect_config_error(j, "\"use_bidirectional_attention\"");
+        j = gemma_config();
+        j["layer_types"] = {"sliding_attention", "full_attention"};
+        expect_config_error(j, "\"layer_types\" must list one attention kind per layer (3)");
+        j = gemma_config();
+        j["layer_types"] = {"sliding_attention", "chunked_attention", "full_attention"};
+        expect_config_error(j, "\"layer_types\" entries");
+        j = gemma_config();
+        j["sliding_window"] = nullptr;
+        expect_config_error(j, "\"sliding_window\" is null");
+        // In a gemma3 config the key is named with its path.
+        json mm = {{"model_type", "gemma3"}, {"text_config", gemma_config()}};
+        mm["text_config"]["final_logit_softcapping"] = 30.0;  // Gemma3ForConditionalGeneration never applies it
+        expect_config_error(mm, "\"text_config.final_logit_softcapping\"");
+        mm = {{"model_type", "gemma3"}, {"text_config", gemma_config()}};
+        mm["text_config"]["attn_logit_softcapping"] = 50.0;
+        expect_config_error(mm, "\"text_config.attn_logit_softcapping\"");
+        mm["text_config"]["model_type"] = "siglip_text_model";
+        expect_config_error(mm, "\"text_config.model_type\"");
+        // A Llama-family model cannot be written as one of the Llama types once it has Gemma's layers.
+        auto g = ps::parse_hf_config(gemma_config(), "x");
+        g.model_type = "llama";
+        QVERIFY_EXCEPTION_THROWN(ps::make_hf_config(g, "float32"), ps::ModelError);
     }
 
     void unsupportedConfigsNameTheProblem() {

@@ -1,10 +1,14 @@
 // Our engine against transformers and peft themselves (the oracle venv, packaging/make-venv.sh),
 // on the CPU:
-//  * logits and completion log-probs of tiny random llama, mistral, qwen2 and qwen3 checkpoints
-//    that transformers makes at test time (tests/oracles/models_oracle.py: from_config with a
-//    fixed seed, save_pretrained into a temp dir), against transformers' own model classes on
-//    that checkpoint: float32 within 1e-5; bfloat16 within a tolerance derived from transformers'
-//    own bfloat16 error on the same input (see compareBfloat16);
+//  * logits and completion log-probs of tiny random llama, mistral, qwen2, qwen3 and Gemma 3
+//    checkpoints (gemma3: Gemma3ForCausalLM; gemma3_vision: Gemma3ForConditionalGeneration, of
+//    which we load the language model) that transformers makes at test time
+//    (tests/oracles/models_oracle.py: from_config with a fixed seed, save_pretrained into a temp
+//    dir), against transformers' own model classes on that checkpoint: float32 within 1e-5;
+//    bfloat16 within a tolerance derived from transformers' own bfloat16 error on the same input;
+//  * greedy generation through our KV cache equals transformers' generate (two left-padded
+//    prompts, past the sliding window where the model has one), and the window is what makes it so;
+//  * the model we save (config.json + weights) is rebuilt by transformers with the same logits;
 //  * a LoRA adapter we save loads in peft with our outputs, and our merge equals peft's
 //    merge_and_unload (tests/oracles/lora_oracle.py).
 // Every case also checks that it can fail: one perturbed weight moves our logits far past the
@@ -17,6 +21,7 @@
 #include <fstream>
 #include <functional>
 
+#include "core/model/generation.h"
 #include "core/model/hf_config.h"
 #include "core/model/lora.h"
 #include "core/model/model_io.h"
@@ -114,6 +119,34 @@ void perturb_one_weight(ps::CausalLM& m) {
     QFAIL("no layers.1.self_attn.o_proj.weight to perturb");
 }
 
+std::vector<std::vector<int64_t>> token_rows(const json& j) {
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& row : j) out.push_back(row.get<std::vector<int64_t>>());
+    return out;
+}
+
+std::vector<std::vector<int64_t>> greedy(ps::CausalLM& m, const std::vector<std::vector<int64_t>>& prompts,
+                                         int new_tokens) {
+    ps::GenerationOptions g;
+    g.max_new_tokens = new_tokens;
+    g.temperature = 0.0;
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& seq : ps::generate_tokens(m, prompts, g)) out.push_back(seq.tokens);
+    return out;
+}
+
+// A copy of the checkpoint whose config.json widens the sliding window past every sequence
+// (the weights are linked, not copied).
+std::string without_window(const Oracle& o, const std::string& kind) {
+    const QString dir = o.dir.filePath("no_window");
+    QDir().mkpath(dir);
+    json cfg = ps::read_json_file(o.model_dir() + "/config.json");
+    (kind == "gemma3_vision" ? cfg["text_config"] : cfg)["sliding_window"] = 1000;
+    std::ofstream(dir.toStdString() + "/config.json") << cfg.dump();
+    QFile::link(QString::fromStdString(o.model_dir() + "/model.safetensors"), dir + "/model.safetensors");
+    return dir.toStdString();
+}
+
 }  // namespace
 
 class TestOracleModels : public QObject {
@@ -122,7 +155,8 @@ class TestOracleModels : public QObject {
 private slots:
     void logitsAndLogpsMatchTransformers_data() {
         QTest::addColumn<QString>("kind");
-        for (const char* k : {"llama", "mistral", "qwen2", "qwen3"}) QTest::newRow(k) << QString(k);
+        for (const char* k : {"llama", "mistral", "qwen2", "qwen3", "gemma3", "gemma3_vision"})
+            QTest::newRow(k) << QString(k);
     }
     void logitsAndLogpsMatchTransformers() {
         QFETCH(QString, kind);
@@ -152,6 +186,33 @@ private slots:
             const double e = max_diff(token, want_token, o.mask.slice(1, 1));
             QVERIFY2(e <= tol, qPrintable(QString("token log-probs differ by %1").arg(e)));
         }
+
+        // Greedy generation through the KV cache, token for token as transformers' generate (its
+        // own cache; sliding-window layers included). Where the model has a window, generation
+        // runs past it, and the same weights without the window generate something else: the
+        // window is applied, and the match is not a coincidence of the first few tokens.
+        {
+            const auto prompts = token_rows(o.ref["generate_prompts"]);
+            const auto want_tokens = token_rows(o.ref["generate_tokens"]);
+            const int n = static_cast<int>(want_tokens[0].size());
+            const auto got = greedy(m, prompts, n);
+            for (size_t i = 0; i < got.size(); ++i)
+                QVERIFY2(got[i] == want_tokens[i], qPrintable(QString("row %1: greedy tokens differ from transformers' "
+                                                                     "generate").arg(i)));
+            if (kind == "mistral" || kind.startsWith("gemma3")) {
+                QVERIFY(int64_t(prompts[0].size()) + n > 2 * m->shape().sliding_window);
+                auto wide = ps::load_hf_model(without_window(o, kind.toStdString()), torch::kFloat32);
+                QVERIFY2(greedy(wide, prompts, n) != want_tokens, "without the sliding window the tokens are the same");
+            }
+        }
+
+        // What we save, transformers rebuilds: same logits from our config.json and weights.
+        // (gemma3_vision is saved as the text-only gemma3_text.)
+        ps::SaveOptions save;
+        save.original_config = ps::read_json_file(o.model_dir() + "/config.json");
+        ps::save_hf_model(m, o.dir.filePath("saved").toStdString(), save);
+        QVERIFY2(run_oracle({oracle_script("models_oracle.py"), "--reload", o.dir.filePath("saved"), o.dir.path()}, &why),
+                 qPrintable(why));
 
         // The comparison can fail: one weight off by 0.05 moves the logits far past 1e-5.
         perturb_one_weight(m);
@@ -189,8 +250,9 @@ private slots:
 
     void loraAdapterAndMergeMatchPeft_data() {
         QTest::addColumn<QString>("kind");
-        // qwen2: biases and tied embeddings beside the adapted layers; qwen3: q/k norms.
-        for (const char* k : {"llama", "qwen2", "qwen3"}) QTest::newRow(k) << QString(k);
+        // qwen2: biases and tied embeddings beside the adapted layers; qwen3: q/k norms; gemma3:
+        // GeGLU, sandwich norms and soft-capped logits around the adapted layers.
+        for (const char* k : {"llama", "qwen2", "qwen3", "gemma3"}) QTest::newRow(k) << QString(k);
     }
     void loraAdapterAndMergeMatchPeft() {
         QFETCH(QString, kind);
