@@ -3,9 +3,10 @@
 #   quickstart.sh demo        install what is missing, build, open the studio on the built-in demo
 #   quickstart.sh test        install what is missing, build, run every test through CTest
 #   quickstart.sh wheel-demo  the same two against PyPI's torch 2.x wheel (CUDA build) in a venv
-#   quickstart.sh wheel-test  inside the build folder (build-wheel/venv), with the CUDA toolkit
+#   quickstart.sh wheel-test  in a venv (build-wheel/venv, or PREFSTUDIO_VENV), with the CUDA toolkit
 # Debian's libtorch 1.13 (CPU) builds in build/, the wheel in build-wheel/; PREFSTUDIO_BUILD_DIR
-# overrides either.
+# overrides either. The wheel's venv is <build>/venv unless PREFSTUDIO_VENV names another (CI makes
+# one venv for both builds: the oracle venv has the same pinned torch, packaging/make-venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +20,11 @@ cmake_args=()
 if [[ "$mode" == wheel-* ]]; then
   BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build-wheel}"
   # The pinned torch wheel (packaging/torch-requirements.txt) and the test oracles, in the build
-  # folder; made once, then reused.
-  bash packaging/make-venv.sh "$BUILD_DIR/venv"
-  venv_python="$PWD/$BUILD_DIR/venv/bin/python3"
-  [[ "$BUILD_DIR" = /* ]] && venv_python="$BUILD_DIR/venv/bin/python3"
+  # folder or PREFSTUDIO_VENV; made once, then reused.
+  VENV="${PREFSTUDIO_VENV:-$BUILD_DIR/venv}"
+  [[ "$VENV" = /* ]] || VENV="$PWD/$VENV"
+  bash packaging/make-venv.sh "$VENV"
+  venv_python="$VENV/bin/python3"
   torch_cmake="$("$venv_python" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
   # torch's CMake config wants the CUDA toolkit its wheel was built with (nvcc, cudart, nvrtc).
   cuda_home="${CUDA_HOME:-/usr/local/cuda}"
@@ -39,8 +41,14 @@ if [[ "$mode" == wheel-* ]]; then
 else
   BUILD_DIR="${PREFSTUDIO_BUILD_DIR:-build}"
 fi
-# The Hugging Face oracle tests use this venv's Python when given (packaging/make-venv.sh).
-[ -n "${PREFSTUDIO_ORACLE_PYTHON:-}" ] && cmake_args+=(-DPREFSTUDIO_ORACLE_PYTHON="$PREFSTUDIO_ORACLE_PYTHON")
+# The Hugging Face oracle tests use this venv's Python when given (packaging/make-venv.sh), and
+# LLaMA-Factory's parser from a --no-deps install beside it (packaging/make-llamafactory-site.sh).
+if [ -n "${PREFSTUDIO_ORACLE_PYTHON:-}" ]; then
+  lf_site="${PREFSTUDIO_LLAMAFACTORY_SITE:-$BUILD_DIR/llamafactory-site}"
+  [[ "$lf_site" = /* ]] || lf_site="$PWD/$lf_site"
+  bash packaging/make-llamafactory-site.sh "$lf_site" "$PREFSTUDIO_ORACLE_PYTHON"
+  cmake_args+=(-DPREFSTUDIO_ORACLE_PYTHON="$PREFSTUDIO_ORACLE_PYTHON" -DPREFSTUDIO_LLAMAFACTORY_SITE="$lf_site")
+fi
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 

@@ -1,7 +1,9 @@
 // Every libtorch-version and CUDA difference of the engine, in one file (see torch_compat.h).
 #include "core/common/torch_compat.h"
 
+#include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
@@ -22,6 +24,31 @@ namespace ps::torch_compat {
 std::string libtorch_version() {
     return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
            std::to_string(TORCH_VERSION_PATCH);
+}
+
+namespace {
+// libtorch 2.3 made Allocator::allocate non-const; Allocator::clone's pure copy_data came with it.
+class FunctionAllocator final : public c10::Allocator {
+public:
+    FunctionAllocator(std::function<c10::DataPtr(size_t)> allocate, c10::DeleterFnPtr raw_deleter)
+        : allocate_(std::move(allocate)), raw_deleter_(raw_deleter) {}
+#if PS_TORCH_AT_LEAST(2, 3)
+    c10::DataPtr allocate(size_t n) override { return allocate_(n); }
+#else
+    c10::DataPtr allocate(size_t n) const override { return allocate_(n); }
+#endif
+    c10::DeleterFnPtr raw_deleter() const override { return raw_deleter_; }
+    // Overrides the pure virtual in 2.x, a plain member in 1.13 (no override keyword for both).
+    void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+
+private:
+    std::function<c10::DataPtr(size_t)> allocate_;
+    c10::DeleterFnPtr raw_deleter_;
+};
+}  // namespace
+
+c10::Allocator* make_cpu_allocator(std::function<c10::DataPtr(size_t)> allocate, c10::DeleterFnPtr raw_deleter) {
+    return new FunctionAllocator(std::move(allocate), raw_deleter);
 }
 
 // scale= arrived in 2.1, enable_gqa= in 2.5.

@@ -3,6 +3,7 @@
 // checks live only in torch_compat.cpp, never as #if's through the engine.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,13 @@ bool has_fused_attention();
 // Throws std::logic_error where has_fused_attention() is false.
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& mask, bool causal, double scale);
+
+// A CPU allocator made of functions, to wrap libtorch's own (c10::SetCPUAllocator): its DataPtrs
+// come from `allocate` (n bytes) and carry `raw_deleter` where that is not null
+// (Allocator::raw_deleter: the context is the data pointer); copies are byte copies.
+// c10::Allocator's virtuals differ between libtorch 1.13 and 2.x, so the class deriving from it
+// lives in torch_compat.cpp. Never freed: libtorch keeps raw pointers to its allocators.
+c10::Allocator* make_cpu_allocator(std::function<c10::DataPtr(size_t)> allocate, c10::DeleterFnPtr raw_deleter);
 
 // Automatic mixed precision while the guard lives: eligible operators (matmuls, linear) on
 // `device` run in `dtype` (bfloat16 or float16); nests like torch.autocast.

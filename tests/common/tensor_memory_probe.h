@@ -10,26 +10,35 @@
 
 #include <c10/core/CPUAllocator.h>
 
+#include "core/common/torch_compat.h"
+
 namespace ps::test {
 
-class TensorMemoryProbe final : public c10::Allocator {
+class TensorMemoryProbe final {
 public:
     // Installed once per process and never removed (libtorch keeps the raw pointer; tensors
     // allocated through it may outlive any scope). Tensors allocated before keep their own
-    // deleter and are not counted.
-    static TensorMemoryProbe& install() {
-        static TensorMemoryProbe* probe = [] {
-            auto* p = new TensorMemoryProbe(c10::GetCPUAllocator());
-            c10::SetCPUAllocator(p, /*priority=*/100);
-            return p;
+    // deleter and are not counted. The allocator class itself is torch_compat's (its virtuals
+    // differ between libtorch versions).
+    static void install() {
+        static const bool installed = [] {
+            inner_ = c10::GetCPUAllocator();
+            c10::SetCPUAllocator(ps::torch_compat::make_cpu_allocator(&allocate, &release), /*priority=*/100);
+            return true;
         }();
-        return *probe;
+        (void)installed;
     }
 
+    static int64_t live() { return live_.load(); }
+    static int64_t peak() { return peak_.load(); }
+    // Starts a new peak from what is live now.
+    static void reset_peak() { peak_.store(live_.load()); }
+
+private:
     // The context is the data pointer itself (the sizes are kept in a table), as
     // Allocator::raw_allocate requires: some kernels (bfloat16 matrix products) take their
     // scratch buffers through it.
-    c10::DataPtr allocate(size_t n) const override {
+    static c10::DataPtr allocate(size_t n) {
         if (n == 0) return inner_->allocate(0);
         c10::DataPtr inner = inner_->allocate(n);
         void* data = inner.get();
@@ -41,15 +50,6 @@ public:
         add(static_cast<int64_t>(n));
         return {data, data, &release, device};
     }
-    c10::DeleterFnPtr raw_deleter() const override { return &release; }
-
-    static int64_t live() { return live_.load(); }
-    static int64_t peak() { return peak_.load(); }
-    // Starts a new peak from what is live now.
-    static void reset_peak() { peak_.store(live_.load()); }
-
-private:
-    explicit TensorMemoryProbe(c10::Allocator* inner) : inner_(inner) {}
     struct Block {
         c10::DataPtr inner;
         size_t n;
@@ -81,7 +81,7 @@ private:
         while (now > prev && !peak_.compare_exchange_weak(prev, now)) {
         }
     }
-    c10::Allocator* inner_;
+    static inline c10::Allocator* inner_ = nullptr;
     static inline std::atomic<int64_t> live_{0};
     static inline std::atomic<int64_t> peak_{0};
 };
