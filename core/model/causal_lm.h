@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "core/model/attention_kernel.h"
 #include "core/model/model_shape.h"
 
 namespace ps {
@@ -76,13 +77,6 @@ public:
 };
 TORCH_MODULE(Embed);
 
-// How attention is computed. Eager: our own matmuls and a float32 softmax (every libtorch).
-// Fused: at::scaled_dot_product_attention (libtorch 2.5 and later: the torch wheel's build), which
-// on CUDA never materialises the [heads, T, T] scores; equal to eager within float32 rounding.
-enum class AttentionKernel { Eager, Fused };
-// Fused where this libtorch has it, else eager.
-AttentionKernel default_attention_kernel();
-const char* attention_kernel_name(AttentionKernel k);  // "eager" | "fused"
 
 // Rotary angles and the attention mask one forward shares across layers.
 struct AttentionInputs {

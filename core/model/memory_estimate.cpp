@@ -49,7 +49,7 @@ int64_t adapters_saved_per_token(const LoraConfig& l, int64_t s, const std::vect
 // Bytes autograd keeps per token (one position of one row) for one decoder block.
 // `s`: bytes of the model dtype; `T`: sequence length (the attention probabilities of a token
 // are its row of the [T, T] matrix per head).
-int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s, int64_t T) {
+int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t s, int64_t T, AttentionKernel attention) {
     const bool full = !c.model.lora;
     const bool half = s < 4;
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim, kvd = sh.num_kv_heads * sh.head_dim;
@@ -73,9 +73,18 @@ int64_t block_saved_per_token(const ModelShape& sh, const RunConfig& c, int64_t 
     // keys and values); the context made contiguous for o_proj.
     b += s * (qd + 2 * kvd);
     if (saved_input({"o_proj"})) b += s * qd;
-    // Softmax probabilities in float32 (kept by softmax), and their cast back to a 16-bit
-    // dtype (kept by the context matmul).
-    b += sh.num_heads * T * (4 + (s < 4 ? s : 0));
+    switch (attention) {
+        case AttentionKernel::Eager:
+            // Softmax probabilities in float32 (kept by softmax), and their cast back to a 16-bit
+            // dtype (kept by the context matmul).
+            b += sh.num_heads * T * (4 + (s < 4 ? s : 0));
+            break;
+        case AttentionKernel::Fused:
+            // Flash attention keeps its output (beside the contiguous copy o_proj reads) and a
+            // float32 log-sum-exp per head: nothing of size T.
+            b += s * qd + 4 * sh.num_heads;
+            break;
+    }
     // SwiGLU: gate output (SiLU's input), SiLU output, up output, and their product.
     b += 3 * s * sh.intermediate_size;
     if (saved_input({"down_proj"})) b += s * sh.intermediate_size;
@@ -128,8 +137,10 @@ int64_t lora_parameter_count(const ModelShape& shape, const LoraConfig& lora) {
     return n;
 }
 
-MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c) {
+MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c, AttentionKernel attention) {
     MemoryEstimate e;
+    e.attention = attention_kernel_name(attention);
+    const bool fused = attention == AttentionKernel::Fused;
     e.dtype = choice_name(resolved_dtype(c.model.dtype));
     const int64_t s = dtype_bytes(e.dtype);
     const bool half = s < 4;
@@ -174,7 +185,7 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
         add(e, "reference", "Reference model", 0, "the base model with the adapters disabled: no second copy");
     }
 
-    const int64_t block = block_saved_per_token(sh, c, s, T);
+    const int64_t block = block_saved_per_token(sh, c, s, T, attention);
     const int64_t head = head_saved_per_token(sh, c, s);
     const int64_t logits = 4 * sh.vocab_size;  // per scored position
     const int64_t scored = rows * scored_per_row(c);
@@ -210,9 +221,11 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     const int64_t head_work = 2 * logits * scored;
     const int64_t freed_before_attention =
         head + (e.gradient_checkpointing ? 0 : 4 * s * sh.intermediate_size + 4 * sh.hidden_size);
-    const int64_t attn_work =
-        (2 * scores + (s < 4 ? 2 * s * sh.num_heads * T : 0) - freed_before_attention) * e.tokens_per_step -
-        logits * scored;
+    // Fused attention's backward works block by block: its gradients of q, k and v instead.
+    const int64_t kvd = sh.num_kv_heads * sh.head_dim;
+    const int64_t attn_grad = fused ? s * (sh.num_heads * sh.head_dim + 2 * kvd)
+                                    : 2 * scores + (s < 4 ? 2 * s * sh.num_heads * T : 0);
+    const int64_t attn_work = (attn_grad - freed_before_attention) * e.tokens_per_step - logits * scored;
     // A no-gradient pass's working memory: at the logits (the float32 logits and the
     // log-softmax's shifted exponential of the scored positions, beside the last hidden
     // states; 16-bit logits are freed once cast, as measured), at one block's attention
@@ -220,7 +233,7 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     const int64_t H = sh.hidden_size, qd = sh.num_heads * sh.head_dim;
     // Scores in the model's dtype (scale and mask fused into the matmul), float32 softmax, and
     // for a 16-bit model the probabilities cast back: 2 float32-sized [heads, T, T] at most.
-    const int64_t pass_attention = 2 * scores + 6 * s * qd;
+    const int64_t pass_attention = (fused ? 0 : 2 * scores) + 6 * s * qd;
     const int64_t pass_mlp = 3 * s * sh.intermediate_size + 2 * s * H;
     auto pass_bytes = [&](int64_t pass_rows) {
         const int64_t tokens = pass_rows * T;
@@ -236,7 +249,8 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     add(e, "backward", reference_every_step ? "Backward / KL pass working memory" : "Backward working memory", work,
         work == head_work  ? "log-softmax backward at the head: 2 float32 logit-sized buffers"
         : work == kl_work ? algorithm.title + "'s no-gradient pass on the mismatched pairs, beside the step's activations"
-                          : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
+                          : fused ? "fused attention backward of the last block: the gradients of q, k and v, less what the head freed"
+                                  : "attention backward of the last block: 2 float32 [heads, T, T] gradients, less what the head freed");
     for (const auto& it : e.items) e.step_peak_bytes += it.bytes;
 
     // Evaluation and reference passes run without gradients on batches of max(8, 2 x
@@ -259,14 +273,14 @@ MemoryEstimate estimate_training_memory(const ModelShape& sh, const RunConfig& c
     return e;
 }
 
-MemoryEstimate estimate_training_memory(const RunConfig& config) {
+MemoryEstimate estimate_training_memory(const RunConfig& config, AttentionKernel attention) {
     const std::string& source = config.model.source;
-    if (source.rfind("builtin:", 0) == 0) return estimate_training_memory(builtin_shape(source.substr(8)), config);
+    if (is_builtin_source(source)) return estimate_training_memory(builtin_shape(source.substr(8)), config, attention);
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::is_directory(source, ec))
         throw ModelError("model '" + source + "' is neither builtin:tiny/builtin:small nor a directory");
-    return estimate_training_memory(read_hf_config((fs::path(source) / "config.json").string()), config);
+    return estimate_training_memory(read_hf_config((fs::path(source) / "config.json").string()), config, attention);
 }
 
 int64_t MemoryEstimate::item_bytes(const std::string& key) const {
@@ -278,6 +292,7 @@ int64_t MemoryEstimate::item_bytes(const std::string& key) const {
 nlohmann::json MemoryEstimate::to_json() const {
     nlohmann::json j;
     j["dtype"] = dtype;
+    j["attention"] = attention;
     j["parameters"] = parameters;
     j["trainable_parameters"] = trainable_parameters;
     j["tokens_per_step"] = tokens_per_step;

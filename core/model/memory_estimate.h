@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config/run_config.h"
+#include "core/model/attention_kernel.h"
 #include "core/model/model_shape.h"
 
 namespace ps {
@@ -34,6 +35,7 @@ struct MemoryItem {
 
 struct MemoryEstimate {
     std::string dtype;  // resolved: float32 | bfloat16 | float16
+    std::string attention;  // the attention kernel counted: "eager" | "fused" (attention_kernel.h)
     int64_t parameters = 0;            // of the base model
     int64_t trainable_parameters = 0;  // all of them, or the LoRA adapters'
     int64_t tokens_per_step = 0;       // 2 x batch_size x max_length
@@ -57,11 +59,13 @@ struct MemoryEstimate {
 };
 
 // From the model's shape and the run config (model.dtype, model.lora, data.max_length,
-// train.batch_size, train.gradient_checkpointing, objective, train.reference_logps).
-MemoryEstimate estimate_training_memory(const ModelShape& shape, const RunConfig& config);
+// train.batch_size, train.gradient_checkpointing, objective, train.reference_logps), for the
+// attention kernel the run will use (this libtorch's default: eager on 1.13, fused on 2.x).
+MemoryEstimate estimate_training_memory(const ModelShape& shape, const RunConfig& config,
+                                        AttentionKernel attention = default_attention_kernel());
 // Reads the shape from config.model.source (builtin:<name> or an HF directory's config.json);
 // throws ModelError like describe_model.
-MemoryEstimate estimate_training_memory(const RunConfig& config);
+MemoryEstimate estimate_training_memory(const RunConfig& config, AttentionKernel attention = default_attention_kernel());
 
 // Parameters of the LoRA adapters `lora` adds to `shape` (A [rank, in] + B [out, rank] per
 // targeted linear layer and decoder block; "lm_head" targets the output head).

@@ -70,7 +70,7 @@ private slots:
         c.train.batch_size = 2;
         c.data.max_length = 32;
         c.data.max_prompt_length = 12;
-        const auto e = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
+        const auto e = ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Eager);
         // 109,056 parameters (see test_experiment_form) x 4 B; same for gradients; AdamW 8 B.
         QCOMPARE(e.parameters, int64_t(109056));
         QCOMPARE(e.item_bytes("weights"), int64_t(436224));
@@ -93,7 +93,7 @@ private slots:
         // bfloat16: 2-byte weights; float32 master weights, their float32 gradients (kept
         // between steps; the bfloat16 ones come and go inside the backward pass) and AdamW state.
         c.model.dtype = ps::ModelDType::BFloat16;
-        const auto b = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
+        const auto b = ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Eager);
         QCOMPARE(b.item_bytes("weights"), int64_t(109056 * 2));
         QCOMPARE(b.item_bytes("master_weights"), int64_t(109056 * 4));
         QCOMPARE(b.item_bytes("gradients"), int64_t(109056 * 4));
@@ -103,7 +103,7 @@ private slots:
         // 3 x (64+176)) = 8 x 1168 = 9344; 2 layers: 18688 trainable parameters.
         c.model.dtype = ps::ModelDType::Float32;
         c.model.lora = ps::LoraConfig{};
-        const auto l = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
+        const auto l = ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Eager);
         QCOMPARE(l.trainable_parameters, int64_t(18688));
         QCOMPARE(l.item_bytes("weights"), int64_t((109056 + 18688) * 4));
         QCOMPARE(l.item_bytes("gradients"), int64_t(18688 * 4));
@@ -113,7 +113,7 @@ private slots:
         // LoRA over a bfloat16 base: the adapters stay float32 (lora.h) and are their own
         // master weights; their gradients are float32.
         c.model.dtype = ps::ModelDType::BFloat16;
-        const auto lb = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
+        const auto lb = ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Eager);
         QCOMPARE(lb.item_bytes("weights"), int64_t(109056 * 2 + 18688 * 4));
         QCOMPARE(lb.item_bytes("master_weights"), int64_t(0));
         QCOMPARE(lb.item_bytes("gradients"), int64_t(18688 * 4));
@@ -123,13 +123,23 @@ private slots:
         // Checkpointing keeps 2 block inputs (256 B each) + one block + final norm per token.
         c.model.lora.reset();
         c.train.gradient_checkpointing = true;
-        const auto k = ps::estimate_training_memory(ps::builtin_shape("tiny"), c);
+        const auto k = ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Eager);
         QCOMPARE(k.item_bytes("activations"), int64_t(2 * 256 + 5632 + 768) * 128);
+
+        // Fused attention (the torch wheel's build) keeps no probabilities: per block 5632 - 512
+        // + the output kept by flash attention (256) + its float32 log-sum-exp (4 heads x 4 =
+        // 16) = 5392; two blocks + final norm = 11552 B per token. Its backward holds the
+        // gradients of q, k, v (256 + 2 x 128 = 512 B per token), less than the head frees.
+        c.train.gradient_checkpointing = false;
+        const auto f = ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Fused);
+        QCOMPARE(f.attention, std::string("fused"));
+        QCOMPARE(f.item_bytes("activations"), int64_t(11552) * 128);
+        QCOMPARE(f.item_bytes("backward"), int64_t(2 * 259 * 4) * 80);
 
         // KTO keeps the reference copy during training.
         c.train.gradient_checkpointing = false;
         c.objective.algorithm = "kto";
-        QCOMPARE(ps::estimate_training_memory(ps::builtin_shape("tiny"), c).item_bytes("reference"), int64_t(436224));
+        QCOMPARE(ps::estimate_training_memory(ps::builtin_shape("tiny"), c, ps::AttentionKernel::Eager).item_bytes("reference"), int64_t(436224));
     }
 
     // The real pipeline (ps::run_training) on full-length pairs, builtin:tiny, 4 pairs x 64
