@@ -100,6 +100,22 @@ std::vector<int64_t> token_id_list(const json& v) {
 // sliding_window_pattern-th layer full) whose rotary parameters are rope_parameters.sliding_attention
 // (legacy rope_local_base_freq) while full layers use rope_parameters.full_attention (legacy
 // rope_theta + rope_scaling), and final logit soft-capping.
+// bos_token_id and eos_token_id (an int or a list) of one config level.
+void read_special_ids(ModelShape& s, const json& j, const Reader& r) {
+    if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer()) s.bos_token_id = j.at("bos_token_id").get<int64_t>();
+    if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
+}
+
+// The shape's own checks, their message prefixed with the file.
+ModelShape validated(ModelShape s, const std::string& where) {
+    try {
+        s.validate();
+    } catch (const ModelError& e) {
+        throw ModelError(where + ": " + e.what());
+    }
+    return s;
+}
+
 ModelShape parse_gemma3_text(const json& j, const std::string& where, const std::string& prefix) {
     if (!j.is_object()) throw ModelError(where + ": \"" + prefix + "\" must be a JSON object");
     Reader r(j, where, prefix);
@@ -191,8 +207,7 @@ ModelShape parse_gemma3_text(const json& j, const std::string& where, const std:
     if (!(s.rope_theta > 0)) r.fail("rope_parameters.full_attention.rope_theta", "must be positive");
     if (!(s.local_rope_theta > 0)) r.fail("rope_parameters.sliding_attention.rope_theta", "must be positive");
 
-    if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer()) s.bos_token_id = j.at("bos_token_id").get<int64_t>();
-    if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
+    read_special_ids(s, j, r);
     return s;
 }
 
@@ -241,16 +256,9 @@ ModelShape parse_hf_config(const json& j, const std::string& where) {
                        "while Gemma3ForCausalLM applies it); set it to null");
             s.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
             s.model_type = "gemma3";
-            if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer())
-                s.bos_token_id = j.at("bos_token_id").get<int64_t>();
-            if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
+            read_special_ids(s, j, r);
         }
-        try {
-            s.validate();
-        } catch (const ModelError& e) {
-            throw ModelError(where + ": " + e.what());
-        }
-        return s;
+        return validated(std::move(s), where);
     }
     if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
         throw ModelError(where + ": model_type '" + type +
@@ -317,16 +325,8 @@ ModelShape parse_hf_config(const json& j, const std::string& where) {
                 if (!l.is_string() || l.get<std::string>() != "full_attention")
                     throw ModelError(where + ": layer_types other than full_attention are not supported for " + type);
     }
-    if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer())
-        s.bos_token_id = j.at("bos_token_id").get<int64_t>();
-    if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
-
-    try {
-        s.validate();
-    } catch (const ModelError& e) {
-        throw ModelError(where + ": " + e.what());
-    }
-    return s;
+    read_special_ids(s, j, r);
+    return validated(std::move(s), where);
 }
 
 std::string hf_model_type(const ModelShape& s) {

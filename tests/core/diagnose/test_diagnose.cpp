@@ -18,6 +18,7 @@
 #include "core/diagnose/diagnosis.h"
 #include "core/diagnose/margin_decomposition.h"
 #include "core/diagnose/regime.h"
+#include "tests/bench/diagnosis/synthetic_runs.h"
 
 using nlohmann::json;
 using ps::Regime;
@@ -29,31 +30,8 @@ using ps::StepMetrics;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kPi = 3.14159265358979323846;
-
-// Standard normal draws: mt19937_64 and Box-Muller, so the streams are the same everywhere.
-class Gaussian {
-public:
-    explicit Gaussian(uint64_t seed) : rng_(seed) {}
-    double next() {
-        if (has_spare_) {
-            has_spare_ = false;
-            return spare_;
-        }
-        double u1 = 0.0;
-        while (u1 <= 0.0) u1 = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-        const double u2 = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-        const double radius = std::sqrt(-2.0 * std::log(u1));
-        spare_ = radius * std::sin(2.0 * kPi * u2);
-        has_spare_ = true;
-        return radius * std::cos(2.0 * kPi * u2);
-    }
-
-private:
-    std::mt19937_64 rng_;
-    bool has_spare_ = false;
-    double spare_ = 0.0;
-};
+// The benchmark's seeded normal draws (the same on every machine).
+using Gaussian = ps::bench::SyntheticGaussian;
 
 // Per-step change of the true chosen and rejected rewards.
 struct Drift {
