@@ -106,6 +106,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     storeLabel_ = new QLabel(this);
     deviceLabel_ = new QLabel(this);
     stateLabel_ = new QLabel(this);
+    for (QLabel* l : {storeLabel_, deviceLabel_, stateLabel_}) l->setTextFormat(Qt::PlainText);  // paths, errors
     statusBar()->addPermanentWidget(storeLabel_);
     statusBar()->addPermanentWidget(deviceLabel_);
     statusBar()->addPermanentWidget(stateLabel_);
@@ -646,7 +647,7 @@ void MainWindow::openStore(const QString& path) {
         store_.reset();
         storeError_ = tr("The run store cannot be opened: %1").arg(QString::fromStdString(e.what()));
         storeLabel_->setText(tr("store: unavailable"));
-        storeLabel_->setToolTip(storeError_);
+        storeLabel_->setToolTip(plainToolTip(storeError_));
         log_->appendMessage(QStringLiteral("error"), storeError_);
     }
     runsView_->setStore(store_);

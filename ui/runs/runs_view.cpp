@@ -74,6 +74,7 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     table_->horizontalHeader()->setSectionResizeMode(RunsModel::NameColumn, QHeaderView::Stretch);
 
     errorLabel_ = new QLabel(this);
+    errorLabel_->setTextFormat(Qt::PlainText);  // error text
     errorLabel_->setWordWrap(true);
     errorLabel_->setStyleSheet(QStringLiteral("color: #b71c1c;"));
     errorLabel_->hide();
