@@ -252,6 +252,7 @@ json read_json_file(const std::string& path) {
     try {
         return parse_json_text(ss.str(), path);  // depth-limited; errors name line and key
     } catch (const JsonTextError& e) {
+        if (e.kind() == JsonTextError::Kind::Syntax) throw ModelError(path + ": not valid JSON (" + e.what() + ")");
         throw ModelError(e.what());
     }
 }

@@ -191,6 +191,7 @@ int RunsView::deleteSelectedRuns() {
                     tr("Delete %1 from the store? Its metrics and events are removed too; this "
                        "cannot be undone.").arg(what),
                     QMessageBox::Yes | QMessageBox::Cancel, this);
+    box.setTextFormat(Qt::PlainText);  // the run's name is user text
     box.setObjectName(QStringLiteral("confirmDeleteRuns"));
     box.setDefaultButton(QMessageBox::Cancel);
     if (box.exec() != QMessageBox::Yes) return 0;
