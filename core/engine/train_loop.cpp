@@ -154,9 +154,10 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
         m.set("grad_norm", gn);
         m.set("learning_rate", lr);
         m.set("tokens_per_second", tps);
+        std::optional<double> step_reward;  // a side the data lack is NaN: left out
         for (const char* r : {"rewards/chosen", "rewards/rejected"})
-            if (std::isfinite(m.get(r)))
-                last_abs_reward = std::max(last_abs_reward.value_or(0.0), std::fabs(m.get(r)));
+            if (const double v = std::fabs(m.get(r)); std::isfinite(v)) step_reward = std::max(step_reward.value_or(0.0), v);
+        if (step_reward) last_abs_reward = step_reward;
         stream.emit(m);
         stream.progress("train", tps, loss, m.get("rewards/chosen"), m.get("rewards/rejected"));
         if ((c.train.eval_every > 0 && s % c.train.eval_every == 0) || s == c.train.steps) evaluator.evaluate(s, tracker, answers);
