@@ -106,6 +106,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     storeLabel_ = new QLabel(this);
     deviceLabel_ = new QLabel(this);
     stateLabel_ = new QLabel(this);
+    for (QLabel* l : {storeLabel_, deviceLabel_, stateLabel_}) l->setTextFormat(Qt::PlainText);  // paths, errors
     statusBar()->addPermanentWidget(storeLabel_);
     statusBar()->addPermanentWidget(deviceLabel_);
     statusBar()->addPermanentWidget(stateLabel_);
@@ -270,6 +271,13 @@ bool MainWindow::followRun(const QString& path, int pick) {
 }
 
 namespace {
+
+// A warning whose text is an error message (user text: paths, names, values): shown as written.
+void plainWarning(QWidget* parent, const QString& title, const QString& text) {
+    QMessageBox box(QMessageBox::Warning, title, text, QMessageBox::Ok, parent);
+    box.setTextFormat(Qt::PlainText);
+    box.exec();
+}
 
 // The local paths of a drop, when every URL is one.
 QStringList droppedPaths(const QMimeData* mime) {
@@ -646,7 +654,7 @@ void MainWindow::openStore(const QString& path) {
         store_.reset();
         storeError_ = tr("The run store cannot be opened: %1").arg(QString::fromStdString(e.what()));
         storeLabel_->setText(tr("store: unavailable"));
-        storeLabel_->setToolTip(storeError_);
+        storeLabel_->setToolTip(plainToolTip(storeError_));
         log_->appendMessage(QStringLiteral("error"), storeError_);
     }
     runsView_->setStore(store_);
@@ -1174,7 +1182,7 @@ void MainWindow::openExperiment() {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open Experiment"), start,
                                                       tr("Run configs (*.json);;All files (*)"));
     if (!path.isEmpty() && !loadExperiment(path))
-        QMessageBox::warning(this, tr("Open Experiment"), loadError_);
+        plainWarning(this, tr("Open Experiment"), loadError_);
 }
 
 bool MainWindow::saveExperiment() {
@@ -1182,7 +1190,7 @@ bool MainWindow::saveExperiment() {
     try {
         form_->saveFile(form_->filePath());
     } catch (const std::exception& e) {
-        QMessageBox::warning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
+        plainWarning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
         return false;
     }
     statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(form_->filePath())), 5000);
@@ -1201,7 +1209,7 @@ bool MainWindow::saveExperimentAs() {
     try {
         form_->saveFile(path);
     } catch (const std::exception& e) {
-        QMessageBox::warning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
+        plainWarning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
         return false;
     }
     updateWindowTitle();

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/config/run_config.h"
 #include "core/data/dataset_summary.h"
 #include "core/data/data_pipeline.h"
@@ -81,14 +82,14 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
         std::fprintf(stderr, "warning: the run store reported: %s\n", store_sink->last_error().c_str());
     if (run) {
         const auto& m = run->final_metrics;
-        std::printf("run %lld '%s' %s in %s; stored in %s\n", static_cast<long long>(run->id), run->name.c_str(),
+        std::printf("run %lld '%s' %s in %s; stored in %s\n", static_cast<long long>(run->id), printable(run->name).c_str(),
                     to_string(status), format_duration(run->duration_s).c_str(), store->path().c_str());
         if (status != RunStatus::Failed)
             std::printf("  rewards/chosen %s  rewards/rejected %s  rewards/margins %s  eval/rewards/accuracies %s\n",
                         fmt(metric(m, "rewards/chosen")).c_str(), fmt(metric(m, "rewards/rejected")).c_str(),
                         fmt(metric(m, "rewards/margins")).c_str(), fmt(metric(m, "eval/rewards/accuracies"), "%.3f").c_str());
         else
-            std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", run->error.c_str());
+            std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", printable(run->error).c_str());
     }
     return status == RunStatus::Completed ? 0 : 1;
 }
@@ -97,6 +98,7 @@ int dry_run_command(const std::string& config_path, const std::vector<std::strin
     // Values are validated, the data are not read: an estimate needs only the shapes.
     const RunConfig config = RunConfig::from_json(read_config_json(config_path, overrides));
     const std::string device = resolve_device_name(config.train.device);
+    check_dtype_for_device(config.model.dtype, device);  // "Fits" only for what can run
     const MemoryEstimate e = estimate_training_memory(config);
     const int64_t available = device_available_bytes(device);
     if (json) {
@@ -106,7 +108,7 @@ int dry_run_command(const std::string& config_path, const std::vector<std::strin
         std::cout << out.dump(2) << "\n";
         return 0;
     }
-    std::printf("Dry run of '%s': nothing is trained or stored.\n", config.name.c_str());
+    std::printf("Dry run of '%s': nothing is trained or stored.\n", printable(config.name).c_str());
     std::printf("  model      %s (%s, %lld parameters, %lld trainable%s)\n", config.model.source.c_str(), e.dtype.c_str(),
                 static_cast<long long>(e.parameters), static_cast<long long>(e.trainable_parameters),
                 e.lora ? ", LoRA" : "");
@@ -160,11 +162,12 @@ int runs_command(const std::string& db_path, bool json) {
     std::printf("%-4s %-20s %-6s %-10s %-20s %8s %9s %9s %8s %8s\n", "id", "name", "algo", "status", "created (UTC)",
                 "duration", "chosen", "rejected", "margin", "eval acc");
     for (const auto& r : runs) {
+        // Names are user text: a terminal must not run their escape codes.
         const auto& m = r.final_metrics;
         std::string created = r.created_at.substr(0, 19);
         for (auto& ch : created) if (ch == 'T') ch = ' ';
         std::printf("%-4lld %-20.20s %-6s %-10s %-20s %8s %9s %9s %8s %8s\n", static_cast<long long>(r.id),
-                    r.name.c_str(), r.algorithm.c_str(), to_string(r.status), created.c_str(),
+                    printable(r.name).c_str(), printable(r.algorithm).c_str(), to_string(r.status), printable(created).c_str(),
                     format_duration(r.duration_s).c_str(), fmt(metric(m, "rewards/chosen")).c_str(),
                     fmt(metric(m, "rewards/rejected")).c_str(), fmt(metric(m, "rewards/margins")).c_str(),
                     fmt(metric(m, "eval/rewards/accuracies"), "%.3f").c_str());
@@ -234,7 +237,7 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
         std::cout << d.dump(2) << "\n";
         return 0;
     }
-    std::printf("run %lld '%s' (%s, %s): %s\n", static_cast<long long>(run.id), run.name.c_str(), run.algorithm.c_str(),
+    std::printf("run %lld '%s' (%s, %s): %s\n", static_cast<long long>(run.id), printable(run.name).c_str(), printable(run.algorithm).c_str(),
                 to_string(run.status), d.value("verdict", std::string()).c_str());
     for (const auto& r : d["regimes"]) {
         std::printf("  steps %5lld-%-5lld %-18s", r["start_step"].get<long long>(), r["end_step"].get<long long>(),

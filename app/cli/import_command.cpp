@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/interop/import_run.h"
 #include "core/store/run_store.h"
 #include "progress_printer.h"
@@ -22,7 +23,7 @@ extern "C" void on_follow_interrupt(int) { g_stop_follow.store(true); }
 
 void print_result(const ImportResult& r, bool updated) {
     std::printf("%s run %lld '%s' from %s (%s): %lld log entries, %lld points, %zu metrics%s%s\n",
-                updated ? "updated" : "imported", static_cast<long long>(r.run_id), r.name.c_str(), r.source.path.c_str(),
+                updated ? "updated" : "imported", static_cast<long long>(r.run_id), ps::printable(r.name).c_str(), ps::printable(r.source.path).c_str(),
                 to_string(r.source.format), static_cast<long long>(r.steps), static_cast<long long>(r.points),
                 r.metric_points.size(), r.algorithm.empty() ? "" : (", algorithm " + r.algorithm).c_str(),
                 r.finished ? "" : " (no final summary: the run had not finished when the file was written)");

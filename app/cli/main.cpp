@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/config/config_schema.h"
 #include "core/engine/runtime_info.h"
 
@@ -210,10 +211,11 @@ int main(int argc, char** argv) {
             return ps::cli::import_command(import_args);
         }
     } catch (const ps::Error& e) {
-        std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());
+        // Messages quote user text (names, keys, file lines): escaped so a terminal shows, not runs, it.
+        std::fprintf(stderr, "prefstudio-cli: %s\n", ps::printable(e.what()).c_str());
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "prefstudio-cli: %s\n", e.what());
+        std::fprintf(stderr, "prefstudio-cli: %s\n", ps::printable(e.what()).c_str());
         return 2;
     }
     return 2;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 
 namespace ps {
 
@@ -369,7 +370,7 @@ std::string algorithm_names() {
 
 Algorithm algorithm_of(const ObjectiveConfig& config) {
     if (auto a = find_algorithm(config.algorithm)) return *a;
-    throw ConfigError("objective.algorithm", "'" + config.algorithm + "' is not one of: " + algorithm_names());
+    throw ConfigError("objective.algorithm", quote_value(config.algorithm) + " is not one of: " + algorithm_names());
 }
 
 const AlgorithmSpec& algorithm_spec(const ObjectiveConfig& config) { return algorithm_spec(algorithm_of(config)); }

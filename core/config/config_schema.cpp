@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/config/data_keys.h"
 #include "core/text/chat_template.h"
 
@@ -45,7 +46,7 @@ const char* type_name(const json& v) {
 }
 
 ConfigError type_error(const std::string& path, const char* want, const json& got) {
-    return ConfigError(path, std::string("must be ") + want + ", got " + type_name(got) + " " + got.dump());
+    return ConfigError(path, std::string("must be ") + want + ", got " + type_name(got) + " " + quote_json(got));
 }
 
 std::string num(double v) {
@@ -153,7 +154,7 @@ void bind_int(FieldSpec& f, Member<Int> m) {
         if (!whole) throw type_error(path, "a whole number", v);
         if (!in_range)
             throw ConfigError(path, "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                                        ", got " + v.dump());
+                                        ", got " + quote_json(v));
         m(c) = v.is_number_float() ? static_cast<Int>(v.get<double>()) : v.get<Int>();
     };
     f.load = loader(m);
@@ -184,7 +185,7 @@ void bind(FieldSpec& f, Member<Names> m) {
         for (auto it = v.begin(); it != v.end(); ++it) {
             const std::string field = join_path(path, it.key());
             if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end())
-                throw ConfigError(field, "unknown key (valid keys: " + join(allowed) + ")");
+                throw ConfigError(printable_key(field), "unknown key (valid keys: " + join(allowed) + ")");
             if (it->is_null()) continue;
             if (!it->is_string() || it->get_ref<const std::string&>().empty())
                 throw ConfigError(field, std::string("must be a field name (a non-empty string), got ") + type_name(*it));
@@ -390,7 +391,7 @@ std::vector<FieldSpec> build_schema() {
                 if (!is_builtin_source(c.model.source)) return;
                 const std::string name = c.model.source.substr(8);
                 if (name != "tiny" && name != "small")
-                    throw ConfigError("model.source", "'" + name + "' is not one of: tiny, small");
+                    throw ConfigError("model.source", quote_value(name) + " is not one of: tiny, small");
             })
             .member(PS_MEMBER(std::string, c.model.source)));
     add(Row("model.tokenizer", T::Path, "Tokenizer")
@@ -417,7 +418,15 @@ std::vector<FieldSpec> build_schema() {
                 "float32 master weights: the optimizer updates float32 copies of the trainable parameters (or the "
                 "float32 LoRA adapters themselves) and the model gets them back rounded, so small updates are not "
                 "lost; log-probs, losses, softmax and RMSNorm reduce in float32. float16 has no loss scaling "
-                "(gradients may underflow): prefer bfloat16. Half precision is for GPUs; on CPUs it is slow")
+                "(gradients may underflow): prefer bfloat16. Half precision is for GPUs: float16 is refused on the CPU "
+                "(libtorch has no float16 matrix products there; `train.device` `auto` is checked when the run or "
+                "dry run resolves it), bfloat16 runs there but slowly")
+            .check([](const RunConfig& c) {
+                // train.device auto is resolved (and checked again) when the run or dry run starts.
+                require(!(c.model.dtype == ModelDType::Float16 && c.train.device == "cpu"), "model.dtype",
+                        "float16 cannot train on the CPU (libtorch has no float16 matrix products there); use "
+                        "bfloat16 or float32 on the CPU, or float16 on a CUDA device");
+            })
             .member(PS_MEMBER(ModelDType, c.model.dtype)));
     {
         FieldSpec lora = section("model.lora");
@@ -479,6 +488,9 @@ std::vector<FieldSpec> build_schema() {
             .nullable()
             .help("A separate eval file; empty: hold out eval_fraction of the train data")
             .reference("separate eval file; otherwise `eval_fraction` of `train` is held out (seeded)")
+            .check([](const RunConfig& c) {
+                require(!c.data.eval || !c.data.eval->empty(), "data.eval", "must be a path or null, got \"\"");
+            })
             .member(PS_MEMBER(std::optional<std::string>, c.data.eval)));
     add(Row("data.eval_fraction", T::Real, "Eval fraction")
             .at_least(0, "must be in [0, 1), e.g. 0.1")
@@ -605,7 +617,8 @@ std::vector<FieldSpec> build_schema() {
             .reference("AdamW decoupled weight decay")
             .member(PS_MEMBER(double, c.train.weight_decay)));
     add(Row("train.max_grad_norm", T::Real, "Max grad norm")
-            .at_least(0, "must be 0 (no clipping) or positive")
+            .at_least(0, "must be 0 (no clipping) or a norm up to 1e6")
+            .below(1e6, false)
             .help("Clip the gradient to this global norm (0: no clipping)")
             .reference("gradient clipping; 0 disables")
             .member(PS_MEMBER(double, c.train.max_grad_norm)));
@@ -750,7 +763,7 @@ void read_object(const json& j, const std::string& path, RunConfig& c) {
         }
     }
     for (auto it = j.begin(); it != j.end(); ++it)
-        if (!known.count(it.key())) throw ConfigError(join_path(path, it.key()), kUnknownKeyMessage);
+        if (!known.count(it.key())) throw ConfigError(printable_key(join_path(path, it.key())), kUnknownKeyMessage);
 }
 
 bool in_range(const FieldSpec& f, double v) {
@@ -761,7 +774,7 @@ bool in_range(const FieldSpec& f, double v) {
 
 void require_one_of(const std::string& value, const std::vector<std::string>& options, const std::string& field) {
     if (std::find(options.begin(), options.end(), value) == options.end())
-        throw ConfigError(field, "'" + value + "' is not one of: " + join(options));
+        throw ConfigError(field, quote_value(value) + " is not one of: " + join(options));
 }
 
 void set_at(json& j, const std::string& path, json value) {
@@ -867,9 +880,13 @@ json write_config(const RunConfig& c) {
 json override_value(const FieldSpec& spec, const std::string& text) {
     json value;
     try {
-        value = json::parse(text);
-    } catch (const json::exception&) {
-        return text;  // bare words are strings: --set objective.algorithm=kto
+        value = parse_json_text(text, "--set " + spec.path);
+    } catch (const JsonTextError& e) {
+        // Bare words are strings (--set objective.algorithm=kto); too deep or out of range is not.
+        if (e.kind() == JsonTextError::Kind::Syntax) return text;
+        throw ConfigError(spec.path, e.kind() == JsonTextError::Kind::TooDeep
+                                         ? "the value is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels"
+                                         : "the value " + quote_value(text, 40) + " is out of range for a double");
     }
     const bool textual = spec.type == FieldType::Text || spec.type == FieldType::Choice || spec.type == FieldType::Path;
     // A number or a boolean given to a text field is its text; null stays null (the field says

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/config/config_schema.h"
 
 namespace fs = std::filesystem;
@@ -81,7 +82,7 @@ json RunConfig::to_json() const { return write_config(*this); }
 void apply_override(json& j, const std::string& assignment) {
     auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0)
-        throw ConfigError("", "--set expects key.path=value, got '" + assignment + "'");
+        throw ConfigError("", "--set expects key.path=value, got " + quote_value(assignment));
     std::string path = assignment.substr(0, eq);
     std::string text = assignment.substr(eq + 1);
     std::vector<std::string> parts;
@@ -92,7 +93,7 @@ void apply_override(json& j, const std::string& assignment) {
         if (path.back() == '.') parts.push_back("");
     }
     for (const auto& p : parts)
-        if (p.empty()) throw ConfigError(path, "--set has an empty key part");
+        if (p.empty()) throw ConfigError(printable_key(path), "--set has an empty key part");
     // Through the schema: the key must be one, and its value is read as that field's kind.
     json value;
     if (const FieldSpec* spec = find_field(path)) {
@@ -100,10 +101,11 @@ void apply_override(json& j, const std::string& assignment) {
     } else {
         // A key inside an object of names (data.columns.prompt); parsing checks which keys it takes.
         const FieldSpec* parent = find_field(path.substr(0, path.rfind('.')));
-        if (parts.size() < 2 || !parent || parent->type != FieldType::Names) throw ConfigError(path, kUnknownKeyMessage);
+        if (parts.size() < 2 || !parent || parent->type != FieldType::Names) throw ConfigError(printable_key(path), kUnknownKeyMessage);
         FieldSpec name;
         name.type = FieldType::Text;
         name.nullable = true;
+        name.path = path;
         value = override_value(name, text);
     }
     json* node = &j;
@@ -122,23 +124,15 @@ void apply_override(json& j, const std::string& assignment) {
 }
 
 json read_config_json(const std::string& path, const std::vector<std::string>& overrides) {
-    std::ifstream in(path);
-    if (!in) throw ConfigError("", "cannot read config file '" + path + "'");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError("", "cannot read config file " + quote_value(path));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     json j;
     try {
-        j = json::parse(in);
-    } catch (const json::parse_error& e) {
-        // nlohmann reports the byte offset; turn it into line:column for people.
-        std::ifstream again(path);
-        std::string text((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-            if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
-        }
-        std::string what = e.what();
-        auto pos = what.find("parse error");
-        throw ConfigError("", path + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                                  ": invalid JSON (" + (pos == std::string::npos ? what : what.substr(pos)) + ")");
+        // Depth-limited, and a number out of double's range names its line and key.
+        j = parse_json_text(text, path);
+    } catch (const JsonTextError& e) {
+        throw ConfigError("", e.what());
     }
     for (const auto& o : overrides) apply_override(j, o);
     return j;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 
 using nlohmann::json;
 
@@ -246,8 +247,28 @@ JsonRecordReader::Status JsonRecordReader::parse(const std::string& text, long l
         item.problem = "invalid UTF-8 at column " + std::to_string(col) + " (byte " + hex + "); save the file as UTF-8";
         return Status::Bad;
     }
+    if (const size_t deep = json_too_deep_at(text); deep != std::string::npos) {
+        // Records nest 3-4 levels; a deeper one is refused before parsing (errors and walks recurse).
+        long l = line, col = column;
+        advance(text, deep, l, col);
+        item.line = l;
+        item.column = col;
+        item.problem = "the record nests deeper than " + std::to_string(kMaxJsonDepth) + " levels (at column " +
+                       std::to_string(col) + ")";
+        return Status::Bad;
+    }
     try {
         item.value = json::parse(text);
+    } catch (const json::out_of_range& e) {
+        // nlohmann: "number overflow parsing '1e309'"
+        item.line = line;
+        item.column = 0;
+        const std::string what = e.what();
+        const auto a = what.find('\''), b = what.rfind('\'');
+        item.problem = "the number " + (a != std::string::npos && b > a ? quote_value(what.substr(a + 1, b - a - 1), 40)
+                                                                        : std::string("in it")) +
+                       " is out of range for a double";
+        return Status::Bad;
     } catch (const json::parse_error& e) {
         long l = line, col = column;
         advance(text, e.byte > 0 ? e.byte - 1 : 0, l, col);

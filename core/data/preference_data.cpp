@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/data/json_records.h"
 
 using nlohmann::json;
@@ -149,7 +150,7 @@ private:
     static bool label_field(const json& j, const std::string& key) {
         auto it = j.find(key);
         if (it == j.end()) fail(key, "missing field '" + key + "' (true for a desirable completion, false for an undesirable one)");
-        if (!it->is_boolean()) fail(key, "field '" + key + "' must be true or false, got " + type_name(*it) + " " + it->dump());
+        if (!it->is_boolean()) fail(key, "field '" + key + "' must be true or false, got " + type_name(*it) + " " + quote_json(*it));
         return it->get<bool>();
     }
 

@@ -107,6 +107,7 @@ void log_model(const RunConfig& c, const RunSetup& setup, RunStream& stream) {
 void setup_run(const RunConfig& c, const nlohmann::json& config_json, RunStream& stream, RunSetup& s) {
     stream.progress("prepare");
     s.device = resolve_device(c.train.device);
+    check_dtype_on_device(c.model.dtype, s.device);  // before the data and model, not after the warm-up
     const int hw = static_cast<int>(std::thread::hardware_concurrency());
     s.threads = c.train.threads > 0 ? c.train.threads : std::max(1, hw - 1);
     torch::set_num_threads(s.threads);

@@ -10,6 +10,7 @@
 
 #include "core/common/torch_compat.h"
 #include "core/engine/trainer.h"
+#include "core/model/device.h"
 
 namespace ps {
 
@@ -50,6 +51,10 @@ std::string runtime_summary(const RuntimeInfo& info) {
 }
 
 std::string resolve_device_name(const std::string& requested) { return resolve_device(requested).str(); }
+
+void check_dtype_for_device(ModelDType dtype, const std::string& device) {
+    check_dtype_on_device(dtype, torch::Device(device));
+}
 
 int64_t device_available_bytes(const std::string& device) {
     if (device.rfind("cuda", 0) == 0) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config/config_choices.h"
+
 namespace ps {
 
 // One GPU's memory as the CUDA caching allocator and the driver report it, in bytes.
@@ -32,6 +34,10 @@ std::string runtime_summary(const RuntimeInfo& info);
 // train.device as a run would resolve it ("auto" -> "cuda:0" or "cpu"); throws TrainingError
 // for a CUDA device this build or machine cannot give (as the trainer does).
 std::string resolve_device_name(const std::string& requested);
+
+// Throws ConfigError (model.dtype) when `dtype` cannot train on `device` (a resolved name, e.g.
+// "cpu"): the dry run refuses what the run would refuse.
+void check_dtype_for_device(ModelDType dtype, const std::string& device);
 
 // Memory the device offers a run, in bytes: for the CPU, MemAvailable of /proc/meminfo; 0 when
 // unknown. A CUDA device: its free memory (cudaMemGetInfo) in a CUDA build, else 0.

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "core/common/errors.h"
 #include "core/engine/master_weights.h"
+#include "core/engine/nan_hint.h"
 #include "core/engine/schedule.h"
 #include "core/engine/trainer.h"
 #include "core/model/lora.h"
@@ -104,6 +106,7 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
     stream.start_steps();
     stream.phase = "train";
     const double k = static_cast<double>(c.train.grad_accum);
+    std::optional<double> last_abs_reward;  // |beta x log-ratio| of the last finite step, for the NaN hint
     for (int s = 1; s <= c.train.steps; ++s) {
         stream.check_control();
         policy->train();
@@ -126,9 +129,14 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
             tokens += b.batch.real_tokens;
         }
         const double loss = loss_sum / k;
-        if (!std::isfinite(loss))
-            throw TrainingError("the loss became " + std::to_string(loss) + " at step " + std::to_string(s) +
-                                "; lower train.learning_rate or raise objective.beta");
+        if (!std::isfinite(loss)) {
+            // This step's rewards when they are still finite (the loss overflowed first), else the last step's.
+            std::optional<double> reward = last_abs_reward;
+            const double now = std::max(std::fabs(sums["rewards/chosen"]), std::fabs(sums["rewards/rejected"])) / k;
+            if (std::isfinite(now)) reward = std::max(reward.value_or(0.0), now);
+            throw TrainingError("the loss became " + std::to_string(loss) + " at step " + std::to_string(s) + "; " +
+                                nan_hint(c.objective.beta, lr, reward));
+        }
         weights.gradients_to_master();
         const double gn = grad_norm_and_clip(weights.optimized(), c.train.max_grad_norm);
         opt.step();
@@ -146,6 +154,10 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
         m.set("grad_norm", gn);
         m.set("learning_rate", lr);
         m.set("tokens_per_second", tps);
+        std::optional<double> step_reward;  // a side the data lack is NaN: left out
+        for (const char* r : {"rewards/chosen", "rewards/rejected"})
+            if (const double v = std::fabs(m.get(r)); std::isfinite(v)) step_reward = std::max(step_reward.value_or(0.0), v);
+        if (step_reward) last_abs_reward = step_reward;
         stream.emit(m);
         stream.progress("train", tps, loss, m.get("rewards/chosen"), m.get("rewards/rejected"));
         if ((c.train.eval_every > 0 && s % c.train.eval_every == 0) || s == c.train.steps) evaluator.evaluate(s, tracker, answers);

@@ -18,4 +18,15 @@ torch::Device resolve_device(const std::string& requested) {
     return d;
 }
 
+std::string dtype_device_problem(ModelDType dtype, const torch::Device& device) {
+    if (dtype == ModelDType::Float16 && device.is_cpu())
+        return "float16 cannot train on the CPU (libtorch has no float16 matrix products there); use bfloat16 or "
+               "float32 on the CPU, or float16 on a CUDA device";
+    return "";
+}
+
+void check_dtype_on_device(ModelDType dtype, const torch::Device& device) {
+    if (const std::string p = dtype_device_problem(dtype, device); !p.empty()) throw ConfigError("model.dtype", p);
+}
+
 }  // namespace ps

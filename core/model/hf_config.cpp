@@ -1,11 +1,15 @@
 #include "core/model/hf_config.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <limits>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 
 namespace ps {
 namespace {
@@ -20,6 +24,10 @@ bool is_dir(const std::string& p) {
 // Reads typed values from config.json; a present key of the wrong type is an error naming it,
 // null counts as absent (transformers writes e.g. "head_dim": null).
 // `prefix` names the object the keys live in ("text_config." for gemma3's language model).
+constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
+// More parameters than this no device holds (4 TB in float32): refused before any allocation.
+constexpr double kMaxParameters = 1e12;
+
 class Reader {
 public:
     Reader(const json& j, std::string where, std::string prefix = "")
@@ -31,8 +39,12 @@ public:
         if (!has(key)) return fallback;
         const json& v = j_.at(key);
         if (!v.is_number_integer()) fail(key, "must be an integer");
+        // Sizes and ids become int32-indexed tensor dimensions: refuse before narrowing or allocating.
+        if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(kMaxInt32))
+            fail(key, "must be at most 2147483647 (an int32), got " + quote_json(v));
         const int64_t x = v.get<int64_t>();
         if (x < min_value) fail(key, "must be at least " + std::to_string(min_value));
+        if (x > kMaxInt32) fail(key, "must be at most 2147483647 (an int32), got " + std::to_string(x));
         return x;
     }
     double number(const char* key, double fallback) const {
@@ -92,22 +104,49 @@ std::vector<int64_t> token_id_list(const json& v) {
     return out;
 }
 
-// A Gemma 3 language model: Gemma3TextConfig's keys in `j` (config.json itself for gemma3_text,
-// its "text_config" for gemma3, then prefix = "text_config."), with that class's defaults.
-// What transformers 5.25's Gemma3ForCausalLM computes and we reproduce: (1 + w) RMSNorms in
-// float32, embeddings * sqrt(hidden_size), GeGLU with the tanh GELU, sandwich norms, q/k norms,
-// scores * query_pre_attn_scalar^-0.5, per-layer sliding windows (layer_types, else every
-// sliding_window_pattern-th layer full) whose rotary parameters are rope_parameters.sliding_attention
-// (legacy rope_local_base_freq) while full layers use rope_parameters.full_attention (legacy
-// rope_theta + rope_scaling), and final logit soft-capping.
+// bos/eos/pad token ids (an integer or a list) must name rows of the embedding: [0, vocab_size).
+void check_token_ids(const json& j, const Reader& r, const std::string& prefix, int64_t vocab_size) {
+    if (!j.is_object()) return;
+    for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+        if (!j.contains(key) || j.at(key).is_null()) continue;
+        const json& v = j.at(key);
+        const std::vector<json> ids = v.is_array() ? std::vector<json>(v.begin(), v.end()) : std::vector<json>{v};
+        for (const json& id : ids)
+            if (!id.is_number_integer() || (id.is_number_unsigned() ? id.get<uint64_t>() >= static_cast<uint64_t>(vocab_size)
+                                                                      : id.get<int64_t>() < 0 || id.get<int64_t>() >= vocab_size))
+                r.fail(prefix + key, "must be a token id in [0, vocab_size = " + std::to_string(vocab_size) + "), got " +
+                                         quote_json(id));
+    }
+}
+
+// The sizes together must make a model some device can hold; refused here, naming the keys,
+// rather than by the allocator with a C++ trace.
+void check_model_size(const ModelShape& s, const std::string& where) {
+    const double h = static_cast<double>(s.hidden_size);
+    const double attn = h * static_cast<double>(s.head_dim) * static_cast<double>(2 * s.num_heads + 2 * s.num_kv_heads);
+    const double mlp = 3 * h * static_cast<double>(s.intermediate_size);
+    const double params = static_cast<double>(s.vocab_size) * h * (s.tie_word_embeddings ? 1 : 2) +
+                          static_cast<double>(s.num_layers) * (attn + mlp);
+    if (!(params <= kMaxParameters)) {
+        char n[32];
+        std::snprintf(n, sizeof n, "%.3g", params);
+        throw ModelError(where + ": the sizes (vocab_size " + std::to_string(s.vocab_size) + ", hidden_size " +
+                         std::to_string(s.hidden_size) + ", intermediate_size " + std::to_string(s.intermediate_size) +
+                         ", num_hidden_layers " + std::to_string(s.num_layers) + ", num_attention_heads " +
+                         std::to_string(s.num_heads) + ") make " + n +
+                         " parameters, more than any device holds (limit 1e12); check config.json");
+    }
+}
+
 // bos_token_id and eos_token_id (an int or a list) of one config level.
 void read_special_ids(ModelShape& s, const json& j, const Reader& r) {
     if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer()) s.bos_token_id = j.at("bos_token_id").get<int64_t>();
     if (r.has("eos_token_id")) s.eos_token_ids = token_id_list(j.at("eos_token_id"));
 }
 
-// The shape's own checks, their message prefixed with the file.
+// The shape's own checks, their message prefixed with the file; sizes that cannot fit refused.
 ModelShape validated(ModelShape s, const std::string& where) {
+    check_model_size(s, where);
     try {
         s.validate();
     } catch (const ModelError& e) {
@@ -116,6 +155,14 @@ ModelShape validated(ModelShape s, const std::string& where) {
     return s;
 }
 
+// A Gemma 3 language model: Gemma3TextConfig's keys in `j` (config.json itself for gemma3_text,
+// its "text_config" for gemma3, then prefix = "text_config."), with that class's defaults.
+// What transformers 5.25's Gemma3ForCausalLM computes and we reproduce: (1 + w) RMSNorms in
+// float32, embeddings * sqrt(hidden_size), GeGLU with the tanh GELU, sandwich norms, q/k norms,
+// scores * query_pre_attn_scalar^-0.5, per-layer sliding windows (layer_types, else every
+// sliding_window_pattern-th layer full) whose rotary parameters are rope_parameters.sliding_attention
+// (legacy rope_local_base_freq) while full layers use rope_parameters.full_attention (legacy
+// rope_theta + rope_scaling), and final logit soft-capping.
 ModelShape parse_gemma3_text(const json& j, const std::string& where, const std::string& prefix) {
     if (!j.is_object()) throw ModelError(where + ": \"" + prefix + "\" must be a JSON object");
     Reader r(j, where, prefix);
@@ -219,9 +266,10 @@ json read_json_file(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     try {
-        return json::parse(ss.str());
-    } catch (const json::exception& e) {
-        throw ModelError(path + ": not valid JSON (" + std::string(e.what()) + ")");
+        return parse_json_text(ss.str(), path);  // depth-limited; errors name line and key
+    } catch (const JsonTextError& e) {
+        if (e.kind() == JsonTextError::Kind::Syntax) throw ModelError(path + ": not valid JSON (" + e.what() + ")");
+        throw ModelError(e.what());
     }
 }
 
@@ -257,7 +305,9 @@ ModelShape parse_hf_config(const json& j, const std::string& where) {
             s.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
             s.model_type = "gemma3";
             read_special_ids(s, j, r);
+            check_token_ids(tc, Reader(tc, where, "text_config."), "", s.vocab_size);
         }
+        check_token_ids(j, r, "", s.vocab_size);
         return validated(std::move(s), where);
     }
     if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
@@ -326,6 +376,7 @@ ModelShape parse_hf_config(const json& j, const std::string& where) {
                     throw ModelError(where + ": layer_types other than full_attention are not supported for " + type);
     }
     read_special_ids(s, j, r);
+    check_token_ids(j, r, "", s.vocab_size);
     return validated(std::move(s), where);
 }
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "core/common/errors.h"
+#include "core/common/user_text.h"
 #include "core/text/bpe_model.h"
 #include "core/text/pcre2_regex.h"
 
@@ -815,9 +816,9 @@ json read_json_file(const std::string& path) {
     std::stringstream buffer;
     buffer << in.rdbuf();
     try {
-        return json::parse(buffer.str());
-    } catch (const json::parse_error& e) {
-        throw DataError(path, 0, std::string("is not valid JSON (") + e.what() + ")");
+        return parse_json_text(buffer.str(), path);  // depth-limited; errors name line and key
+    } catch (const JsonTextError& e) {
+        throw DataError(path, e.line(), e.reason());
     }
 }
 
@@ -988,6 +989,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
         }
 
         // Added tokens.
+        const int64_t max_vocab_id = max_id;
         if (tj.contains("added_tokens") && tj["added_tokens"].is_array()) {
             for (size_t i = 0; i < tj["added_tokens"].size(); ++i) {
                 const json& a = tj["added_tokens"][i];
@@ -995,9 +997,19 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
                 if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
                     !a["content"].is_string())
                     fail(where, "expected {\"id\": integer, \"content\": string, ...}");
+                // Checked before narrowing to int32 (4294967301 would wrap to 5), and against the
+                // vocabulary: ids index a dense table, so an id far past it would allocate billions.
+                const json& raw_id = a["id"];
+                const int64_t id_limit = max_vocab_id + static_cast<int64_t>(tj["added_tokens"].size()) + (int64_t{1} << 20);
+                const bool in_range = raw_id.is_number_unsigned() ? raw_id.get<uint64_t>() <= static_cast<uint64_t>(id_limit)
+                                                                  : raw_id.get<int64_t>() >= 0 && raw_id.get<int64_t>() <= id_limit;
+                if (!in_range || raw_id.get<int64_t>() > INT32_MAX)
+                    fail(where + ".id", "the id of added token " + quote_value(a["content"].get<std::string>(), 60) +
+                                            " must be from 0 to " + std::to_string(std::min<int64_t>(id_limit, INT32_MAX)) +
+                                            " (the vocabulary's ids end at " + std::to_string(max_vocab_id) + "), got " +
+                                            quote_json(raw_id));
                 AddedToken t;
-                t.id = a["id"].get<int32_t>();
-                if (t.id < 0) fail(where + ".id", "must not be negative");
+                t.id = raw_id.get<int32_t>();
                 t.content = a["content"].get<std::string>();
                 t.single_word = get_bool(a, "single_word", false);
                 t.lstrip = get_bool(a, "lstrip", false);

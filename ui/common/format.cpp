@@ -3,8 +3,13 @@
 #include <cmath>
 
 #include <QCoreApplication>
+#include <QTextDocument>
 
 namespace ps::ui {
+
+QString plainToolTip(const QString& text) {
+    return text.isEmpty() ? text : Qt::convertFromPlainText(text, Qt::WhiteSpaceNormal);
+}
 
 QString formatDuration(double seconds) {
     if (!(seconds >= 0.0) || !std::isfinite(seconds)) return QStringLiteral("–");

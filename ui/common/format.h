@@ -11,6 +11,9 @@ QString formatDuration(double seconds);
 QString formatMetric(double value);
 // A metric from a final-metrics object ({"rewards/chosen": 0.4, ...}); NaN when absent.
 double metricValue(const nlohmann::json& metrics, const char* name);
+// User text (notes, names, errors, dataset text) as a tooltip that shows it as written: Qt
+// renders a tooltip that looks like HTML as HTML, so it is escaped (line breaks kept as <br>).
+QString plainToolTip(const QString& text);
 // The people-facing name of a run phase ("sft" -> "SFT warm-up").
 QString phaseLabel(const QString& phase);
 

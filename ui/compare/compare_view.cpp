@@ -21,6 +21,7 @@
 #include <qcustomplot.h>
 
 #include "core/common/metric_name.h"
+#include "ui/common/format.h"
 #include "ui/common/metric_style.h"
 #include "ui/common/plot_items.h"
 #include "ui/common/theme.h"
@@ -97,6 +98,7 @@ bool isTrainingMetric(const std::string& name) { return split_metric_name(name).
 CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     // Header: what is compared, the x alignment, exports.
     header_ = new QLabel(tr("No runs selected"), this);
+    header_->setTextFormat(Qt::PlainText);  // run names are user text
     header_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     header_->setWordWrap(true);
 
@@ -165,6 +167,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     diffOnlyBox_->setToolTip(tr("Hide the settings on which all runs agree"));
     connect(diffOnlyBox_, &QCheckBox::toggled, this, [this](bool) { applyDifferencesFilter(); });
     diffCount_ = new QLabel(this);
+    diffCount_->setTextFormat(Qt::PlainText);
     configTable_ = new QTableWidget(this);
     configTable_->verticalHeader()->setVisible(false);
     configTable_->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -506,7 +509,7 @@ void CompareView::rebuildConfigTable() {
                 item->setToolTip(tr("Not set in this run's configuration"));
             } else if (cr.differs) {
                 item->setBackground(kDiffBackground);
-                item->setToolTip(item->text());
+                item->setToolTip(plainToolTip(item->text()));
             }
             configTable_->setItem(int(row), int(c) + 1, item);
         }

@@ -138,9 +138,10 @@ void DatasetPage::fillSummary() {
     const QString unit = s.unpaired ? tr("examples") : tr("pairs");
     QString html = QString("<b>%1</b><br>").arg(q(s.path).toHtmlEscaped());
     html += tr("Format <b>%1</b> (%2), %3 records; template <b>%4</b>, tokenizer %5.<br>")
-                .arg(s.format.empty() ? tr("unknown") : q(s.format), s.json_array ? tr("JSON array") : tr("JSON Lines"))
+                .arg(s.format.empty() ? tr("unknown") : q(s.format).toHtmlEscaped(),
+                     s.json_array ? tr("JSON array") : tr("JSON Lines"))
                 .arg(s.records)
-                .arg(q(s.template_name), q(s.tokenizer));
+                .arg(q(s.template_name).toHtmlEscaped(), q(s.tokenizer).toHtmlEscaped());
     html += tr("%1 valid %2: <b>%3 kept</b>, %4 dropped (prompt over max_prompt_length %5), %6 invalid.<br>")
                 .arg(s.examples)
                 .arg(unit)

@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include "ui/common/format.h"
 #include "ui/common/metric_style.h"
 
 namespace ps::ui {
@@ -51,6 +52,7 @@ QTableWidgetItem* numberItem(double v, int digits = 4) { return new NumberItem(v
 PairBrowser::PairBrowser(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("PairBrowser"));
     summary_ = new QLabel;
+    summary_->setTextFormat(Qt::PlainText);
     summary_->setWordWrap(true);
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
 
@@ -139,15 +141,15 @@ void PairBrowser::setReport(const PairTrackingReport& report) {
         index->setData(kPairRole, qint64(t.pair.index));
         table_->setItem(row, kIndex, index);
         auto* prompt = new QTableWidgetItem(oneLine(t.pair.prompt));
-        prompt->setToolTip(QString::fromStdString(t.pair.prompt));
+        prompt->setToolTip(plainToolTip(QString::fromStdString(t.pair.prompt)));
         table_->setItem(row, kPrompt, prompt);
         auto* chosen = new QTableWidgetItem(oneLine(t.pair.chosen));
         chosen->setForeground(colors::kChosen.darker(130));
-        chosen->setToolTip(QString::fromStdString(t.pair.chosen));
+        chosen->setToolTip(plainToolTip(QString::fromStdString(t.pair.chosen)));
         table_->setItem(row, kChosen, chosen);
         auto* rejected = new QTableWidgetItem(oneLine(t.pair.rejected));
         rejected->setForeground(colors::kRejected.darker(120));
-        rejected->setToolTip(QString::fromStdString(t.pair.rejected));
+        rejected->setToolTip(plainToolTip(QString::fromStdString(t.pair.rejected)));
         table_->setItem(row, kRejected, rejected);
         table_->setItem(row, kChosenChange, numberItem(t.chosen_change));
         table_->setItem(row, kChosenChangePerToken, numberItem(t.chosen_change_per_token));

@@ -93,6 +93,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     layout->setContentsMargins(6, 6, 6, 6);
 
     fileLabel_ = new QLabel(this);
+    fileLabel_->setTextFormat(Qt::PlainText);
     fileLabel_->setWordWrap(true);
     fileLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     fileLabel_->setStyleSheet(QStringLiteral("color: palette(mid);"));
@@ -114,6 +115,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     }
 
     messageLabel_ = new QLabel(this);
+    messageLabel_->setTextFormat(Qt::PlainText);
     messageLabel_->setWordWrap(true);
     messageLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     messageLabel_->setStyleSheet(QStringLiteral("color: #c62828; font-weight: bold;"));
@@ -217,12 +219,14 @@ void ExperimentForm::addField(QFormLayout* form, const FieldSpec& spec) {
     addBinding(form, path, label, tip, kind, editor, QString(), row, &spec);
     if (spec.path == "model.source") {
         modelInfo_ = new QLabel(this);
+    modelInfo_->setTextFormat(Qt::PlainText);
         modelInfo_->setWordWrap(true);
         modelInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
         modelInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
         form->addRow(QString(), modelInfo_);
     } else if (spec.path == "data.train") {
         dataInfo_ = new QLabel(this);
+    dataInfo_->setTextFormat(Qt::PlainText);
         dataInfo_->setWordWrap(true);
         dataInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
         dataInfo_->setStyleSheet(QStringLiteral("color: palette(mid);"));
@@ -287,6 +291,7 @@ void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
     connect(algorithmBox_, &QComboBox::currentTextChanged, this, &ExperimentForm::algorithmChanged);
 
     advice_ = new QLabel(this);
+    advice_->setTextFormat(Qt::PlainText);
     advice_->setWordWrap(true);
     advice_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     advice_->setStyleSheet(QStringLiteral("color: palette(mid); font-style: italic;"));
@@ -762,7 +767,7 @@ void ExperimentForm::updateModelInfo() {
             for (const MemoryItem& item : e.items)
                 rows << QStringLiteral("%1: %2 (%3)").arg(QString::fromStdString(item.label), bytes(item.bytes),
                                                            QString::fromStdString(item.detail));
-            modelInfo_->setToolTip(rows.join(QLatin1Char('\n')));
+            modelInfo_->setToolTip(plainToolTip(rows.join(QLatin1Char('\n'))));
         } catch (const ps::Error& e) {
             text += tr(" · no memory estimate while %1").arg(QString::fromStdString(e.what()));
             modelInfo_->setToolTip(QString());

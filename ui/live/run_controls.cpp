@@ -37,6 +37,7 @@ RunControls::RunControls(QAction* runAction, QAction* pauseAction, QAction* stop
         label->setTextInteractionFlags(Qt::TextSelectableByMouse);
     }
     problemLabel_ = new QLabel(this);
+    problemLabel_->setTextFormat(Qt::PlainText);  // error text
     problemLabel_->setWordWrap(true);
     problemLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     problemLabel_->setStyleSheet(QStringLiteral("color: #b71c1c;"));

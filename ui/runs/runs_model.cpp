@@ -125,14 +125,16 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
             }
             return {};
         case Qt::ToolTipRole:
-            if (column == StatusColumn && !run.error.empty()) return QString::fromStdString(run.error);
+            // Errors, paths and notes are user text: plain, never rendered as HTML.
+            if (column == StatusColumn && !run.error.empty()) return plainToolTip(QString::fromStdString(run.error));
             if (column == SourceColumn && run.imported())
-                return tr("Imported from %1 (%2)").arg(QString::fromStdString(run.source_path), QString::fromStdString(run.source_format));
-            if (column == DatasetColumn && !run.dataset.empty()) return QString::fromStdString(run.dataset);
+                return plainToolTip(tr("Imported from %1 (%2)").arg(QString::fromStdString(run.source_path),
+                                                                    QString::fromStdString(run.source_format)));
+            if (column == DatasetColumn && !run.dataset.empty()) return plainToolTip(QString::fromStdString(run.dataset));
             if ((column == NameColumn || column == TagsColumn) && !run.notes.empty())
-                return QString::fromStdString(run.notes);
+                return plainToolTip(QString::fromStdString(run.notes));
             if (column == NameColumn && !run.dataset.empty())
-                return tr("data: %1").arg(QString::fromStdString(run.dataset));
+                return plainToolTip(tr("data: %1").arg(QString::fromStdString(run.dataset)));
             return {};
         case Qt::TextAlignmentRole:
             if (column == IdColumn || column == DurationColumn)

@@ -74,6 +74,7 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     table_->horizontalHeader()->setSectionResizeMode(RunsModel::NameColumn, QHeaderView::Stretch);
 
     errorLabel_ = new QLabel(this);
+    errorLabel_->setTextFormat(Qt::PlainText);  // error text
     errorLabel_->setWordWrap(true);
     errorLabel_->setStyleSheet(QStringLiteral("color: #b71c1c;"));
     errorLabel_->hide();
@@ -190,6 +191,7 @@ int RunsView::deleteSelectedRuns() {
                     tr("Delete %1 from the store? Its metrics and events are removed too; this "
                        "cannot be undone.").arg(what),
                     QMessageBox::Yes | QMessageBox::Cancel, this);
+    box.setTextFormat(Qt::PlainText);  // the run's name is user text
     box.setObjectName(QStringLiteral("confirmDeleteRuns"));
     box.setDefaultButton(QMessageBox::Cancel);
     if (box.exec() != QMessageBox::Yes) return 0;

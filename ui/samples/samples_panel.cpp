@@ -85,6 +85,7 @@ SamplesPanel::SamplesPanel(QWidget* parent) : QWidget(parent) {
     sourceLabel_->setWordWrap(true);
     sourceLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     statusLabel_ = new QLabel;
+    statusLabel_->setTextFormat(Qt::PlainText);
     statusLabel_->setWordWrap(true);
 
     promptCount_ = new QSpinBox;
@@ -298,7 +299,7 @@ void SamplesPanel::updateHeader() {
                      .arg(q(config_->model.source).toHtmlEscaped())
                      .arg(config_->seed)
                      .arg(trainedDir_.isEmpty() ? tr("no trained model") : trainedDir_.toHtmlEscaped())
-                     .arg(templateName_);
+                     .arg(templateName_.toHtmlEscaped());
     } else {
         source = tr("No model: select a run in the Runs tab.");
     }

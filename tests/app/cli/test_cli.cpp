@@ -155,6 +155,124 @@ private slots:
         QVERIFY2(r.err.contains("train.learning_rat: unknown key"), qPrintable(r.err));
     }
 
+    // Issue #17, item 3: hostile configs end in exit 2 and one short sentence, never a crash.
+    void hostileConfigsExitWithTwoAndOneSentence() {
+        QFile good(dir_.filePath("good.json"));
+        QVERIFY(good.open(QIODevice::WriteOnly));
+        good.write(R"({"data": {"train": "arith.jsonl"}})");
+        good.close();
+        // 60,000 levels in --set: the error message once recursed through them (rc 139).
+        auto r = cli({"run", good.fileName(), "--db", db_, "--set",
+                      "train.steps=" + QString(60000, '[') + QString(60000, ']')});
+        QCOMPARE(r.code, 2);
+        QCOMPARE(r.err.trimmed().count('\n'), 0);
+        QVERIFY2(r.err.contains("train.steps: the value is nested deeper than 64 levels"), qPrintable(r.err.left(400)));
+
+        QFile deep(dir_.filePath("deep.json"));
+        QVERIFY(deep.open(QIODevice::WriteOnly));
+        deep.write("{\"data\": {\"train\": \"arith.jsonl\"}, \"seed\": " + QByteArray(100000, '[') + QByteArray(100000, ']') +
+                   "}");
+        deep.close();
+        r = cli({"run", deep.fileName(), "--db", db_});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("deep.json:1:") && r.err.contains("nested deeper than 64 levels"), qPrintable(r.err.left(400)));
+
+        QFile big(dir_.filePath("big.json"));
+        QVERIFY(big.open(QIODevice::WriteOnly));
+        big.write("{\"data\": {\"train\": \"arith.jsonl\"},\n \"objective\": {\"beta\": 1e309}}");
+        big.close();
+        r = cli({"run", big.fileName(), "--db", db_});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("big.json:2:24: objective.beta: the number '1e309' is out of range"), qPrintable(r.err));
+
+        QFile nul(dir_.filePath("nul.json"));
+        QVERIFY(nul.open(QIODevice::WriteOnly));
+        nul.write(R"({"data": {"train": "arith.jsonl"}, "s\u0000uffix": 1})");
+        nul.close();
+        r = cli({"run", nul.fileName(), "--db", db_});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("prefstudio-cli: s\\x00uffix: unknown key"), qPrintable(r.err));
+
+        // A 100 kB value (Linux caps one argument at 128 kB) is quoted by its first 200 bytes and its size.
+        r = cli({"run", good.fileName(), "--db", db_, "--set", "train.steps=" + QString(100'000, 'x')});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("got a string \"xxxxx") && r.err.contains("x\"... (100000 bytes)"), qPrintable(r.err.left(400)));
+        QVERIFY(r.err.size() < 600);
+    }
+
+    // Issue #17, item 6: refused before training, naming the key.
+    void unsupportedSetupsAreRefusedBeforeTraining() {
+        // float16 on the CPU: libtorch has no float16 matmul there. The dry run must not say "Fits".
+        auto r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db_, "--set", "model.dtype=float16",
+                      "--set", "train.device=cpu"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("model.dtype: float16 cannot train on the CPU"), qPrintable(r.err));
+        QVERIFY(!r.out.contains("Fits"));
+        r = cli({"run", dir_.filePath("c.json"), "--db", db_, "--set", "train.max_grad_norm=1e308"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("train.max_grad_norm: must be 0 (no clipping) or a norm up to 1e6"), qPrintable(r.err));
+        r = cli({"run", dir_.filePath("c.json"), "--db", db_, "--set", "data.eval=\"\""});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("data.eval: must be a path or null"), qPrintable(r.err));
+
+        // config.json sizes: each an int32, together allocatable; token ids inside the vocabulary.
+        QDir(dir_.path()).mkpath("hostile-model");
+        const QString model_dir = dir_.filePath("hostile-model");
+        auto write_config = [&](const QByteArray& extra) {
+            QFile f(model_dir + "/config.json");
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                        "num_attention_heads": 4, "num_key_value_heads": 2, )" + extra + "}");
+        };
+        const QString source = "model.source=\"" + model_dir + "\"";
+        write_config(R"("vocab_size": 1000000000000)");
+        r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db_, "--set", source});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("config.json: \"vocab_size\" must be at most 2147483647 (an int32), got 1000000000000"),
+                 qPrintable(r.err));
+        QCOMPARE(r.err.trimmed().count('\n'), 0);
+        // Each size fits an int32, but 2e9 layers of 36,864 parameters (attention 64 x 16 x 12, MLP 3 x 64 x 128)
+        // are 7.4e13 parameters.
+        write_config(R"("vocab_size": 1000, "num_hidden_layers": 2000000000)");
+        r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db_, "--set", source});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("config.json: the sizes") && r.err.contains("num_hidden_layers 2000000000") &&
+                     r.err.contains("more than any device holds"),
+                 qPrintable(r.err));
+        write_config(R"("vocab_size": 1000, "eos_token_id": 1000000000)");
+        r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db_, "--set", source});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("\"eos_token_id\" must be a token id in [0, vocab_size = 1000), got 1000000000"),
+                 qPrintable(r.err));
+
+        // An added token's id past 2^32 once wrapped (4294967301 -> 5).
+        QFile tok(dir_.filePath("tokenizer.json"));
+        QVERIFY(tok.open(QIODevice::WriteOnly));
+        tok.write(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+                      "added_tokens": [{"id": 4294967301, "content": "<x>", "special": true}]})");
+        tok.close();
+        r = cli({"tokenize", "--tokenizer", tok.fileName(), "ab"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("tokenizer.json") && r.err.contains("added_tokens[0].id: the id of added token '<x>'") &&
+                     r.err.contains("got 4294967301"),
+                 qPrintable(r.err));
+    }
+
+    // Issue #17, items 5 and 8: beta = 1e300 overflows (the hint says so), and the run's name
+    // with escape codes is listed escaped.
+    void nanHintAndEscapedNames() {
+        const QString db = dir_.filePath("nan.db");
+        auto r = cli({"run", dir_.filePath("c.json"), "--db", db, "--set", "objective.beta=1e300", "--set",
+                      QString("name=\x1b[31mred\x1b[0m")});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("lower objective.beta") && !r.err.contains("raise objective.beta") &&
+                     !r.err.contains("learning_rate"),
+                 qPrintable(r.err));
+        r = cli({"runs", "--db", db});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains("\\x1B[31mred\\x1B[0m") && !r.out.contains('\x1b'), qPrintable(r.out));
+    }
+
     // The README's config table comes from here (test_config_schema compares the README with it).
     void configReferencePrintsTheSchema() {
         const auto r = cli({"config-reference"});

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/common/errors.h"
 #include "core/config/run_config.h"
@@ -204,6 +206,96 @@ private slots:
         } catch (const ps::ConfigError& e) {
             QVERIFY2(std::string(e.what()).find("bad.json:3:11: invalid JSON") != std::string::npos, e.what());
         }
+    }
+
+    // Hostile input (issue #17, item 3): deep nesting, numbers past double, NUL in keys, huge values.
+    static std::string read_error(const std::string& path, const std::vector<std::string>& overrides = {}) {
+        try {
+            ps::RunConfig::from_json(ps::read_config_json(path, overrides));
+        } catch (const ps::ConfigError& e) {
+            return e.what();
+        }
+        return "no error";
+    }
+
+    void deepNestingIsRefusedWithTheLimit() {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("deep.json").toStdString();
+        // 100,000 levels: parsing, dumping or destroying it recursively would overflow the stack.
+        std::ofstream(path) << "{\"data\": {\"train\": \"x.jsonl\"},\n \"seed\": " << std::string(100000, '[')
+                            << std::string(100000, ']') << "}";
+        const std::string e = read_error(path);
+        // The object is level 1, so the 64th '[' (line 2, column 10 + 63) is level 65.
+        QVERIFY2(e.find("deep.json:2:73: nested deeper than 64 levels") != std::string::npos, e.c_str());
+        QVERIFY(e.size() < 300);
+
+        std::ofstream(path) << R"({"data": {"train": "x.jsonl"}})";
+        const std::string deep = "train.steps=" + std::string(60000, '[') + std::string(60000, ']');
+        const std::string o = read_error(path, {deep});
+        QVERIFY2(o.rfind("train.steps: the value is nested deeper than 64 levels", 0) == 0, o.c_str());
+        // 64 levels are read (and then refused for their type, quoting a cut value).
+        const std::string ok = "train.steps=" + std::string(64, '[') + std::string(64, ']');
+        const std::string t = read_error(path, {ok});
+        QVERIFY2(t.rfind("train.steps: must be a whole number, got an array '[[[", 0) == 0, t.c_str());
+    }
+
+    void numberPastDoubleNamesFileLineAndField() {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("big.json").toStdString();
+        std::ofstream(path) << "{\n  \"data\": {\"train\": \"x.jsonl\"},\n  \"objective\": {\n    \"beta\": 1e309\n  }\n}\n";
+        const std::string e = read_error(path);
+        QVERIFY2(e.find("big.json:4:13: objective.beta: the number '1e309' is out of range for a double") != std::string::npos,
+                 e.c_str());
+        std::ofstream(path) << R"({"data": {"train": "x.jsonl"}})";
+        const std::string o = read_error(path, {"objective.beta=1e309"});
+        QVERIFY2(o.rfind("objective.beta: the value '1e309' is out of range for a double", 0) == 0, o.c_str());
+    }
+
+    void controlCharactersInKeysAreEscaped() {
+        json j = minimal();
+        j[std::string("s\0x", 3)] = 1;
+        QCOMPARE(error_of(j).substr(0, 20), std::string("s\\x00x: unknown key "));
+        j = minimal();
+        j["train"]["\x1b[31mred\xc2\x9b"] = 1;  // ESC and the C1 CSI
+        QCOMPARE(error_of(j).substr(0, 37), std::string("train.\\x1B[31mred\\x9B: unknown key (c"));
+    }
+
+    void badValuesAreQuotedCut() {
+        json j = minimal();
+        j["train"]["steps"] = std::string(50'000'000, 'x');
+        const std::string e = error_of(j);
+        // 200 bytes of the value, then its size.
+        QCOMPARE(e, "train.steps: must be a whole number, got a string \"" + std::string(200, 'x') + "\"... (50000000 bytes)");
+        j = minimal();
+        j["objective"]["algorithm"] = std::string(1000, 'a') + "\x1b";
+        const std::string a = error_of(j);
+        QVERIFY2(a.find("'" + std::string(200, 'a') + "'... (1001 bytes) is not one of") != std::string::npos, a.c_str());
+    }
+
+    // Issue #17, item 6: refused at validation, not after the warm-up or inside the run.
+    void unsupportedValuesFailValidation() {
+        json j = minimal();
+        j["model"]["dtype"] = "float16";
+        j["train"]["device"] = "cpu";
+        QVERIFY2(error_of(j).rfind("model.dtype: float16 cannot train on the CPU", 0) == 0, error_of(j).c_str());
+        j["model"]["dtype"] = "bfloat16";
+        QCOMPARE(error_of(j), std::string("no error"));
+        j["train"]["device"] = "cuda";
+        j["model"]["dtype"] = "float16";
+        QCOMPARE(error_of(j), std::string("no error"));  // float16 on a GPU is fine
+
+        j = minimal();
+        j["train"]["max_grad_norm"] = 1e308;
+        QVERIFY2(error_of(j).rfind("train.max_grad_norm: must be 0 (no clipping) or a norm up to 1e6", 0) == 0,
+                 error_of(j).c_str());
+        j["train"]["max_grad_norm"] = 1e6;
+        QCOMPARE(error_of(j), std::string("no error"));
+
+        j = minimal();
+        j["data"]["eval"] = "";
+        QCOMPARE(error_of(j), std::string("data.eval: must be a path or null, got \"\""));
+        j["data"]["eval"] = nullptr;
+        QCOMPARE(error_of(j), std::string("no error"));
     }
 
     void dataPathsResolveAgainstConfigDirectory() {

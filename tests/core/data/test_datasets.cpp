@@ -2,6 +2,7 @@
 // committed fixture (tests/fixtures/datasets), chat templates against hand-derived renders,
 // truncation, length-grouped batching and the dataset summary.
 #include <QtTest>
+#include <QTemporaryDir>
 
 #include <fstream>
 #include <set>
@@ -215,6 +216,30 @@ private slots:
         QVERIFY2(e.rfind(a + ":3: record 2: invalid JSON at column 49: syntax error while parsing value - invalid literal", 0) == 0, e.c_str());
         const std::string u = error_of("unterminated_array.json");
         QVERIFY2(u.find("the file ends inside the JSON array (is the closing ']' missing?)") != std::string::npos, u.c_str());
+    }
+
+    // Issue #17: a record nested 100,000 deep or with a number past double is one error naming
+    // the file and line, not a crash or an escaped exception.
+    void hostileRecordsAreOneError() {
+        QTemporaryDir dir;
+        auto error_in = [&](const std::string& name, const std::string& content) {
+            const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
+            std::ofstream(path) << content;
+            try {
+                ps::read_preference_file(path, {});
+            } catch (const ps::DataError& e) {
+                return std::string(e.what());
+            }
+            return std::string("no error");
+        };
+        const std::string ok = R"({"prompt": "a", "chosen": "b", "rejected": "c"})";
+        const std::string d = error_in("deep.jsonl", ok + "\n{\"prompt\": " + std::string(100000, '[') +
+                                                         std::string(100000, ']') + "}\n");
+        // The object is level 1; the 64th '[' (column 12 + 63 = 75) is level 65.
+        QVERIFY2(d.find("deep.jsonl:2: the record nests deeper than 64 levels (at column 75)") != std::string::npos,
+                 d.c_str());
+        const std::string b = error_in("big.jsonl", ok + "\n{\"prompt\": \"a\", \"chosen\": 1e309, \"rejected\": \"c\"}\n");
+        QVERIFY2(b.find("big.jsonl:2: the number '1e309' is out of range for a double") != std::string::npos, b.c_str());
     }
 
     void missingAndMistypedFields() {

@@ -168,14 +168,15 @@ private slots:
         QCOMPARE(back.layer_sliding, g.layer_sliding);
         QCOMPARE(back.final_logit_softcapping, g.final_logit_softcapping);
         QCOMPARE(back.sliding_window, g.sliding_window);
-        // gemma3 (image-text): the language model is text_config; tying is the outer key.
+        // gemma3 (image-text): the language model is text_config; tying and eos are the outer keys
+        // (eos ids inside this small vocabulary of 16: outside it they are refused).
         json mm = {{"model_type", "gemma3"}, {"text_config", gemma_config()}, {"tie_word_embeddings", false},
-                   {"vision_config", {{"model_type", "siglip_vision_model"}}}, {"eos_token_id", json::array({1, 106})}};
+                   {"vision_config", {{"model_type", "siglip_vision_model"}}}, {"eos_token_id", json::array({1, 10})}};
         auto m = ps::parse_hf_config(mm, "x");
         QCOMPARE(m.model_type, std::string("gemma3"));
         QVERIFY(!m.tie_word_embeddings);
         QCOMPARE(m.num_layers, int64_t(3));
-        QCOMPARE(m.eos_token_ids, (std::vector<int64_t>{1, 106}));
+        QCOMPARE(m.eos_token_ids, (std::vector<int64_t>{1, 10}));
         QCOMPARE(ps::make_hf_config(m, "bfloat16", mm)["model_type"].get<std::string>(), std::string("gemma3_text"));
         QVERIFY(!ps::make_hf_config(m, "bfloat16", mm).contains("vision_config"));
     }

@@ -6,6 +6,7 @@
 #include <QComboBox>
 #include <QDomDocument>
 #include <QFile>
+#include <QLabel>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -19,6 +20,7 @@
 
 #include "ui/compare/compare_view.h"
 #include "ui/compare/config_diff.h"
+#include "ui/runs/runs_model.h"
 #include "core/store/run_store.h"
 
 using nlohmann::json;
@@ -83,6 +85,7 @@ private slots:
     void configTableShowsDifferences();
     void summaryOfLoss();
     void exports();
+    void userTextIsPlain();
 
 private:
     std::unique_ptr<QTemporaryDir> dir_;
@@ -314,6 +317,41 @@ void TestCompare::exports() {
         view_->setAlignment(CompareView::Alignment::ByFraction);
         QVERIFY(view_->exportPng(QString(path).replace(".png", "-export.png"), 1200, 900));
     }
+}
+
+// Issue #17, item 5: a run named like HTML shows its name, not a bold word and a broken image;
+// notes and errors in the Runs tooltips are escaped, not rendered.
+void TestCompare::userTextIsPlain() {
+    const std::string html = "<img src=x><b>bold</b>";
+    const int64_t c = addRun(*store_, html, 0.2, 5, false, 1.0);
+    view_->setRuns(store_, {a_, c});
+    QLabel* header = nullptr;
+    for (QLabel* l : view_->findChildren<QLabel*>())
+        if (l->text().startsWith(QStringLiteral("Comparing"))) header = l;
+    QVERIFY(header);
+    QVERIFY2(header->text().contains(QString::fromStdString(html)), qPrintable(header->text()));
+    QCOMPARE(header->textFormat(), Qt::PlainText);
+
+    ps::ui::RunsModel model;
+    ps::StoredRun run;
+    run.id = 7;
+    run.name = html;
+    run.notes = "<img src=x> see <a href=\"http://x\">this</a>";
+    run.error = "<b>boom</b>";
+    run.status = ps::RunStatus::Failed;
+    model.setRuns({run});
+    const QString notes = model.data(model.index(0, ps::ui::RunsModel::NameColumn), Qt::ToolTipRole).toString();
+    QVERIFY2(notes.contains(QStringLiteral("&lt;img src=x&gt;")) && notes.contains(QStringLiteral("&lt;a href=")),
+             qPrintable(notes));
+    QVERIFY2(!notes.contains(QStringLiteral("<img")) && !notes.contains(QStringLiteral("<a ")), qPrintable(notes));
+    int statusColumn = -1;
+    for (int col = 0; col < model.columnCount(); ++col)
+        if (model.headerData(col, Qt::Horizontal, Qt::DisplayRole).toString() == QStringLiteral("Status")) statusColumn = col;
+    QVERIFY(statusColumn >= 0);
+    const QString error = model.data(model.index(0, statusColumn), Qt::ToolTipRole).toString();
+    QVERIFY2(error.contains(QStringLiteral("&lt;b&gt;boom&lt;/b&gt;")) && !error.contains(QStringLiteral("<b>")),
+             qPrintable(error));
+    QCOMPARE(model.data(model.index(0, ps::ui::RunsModel::NameColumn), Qt::DisplayRole).toString(), QString::fromStdString(html));
 }
 
 QTEST_MAIN(TestCompare)
