@@ -11,6 +11,7 @@
 #include <iostream>
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/common/errors.h"
@@ -28,6 +29,7 @@
 #include "core/diagnose/remedies.h"
 #include "core/engine/run_thread.h"
 #include "core/engine/runtime_info.h"
+#include "core/engine/save_dir.h"
 #include "core/model/memory_estimate.h"
 #include "core/model/text_generator.h"
 #include "progress_printer.h"
@@ -53,6 +55,15 @@ std::string fmt(double v, const char* f = "%.4f") {
     return b;
 }
 
+// "Run 3 'x' was interrupted at step 37: its process 1234 on host h is gone." (user text escaped)
+std::string interrupted_note(const StoredRun& r) {
+    std::string note = "Run " + std::to_string(r.id) + " '" + printable(r.name) + "' was interrupted at step " +
+                       std::to_string(std::max<int64_t>(r.last_step, 0)) + ": ";
+    if (!r.owner.recorded()) return note + "it was left running by a PrefStudio that recorded no owner.";
+    return note + "its process " + std::to_string(r.owner.pid) + " on " + printable(r.owner.host) +
+           " is gone (killed, or its machine stopped).";
+}
+
 double metric(const nlohmann::json& m, const char* key) {
     auto it = m.find(key);
     return it != m.end() && it->is_number() ? it->get<double>() : NAN;
@@ -67,7 +78,13 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     auto store = std::make_shared<RunStore>(db_or_default(db_path));
     auto store_sink = std::make_shared<StoreSink>(store);
     ProgressPrinter printer(stderr);
-    std::vector<RunSink*> sinks{store_sink.get(), &printer};
+    // The run's own last word, also when the store could not keep it.
+    struct FinishCapture : RunSink {
+        std::string error;
+        void on_metrics(const StepMetrics&) override {}
+        void on_finish(RunStatus, const nlohmann::json&, const std::string& e) override { error = e; }
+    } finish;
+    std::vector<RunSink*> sinks{store_sink.get(), &printer, &finish};
 
     RunControl control;
     g_control = &control;
@@ -77,20 +94,32 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     std::signal(SIGINT, previous);
     g_control = nullptr;
 
-    auto run = store->find_run(store_sink->run_id());
-    if (!store_sink->last_error().empty())
-        std::fprintf(stderr, "warning: the run store reported: %s\n", store_sink->last_error().c_str());
+    std::optional<StoredRun> run;
+    try {
+        if (store_sink->run_id() > 0) run = store->find_run(store_sink->run_id());
+    } catch (const StoreError&) {
+        // reported below through the sink's error
+    }
     if (run) {
         const auto& m = run->final_metrics;
         std::printf("run %lld '%s' %s in %s; stored in %s\n", static_cast<long long>(run->id), printable(run->name).c_str(),
                     to_string(status), format_duration(run->duration_s).c_str(), store->path().c_str());
-        if (status != RunStatus::Failed)
+        if (status == RunStatus::Completed)
             std::printf("  rewards/chosen %s  rewards/rejected %s  rewards/margins %s  eval/rewards/accuracies %s\n",
                         fmt(metric(m, "rewards/chosen")).c_str(), fmt(metric(m, "rewards/rejected")).c_str(),
                         fmt(metric(m, "rewards/margins")).c_str(), fmt(metric(m, "eval/rewards/accuracies"), "%.3f").c_str());
-        else
-            std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", printable(run->error).c_str());
     }
+    if (status == RunStatus::Failed)
+        std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", printable(finish.error).c_str());
+    if (!store_sink->all_stored()) {
+        // Nothing is reported completed that the store does not hold.
+        std::fprintf(stderr, "prefstudio-cli: the run store '%s' does not hold the whole run: %s\n",
+                     printable(store->path()).c_str(), printable(store_sink->last_error()).c_str());
+        return 1;
+    }
+    if (!store_sink->last_error().empty())
+        std::fprintf(stderr, "warning: the run store failed for a moment (everything was stored at a retry): %s\n",
+                     printable(store_sink->last_error()).c_str());
     return status == RunStatus::Completed ? 0 : 1;
 }
 
@@ -99,6 +128,7 @@ int dry_run_command(const std::string& config_path, const std::vector<std::strin
     const RunConfig config = RunConfig::from_json(read_config_json(config_path, overrides));
     const std::string device = resolve_device_name(config.train.device);
     check_dtype_for_device(config.model.dtype, device);  // "Fits" only for what can run
+    check_save_dir(config);
     const MemoryEstimate e = estimate_training_memory(config);
     const int64_t available = device_available_bytes(device);
     if (json) {
@@ -141,7 +171,14 @@ int eval_command(const std::string& config_path, const std::vector<std::string>&
 }
 
 int runs_command(const std::string& db_path, bool json) {
-    RunStore store(db_or_default(db_path));
+    const std::string path = db_or_default(db_path);
+    std::error_code missing;
+    if (!std::filesystem::exists(path, missing)) {
+        if (json) std::cout << "[]\n";
+        else std::printf("No runs in %s yet. Start one with `prefstudio-cli run experiments/demo-dpo.json`.\n", path.c_str());
+        return 0;
+    }
+    RunStore store(path, RunStore::Access::ReadOnly);
     auto runs = store.list_runs();
     if (json) {
         nlohmann::json out = nlohmann::json::array();
@@ -150,7 +187,9 @@ int runs_command(const std::string& db_path, bool json) {
                            {"dataset", r.dataset}, {"device", r.device}, {"status", to_string(r.status)},
                            {"created_at", r.created_at}, {"duration_s", r.duration_s}, {"error", r.error},
                            {"final_metrics", r.final_metrics}, {"source_format", r.source_format},
-                           {"source_path", r.source_path}});
+                           {"source_path", r.source_path},
+                           {"last_step", r.status == RunStatus::Interrupted ? nlohmann::json(r.last_step) : nlohmann::json(nullptr)},
+                           {"owner", {{"host", r.owner.host}, {"pid", r.owner.pid}}}});
         std::cout << out.dump(2) << "\n";
         return 0;
     }
@@ -159,25 +198,27 @@ int runs_command(const std::string& db_path, bool json) {
                     store.path().c_str());
         return 0;
     }
-    std::printf("%-4s %-20s %-6s %-10s %-20s %8s %9s %9s %8s %8s\n", "id", "name", "algo", "status", "created (UTC)",
+    std::printf("%-4s %-20s %-6s %-11s %-20s %8s %9s %9s %8s %8s\n", "id", "name", "algo", "status", "created (UTC)",
                 "duration", "chosen", "rejected", "margin", "eval acc");
     for (const auto& r : runs) {
         // Names are user text: a terminal must not run their escape codes.
         const auto& m = r.final_metrics;
         std::string created = r.created_at.substr(0, 19);
         for (auto& ch : created) if (ch == 'T') ch = ' ';
-        std::printf("%-4lld %-20.20s %-6s %-10s %-20s %8s %9s %9s %8s %8s\n", static_cast<long long>(r.id),
+        std::printf("%-4lld %-20.20s %-6s %-11s %-20s %8s %9s %9s %8s %8s\n", static_cast<long long>(r.id),
                     printable(r.name).c_str(), printable(r.algorithm).c_str(), to_string(r.status), printable(created).c_str(),
                     format_duration(r.duration_s).c_str(), fmt(metric(m, "rewards/chosen")).c_str(),
                     fmt(metric(m, "rewards/rejected")).c_str(), fmt(metric(m, "rewards/margins")).c_str(),
                     fmt(metric(m, "eval/rewards/accuracies"), "%.3f").c_str());
     }
+    for (const auto& r : runs)
+        if (r.status == RunStatus::Interrupted) std::printf("%s\n", interrupted_note(r).c_str());
     return 0;
 }
 
 int export_command(const std::string& db_path, const std::string& run_text, const std::string& format,
                    const std::string& out_path) {
-    RunStore store(db_or_default(db_path));
+    RunStore store(db_or_default(db_path), RunStore::Access::ReadOnly);
     StoredRun run = store.resolve_run(run_text);
     auto series = store.load_metrics(run.id);
     std::ofstream file;
@@ -226,7 +267,7 @@ int export_command(const std::string& db_path, const std::string& run_text, cons
 }
 
 int diagnose_command(const std::string& db_path, const std::string& run_text, bool json, int top) {
-    RunStore store(db_or_default(db_path));
+    RunStore store(db_or_default(db_path), RunStore::Access::ReadOnly);
     const RunRecord record = load_run_record(store, store.resolve_run(run_text).id);
     const StoredRun& run = record.run;
     const PairTrackingReport& pairs = record.pairs;
@@ -237,8 +278,10 @@ int diagnose_command(const std::string& db_path, const std::string& run_text, bo
         std::cout << d.dump(2) << "\n";
         return 0;
     }
+    std::string status = to_string(run.status);
+    if (run.status == RunStatus::Interrupted) status += " at step " + std::to_string(std::max<int64_t>(run.last_step, 0));
     std::printf("run %lld '%s' (%s, %s): %s\n", static_cast<long long>(run.id), printable(run.name).c_str(), printable(run.algorithm).c_str(),
-                to_string(run.status), d.value("verdict", std::string()).c_str());
+                status.c_str(), d.value("verdict", std::string()).c_str());
     for (const auto& r : d["regimes"]) {
         std::printf("  steps %5lld-%-5lld %-18s", r["start_step"].get<long long>(), r["end_step"].get<long long>(),
                     r["regime"].get<std::string>().c_str());

@@ -27,7 +27,7 @@ RunConfig export_source(const std::string& source, const std::string& db_path) {
     const std::string db = db_path.empty() ? RunStore::default_path() : db_path;
     if (!fs::exists(db, ec))
         throw Error("'" + source + "' is neither a config file nor a stored run (there is no run store at " + db + ")");
-    RunStore store(db);
+    RunStore store(db, RunStore::Access::ReadOnly);
     return stored_run_config(store.resolve_run(source));
 }
 

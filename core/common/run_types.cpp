@@ -27,13 +27,14 @@ const char* to_string(RunStatus s) {
         case RunStatus::Completed: return "completed";
         case RunStatus::Stopped: return "stopped";
         case RunStatus::Failed: return "failed";
+        case RunStatus::Interrupted: return "interrupted";
     }
     return "unknown";
 }
 
 RunStatus run_status_from_string(const std::string& s) {
     for (RunStatus v : {RunStatus::Created, RunStatus::Running, RunStatus::Paused,
-                        RunStatus::Completed, RunStatus::Stopped, RunStatus::Failed})
+                        RunStatus::Completed, RunStatus::Stopped, RunStatus::Failed, RunStatus::Interrupted})
         if (s == to_string(v)) return v;
     throw Error("unknown run status '" + s + "'");
 }

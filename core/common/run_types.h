@@ -10,7 +10,9 @@
 
 namespace ps {
 
-enum class RunStatus { Created, Running, Paused, Completed, Stopped, Failed };
+// Interrupted is never written: the store reports a created, running or paused run whose
+// owning process is gone so (core/store/run_owner.h).
+enum class RunStatus { Created, Running, Paused, Completed, Stopped, Failed, Interrupted };
 const char* to_string(RunStatus s);
 RunStatus run_status_from_string(const std::string& s);  // throws ps::Error on unknown text
 

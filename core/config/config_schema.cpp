@@ -655,7 +655,8 @@ std::vector<FieldSpec> build_schema() {
                               "`~/.cache/prefstudio/reference-logps/` (or `$XDG_CACHE_HOME`, "
                               "`$PREFSTUDIO_CACHE_DIR`) under a key of model, seed, SFT settings, data contents, "
                               "lengths and thread count, so a later run with the same reference (another beta or "
-                              "algorithm) skips the pass; `on_the_fly`: a reference forward every step")
+                              "algorithm) skips the pass (each file carries a checksum: a damaged one is "
+                              "computed again, with a warning); `on_the_fly`: a reference forward every step")
                           .member(PS_MEMBER(ReferenceMode, c.train.reference_logps));
         // Only the algorithms with a reference model read it (the algorithm table says which).
         for (Algorithm a : kAlgorithms)
@@ -688,6 +689,12 @@ std::vector<FieldSpec> build_schema() {
                         "must be a directory path or null");
             })
             .member(PS_MEMBER(std::optional<std::string>, c.train.save_dir)));
+    add(Row("train.overwrite_save_dir", T::Flag, "Overwrite save folder")
+            .help("Let train.save_dir write over a non-empty folder that no PrefStudio run wrote")
+            .reference("lets `train.save_dir` write over the model files of a non-empty folder that no PrefStudio run "
+                       "wrote (a run marks its folder with `prefstudio-run.json`; a folder a run wrote is written "
+                       "again without this). The folder of `model.source` is refused either way")
+            .member(PS_MEMBER(bool, c.train.overwrite_save_dir)));
     add(Row("train.track_pairs", T::Integer, "Tracked pairs")
             .at_least(0, "must be 0 (no per-pair tracking) or a pair count up to 4096")
             .below(4096, false)

@@ -80,6 +80,9 @@ struct TrainConfig {
     // Where the trained policy is written at the end of a completed run, as a directory
     // transformers loads (config.json, model.safetensors, tokenizer files); null = not saved.
     std::optional<std::string> save_dir;
+    // A non-empty save_dir that no PrefStudio run wrote is refused unless this is set
+    // (core/engine/save_dir.h).
+    bool overwrite_save_dir = false;
     // Per-pair tracking: this many eval pairs (a fixed, seeded subset; all when fewer) have
     // their policy log-probs recorded at step 0 and at every eval, and their CHES similarity
     // computed from the reference model before training. 0 turns tracking off.

@@ -14,7 +14,9 @@ namespace fs = std::filesystem;
 namespace ps {
 namespace {
 
-constexpr char kMagic[8] = {'P', 'S', 'R', 'E', 'F', 'L', 'P', '1'};
+// Format 2: magic, the two sizes, the four float arrays, then the FNV-1a hash of sizes and
+// arrays (format 1 had no hash; its files read as invalid and are computed again).
+constexpr char kMagic[8] = {'P', 'S', 'R', 'E', 'F', 'L', 'P', '2'};
 
 uint64_t fnv1a(const char* data, size_t n, uint64_t h = 1469598103934665603ULL) {
     for (size_t i = 0; i < n; ++i) {
@@ -87,20 +89,29 @@ std::string reference_cache_key(const RunConfig& c, int threads, int64_t sft_ste
     return hex;
 }
 
-bool load_reference_logps(const std::string& key, size_t n_train, size_t n_eval, ReferenceLogps& out) {
+ReferenceCacheRead load_reference_logps(const std::string& key, size_t n_train, size_t n_eval, ReferenceLogps& out) {
     std::ifstream in(path_of(key), std::ios::binary);
-    if (!in) return false;
+    if (!in) return ReferenceCacheRead::Missing;
     char magic[8];
     uint64_t sizes[2];
-    if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return false;
-    if (!in.read(reinterpret_cast<char*>(sizes), sizeof sizes)) return false;
-    if (sizes[0] != n_train || sizes[1] != n_eval) return false;
+    if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return ReferenceCacheRead::Invalid;
+    if (!in.read(reinterpret_cast<char*>(sizes), sizeof sizes)) return ReferenceCacheRead::Invalid;
+    if (sizes[0] != n_train || sizes[1] != n_eval) return ReferenceCacheRead::Invalid;
+    uint64_t h = fnv1a(reinterpret_cast<const char*>(sizes), sizeof sizes);
     auto read = [&](std::vector<float>& v, size_t n) {
         v.resize(n);
-        return static_cast<bool>(in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float))));
+        const auto bytes = static_cast<std::streamsize>(n * sizeof(float));
+        if (!in.read(reinterpret_cast<char*>(v.data()), bytes)) return false;
+        h = fnv1a(reinterpret_cast<const char*>(v.data()), static_cast<size_t>(bytes), h);
+        return true;
     };
-    return read(out.train_chosen, n_train) && read(out.train_rejected, n_train) && read(out.eval_chosen, n_eval) &&
-           read(out.eval_rejected, n_eval);
+    if (!(read(out.train_chosen, n_train) && read(out.train_rejected, n_train) && read(out.eval_chosen, n_eval) &&
+          read(out.eval_rejected, n_eval)))
+        return ReferenceCacheRead::Invalid;
+    uint64_t stored = 0;
+    if (!in.read(reinterpret_cast<char*>(&stored), sizeof stored) || stored != h || in.peek() != EOF)
+        return ReferenceCacheRead::Invalid;  // damaged, truncated or grown: never trained on
+    return ReferenceCacheRead::Loaded;
 }
 
 std::string save_reference_logps(const std::string& key, const ReferenceLogps& r) {
@@ -113,8 +124,13 @@ std::string save_reference_logps(const std::string& key, const ReferenceLogps& r
         const uint64_t sizes[2] = {r.train_chosen.size(), r.eval_chosen.size()};
         out.write(kMagic, 8);
         out.write(reinterpret_cast<const char*>(sizes), sizeof sizes);
-        for (const auto* v : {&r.train_chosen, &r.train_rejected, &r.eval_chosen, &r.eval_rejected})
-            out.write(reinterpret_cast<const char*>(v->data()), static_cast<std::streamsize>(v->size() * sizeof(float)));
+        uint64_t h = fnv1a(reinterpret_cast<const char*>(sizes), sizeof sizes);
+        for (const auto* v : {&r.train_chosen, &r.train_rejected, &r.eval_chosen, &r.eval_rejected}) {
+            const size_t bytes = v->size() * sizeof(float);
+            out.write(reinterpret_cast<const char*>(v->data()), static_cast<std::streamsize>(bytes));
+            h = fnv1a(reinterpret_cast<const char*>(v->data()), bytes, h);
+        }
+        out.write(reinterpret_cast<const char*>(&h), sizeof h);
         if (!out) return "cannot write " + tmp;
     }
     fs::rename(tmp, path, ec);

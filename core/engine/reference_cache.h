@@ -24,9 +24,11 @@ std::string reference_cache_dir();
 // skips the warm-up, so its reference is the untrained model whatever sft.steps says).
 std::string reference_cache_key(const RunConfig& config, int threads, int64_t sft_steps_done);
 
-// Reads the cache file of `key`; false when missing, unreadable or of other sizes (then the
-// caller computes the log-probs). Never throws.
-bool load_reference_logps(const std::string& key, size_t n_train, size_t n_eval, ReferenceLogps& out);
+// Reads the cache file of `key`. Invalid: unreadable, of other sizes, of an older format, or
+// failing its checksum (a damaged file is never trained on); the caller then computes the
+// log-probs and writes the file again. Never throws.
+enum class ReferenceCacheRead { Loaded, Missing, Invalid };
+ReferenceCacheRead load_reference_logps(const std::string& key, size_t n_train, size_t n_eval, ReferenceLogps& out);
 
 // Writes atomically (temporary file + rename). Returns an empty string on success, else the
 // reason; a failed write never fails the run.

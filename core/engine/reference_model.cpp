@@ -82,7 +82,8 @@ void ReferenceModel::prepare() {
     const size_t groups = data.train_size() + data.eval_size();
     const std::string key = reference_cache_key(config_, setup_.threads, stream_.sft_step);
     ReferenceLogps file;
-    if (load_reference_logps(key, data.train_size(), data.eval_size(), file)) {
+    const ReferenceCacheRead read = load_reference_logps(key, data.train_size(), data.eval_size(), file);
+    if (read == ReferenceCacheRead::Loaded) {
         train_ = from_file(data.train, file.train_chosen, file.train_rejected);
         eval_ = from_file(data.eval, file.eval_chosen, file.eval_rejected);
         stream_.event("info", "Reference log-probs of " + std::to_string(groups) +
@@ -93,6 +94,10 @@ void ReferenceModel::prepare() {
     }
     compute(Split::Train);
     compute(Split::Eval);
+    if (read == ReferenceCacheRead::Invalid)
+        stream_.event("warning", "The reference cache file " + reference_cache_dir() + "/" + key +
+                                     ".bin was damaged or of another format (its checksum or sizes did not match); "
+                                     "the reference log-probs were computed again and the file replaced.");
     to_file(data.train, train_, file.train_chosen, file.train_rejected);
     to_file(data.eval, eval_, file.eval_chosen, file.eval_rejected);
     const std::string failed = save_reference_logps(key, file);

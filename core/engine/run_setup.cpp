@@ -1,5 +1,7 @@
 #include "core/engine/run_setup.h"
 
+#include "core/engine/save_dir.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <thread>
@@ -108,6 +110,7 @@ void setup_run(const RunConfig& c, const nlohmann::json& config_json, RunStream&
     stream.progress("prepare");
     s.device = resolve_device(c.train.device);
     check_dtype_on_device(c.model.dtype, s.device);  // before the data and model, not after the warm-up
+    check_save_dir(c);  // before training: a run must not end by overwriting what it did not write
     const int hw = static_cast<int>(std::thread::hardware_concurrency());
     s.threads = c.train.threads > 0 ? c.train.threads : std::max(1, hw - 1);
     torch::set_num_threads(s.threads);
@@ -136,7 +139,7 @@ void setup_run(const RunConfig& c, const nlohmann::json& config_json, RunStream&
 
     s.started = true;
     const RunInfo info = run_info(c, config_json, s, s.device.str());
-    for (auto* sink : stream.sinks()) sink->on_start(info);
+    stream.start(info);
     log_data(c, s.data, stream);
     log_model(c, s, stream);
 }

@@ -2,6 +2,8 @@
 
 #include "core/engine/run_thread.h"
 
+#include <exception>
+
 namespace ps {
 
 RunStream::RunStream(const std::vector<RunSink*>& sinks, RunControl& control, int64_t total_steps)
@@ -61,8 +63,26 @@ void RunStream::finish(RunStatus status, const std::string& error) {
     p.eta_s = 0;
     p.memory_bytes = process_resident_bytes();
     p.memory_kind = "process RSS";
-    for (auto* s : sinks_) s->on_progress(p);
-    for (auto* s : sinks_) s->on_finish(status, final_metrics, error);
+    for (auto* s : sinks_) {
+        try {
+            s->on_progress(p);
+            s->on_finish(status, final_metrics, error);
+        } catch (const std::exception&) {
+            // A sink that cannot record the end keeps its own error (StoreSink::last_error).
+        }
+    }
+}
+
+void RunStream::start(const RunInfo& info) {
+    std::exception_ptr first;
+    for (auto* s : sinks_) {
+        try {
+            s->on_start(info);
+        } catch (...) {
+            if (!first) first = std::current_exception();
+        }
+    }
+    if (first) std::rethrow_exception(first);
 }
 
 void RunStream::check_control() {

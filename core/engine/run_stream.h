@@ -33,6 +33,10 @@ public:
     void progress(const std::string& phase, double tokens_per_second = 0, double loss = 0, double reward_chosen = 0,
                   double reward_rejected = 0);
     // The final progress report ("done"), then on_finish.
+    // Every sink sees the start even when one throws (the run store cannot add the run); the
+    // first error is rethrown afterwards, so the run fails before it trains.
+    void start(const RunInfo& info);
+    // The last call to the sinks: one that throws does not keep the others from the end.
     void finish(RunStatus status, const std::string& error);
     // Blocks while paused; throws StopRequested when the user stopped the run.
     void check_control();

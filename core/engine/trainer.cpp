@@ -12,6 +12,7 @@
 #include "core/engine/run_setup.h"
 #include "core/engine/run_stream.h"
 #include "core/engine/run_thread.h"
+#include "core/engine/save_dir.h"
 #include "core/engine/train_loop.h"
 #include "core/model/lora.h"
 #include "core/model/model_io.h"
@@ -81,7 +82,11 @@ public:
             // Sinks have not seen the run yet (it failed while preparing): introduce it first so
             // the failure is stored like any other run.
             const RunInfo info = run_info(c_, config_json_, setup_, "unknown");
-            for (auto* s : stream_.sinks()) s->on_start(info);
+            try {
+                stream_.start(info);
+            } catch (const std::exception&) {
+                // The store cannot add the run either; the failure is still reported to the caller.
+            }
         }
         if (status == RunStatus::Failed) stream_.event("error", error);
         if (status == RunStatus::Stopped)
@@ -167,6 +172,7 @@ private:
         }
         const LoadedModel& loaded = setup_.loaded;
         save_hf_model(setup_.policy, *c_.train.save_dir, save_options_for(loaded));
+        write_save_marker(*c_.train.save_dir, c_);
         stream_.event("info", "Saved the trained model to " + *c_.train.save_dir + " (config.json, model.safetensors" +
                                   (loaded.dir.empty() ? "" : ", tokenizer files") + ").",
                       {{"save_dir", *c_.train.save_dir}});
@@ -186,6 +192,7 @@ private:
             base = fs::absolute(dir).lexically_normal().string();
         }
         save_lora_adapter(setup_.policy, *c_.model.lora, dir, base, loaded.dir);
+        write_save_marker(dir, c_);
         stream_.event("info", "Saved the LoRA adapter to " + dir + " (adapter_config.json, adapter_model.safetensors" +
                                   (setup_.base_merged ? ", and the base it belongs to, merged: config.json, model.safetensors" : "") +
                                   (loaded.dir.empty() ? "" : ", tokenizer files") + ").",

@@ -378,6 +378,7 @@ void map_common_training(Mapper& m, const RunConfig& c, bool eval_data) {
     m.none("train.threads", "CPU threads of our engine");
     m.none("train.track_pairs", "per-pair tracking is PrefStudio's; imported runs show no tracked pairs");
     m.none("train.answer_check", "the answer check is PrefStudio's; imported runs have no eval/answers metrics");
+    m.none("train.overwrite_save_dir", "PrefStudio's guard of train.save_dir; the trainers write into output_dir as it is");
     m.fixed("logging_steps", 1);
     m.fixed("report_to", json::array({"tensorboard"}));
     // Our bfloat16/float16 keep float32 master weights: mixed precision there.

@@ -105,11 +105,14 @@ std::vector<int64_t> token_id_list(const json& v) {
 }
 
 // bos/eos/pad token ids (an integer or a list) must name rows of the embedding: [0, vocab_size).
+// A negative pad_token_id is "none" in some published configs (-1): the pad id is not read here.
 void check_token_ids(const json& j, const Reader& r, const std::string& prefix, int64_t vocab_size) {
     if (!j.is_object()) return;
     for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
         if (!j.contains(key) || j.at(key).is_null()) continue;
         const json& v = j.at(key);
+        if (std::string(key) == "pad_token_id" && v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)
+            continue;
         const std::vector<json> ids = v.is_array() ? std::vector<json>(v.begin(), v.end()) : std::vector<json>{v};
         for (const json& id : ids)
             if (!id.is_number_integer() || (id.is_number_unsigned() ? id.get<uint64_t>() >= static_cast<uint64_t>(vocab_size)

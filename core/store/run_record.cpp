@@ -204,6 +204,7 @@ std::vector<RunEvent> RunRecord::timeline_events() const {
 nlohmann::json RunRecord::to_json() const {
     nlohmann::json d = diagnosis;
     d["run"] = {{"id", run.id}, {"name", run.name}, {"algorithm", run.algorithm}, {"status", to_string(run.status)}};
+    if (run.status == RunStatus::Interrupted) d["run"]["last_step"] = run.last_step;
     nlohmann::json list = nlohmann::json::array();
     for (const Remedy& rm : remedies) list.push_back(remedy_json(rm));
     d["remedies"] = {{"regime", dominant_problem ? nlohmann::json(to_string(*dominant_problem)) : nlohmann::json(nullptr)},

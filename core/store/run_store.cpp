@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <limits>
@@ -106,9 +107,19 @@ ALTER TABLE runs ADD COLUMN source_path   TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS runs_by_source ON runs(source_path);
 )sql";
 
+// Added by schema version 4: the run's owner (core/store/run_owner.h), so that a run whose
+// process was killed reads as interrupted. Runs of an older store have none (pid 0).
+constexpr const char* kSchemaV4Sql = R"sql(
+ALTER TABLE runs ADD COLUMN owner_host    TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN owner_pid     INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN owner_start   TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN heartbeat_at  REAL NOT NULL DEFAULT 0;
+)sql";
+
 constexpr const char* kRunColumns =
     "id, name, algorithm, model, dataset, device, status, created_at, duration_s, error, tags, "
-    "notes, config_json, resolved_config_json, final_metrics_json, source_format, source_path";
+    "notes, config_json, resolved_config_json, final_metrics_json, source_format, source_path, "
+    "owner_host, owner_pid, owner_start, heartbeat_at";
 
 // The statements, each kept prepared for the life of the connection (keyed by address).
 constexpr const char* kSqlMetaTableExists =
@@ -120,17 +131,25 @@ constexpr const char* kSqlSetSchemaVersion =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?1)";
 constexpr const char* kSqlInsertRun =
     "INSERT INTO runs(name, algorithm, model, dataset, device, status, created_at, "
-    "config_json, resolved_config_json, source_format, source_path) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "config_json, resolved_config_json, source_format, source_path, owner_host, owner_pid, owner_start, "
+    "heartbeat_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 // An imported run imported again: the same row with the new identity, as if just created.
 constexpr const char* kSqlReuseRun =
     "UPDATE runs SET name = ?2, algorithm = ?3, model = ?4, dataset = ?5, device = ?6, status = ?7, "
     "created_at = ?8, config_json = ?9, resolved_config_json = ?10, source_format = ?11, duration_s = 0, "
-    "error = '', final_metrics_json = '{}' WHERE id = ?1";
+    "error = '', final_metrics_json = '{}', owner_host = ?12, owner_pid = ?13, owner_start = ?14, "
+    "heartbeat_at = ?15 WHERE id = ?1";
 constexpr const char* kSqlRunBySource =
     "SELECT id FROM runs WHERE source_path = ?1 AND source_path != '' ORDER BY id DESC LIMIT 1";
 constexpr const char* kSqlRunExists = "SELECT 1 FROM runs WHERE id = ?1";
 constexpr const char* kSqlSetStatus = "UPDATE runs SET status = ?2 WHERE id = ?1";
+constexpr const char* kSqlHeartbeat = "UPDATE runs SET heartbeat_at = ?2 WHERE id = ?1";
+constexpr const char* kSqlClaimRun =
+    "UPDATE runs SET owner_host = ?2, owner_pid = ?3, owner_start = ?4, heartbeat_at = ?5 WHERE id = ?1";
+// The last preference step an interrupted run stored (SFT warm-up steps count apart).
+constexpr const char* kSqlLastStep =
+    "SELECT max(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key_id "
+    "WHERE m.run_id = ?1 AND k.name NOT LIKE 'sft/%'";
 constexpr const char* kSqlFinishRun =
     "UPDATE runs SET status = ?2, final_metrics_json = ?3, error = ?4, duration_s = ?5 "
     "WHERE id = ?1";
@@ -384,6 +403,7 @@ struct RunStore::Detail {
         if (version < 1) exec(kSchemaSql, "cannot create the tables of");
         if (version < 2) exec(kSchemaV2Sql, "cannot add the per-pair tracking tables to");
         if (version < 3) exec(kSchemaV3Sql, "cannot add the imported runs' source to");
+        if (version < 4) exec(kSchemaV4Sql, "cannot add the runs' owners to");
         Stmt set(*this, kSqlSetSchemaVersion, "cannot create the tables of");
         set.bind(1, std::to_string(RunStore::kSchemaVersion)).run();
         tx.commit();
@@ -422,6 +442,19 @@ struct RunStore::Detail {
         r.final_metrics = from_json_text(column_text(s, 14), nlohmann::json::object());
         r.source_format = column_text(s, 15);
         r.source_path = column_text(s, 16);
+        r.owner.host = column_text(s, 17);
+        r.owner.pid = sqlite3_column_int64(s, 18);
+        r.owner.process_start = column_text(s, 19);
+        r.owner.heartbeat_at = sqlite3_column_double(s, 20);
+        // Never written: a run left created, running or paused by a process that is gone.
+        const bool unfinished = r.status == RunStatus::Created || r.status == RunStatus::Running ||
+                                r.status == RunStatus::Paused;
+        if (unfinished && !run_owner_alive(r.owner, unix_now())) {
+            r.status = RunStatus::Interrupted;
+            Stmt last(*this, kSqlLastStep, "cannot read the last step of run " + std::to_string(r.id) + " from");
+            last.bind(1, r.id);
+            r.last_step = last.step() ? sqlite3_column_int64(last.get(), 0) : 0;
+        }
         return r;
     }
 
@@ -437,6 +470,7 @@ struct RunStore::Detail {
     }
 
     int64_t insert_run(const RunInfo& info, const std::string& what) {
+        const RunOwner owner = current_run_owner();
         Stmt s(*this, kSqlInsertRun, what);
         s.bind(1, info.name)
             .bind(2, info.algorithm)
@@ -449,6 +483,10 @@ struct RunStore::Detail {
             .bind(9, to_json_text(info.resolved_config))
             .bind(10, info.source_format)
             .bind(11, info.source_path)
+            .bind(12, owner.host)
+            .bind(13, owner.pid)
+            .bind(14, owner.process_start)
+            .bind_real(15, owner.heartbeat_at)
             .run();
         return sqlite3_last_insert_rowid(db);
     }
@@ -526,44 +564,109 @@ struct RunStore::Detail {
     }
 };
 
-RunStore::RunStore(const std::string& path) : path_(path), detail_(std::make_unique<Detail>()) {
+RunStore::RunStore(const std::string& path, Access access)
+    : path_(path), access_(access), detail_(std::make_unique<Detail>()) {
     detail_->path = path;
     if (path.empty())
         throw StoreError("the run store path is empty; give a file such as '" + default_path() +
                          "'");
+    std::error_code ec;
     if (path != ":memory:") {
-        std::error_code ec;
+        if (fs::is_directory(path, ec))
+            throw StoreError("cannot open run store '" + path + "': it is a folder, not a file");
+        if (access == Access::ReadOnly && !fs::exists(path, ec))
+            throw StoreError("run store '" + path + "' does not exist; nothing has been stored there yet "
+                             "(give the store with --db, or run or import something first)");
         const fs::path parent = fs::path(path).parent_path();
-        if (!parent.empty() && !fs::is_directory(parent, ec)) {
+        if (access == Access::ReadWrite && !parent.empty() && !fs::is_directory(parent, ec)) {
             fs::create_directories(parent, ec);
             if (ec)
                 throw StoreError("cannot create the folder '" + parent.string() +
                                  "' for run store '" + path + "': " + ec.message());
         }
-        if (fs::is_directory(path, ec))
-            throw StoreError("cannot open run store '" + path + "': it is a folder, not a file");
     }
+    if (access == Access::ReadWrite) {
+        open(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, path);
+        return;
+    }
+    int version = -1;
+    try {
+        open(SQLITE_OPEN_READONLY, path);
+        version = detail_->schema_version();
+    } catch (const StoreError&) {
+        // WAL needs its -shm beside the file; on read-only media it cannot be made. No one can be
+        // writing there, so the file is read as immutable. Other errors (not a database, busy)
+        // stand.
+        const int code = db_ ? (sqlite3_extended_errcode(db_) & 0xff) : SQLITE_CANTOPEN;
+        if (code != SQLITE_CANTOPEN && code != SQLITE_READONLY && code != SQLITE_IOERR) throw;
+        open(SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, immutable_uri(path));
+        version = detail_->schema_version();
+    }
+    detail_->check_not_newer(version);
+    if (version < 0)
+        throw StoreError("'" + path + "' is not a PrefStudio run store (no schema version); choose another file");
+    if (version < kSchemaVersion) {
+        // An older store: upgraded once through a writing connection, then read.
+        try {
+            RunStore upgrade(path, Access::ReadWrite);
+        } catch (const StoreError& e) {
+            throw StoreError("run store '" + path + "' has schema version " + std::to_string(version) +
+                             ", older than this PrefStudio's (" + std::to_string(kSchemaVersion) +
+                             "), and cannot be upgraded here (" + e.what() +
+                             "); open it once where the file is writable");
+        }
+        open(SQLITE_OPEN_READONLY, path);
+    }
+}
 
+void RunStore::open(int flags, const std::string& name) {
+    if (db_) {
+        detail_->finalize_all();
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        detail_->db = nullptr;
+    }
     // NOMUTEX: mutex_ already serialises every call on this connection, and SQLite's own
     // per-call locking cost a quarter of load_metrics' time.
-    const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int rc = sqlite3_open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close_v2(db_);
         db_ = nullptr;
-        throw StoreError("cannot open run store '" + path + "': " + message);
+        throw StoreError("cannot open run store '" + path_ + "': " + message);
     }
     detail_->db = db_;
     try {
-        detail_->open_schema();
+        if (flags & SQLITE_OPEN_READONLY) {
+            sqlite3_extended_result_codes(db_, 1);
+            sqlite3_busy_timeout(db_, 5000);
+        } else {
+            detail_->open_schema();
+        }
     } catch (...) {
         detail_->finalize_all();
         sqlite3_close_v2(db_);
         db_ = nullptr;
+        detail_->db = nullptr;
         throw;
     }
+}
+
+std::string RunStore::immutable_uri(const std::string& path) {
+    // RFC 3986 percent-encoding of what a file: URI's path may not hold as is.
+    std::string uri = "file:";
+    const std::string absolute = fs::absolute(path).string();
+    static const char* hex = "0123456789ABCDEF";
+    for (unsigned char c : absolute) {
+        if (std::isalnum(c) || std::strchr("/-._~", c)) {
+            uri += static_cast<char>(c);
+        } else {
+            uri += '%';
+            uri += hex[c >> 4];
+            uri += hex[c & 15];
+        }
+    }
+    return uri + "?immutable=1";
 }
 
 RunStore::~RunStore() {
@@ -611,6 +714,7 @@ int64_t RunStore::create_run(const RunInfo& info) {
                 Detail::Stmt s(d, sql, what);
                 s.bind(1, existing).run();
             }
+            const RunOwner owner = current_run_owner();
             Detail::Stmt s(d, kSqlReuseRun, what);
             s.bind(1, existing)
                 .bind(2, info.name)
@@ -623,6 +727,10 @@ int64_t RunStore::create_run(const RunInfo& info) {
                 .bind(9, to_json_text(info.config))
                 .bind(10, to_json_text(info.resolved_config))
                 .bind(11, info.source_format)
+                .bind(12, owner.host)
+                .bind(13, owner.pid)
+                .bind(14, owner.process_start)
+                .bind_real(15, owner.heartbeat_at)
                 .run();
             tx.commit();
             return existing;
@@ -651,6 +759,23 @@ void RunStore::set_status(int64_t run_id, RunStatus status) {
     const std::string what = "cannot set the status of run " + std::to_string(run_id) + " in";
     Detail::Stmt s(*detail_, kSqlSetStatus, what);
     s.bind(1, run_id).bind(2, std::string(to_string(status))).run();
+    detail_->require_changed(run_id, what);
+}
+
+void RunStore::heartbeat(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string what = "cannot record that run " + std::to_string(run_id) + " is alive in";
+    Detail::Stmt s(*detail_, kSqlHeartbeat, what);
+    s.bind(1, run_id).bind_real(2, unix_now()).run();
+    detail_->require_changed(run_id, what);
+}
+
+void RunStore::claim_run(int64_t run_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string what = "cannot take over run " + std::to_string(run_id) + " in";
+    const RunOwner owner = current_run_owner();
+    Detail::Stmt s(*detail_, kSqlClaimRun, what);
+    s.bind(1, run_id).bind(2, owner.host).bind(3, owner.pid).bind(4, owner.process_start).bind_real(5, owner.heartbeat_at).run();
     detail_->require_changed(run_id, what);
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/run_types.h"
+#include "core/store/run_owner.h"
 
 struct sqlite3;
 
@@ -36,6 +37,10 @@ struct StoredRun {
     std::string source_format;
     std::string source_path;
     bool imported() const { return !source_format.empty(); }
+    // The process that writes it; status reads Interrupted when the run was left unfinished
+    // by an owner that is gone, and last_step is then its last stored preference step.
+    RunOwner owner;
+    int64_t last_step = -1;
 };
 
 // A metric series: step and value columns, in step order.
@@ -49,13 +54,18 @@ struct MetricSeries {
 class RunStore {
 public:
     // 2 added per-pair tracking (tracked_pairs, pair_logps), 3 the source of imported runs
-    // (runs.source_format, runs.source_path); an older store is migrated when it is opened,
-    // keeping its runs.
-    static constexpr int kSchemaVersion = 3;
+    // (runs.source_format, runs.source_path), 4 the runs' owners (runs.owner_host, owner_pid,
+    // owner_start, heartbeat_at); an older store is migrated when it is opened, keeping its runs.
+    static constexpr int kSchemaVersion = 4;
+
+    // ReadOnly: for commands that only read. Nothing is created or written (an older store is
+    // still migrated first, where the file is writable); a store on read-only media opens too.
+    enum class Access { ReadWrite, ReadOnly };
 
     // Opens (creating when missing, with its parent directories) the store at `path`.
-    // Throws StoreError naming the file when it cannot be opened or has a newer schema.
-    explicit RunStore(const std::string& path);
+    // Throws StoreError naming the file when it cannot be opened or has a newer schema;
+    // ReadOnly also when the file does not exist.
+    explicit RunStore(const std::string& path, Access access = Access::ReadWrite);
     ~RunStore();
     RunStore(const RunStore&) = delete;
     RunStore& operator=(const RunStore&) = delete;
@@ -63,6 +73,10 @@ public:
     // $XDG_DATA_HOME/prefstudio/runs.db, or ~/.local/share/prefstudio/runs.db.
     static std::string default_path();
     const std::string& path() const { return path_; }
+    bool read_only() const { return access_ == Access::ReadOnly; }
+    // The SQLite URI that opens `path` read-only and immutable (no locks, no -shm: for a file on
+    // read-only media, where no one can be writing it).
+    static std::string immutable_uri(const std::string& path);
 
     // A new run; or, for an imported run (info.source_path set) whose source is already
     // stored, that run: its points, events and tracked pairs are cleared and its identity
@@ -71,6 +85,10 @@ public:
     // The run imported from this source (the newest when several), if any.
     std::optional<StoredRun> find_run_by_source(const std::string& source_path);
     void set_status(int64_t run_id, RunStatus status);
+    // The owner's sign of life (StoreSink writes it while the run streams), and this process
+    // becoming the run's owner (a resumed run).
+    void heartbeat(int64_t run_id);
+    void claim_run(int64_t run_id);
     // One transaction for the whole batch.
     void append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch);
     void append_events(int64_t run_id, const std::vector<RunEvent>& events);
@@ -98,7 +116,9 @@ private:
     void exec(const char* sql);
     int64_t metric_key_id(const std::string& name);  // caller holds mutex_
 
+    void open(int flags, const std::string& name);
     std::string path_;
+    Access access_ = Access::ReadWrite;
     sqlite3* db_ = nullptr;
     std::mutex mutex_;  // one connection shared by threads; SQLite calls are serialised here
     struct Detail;      // cached prepared statements and metric key ids (run_store.cpp)
@@ -107,12 +127,15 @@ private:
 
 // A RunSink that writes to a RunStore: the run row on start, metrics in batches (one
 // transaction per batch, flushed every `flush_every` steps or half a second), the final
-// status on finish. If the store fails mid-run the error is kept and reported, the run goes on.
+// status on finish. A store that fails for a moment is retried, rows kept; one that cannot add
+// the run (on_start) or fails for 10 s (on_metrics) throws StoreError, which stops the run.
 class StoreSink : public RunSink {
 public:
     // Flushes every `flush_every` steps or `flush_seconds` of the run's wall time (infinity:
     // only by count and explicit flush(), for imported runs whose wall times are the source's).
-    explicit StoreSink(std::shared_ptr<RunStore> store, int flush_every = 50, double flush_seconds = 0.5);
+    // `give_up_seconds`: how long the store may keep failing before the run is stopped.
+    explicit StoreSink(std::shared_ptr<RunStore> store, int flush_every = 50, double flush_seconds = 0.5,
+                       double give_up_seconds = 10);
     ~StoreSink() override;
     void on_start(const RunInfo& info) override;
     void on_metrics(const StepMetrics& metrics) override;
@@ -125,6 +148,8 @@ public:
 
     int64_t run_id() const { return run_id_; }
     const std::string& last_error() const { return last_error_; }
+    // The run, every row it streamed and its end are in the store (after on_finish).
+    bool all_stored() const;
     void flush();
 
 private:
@@ -144,6 +169,7 @@ private:
     bool ensure_run();     // creates the run row when on_start could not; false when it fails
     void try_finish();     // writes the final status kept from on_finish
     void record_error(const std::string& message);
+    void give_up_if_failing_too_long(int64_t step);  // throws StoreError
     RunInfo info_;
     bool started_ = false;
     bool finish_called_ = false;
@@ -155,6 +181,10 @@ private:
     int64_t dropped_steps_ = 0;    // metrics dropped because the store kept failing
     int64_t dropped_events_ = 0;
     std::string store_error_;      // the store's last message, without the dropped counts
+    double give_up_seconds_;
+    double failing_since_ = -1;    // steady-clock seconds of the first failure in a row; -1: none
+    bool gave_up_ = false;         // the run was told to stop (StoreError thrown)
+    double last_heartbeat_ = 0;
 };
 
 }  // namespace ps

@@ -1,7 +1,10 @@
 // StoreSink: the run's stream into the run store, in batches, on the engine thread.
-// A failing store never stops training: the error is kept in last_error_ and the buffered rows
-// are written at a later flush (with back-off), or dropped oldest-first past a bound.
+// A store that fails for a moment (a lock held too long, a trigger) is retried with back-off,
+// the rows kept. One that cannot add the run, or keeps failing (a full disk, a read-only
+// file), stops the run: on_start / on_metrics throw StoreError, so that nothing is trained,
+// or reported completed, that is not stored.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <utility>
@@ -16,11 +19,19 @@ namespace {
 constexpr int kMaxBackoff = 64;             // a failing store is retried at most 64x less often
 constexpr size_t kMaxPendingSteps = 20000;  // bound on buffered steps while the store fails
 constexpr size_t kMaxPendingEvents = 10000;
+constexpr double kHeartbeatSeconds = 30;    // the owner's sign of life (RunStore::heartbeat)
+
+double steady_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 }  // namespace
 
-StoreSink::StoreSink(std::shared_ptr<RunStore> store, int flush_every, double flush_seconds)
-    : store_(std::move(store)), flush_every_(std::max(1, flush_every)), flush_seconds_(flush_seconds) {
+StoreSink::StoreSink(std::shared_ptr<RunStore> store, int flush_every, double flush_seconds, double give_up_seconds)
+    : store_(std::move(store)),
+      flush_every_(std::max(1, flush_every)),
+      flush_seconds_(flush_seconds),
+      give_up_seconds_(give_up_seconds) {
     if (!store_) throw StoreError("a StoreSink needs a run store, got none");
 }
 
@@ -88,10 +99,30 @@ void StoreSink::on_start(const RunInfo& info) {
     dropped_events_ = 0;
     store_error_.clear();
     last_error_.clear();
-    ensure_run();
+    failing_since_ = -1;
+    gave_up_ = false;
+    last_heartbeat_ = steady_seconds();
+    if (!ensure_run()) {
+        gave_up_ = true;
+        throw StoreError(last_error_ + "; the run is not started, since nothing of it could be stored. "
+                         "Free disk space, or choose another run store");
+    }
+}
+
+void StoreSink::give_up_if_failing_too_long(int64_t step) {
+    if (failing_since_ < 0 || gave_up_) return;
+    const bool too_long = steady_seconds() - failing_since_ >= give_up_seconds_ && failures_ >= 3;
+    const bool too_much = pending_metrics_.size() >= kMaxPendingSteps || pending_events_.size() >= kMaxPendingEvents;
+    if (!too_long && !too_much) return;
+    gave_up_ = true;
+    throw StoreError(store_error_ + "; the run store has failed for " +
+                     std::to_string(static_cast<int>(steady_seconds() - failing_since_)) +
+                     " s, so the run is stopped at step " + std::to_string(step) +
+                     " rather than train on unstored. Free disk space (or fix the store) and run again");
 }
 
 void StoreSink::on_metrics(const StepMetrics& metrics) {
+    if (gave_up_) return;  // the run is being stopped; its end is recorded by on_finish if possible
     pending_metrics_.push_back(metrics);
     if (std::isfinite(metrics.wall_time)) last_wall_ = std::max(last_wall_, metrics.wall_time);
     ++steps_since_attempt_;
@@ -100,20 +131,15 @@ void StoreSink::on_metrics(const StepMetrics& metrics) {
     if (int64_t(steps_since_attempt_) >= int64_t(flush_every_) * backoff ||
         metrics.wall_time - last_flush_wall_ >= flush_seconds_ * backoff)
         flush();
-
-    if (pending_metrics_.size() > kMaxPendingSteps) {
-        const size_t drop = kMaxPendingSteps / 4;
-        pending_metrics_.erase(pending_metrics_.begin(),
-                               pending_metrics_.begin() + static_cast<std::ptrdiff_t>(drop));
-        dropped_steps_ += static_cast<int64_t>(drop);
-        record_error(store_error_);
-    }
+    give_up_if_failing_too_long(metrics.step);
 }
 
 void StoreSink::on_event(const RunEvent& event) {
     pending_events_.push_back(event);
     if (std::isfinite(event.wall_time)) last_wall_ = std::max(last_wall_, event.wall_time);
-    if (pending_events_.size() > kMaxPendingEvents) {
+    // The live diagnosis' last regime events come after on_finish: written at once.
+    if (finish_called_ && !gave_up_) flush();
+    if (pending_events_.size() > kMaxPendingEvents) {  // only once the run is stopped (on_metrics)
         const size_t drop = kMaxPendingEvents / 4;
         pending_events_.erase(pending_events_.begin(),
                               pending_events_.begin() + static_cast<std::ptrdiff_t>(drop));
@@ -153,6 +179,11 @@ void StoreSink::on_finish(RunStatus status, const nlohmann::json& final_metrics,
     try_finish();
 }
 
+bool StoreSink::all_stored() const {
+    return run_id_ > 0 && finish_called_ && !finish_pending_ && pending_metrics_.empty() && pending_events_.empty() &&
+           pending_pairs_.empty() && pending_pair_logps_.empty() && dropped_steps_ == 0 && dropped_events_ == 0;
+}
+
 void StoreSink::try_finish() {
     if (!ensure_run()) return;
     try {
@@ -173,6 +204,7 @@ void StoreSink::flush() {
         return;
     if (!ensure_run()) {
         ++failures_;
+        if (failing_since_ < 0) failing_since_ = steady_seconds();
         return;
     }
     bool ok = true;
@@ -226,6 +258,19 @@ void StoreSink::flush() {
         }
     }
     failures_ = ok ? 0 : std::min(failures_ + 1, 30);
+    if (ok) {
+        failing_since_ = -1;
+        if (steady_seconds() - last_heartbeat_ >= kHeartbeatSeconds) {
+            last_heartbeat_ = steady_seconds();
+            try {
+                store_->heartbeat(run_id_);
+            } catch (const std::exception& e) {
+                record_error(e.what());
+            }
+        }
+    } else if (failing_since_ < 0) {
+        failing_since_ = steady_seconds();
+    }
 }
 
 }  // namespace ps

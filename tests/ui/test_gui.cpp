@@ -2,6 +2,7 @@
 // live, stored, listed; Stop; inline validation. Uses the tiny built-in model and a dataset
 // the test writes itself, so it needs nothing from the build but the libraries.
 #include <QAbstractButton>
+#include <QProcess>
 #include <QAction>
 #include <QApplication>
 #include <QLineEdit>
@@ -26,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 #include <qcustomplot.h>
+#include <sqlite3.h>
 
 #include <thread>
 
@@ -81,6 +83,7 @@ private slots:
     void aboutListsVersions();
     void liveRunRowFollowsTheRun();
     void compareSelectedRunsOpensAComparison();
+    void interruptedRunIsShownSo();
 
 private:
     // Writes the dataset and a config with `train` merged over the defaults; returns its path.
@@ -1038,6 +1041,29 @@ void TestGui::liveRunRowFollowsTheRun() {
     window.stopAction()->trigger();
     QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 30000);
     QVERIFY(runs->deleteAction()->isEnabled());
+}
+
+void TestGui::interruptedRunIsShownSo() {
+    MainWindow window(storePath());
+    const int64_t id = storeRun(*window.store(), "killed", "dpo", 7, false);
+    // Left "running" by a process that has exited, as a kill -9 leaves it (owner set by SQL).
+    QProcess gone;
+    gone.start(QStringLiteral("true"), {});
+    QVERIFY(gone.waitForStarted());
+    const qint64 pid = gone.processId();
+    QVERIFY(gone.waitForFinished());
+    sqlite3* db = nullptr;
+    QCOMPARE(sqlite3_open(storePath().toUtf8().constData(), &db), SQLITE_OK);
+    const std::string sql = "UPDATE runs SET status = 'running', owner_pid = " + std::to_string(pid) +
+                            ", owner_start = owner_start || '0' WHERE id = " + std::to_string(id);
+    QCOMPARE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    window.refreshRuns();
+    ps::ui::RunsView* runs = window.runsView();
+    QCOMPARE(runs->statusOfRun(id), QStringLiteral("interrupted"));
+    const QModelIndex cell = runs->model()->index(runs->model()->rowOfRun(id), ps::ui::RunsModel::StatusColumn);
+    const QString tip = runs->model()->data(cell, Qt::ToolTipRole).toString();
+    QVERIFY2(tip.contains(QStringLiteral("Interrupted at step 7")) && tip.contains(QString::number(pid)), qPrintable(tip));
 }
 
 QTEST_MAIN(TestGui)

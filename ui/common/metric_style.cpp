@@ -59,7 +59,7 @@ QString regimeShortLabel(const QString& regime) {
 QColor statusColor(const QString& status) {
     if (status == QLatin1String("completed")) return colors::kChosen;
     if (status == QLatin1String("failed")) return colors::kRejected;
-    if (status == QLatin1String("stopped")) return colors::kNeutral;
+    if (status == QLatin1String("stopped") || status == QLatin1String("interrupted")) return colors::kNeutral;
     if (status == QLatin1String("running") || status == QLatin1String("paused"))
         return colors::kMargin;
     return QColor(Qt::darkGray);

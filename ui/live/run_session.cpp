@@ -165,6 +165,13 @@ void RunSession::finishRun() {
         status = finishStatus_.value_or(thread_->status());
         thread_.reset();
     }
+    // Nothing is shown as completed that the store does not hold (a full disk, a read-only file).
+    // (A run the store stopped has failed already, with the store's message.)
+    if (storeSink_ && !storeSink_->all_stored() && (status != RunStatus::Failed || finishError_.isEmpty())) {
+        finishError_ = tr("The run store does not hold the whole run: %1")
+                           .arg(QString::fromStdString(storeSink_->last_error()));
+        status = RunStatus::Failed;
+    }
     emit finished(status, finishError_, finalMetrics_);
 }
 

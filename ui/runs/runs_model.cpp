@@ -126,6 +126,12 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
             return {};
         case Qt::ToolTipRole:
             // Errors, paths and notes are user text: plain, never rendered as HTML.
+            if (column == StatusColumn && run.status == RunStatus::Interrupted)
+                return plainToolTip(tr("Interrupted at step %1: the process that ran it (%2 on %3) is gone, killed "
+                                       "or its machine stopped.")
+                                        .arg(std::max<int64_t>(run.last_step, 0))
+                                        .arg(run.owner.pid)
+                                        .arg(QString::fromStdString(run.owner.host)));
             if (column == StatusColumn && !run.error.empty()) return plainToolTip(QString::fromStdString(run.error));
             if (column == SourceColumn && run.imported())
                 return plainToolTip(tr("Imported from %1 (%2)").arg(QString::fromStdString(run.source_path),

@@ -58,9 +58,12 @@ TrainedWeights trainedWeightsOf(const StoredRun& run, const std::vector<RunEvent
             break;
         case RunStatus::Stopped:
         case RunStatus::Failed:
+        case RunStatus::Interrupted:
             w.problem = QObject::tr("The run %1 before the end, so it saved no trained model (a run saves it when it "
                                     "completes).")
-                            .arg(run.status == RunStatus::Stopped ? QObject::tr("was stopped") : QObject::tr("failed"));
+                            .arg(run.status == RunStatus::Stopped       ? QObject::tr("was stopped")
+                                 : run.status == RunStatus::Interrupted ? QObject::tr("was interrupted")
+                                                                        : QObject::tr("failed"));
             break;
         default:
             w.problem = isBuiltin(source)

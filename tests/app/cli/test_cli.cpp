@@ -244,6 +244,14 @@ private slots:
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains("\"eos_token_id\" must be a token id in [0, vocab_size = 1000), got 1000000000"),
                  qPrintable(r.err));
+        // pad_token_id -1 is "none" in some published configs, and the pad id is not read: accepted.
+        write_config(R"("vocab_size": 1000, "pad_token_id": -1)");
+        r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db_, "--set", source});
+        QVERIFY2(!r.err.contains("pad_token_id"), qPrintable(r.err));
+        write_config(R"("vocab_size": 1000, "pad_token_id": 1000)");
+        r = cli({"run", dir_.filePath("c.json"), "--dry-run", "--db", db_, "--set", source});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("\"pad_token_id\" must be a token id"), qPrintable(r.err));
 
         // An added token's id past 2^32 once wrapped (4294967301 -> 5).
         QFile tok(dir_.filePath("tokenizer.json"));

@@ -174,6 +174,31 @@ private slots:
         c.objective.beta = 0.3;  // the reference does not depend on beta
         ps::run_training(c, c.to_json(), {&other_beta}, c3);
         QCOMPARE(from_disk(other_beta), 1);
+        // A damaged file of the right size (bits flipped in its data) is never used (issue #17, item 7):
+        // the log-probs are computed again, the run says so, and the file is replaced.
+        const QString bin = cache.path() + "/reference-logps/" +
+                            QDir(cache.path() + "/reference-logps").entryList({"*.bin"}).front();
+        {
+            QFile f(bin);
+            QVERIFY(f.open(QIODevice::ReadWrite));
+            const qint64 middle = f.size() / 2;
+            QVERIFY(f.seek(middle));
+            QByteArray bytes = f.read(4);
+            for (auto& b : bytes) b = static_cast<char>(~b);
+            QVERIFY(f.seek(middle));
+            QCOMPARE(f.write(bytes), qint64(4));
+        }
+        CollectSink damaged, repaired;
+        ps::RunControl c5, c6;
+        ps::run_training(c, c.to_json(), {&damaged}, c5);
+        QCOMPARE(from_disk(damaged), 0);
+        bool warned = false;
+        for (const auto& e : damaged.events)
+            if (e.kind == "warning" && e.message.find("was damaged") != std::string::npos) warned = true;
+        QVERIFY(warned);
+        QCOMPARE(damaged.series("rewards/chosen"), other_beta.series("rewards/chosen"));
+        ps::run_training(c, c.to_json(), {&repaired}, c6);
+        QCOMPARE(from_disk(repaired), 1);
         // Other data (one more pair) means another reference: computed again, never reused wrongly.
         {
             std::ofstream(own_data, std::ios::app) << R"({"prompt": "9+9=", "chosen": "18", "rejected": "19"})" << "\n";

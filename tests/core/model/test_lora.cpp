@@ -14,6 +14,7 @@
 #include "tests/common/collect_sink.h"
 #include "tests/common/reference_check.h"
 #include "core/common/errors.h"
+#include "core/engine/save_dir.h"
 #include "core/data/make_data.h"
 #include "core/engine/master_weights.h"
 #include "core/engine/run_thread.h"
@@ -314,6 +315,28 @@ private slots:
         QVERIFY(QFile::exists(QString::fromStdString(*c.train.save_dir + "/model.safetensors")));
         QCOMPARE(cfg["base_model_name_or_path"].get<std::string>(),
                  std::filesystem::absolute(*c.train.save_dir).lexically_normal().string());
+        // The run marked the folder as its own (train.save_dir safety, core/engine/save_dir.h) ...
+        QVERIFY(QFile::exists(QString::fromStdString(*c.train.save_dir + "/" + ps::kSaveMarkerFile)));
+        // ... so the same run may write it again, while a folder it did not write is refused before
+        // anything is trained, its files untouched.
+        auto again = lora_config(1);
+        again.train.save_dir = c.train.save_dir;
+        QCOMPARE(run(again).status, ps::RunStatus::Completed);
+        const QString foreign = dir_.filePath("foreign");
+        QVERIFY(QDir().mkpath(foreign));
+        QFile keep(foreign + "/model.safetensors");
+        QVERIFY(keep.open(QIODevice::WriteOnly));
+        keep.write("someone else's weights");
+        keep.close();
+        auto refused = lora_config(1);
+        refused.train.save_dir = foreign.toStdString();
+        CollectSink r = run(refused);
+        QCOMPARE(r.status, ps::RunStatus::Failed);
+        QVERIFY2(r.error.find("train.save_dir") != std::string::npos && r.error.find("overwrite_save_dir") != std::string::npos,
+                 r.error.c_str());
+        QVERIFY(r.series("loss").empty());
+        QVERIFY(keep.open(QIODevice::ReadOnly));
+        QCOMPARE(keep.readAll(), QByteArray("someone else's weights"));
     }
 
     void peftFilesHaveTheirNamesShapesAndFields() {

@@ -18,6 +18,9 @@
 #include "core/common/run_types.h"
 #include "core/store/run_store.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 using ps::RunStatus;
 using ps::RunStore;
 using ps::StoreError;
@@ -135,6 +138,12 @@ private slots:
     void sinkFlushesByWallTime();
     void sinkRetriesAfterStoreFailure();
     void sinkDestructorFlushesUnfinishedRun();
+    void runOfAGoneOwnerIsInterrupted();
+    void olderStoreGetsOwnersAndReadsInterrupted();
+    void readOnlyStoreReadsAndRefusesWrites();
+    void immutableUriEscapesThePath();
+    void sinkStopsRunWhenStoreKeepsFailing();
+    void sinkRefusesToStartWithoutTheRunRow();
 };
 
 void TestStore::roundTripThroughFreshStore() {
@@ -671,6 +680,7 @@ void TestStore::sinkRetriesAfterStoreFailure() {
     QCOMPARE(loss.steps.size(), size_t(200));
     for (size_t i = 0; i < loss.steps.size(); ++i) QCOMPARE(loss.steps[i], int64_t(i + 1));
     QCOMPARE(qs(ps::to_string(store->find_run(id)->status)), QStringLiteral("completed"));
+    QVERIFY(sink->all_stored());  // recovered: everything is in the store after all
 
     // A run deleted under the sink: errors are kept, nothing is thrown, not even on destruction.
     sink = std::make_unique<ps::StoreSink>(store, 5);
@@ -714,6 +724,187 @@ void TestStore::sinkDestructorFlushesUnfinishedRun() {
     QCOMPARE(qs(ps::to_string(run->status)), QStringLiteral("failed"));
     QVERIFY(!run->error.empty());
     QCOMPARE(run->duration_s, 0.07);
+}
+
+// The owner columns of run `id` set by hand (a second connection), as another process left them.
+void set_owner(const std::string& path, int64_t id, const std::string& host, int64_t pid, const std::string& start,
+               double heartbeat) {
+    raw_exec(path, "UPDATE runs SET owner_host = '" + host + "', owner_pid = " + std::to_string(pid) +
+                       ", owner_start = '" + start + "', heartbeat_at = " + std::to_string(heartbeat) +
+                       " WHERE id = " + std::to_string(id));
+}
+
+void TestStore::runOfAGoneOwnerIsInterrupted() {
+    QTemporaryDir dir;
+    const std::string path = path_in(dir, "runs.db");
+    RunStore store(path);
+    const int64_t id = store.create_run(demo_info());
+    store.set_status(id, RunStatus::Running);
+    ps::StepMetrics sft;
+    sft.step = 40;
+    sft.set("sft/loss", 1.0);
+    std::vector<ps::StepMetrics> steps{sft, demo_step(1), demo_step(2), demo_step(3)};
+    store.append_metrics(id, steps);
+
+    // This process owns it: running, as recorded.
+    const ps::RunOwner me = ps::current_run_owner();
+    auto run = store.find_run(id);
+    QCOMPARE(run->owner.pid, int64_t(getpid()));
+    QCOMPARE(qs(run->owner.host), qs(me.host));
+    QCOMPARE(qs(run->owner.process_start), qs(me.process_start));
+    QVERIFY(std::abs(run->owner.heartbeat_at - ps::unix_now()) < 60);
+    QCOMPARE(run->status, RunStatus::Running);
+
+    // A child process that has exited: its pid names no process (or another one, started later).
+    const pid_t child = fork();
+    if (child == 0) _exit(0);
+    QVERIFY(child > 0);
+    int wstatus = 0;
+    QCOMPARE(waitpid(child, &wstatus, 0), child);
+    const std::string boot = me.process_start.substr(0, me.process_start.rfind(':'));
+    set_owner(path, id, me.host, child, boot + ":1", ps::unix_now());
+    run = store.find_run(id);
+    QCOMPARE(run->status, RunStatus::Interrupted);
+    QCOMPARE(run->last_step, int64_t(3));  // the SFT step 40 counts apart
+    QCOMPARE(qs(ps::to_string(store.list_runs().front().status)), QStringLiteral("interrupted"));
+
+    // Our own pid with another start time: the pid was reused, the owner is gone.
+    set_owner(path, id, me.host, getpid(), boot + ":1", ps::unix_now());
+    QCOMPARE(store.find_run(id)->status, RunStatus::Interrupted);
+    // The same process after a reboot (another boot id) is another process.
+    set_owner(path, id, me.host, getpid(), "another-boot:" + me.process_start.substr(me.process_start.rfind(':') + 1),
+              ps::unix_now());
+    QCOMPARE(store.find_run(id)->status, RunStatus::Interrupted);
+    // Another host: its heartbeat decides, alive for kForeignOwnerTimeoutS.
+    set_owner(path, id, "elsewhere.example", 1, "x:1", ps::unix_now() - 5);
+    QCOMPARE(store.find_run(id)->status, RunStatus::Running);
+    set_owner(path, id, "elsewhere.example", 1, "x:1", ps::unix_now() - ps::kForeignOwnerTimeoutS - 1);
+    QCOMPARE(store.find_run(id)->status, RunStatus::Interrupted);
+    // The heartbeat write brings it back (this process writes it: it is the owner again).
+    store.claim_run(id);
+    QCOMPARE(store.find_run(id)->status, RunStatus::Running);
+    store.heartbeat(id);
+    QVERIFY(std::abs(store.find_run(id)->owner.heartbeat_at - ps::unix_now()) < 60);
+
+    // A finished run stays what it was, whoever owned it.
+    set_owner(path, id, me.host, child, boot + ":1", 0);
+    store.finish_run(id, RunStatus::Completed, json::object(), "", 1.0);
+    QCOMPARE(store.find_run(id)->status, RunStatus::Completed);
+    QCOMPARE(store.find_run(id)->last_step, int64_t(-1));
+}
+
+void TestStore::olderStoreGetsOwnersAndReadsInterrupted() {
+    QTemporaryDir dir;
+    const std::string path = path_in(dir, "runs.db");
+    int64_t id = 0;
+    {
+        RunStore store(path);
+        id = store.create_run(demo_info());
+        store.set_status(id, RunStatus::Running);
+    }
+    // The same store as schema version 3 wrote it: no owner columns.
+    for (const char* column : {"owner_host", "owner_pid", "owner_start", "heartbeat_at"})
+        raw_exec(path, std::string("ALTER TABLE runs DROP COLUMN ") + column);
+    raw_exec(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    // A reading open migrates it (the file is writable) and reads the owner-less running run as
+    // interrupted: no process can be shown to write it.
+    RunStore reader(path, RunStore::Access::ReadOnly);
+    QCOMPARE(qs(raw_query(path, "SELECT value FROM meta WHERE key = 'schema_version'")),
+             QString::number(RunStore::kSchemaVersion));
+    const auto run = reader.find_run(id);
+    QCOMPARE(run->status, RunStatus::Interrupted);
+    QVERIFY(!run->owner.recorded());
+}
+
+void TestStore::readOnlyStoreReadsAndRefusesWrites() {
+    QTemporaryDir dir;
+    const std::string path = path_in(dir, "runs.db");
+    QVERIFY(qs(store_error_of([&] { RunStore s(path, RunStore::Access::ReadOnly); })).contains("does not exist"));
+    QVERIFY(!QFileInfo::exists(qs(path)));  // a reading command creates nothing
+    int64_t id = 0;
+    {
+        RunStore store(path);
+        id = store.create_run(demo_info());
+        store.append_metrics(id, {demo_step(1), demo_step(2)});
+    }
+    RunStore reader(path, RunStore::Access::ReadOnly);
+    QVERIFY(reader.read_only());
+    QCOMPARE(reader.list_runs().size(), size_t(1));
+    QCOMPARE(reader.load_metric(id, "loss").steps.size(), size_t(2));
+    const QString refused = qs(store_error_of([&] { reader.create_run(demo_info("x")); }));
+    QVERIFY2(refused.contains("readonly") && refused.contains(qs(path)), qPrintable(refused));
+    QCOMPARE(RunStore(path).list_runs().size(), size_t(1));
+}
+
+void TestStore::immutableUriEscapesThePath() {
+    // RFC 3986: what a URI path may not hold as is is percent-encoded, '?' and '#' included.
+    QCOMPARE(qs(RunStore::immutable_uri("/data/my runs?#%.db")),
+             QStringLiteral("file:/data/my%20runs%3F%23%25.db?immutable=1"));
+    QCOMPARE(qs(RunStore::immutable_uri("/a/b-c_d~e.f")), QStringLiteral("file:/a/b-c_d~e.f?immutable=1"));
+    // It opens the file: SQLite reads the store through it.
+    QTemporaryDir dir;
+    const std::string path = path_in(dir, "odd name?.db");
+    {
+        RunStore store(path);
+        store.create_run(demo_info());
+    }
+    sqlite3* db = nullptr;
+    QCOMPARE(sqlite3_open_v2(RunStore::immutable_uri(path).c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr),
+             SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    QCOMPARE(sqlite3_prepare_v2(db, "SELECT count(*) FROM runs", -1, &s, nullptr), SQLITE_OK);
+    QCOMPARE(sqlite3_step(s), SQLITE_ROW);
+    QCOMPARE(sqlite3_column_int(s, 0), 1);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+void TestStore::sinkStopsRunWhenStoreKeepsFailing() {
+    QTemporaryDir dir;
+    const std::string path = path_in(dir, "runs.db");
+    auto store = std::make_shared<RunStore>(path);
+    ps::StoreSink sink(store, 1, 0.5, /*give_up_seconds=*/0.3);
+    sink.on_start(demo_info());
+    const int64_t id = sink.run_id();
+    raw_exec(path, "CREATE TRIGGER refuse BEFORE INSERT ON metrics BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    // Steps 100 s of run time apart: every step is a flush attempt, whatever the back-off.
+    std::string stopped;
+    int64_t step = 1;
+    for (; step <= 200 && stopped.empty(); ++step) {
+        ps::StepMetrics m;
+        m.step = step;
+        m.wall_time = 100.0 * static_cast<double>(step);
+        m.set("loss", 1.0);
+        try {
+            sink.on_metrics(m);
+        } catch (const StoreError& e) {
+            stopped = e.what();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    QVERIFY2(!stopped.empty(), "the sink never stopped the run");
+    QVERIFY2(qs(stopped).contains("injected failure") && qs(stopped).contains("stopped at step") &&
+                 qs(stopped).contains(qs(path)),
+             stopped.c_str());
+    QVERIFY(step >= 4);  // not at the first failure: at least 0.3 s and three attempts
+    // The engine then ends the run as failed; that end is stored (only metrics are refused),
+    // and the sink says the whole run is not in the store.
+    sink.on_finish(RunStatus::Failed, json::object(), stopped);
+    QCOMPARE(store->find_run(id)->status, RunStatus::Failed);
+    QVERIFY(!sink.all_stored());
+}
+
+void TestStore::sinkRefusesToStartWithoutTheRunRow() {
+    QTemporaryDir dir;
+    const std::string path = path_in(dir, "runs.db");
+    auto store = std::make_shared<RunStore>(path);
+    raw_exec(path, "CREATE TRIGGER refuse BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END");
+    ps::StoreSink sink(store);
+    const QString message = qs(store_error_of([&] { sink.on_start(demo_info()); }));
+    QVERIFY2(message.contains("disk full (injected)") && message.contains("not started"), qPrintable(message));
+    sink.on_finish(RunStatus::Failed, json::object(), message.toStdString());  // never throws
+    QVERIFY(!sink.all_stored());
+    QCOMPARE(store->list_runs().size(), size_t(0));
 }
 
 QTEST_GUILESS_MAIN(TestStore)
