@@ -112,7 +112,9 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     if (status == RunStatus::Failed)
         std::fprintf(stderr, "prefstudio-cli: run failed: %s\n", printable(finish.error).c_str());
     if (!store_sink->all_stored()) {
-        // Nothing is reported completed that the store does not hold.
+        // Nothing is reported completed that the store does not hold (said once when the store's
+        // failure is what stopped the run).
+        if (status == RunStatus::Failed && finish.error.find(store_sink->last_error()) != std::string::npos) return 1;
         std::fprintf(stderr, "prefstudio-cli: the run store '%s' does not hold the whole run: %s\n",
                      printable(store->path()).c_str(), printable(store_sink->last_error()).c_str());
         return 1;
