@@ -25,52 +25,45 @@ size_t utf8_cut(std::string_view text, size_t limit) {
 void line_column(const std::string& text, size_t offset, long& line, long& column) {
     line = 1;
     column = 1;
-    for (size_t i = 0; i < offset && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            column = 1;
-        } else {
-            ++column;
+    advance_line_column(text, offset, line, column);
+}
+
+// The first byte outside JSON strings at which `stop(i)` is true, or npos: one walk that knows
+// where strings (and their escapes) are, shared by the depth and number scans below.
+template <typename Stop>
+size_t first_outside_strings(const std::string& text, Stop stop) {
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (stop(i)) {
+            return i;
         }
     }
+    return std::string::npos;
 }
 
 // A scan outside strings, so a too deep document is refused before the parser builds any of it.
 size_t too_deep_at(const std::string& text, int max_depth) {
     int depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < text.size(); ++i) {
+    return first_outside_strings(text, [&](size_t i) {
         const char c = text[i];
-        if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max_depth) return i;
-        } else if (c == ']' || c == '}') {
-            --depth;
-        }
-    }
-    return std::string::npos;
+        if (c == '[' || c == '{') return ++depth > max_depth;
+        if (c == ']' || c == '}') --depth;
+        return false;
+    });
 }
 
 // Byte offset of the number token `token` outside strings, or npos.
 size_t number_at(const std::string& text, const std::string& token) {
-    bool in_string = false;
-    for (size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (text.compare(i, token.size(), token) == 0 &&
-                   (i == 0 || std::string(" \t\r\n:,[").find(text[i - 1]) != std::string::npos)) {
-            return i;
-        }
-    }
-    return std::string::npos;
+    return first_outside_strings(text, [&](size_t i) {
+        return text.compare(i, token.size(), token) == 0 &&
+               (i == 0 || std::string(" \t\r\n:,[").find(text[i - 1]) != std::string::npos);
+    });
 }
 
 std::string dotted(const std::vector<std::string>& keys) {
@@ -85,6 +78,17 @@ std::string dotted(const std::vector<std::string>& keys) {
 }  // namespace
 
 size_t json_too_deep_at(const std::string& text, int max_depth) { return too_deep_at(text, max_depth); }
+
+void advance_line_column(std::string_view text, size_t offset, long& line, long& column) {
+    for (size_t i = 0; i < offset && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else {
+            ++column;
+        }
+    }
+}
 
 std::string printable(std::string_view text) {
     std::string out;

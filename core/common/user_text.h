@@ -54,6 +54,10 @@ private:
     std::string key_, reason_;
 };
 
+// Moves (line, column), the position where `text` starts, to byte `offset` of it ('\n' starts a
+// new line at column 1).
+void advance_line_column(std::string_view text, size_t offset, long& line, long& column);
+
 // Byte offset where `text` first nests deeper than `max_depth` (strings skipped), or npos.
 size_t json_too_deep_at(const std::string& text, int max_depth = kMaxJsonDepth);
 

@@ -28,18 +28,6 @@ std::string parse_reason(const json::parse_error& e) {
     return pe == std::string::npos ? what : what.substr(pe);
 }
 
-// Line and column of byte `offset` of `text`, which starts at (line, column) of the file.
-void advance(const std::string& text, size_t offset, long& line, long& column) {
-    for (size_t i = 0; i < offset && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            column = 1;
-        } else {
-            ++column;
-        }
-    }
-}
-
 }  // namespace
 
 size_t find_invalid_utf8(const std::string& s) {
@@ -239,7 +227,7 @@ JsonRecordReader::Status JsonRecordReader::parse(const std::string& text, long l
     const size_t bad = find_invalid_utf8(text);
     if (bad != std::string::npos) {
         long l = line, col = column;
-        advance(text, bad, l, col);
+        advance_line_column(text, bad, l, col);
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad]));
         item.line = l;
@@ -250,7 +238,7 @@ JsonRecordReader::Status JsonRecordReader::parse(const std::string& text, long l
     if (const size_t deep = json_too_deep_at(text); deep != std::string::npos) {
         // Records nest 3-4 levels; a deeper one is refused before parsing (errors and walks recurse).
         long l = line, col = column;
-        advance(text, deep, l, col);
+        advance_line_column(text, deep, l, col);
         item.line = l;
         item.column = col;
         item.problem = "the record nests deeper than " + std::to_string(kMaxJsonDepth) + " levels (at column " +
@@ -271,7 +259,7 @@ JsonRecordReader::Status JsonRecordReader::parse(const std::string& text, long l
         return Status::Bad;
     } catch (const json::parse_error& e) {
         long l = line, col = column;
-        advance(text, e.byte > 0 ? e.byte - 1 : 0, l, col);
+        advance_line_column(text, e.byte > 0 ? e.byte - 1 : 0, l, col);
         item.line = l;
         item.column = col;
         item.problem = "invalid JSON at column " + std::to_string(col) + ": " + parse_reason(e);
