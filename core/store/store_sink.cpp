@@ -88,7 +88,32 @@ void StoreSink::on_start(const RunInfo& info) {
     dropped_events_ = 0;
     store_error_.clear();
     last_error_.clear();
+    if (resume_id_ > 0) {
+        run_id_ = resume_id_;  // never a new run: its metrics belong to this one
+        try {
+            store_->prepare_resume(resume_id_, resume_step_, resume_wall_);
+        } catch (const std::exception& e) {
+            record_error(e.what());
+        }
+        resume_id_ = 0;  // a later on_start begins a new run
+        return;
+    }
     ensure_run();
+}
+
+void StoreSink::resume_run(int64_t run_id, int64_t step, double wall_time) {
+    resume_id_ = run_id;
+    resume_step_ = step;
+    resume_wall_ = wall_time;
+}
+
+std::string StoreSink::checkpoint_folder() {
+    return run_id_ > 0 ? RunStore::checkpoint_folder(store_->path(), run_id_) : std::string();
+}
+
+void StoreSink::on_checkpoint(int64_t step) {
+    (void)step;
+    flush();
 }
 
 void StoreSink::on_metrics(const StepMetrics& metrics) {
