@@ -75,13 +75,16 @@ class TestResume : public QObject {
         return seen;
     }
 
-    void killResumeCompare(const QString& tag, const std::string& extra) {
-        const std::string config = R"({"name": "resume-)" + tag.toStdString() + R"(", "seed": 5,
-            "data": {"train": ")" + path("arith.jsonl").toStdString() + R"(", "max_length": 32, "max_prompt_length": 16},
-            "sft": {"steps": 3},
-            "train": {"steps": 400, "batch_size": 4, "eval_every": 25, "checkpoint_every": 20, "keep_checkpoints": 2,
-                      "threads": 1, "track_pairs": 4})" + extra + "}";
-        write(tag + ".json", config);
+    void killResumeCompare(const QString& tag, const nlohmann::json& extra) {
+        nlohmann::json config = {
+            {"name", "resume-" + tag.toStdString()},
+            {"seed", 5},
+            {"data", {{"train", path("arith.jsonl").toStdString()}, {"max_length", 32}, {"max_prompt_length", 16}}},
+            {"sft", {{"steps", 3}}},
+            {"train", {{"steps", 400}, {"batch_size", 4}, {"eval_every", 25}, {"checkpoint_every", 20},
+                       {"keep_checkpoints", 2}, {"threads", 1}, {"track_pairs", 4}}}};
+        config.merge_patch(extra);
+        write(tag + ".json", config.dump());
         const QString cfg = path(tag + ".json");
 
         const QString ref_db = path(tag + "-ref.db");
@@ -136,10 +139,10 @@ private slots:
         QCOMPARE(r.code, 0);
     }
 
-    void dpoKilledAndResumedIsBitIdentical() { killResumeCompare("dpo", ""); }
+    void dpoKilledAndResumedIsBitIdentical() { killResumeCompare("dpo", nlohmann::json::object()); }
 
     void loraKilledAndResumedIsBitIdentical() {
-        killResumeCompare("lora", R"(, "model": {"source": "builtin:tiny", "lora": {"rank": 4, "alpha": 8}})");
+        killResumeCompare("lora", {{"model", {{"source", "builtin:tiny"}, {"lora", {{"rank", 4}, {"alpha", 8}}}}}});
     }
 
     void refusals() {
@@ -158,7 +161,7 @@ private slots:
         const int64_t killed_at = run_and_kill(path("dpo.json"), db, 30);
         QVERIFY(killed_at > 20);
         std::ofstream(path("arith.jsonl").toStdString(), std::ios::app)
-            << R"({"prompt": "1+1=", "chosen": "2", "rejected": "3"})" << "\n";
+            << nlohmann::json{{"prompt", "1+1="}, {"chosen", "2"}, {"rejected", "3"}}.dump() << "\n";
         r = cli({"run", "--resume", "1", "--db", db});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("reference log-probs' key differs"), qPrintable(r.err));
