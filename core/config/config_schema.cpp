@@ -636,7 +636,6 @@ std::vector<FieldSpec> build_schema() {
             .member(PS_MEMBER(int, c.train.checkpoint_every)));
     add(Row("train.keep_checkpoints", T::Integer, "Keep checkpoints")
             .at_least(1, "must be at least 1")
-            .below(1000000, false)
             .help("How many of the newest checkpoints are kept")
             .reference("the newest checkpoints kept; older ones are removed once a new one is whole")
             .member(PS_MEMBER(int, c.train.keep_checkpoints)));
