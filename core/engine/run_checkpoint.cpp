@@ -48,9 +48,20 @@ std::optional<int64_t> step_of(const std::string& name, const char* prefix) {
 
 void remove_leftovers(const std::string& root) {
     std::error_code ec;
+    std::vector<fs::path> leftovers;
     for (const auto& e : fs::directory_iterator(root, ec)) {
         const std::string name = e.path().filename().string();
-        if (step_of(name, kTempPrefix) || step_of(name, kOldPrefix)) fs::remove_all(e.path(), ec);
+        if (step_of(name, kTempPrefix) || step_of(name, kOldPrefix)) leftovers.push_back(e.path());
+    }
+    for (const auto& p : leftovers) {
+        // A step written again and killed between its two renames: the old folder is whole.
+        const auto old = step_of(p.filename().string(), kOldPrefix);
+        const fs::path step_dir = fs::path(root) / (kStepPrefix + std::to_string(old.value_or(0)));
+        if (old && !fs::exists(step_dir, ec)) {
+            fs::rename(p, step_dir, ec);
+            if (!ec) continue;
+        }
+        fs::remove_all(p, ec);
     }
 }
 
@@ -272,7 +283,9 @@ void load_checkpoint_tensors(const std::string& dir, const std::vector<torch::Te
             trainable[i].copy_(saved[i]);
         }
         torch::serialize::InputArchive opt;
-        opt.load_from((d / "optimizer.pt").string());
+        // The optimizer's state lives where the parameters do (a CUDA run's moments on the GPU).
+        opt.load_from((d / "optimizer.pt").string(),
+                      trainable.empty() ? c10::optional<torch::Device>() : c10::optional<torch::Device>(trainable[0].device()));
         optimizer.load(opt);
         std::vector<torch::Tensor> states;
         torch::load(states, (d / "rng.pt").string());

@@ -74,6 +74,8 @@ public:
     RunThread(RunConfig config, nlohmann::json config_json,
               std::vector<std::shared_ptr<RunSink>> sinks);
     ~RunThread();  // requests stop and joins
+    // Before start(): the thread continues a run from this checkpoint (resume_training).
+    void resume_from(ResumeFrom resume) { resume_ = std::make_unique<ResumeFrom>(std::move(resume)); }
     void start();
     void request_stop() { control_.request_stop(); }
     void pause() { control_.pause(); }
@@ -87,6 +89,7 @@ private:
     RunConfig config_;
     nlohmann::json config_json_;
     std::vector<std::shared_ptr<RunSink>> sinks_;
+    std::unique_ptr<ResumeFrom> resume_;
     RunControl control_;
     std::thread thread_;
     std::atomic<bool> finished_{false};

@@ -81,6 +81,12 @@ private slots:
         std::string text2((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
         QCOMPARE(QString::fromStdString(text2), QString("new\n"));
         QCOMPARE(steps_of(list_checkpoints(root)), std::vector<int64_t>{5});
+
+        // Killed between the two renames of a step written again: the old folder comes back.
+        fs::rename(root + "/step-5", root + "/.old-step-5");
+        fs::create_directories(root + "/.tmp-step-5");
+        QCOMPARE(steps_of(list_checkpoints(root, true)), std::vector<int64_t>{5});
+        QVERIFY(!fs::exists(root + "/.old-step-5") && !fs::exists(root + "/.tmp-step-5"));
     }
 
     void keepCheckpointsKeepsTheNewest() {
