@@ -1,9 +1,9 @@
 // Checkpoints and `prefstudio-cli run --resume` as a crashing machine would test them: a run
 // killed with SIGKILL at a random step after its first checkpoint, then resumed, stores the
 // same metrics table, bit for bit, as the same run never interrupted (same config, seed and
-// one thread): DPO with full weights, and DPO with LoRA adapters. Wall-clock metrics
+// one thread): DPO with full weights, and DPO with LoRA adapters (with dropout). Wall-clock metrics
 // (tokens_per_second) are left out by name. Plus the refusals: unknown, completed and
-// checkpoint-less runs, and data changed since the checkpoint.
+// checkpoint-less runs, data and model files changed since the checkpoint.
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -94,7 +94,7 @@ class TestResume : public QObject {
         QVERIFY(!fs::exists(ps::RunStore::checkpoint_folder(ref_db.toStdString(), 1)));
 
         // Killed at a random step between the first checkpoint and the end.
-        const int64_t kill_after = 20 + QRandomGenerator::global()->bounded(300);
+        const int64_t kill_after = 20 + QRandomGenerator::global()->bounded(230);  // 150 steps before the end at least
         const QString db = path(tag + ".db");
         const int64_t killed_at = run_and_kill(cfg, db, kill_after);
         qInfo("%s: killed after step %lld (aimed past %lld)", qPrintable(tag), static_cast<long long>(killed_at),
@@ -142,7 +142,8 @@ private slots:
     void dpoKilledAndResumedIsBitIdentical() { killResumeCompare("dpo", nlohmann::json::object()); }
 
     void loraKilledAndResumedIsBitIdentical() {
-        killResumeCompare("lora", {{"model", {{"source", "builtin:tiny"}, {"lora", {{"rank", 4}, {"alpha", 8}}}}}});
+        // LoRA dropout draws from the torch generator every step: its state must come back too.
+        killResumeCompare("lora", {{"model", {{"source", "builtin:tiny"}, {"lora", {{"rank", 4}, {"alpha", 8}, {"dropout", 0.1}}}}}});
     }
 
     void refusals() {
@@ -169,6 +170,24 @@ private slots:
         r = cli({"run", "--resume", "1", "--db", db});
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains("has no checkpoint"), qPrintable(r.err));
+    }
+
+    // A model directory whose files change after the checkpoint: refused before anything runs.
+    void changedModelFilesAreRefused() {
+        const QString model = path("model");
+        Result r = cli({"save", "--model", "builtin:tiny", "--out", model});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        nlohmann::json config = nlohmann::json::parse(std::ifstream(path("dpo.json").toStdString()));
+        config["model"] = {{"source", model.toStdString()}};
+        write("model.json", config.dump());
+        const QString db = path("model.db");
+        QVERIFY(run_and_kill(path("model.json"), db, 30) > 20);
+        std::ofstream(model.toStdString() + "/config.json", std::ios::app) << "\n";  // same model, other bytes
+        r = cli({"run", "--resume", "1", "--db", db});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("changed since the checkpoint"), qPrintable(r.err));
+        ps::RunStore store(db.toStdString());
+        QCOMPARE(store.find_run(1)->status, ps::RunStatus::Running);  // untouched
     }
 };
 
