@@ -61,6 +61,7 @@
 #include "ui/runs/runs_view.h"
 #include "ui/samples/samples_panel.h"
 #include "core/store/run_record.h"
+#include "core/store/resume_run.h"
 #include "core/store/run_store.h"
 #include "core/interop/import_run.h"
 
@@ -166,6 +167,7 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     });
     connect(runsView_, &RunsView::openRequested, this, &MainWindow::openStoredRun);
     connect(runsView_, &RunsView::cloneRequested, this, &MainWindow::cloneStoredRun);
+    connect(runsView_, &RunsView::resumeRequested, this, &MainWindow::resumeStoredRun);
     connect(runsView_, &RunsView::exportClusterRequested, this, [this](qint64 id) { exportRunForCluster(id); });
     connect(runsView_, &RunsView::runsDeleted, this, [this](const std::vector<int64_t>& ids) {
         for (int64_t id : ids) {
@@ -841,6 +843,53 @@ void MainWindow::startRun() {
                                  QString::fromStdString(config.objective.algorithm))
                             .arg(config.train.steps));
     controls_->showIdle(tr("Starting…"));
+    setRunState(QStringLiteral("running"));
+    updateActions();
+    emit runStarted();
+}
+
+void MainWindow::resumeStoredRun(qint64 runId) {
+    if (isRunning() || !store_) return;
+    if (onPolicyJob_) {
+        statusBar()->showMessage(tr("Wait for the on-policy data (or cancel them) before resuming a run."), 5000);
+        return;
+    }
+    ResumePlan plan;
+    try {
+        plan = plan_resume(*store_, std::to_string(runId));
+    } catch (const std::exception& e) {
+        const QString message = tr("Run %1 cannot resume: %2").arg(runId).arg(QString::fromStdString(e.what()));
+        log_->appendMessage(QStringLiteral("error"), message);
+        statusBar()->showMessage(message, 10000);
+        return;
+    }
+    const RunConfig& config = plan.checkpoint.config;
+    monitor_->beginRun(config.sft.steps, config.train.steps);
+    monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
+    openedRunId_ = 0;
+    liveMetrics_ = nlohmann::json::object();
+    diagnosis_->clear();
+    diagnosis_->setAlgorithm(config.objective.algorithm);
+    lastRunError_.clear();
+    controls_->setProblem(QString());
+    try {
+        session_->startResumed(plan, store_);
+    } catch (const std::exception& e) {
+        lastRunError_ = tr("The run could not resume: %1").arg(QString::fromStdString(e.what()));
+        log_->appendMessage(QStringLiteral("error"), lastRunError_);
+        statusBar()->showMessage(lastRunError_, 10000);
+        setRunState(QStringLiteral("failed"));
+        updateActions();
+        return;
+    }
+    // The live plots show the steps after the checkpoint; the stored run (Open Run) shows all.
+    log_->appendMessage(QStringLiteral("info"),
+                        tr("Run %1 '%2' resumed from its checkpoint of step %3 (of %4).")
+                            .arg(runId)
+                            .arg(QString::fromStdString(plan.run.name))
+                            .arg(plan.checkpoint.step)
+                            .arg(config.train.steps));
+    controls_->showIdle(tr("Resuming…"));
     setRunState(QStringLiteral("running"));
     updateActions();
     emit runStarted();

@@ -120,6 +120,8 @@ public:
 
 public slots:
     void startRun();
+    // Continues a stored run from its newest checkpoint (the Runs view's Resume).
+    void resumeStoredRun(qint64 runId);
     void togglePause();
     void stopRun();
     void refreshRuns();

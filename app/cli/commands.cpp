@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <unistd.h>
 #include <fstream>
@@ -34,6 +35,7 @@
 #include "core/model/text_generator.h"
 #include "progress_printer.h"
 #include "core/store/run_record.h"
+#include "core/store/resume_run.h"
 #include "core/store/run_store.h"
 
 namespace ps::cli {
@@ -71,12 +73,11 @@ double metric(const nlohmann::json& m, const char* key) {
 
 }  // namespace
 
-int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
-                const std::string& db_path) {
-    RunConfig config = load_run_config(config_path, overrides);
-    nlohmann::json raw = read_config_json(config_path, overrides);
-    auto store = std::make_shared<RunStore>(db_or_default(db_path));
-    auto store_sink = std::make_shared<StoreSink>(store);
+namespace {
+
+// A run (new or resumed) on this thread, Ctrl-C stopping it, then its summary from the store.
+int train_and_report(const std::shared_ptr<RunStore>& store, const std::shared_ptr<StoreSink>& store_sink,
+                     const std::function<RunStatus(const std::vector<RunSink*>&, RunControl&)>& train) {
     ProgressPrinter printer(stderr);
     // The run's own last word, also when the store could not keep it.
     struct FinishCapture : RunSink {
@@ -90,7 +91,7 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     g_control = &control;
     auto previous = std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
-    RunStatus status = run_training(config, raw, sinks, control);
+    RunStatus status = train(sinks, control);
     std::signal(SIGINT, previous);
     g_control = nullptr;
 
@@ -123,6 +124,32 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
         std::fprintf(stderr, "warning: the run store failed for a moment (everything was stored at a retry): %s\n",
                      printable(store_sink->last_error()).c_str());
     return status == RunStatus::Completed ? 0 : 1;
+}
+
+}  // namespace
+
+int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
+                const std::string& db_path) {
+    RunConfig config = load_run_config(config_path, overrides);
+    nlohmann::json raw = read_config_json(config_path, overrides);
+    auto store = std::make_shared<RunStore>(db_or_default(db_path));
+    auto store_sink = std::make_shared<StoreSink>(store);
+    return train_and_report(store, store_sink, [&](const std::vector<RunSink*>& sinks, RunControl& control) {
+        return run_training(config, raw, sinks, control);
+    });
+}
+
+int resume_command(const std::string& run, const std::string& db_path) {
+    auto store = std::make_shared<RunStore>(db_or_default(db_path));
+    const ResumePlan plan = plan_resume(*store, run);
+    auto store_sink = std::make_shared<StoreSink>(store);
+    prepare_store_sink(*store_sink, plan);
+    std::fprintf(stderr, "Resuming run %lld '%s' from its checkpoint of step %lld (%s).\n",
+                 static_cast<long long>(plan.run.id), printable(plan.run.name).c_str(),
+                 static_cast<long long>(plan.checkpoint.step), plan.resume.checkpoint.c_str());
+    return train_and_report(store, store_sink, [&](const std::vector<RunSink*>& sinks, RunControl& control) {
+        return resume_training(plan.checkpoint.config, plan.run.config, plan.resume, sinks, control);
+    });
 }
 
 int dry_run_command(const std::string& config_path, const std::vector<std::string>& overrides, bool json) {

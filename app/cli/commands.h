@@ -8,6 +8,8 @@ namespace ps::cli {
 
 int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
                 const std::string& db_path);
+// `run --resume RUN`: the run continued from its newest checkpoint (core/store/resume_run.h).
+int resume_command(const std::string& run, const std::string& db_path);
 // `run CONFIG --dry-run`: the resolved device and the memory estimate (core/model/
 // memory_estimate.h) as a table, or one JSON object; trains and stores nothing.
 int dry_run_command(const std::string& config_path, const std::vector<std::string>& overrides, bool json);

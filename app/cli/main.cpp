@@ -23,8 +23,8 @@ int main(int argc, char** argv) {
     std::string config;
     std::vector<std::string> overrides;
     auto* run = app.add_subcommand("run", "Train a run from a config file and store it");
-    run->add_option("CONFIG", config, "Run config JSON (see the README's config reference)")->required();
-    run->add_option("--set", overrides, "Override a config value: key.path=value (repeatable)")
+    auto* config_arg = run->add_option("CONFIG", config, "Run config JSON (see the README's config reference)");
+    auto* set_opt = run->add_option("--set", overrides, "Override a config value: key.path=value (repeatable)")
         ->allow_extra_args(false);
     bool dry_run = false;
     auto* dry_run_flag = run->add_flag("--dry-run", dry_run,
@@ -33,6 +33,13 @@ int main(int argc, char** argv) {
 
     bool json = false;
     run->add_flag("--json", json, "With --dry-run: print one JSON object")->needs(dry_run_flag);
+    std::string resume;
+    run->add_option("--resume", resume,
+                    "Continue a stored run (id or name) from its newest checkpoint (train.checkpoint_every), with "
+                    "the config it was started with, in the same store")
+        ->excludes(config_arg)
+        ->excludes(set_opt)
+        ->excludes(dry_run_flag);
     std::string eval_config;
     std::vector<std::string> eval_overrides;
     auto* eval = app.add_subcommand("eval", "Score the configured model (initial state, no training) on the data");
@@ -190,6 +197,11 @@ int main(int argc, char** argv) {
     }
 
     try {
+        if (*run && !resume.empty()) return ps::cli::resume_command(resume, db);
+        if (*run && config.empty()) {
+            std::fprintf(stderr, "prefstudio-cli: run needs a CONFIG file, or --resume RUN (see prefstudio-cli run --help)\n");
+            return 2;
+        }
         if (*run && dry_run) return ps::cli::dry_run_command(config, overrides, json);
         if (*run) return ps::cli::run_command(config, overrides, db);
         if (*eval) return ps::cli::eval_command(eval_config, eval_overrides, json);

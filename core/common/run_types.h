@@ -110,6 +110,13 @@ public:
     // log-probs at step 0 and at every eval.
     virtual void on_tracked_pairs(const std::vector<TrackedPair>& pairs) { (void)pairs; }
     virtual void on_pair_logps(const std::vector<PairLogpRecord>& records) { (void)records; }
+    // Checkpoints (train.checkpoint_every): the folder where this sink keeps the run's
+    // checkpoints (the run store's sink: next to the store), empty when it keeps none. Asked
+    // after on_start; the first sink that names one is used.
+    virtual std::string checkpoint_folder() { return {}; }
+    // Before the checkpoint of `step` is written: what the sink received so far is made
+    // durable, since a resume keeps what was stored up to the checkpoint's step.
+    virtual void on_checkpoint(int64_t step) { (void)step; }
     // Last call. `final_metrics` holds the last value of every metric; `error` is set for Failed.
     virtual void on_finish(RunStatus status, const nlohmann::json& final_metrics,
                            const std::string& error) {

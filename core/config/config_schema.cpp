@@ -628,11 +628,17 @@ std::vector<FieldSpec> build_schema() {
             .reference("eval every N steps (and always at the end); 0 = only at the end")
             .member(PS_MEMBER(int, c.train.eval_every)));
     add(Row("train.checkpoint_every", T::Integer, "Checkpoint every")
-            .at_least(0, "must be 0 or positive")
-            .reserved()
-            .help("Reserved: checkpoints are not written yet")
-            .reference("reserved: checkpoints are not written yet")
+            .at_least(0, "must be 0 (no checkpoints) or positive")
+            .help("Steps between checkpoints a killed run resumes from (0: none)")
+            .reference("preference steps between checkpoints (weights or LoRA adapters, optimizer, RNG and data position) "
+                       "in `<store>.checkpoints/<run id>/`, from which `prefstudio-cli run --resume RUN` continues; "
+                       "0 = none. Removed when the run completes")
             .member(PS_MEMBER(int, c.train.checkpoint_every)));
+    add(Row("train.keep_checkpoints", T::Integer, "Keep checkpoints")
+            .at_least(1, "must be at least 1")
+            .help("How many of the newest checkpoints are kept")
+            .reference("the newest checkpoints kept; older ones are removed once a new one is whole")
+            .member(PS_MEMBER(int, c.train.keep_checkpoints)));
     add(Row("train.device", T::Choice, "Device")
             .choices({"auto", "cpu", "cuda"})
             .open("`cuda:N`")

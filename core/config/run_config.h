@@ -69,7 +69,10 @@ struct TrainConfig {
     double weight_decay = 0.0;
     double max_grad_norm = 1.0;
     int eval_every = 50;
+    // Steps between checkpoints of a stored run (core/engine/run_checkpoint.h); 0 = none.
     int checkpoint_every = 100;
+    // The newest checkpoints kept; older ones are removed when a new one is whole.
+    int keep_checkpoints = 2;
     std::string device = "auto";
     // cached: reference log-probs computed once before training (one policy forward per
     // step); on_the_fly: a reference forward every step (less memory, slower).

@@ -1,6 +1,7 @@
 #include "core/data/tokenize.h"
 
 #include <numeric>
+#include <sstream>
 
 #include "core/common/errors.h"
 
@@ -255,6 +256,32 @@ std::vector<size_t> BatchSampler::next(size_t batch) {
         out.push_back(order_[pos_++]);
     }
     return out;
+}
+
+std::string BatchSampler::state() const {
+    std::ostringstream out;
+    out << pos_ << ' ' << order_.size();
+    for (size_t i : order_) out << ' ' << i;
+    out << ' ' << rng_;
+    return out.str();
+}
+
+void BatchSampler::restore(const std::string& state) {
+    std::istringstream in(state);
+    size_t pos = 0, n = 0;
+    in >> pos >> n;
+    std::vector<size_t> order(in ? n : 0);
+    for (auto& i : order) in >> i;
+    std::mt19937_64 rng;
+    in >> rng;
+    const bool valid = in && n == order_.size() && pos <= n &&
+                       std::all_of(order.begin(), order.end(), [n](size_t i) { return i < n; });
+    if (!valid)
+        throw DataError("checkpoint", 0, "the sampler state does not fit these data (" + std::to_string(order_.size()) +
+                                             " groups); the data changed since the checkpoint");
+    pos_ = pos;
+    order_ = std::move(order);
+    rng_ = rng;
 }
 
 std::vector<std::vector<size_t>> BatchSampler::epoch_batches() {

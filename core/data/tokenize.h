@@ -161,6 +161,11 @@ public:
     std::vector<size_t> next(size_t batch);
     // The batches of one epoch as next(batch_size) would return them from a fresh sampler.
     std::vector<std::vector<size_t>> epoch_batches();
+    // Where the sampler is (the epoch's order, the position in it, the shuffling generator),
+    // as text: a checkpoint stores it and restore() continues the same sequence of batches.
+    std::string state() const;
+    // Throws DataError when `state` is not one of a sampler over the same number of items.
+    void restore(const std::string& state);
 
 private:
     void new_epoch();

@@ -31,6 +31,9 @@ public:
     void record(int64_t step, const std::vector<float>* row_logps);
     // After the last eval: which pairs lost the most chosen likelihood, and whether CHES saw it.
     void finish();
+    // Every record so far (a checkpoint keeps them), and a resumed run's records back.
+    const std::vector<PairLogpRecord>& records() const { return records_; }
+    void restore_records(std::vector<PairLogpRecord> records) { records_ = std::move(records); }
 
 private:
     void forward(std::vector<double>& chosen, std::vector<double>& rejected, torch::Tensor* hidden);

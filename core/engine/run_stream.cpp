@@ -9,9 +9,25 @@ namespace ps {
 RunStream::RunStream(const std::vector<RunSink*>& sinks, RunControl& control, int64_t total_steps)
     : sinks_(sinks), control_(control), total_steps_(total_steps), start_(Clock::now()), steps_start_(start_) {}
 
-double RunStream::elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+double RunStream::elapsed() const { return offset_ + std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+void RunStream::set_elapsed(double seconds) { offset_ += seconds - elapsed(); }
+
+nlohmann::json RunStream::last_values() const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : last_values_) out[k] = v;
+    return out;
+}
+
+void RunStream::restore(const nlohmann::json& last_values, const std::vector<std::string>& warned) {
+    last_values_.clear();
+    for (auto it = last_values.begin(); it != last_values.end(); ++it)
+        if (it->is_number()) last_values_[it.key()] = it->get<double>();
+    warned_ = {warned.begin(), warned.end()};
+}
 
 void RunStream::event(const std::string& kind, const std::string& message, nlohmann::json data) {
+    if (muted) return;
     RunEvent e;
     e.step = step;
     e.wall_time = elapsed();
@@ -29,6 +45,7 @@ void RunStream::warn_once(const std::vector<std::string>& warnings) {
 void RunStream::emit(StepMetrics& m) {
     m.wall_time = elapsed();
     for (const auto& [k, v] : m.values) last_values_[k] = v;
+    if (muted) return;
     for (auto* s : sinks_) s->on_metrics(m);
 }
 

@@ -44,6 +44,16 @@ public:
     // A stepping phase starts now: the ETA counts from here.
     void start_steps();
     double elapsed() const;
+    // A resumed run: the clock reads `seconds` now, and the last values and warnings given are
+    // those the checkpoint kept.
+    void set_elapsed(double seconds);
+    nlohmann::json last_values() const;
+    std::vector<std::string> warned() const { return {warned_.begin(), warned_.end()}; }
+    void restore(const nlohmann::json& last_values, const std::vector<std::string>& warned);
+
+    // While a resumed run replays what comes before its checkpoint (setup, SFT warm-up,
+    // reference), events and metrics are not handed to the sinks: they hold them already.
+    bool muted = false;
     int64_t global_step() const { return sft_step + step; }
 
     int64_t sft_step = 0;           // SFT warm-up steps done
@@ -55,6 +65,7 @@ private:
     RunControl& control_;
     int64_t total_steps_ = 0;
     Clock::time_point start_;
+    double offset_ = 0.0;  // seconds added to the clock (set_elapsed)
     Clock::time_point steps_start_;
     int64_t steps_at_start_ = 0;
     std::map<std::string, double> last_values_;

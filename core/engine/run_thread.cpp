@@ -43,7 +43,8 @@ void RunThread::start() {
     thread_ = std::thread([this] {
         std::vector<RunSink*> raw;
         for (auto& s : sinks_) raw.push_back(s.get());
-        status_ = run_training(config_, config_json_, raw, control_);
+        status_ = resume_ ? resume_training(config_, config_json_, *resume_, raw, control_)
+                          : run_training(config_, config_json_, raw, control_);
         finished_ = true;
     });
 }

@@ -38,6 +38,31 @@ private:
 RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
                        const std::vector<RunSink*>& sinks, RunControl& control);
 
+// Continuing a killed run from one of its checkpoints (core/engine/run_checkpoint.h).
+struct ResumeFrom {
+    std::string checkpoint;            // the checkpoint's folder
+    std::vector<StepMetrics> history;  // the run's stored metrics up to its step, in order, for the live diagnosis
+};
+
+// The run as its checkpoint left it: `config` is the checkpoint's (resume_config()); setup, SFT
+// warm-up and reference are replayed without reaching the sinks, then the preference steps
+// go on from the checkpoint's step + 1. The sinks see on_start as for a new run (the store's
+// sink is told beforehand that the run continues: StoreSink::resume_run). A checkpoint that
+// does not fit (model files or reference changed since) ends the run as Failed, with why.
+RunStatus resume_training(const RunConfig& config, const nlohmann::json& config_json, const ResumeFrom& resume,
+                          const std::vector<RunSink*>& sinks, RunControl& control);
+
+// The config a checkpoint was written with, its step and the run's clock then. Throws ps::Error:
+// StoreError for an unreadable checkpoint, ConfigError for a config this version refuses,
+// ModelError when the files of model.source changed since (their checksum differs).
+struct CheckpointSummary {
+    RunConfig config;
+    nlohmann::json config_json;  // as stored (RunConfig::to_json of the run's config)
+    int64_t step = 0;
+    double elapsed = 0.0;
+};
+CheckpointSummary read_checkpoint_summary(const std::string& checkpoint);
+
 // `prefstudio-cli eval`: every metric of the configured objective for the model in its initial
 // state (no SFT warm-up, no training; the reference is the model itself) on the eval split, or
 // on all data when there is none. Keys are the metric names (README's metric reference) plus
@@ -49,6 +74,8 @@ public:
     RunThread(RunConfig config, nlohmann::json config_json,
               std::vector<std::shared_ptr<RunSink>> sinks);
     ~RunThread();  // requests stop and joins
+    // Before start(): the thread continues a run from this checkpoint (resume_training).
+    void resume_from(ResumeFrom resume) { resume_ = std::make_unique<ResumeFrom>(std::move(resume)); }
     void start();
     void request_stop() { control_.request_stop(); }
     void pause() { control_.pause(); }
@@ -62,6 +89,7 @@ private:
     RunConfig config_;
     nlohmann::json config_json_;
     std::vector<std::shared_ptr<RunSink>> sinks_;
+    std::unique_ptr<ResumeFrom> resume_;
     RunControl control_;
     std::thread thread_;
     std::atomic<bool> finished_{false};

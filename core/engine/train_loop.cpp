@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 
@@ -32,6 +34,70 @@ double grad_norm_and_clip(const std::vector<torch::Tensor>& params, double max_n
 
 void set_lr(torch::optim::AdamW& opt, double lr) {
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+// What a checkpoint is taken from and restored into: the loop's state between two steps.
+struct LoopState {
+    MasterWeights& weights;
+    torch::optim::AdamW& opt;
+    BatchSampler& sampler;
+    std::optional<double>& last_abs_reward;
+};
+
+// Writes the checkpoint of step `s` (after its eval): the sinks make what they hold durable
+// first, so the store has every record up to `s` when the checkpoint exists. A failed write is
+// a warning: the run goes on without it.
+void write_checkpoint(const RunConfig& c, const CheckpointPlan& plan, const std::string& start_checksum, int64_t s,
+                      RunStream& stream, PairTracker& tracker, LoopState& st) {
+    const auto t0 = Clock::now();
+    for (auto* sink : stream.sinks()) sink->on_checkpoint(s);
+    CheckpointMeta meta = plan.base;
+    meta.step = s;
+    meta.sft_steps = stream.sft_step;
+    meta.start_checksum = start_checksum;
+    meta.sampler = st.sampler.state();
+    meta.last_values = stream.last_values();
+    meta.last_abs_reward = st.last_abs_reward;
+    meta.pair_logps = tracker.records();
+    meta.warned = stream.warned();
+    meta.elapsed = stream.elapsed();
+    try {
+        const std::string dir = write_checkpoint_atomically(plan.folder, s, [&](const std::string& tmp) {
+            save_checkpoint_tensors(tmp, st.weights.optimized(), st.opt);
+            std::ofstream out(tmp + "/meta.json");
+            out << meta.to_json().dump() << "\n";
+            out.close();
+            if (!out) throw StoreError("cannot write " + tmp + "/meta.json");
+        });
+        prune_checkpoints(plan.folder, c.train.keep_checkpoints);
+        int64_t bytes = 0;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir, ec)) bytes += static_cast<int64_t>(e.file_size(ec));
+        const double seconds = seconds_since(t0);
+        stream.event("info", "Checkpoint of step " + std::to_string(s) + " written to " + dir + ".",
+                     {{"checkpoint", dir}, {"step", s}, {"seconds", seconds}, {"bytes", bytes}});
+    } catch (const Error& e) {
+        stream.event("warning", std::string("Checkpoint of step ") + std::to_string(s) + " not written: " + e.what());
+    }
+}
+
+// A resumed run: the loop's state as the checkpoint left it. Returns the checkpoint's step.
+int64_t restore_checkpoint(const CheckpointPlan& plan, const std::string& start_checksum, RunStream& stream,
+                           PairTracker& tracker, LoopState& st) {
+    const CheckpointMeta meta = read_checkpoint_meta(plan.resume_from);
+    if (meta.start_checksum != start_checksum)
+        throw TrainingError("cannot resume from " + plan.resume_from +
+                            ": the setup and SFT warm-up, replayed, give other weights than the run had before its first "
+                            "preference step (another machine, libtorch build, thread count or changed files); start a new run");
+    load_checkpoint_tensors(plan.resume_from, st.weights.optimized(), st.opt);
+    st.weights.master_to_model();
+    st.sampler.restore(meta.sampler.get<std::string>());
+    st.last_abs_reward = meta.last_abs_reward;
+    tracker.restore_records(meta.pair_logps);
+    stream.restore(meta.last_values, meta.warned);
+    stream.set_elapsed(meta.elapsed);
+    stream.step = meta.step;
+    return meta.step;
 }
 
 }  // namespace
@@ -95,7 +161,7 @@ void sft_warmup(const RunConfig& c, RunSetup& setup, RunStream& stream) {
 }
 
 void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, BatchObjective& objective,
-                      Evaluator& evaluator, PairTracker& tracker, AnswerChecker& answers) {
+                      Evaluator& evaluator, PairTracker& tracker, AnswerChecker& answers, const CheckpointPlan& plan) {
     stream.event("phase", "Preference training (" + c.objective.algorithm + "): " + std::to_string(c.train.steps) + " steps.");
     CausalLM& policy = setup.policy;
     MasterWeights weights(trainable_parameters(policy));
@@ -103,11 +169,21 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
                             torch::optim::AdamWOptions(c.train.learning_rate).weight_decay(c.train.weight_decay));
     const size_t bs = static_cast<size_t>(c.train.batch_size);
     BatchSampler sampler(group_lengths(setup.data.train), bs, static_cast<uint64_t>(c.seed) + 2, c.data.group_by_length);
+    std::optional<double> last_abs_reward;  // |beta x log-ratio| of the last finite step, for the NaN hint
+    LoopState state{weights, opt, sampler, last_abs_reward};
+    const bool checkpoints = !plan.folder.empty() && c.train.checkpoint_every > 0;
+    // The trainable weights before step 1: a resume replays what leads to them and checks it.
+    const std::string start_checksum =
+        checkpoints || !plan.resume_from.empty() ? tensors_checksum(weights.optimized()) : std::string();
+    int first = 1;
+    if (!plan.resume_from.empty()) {
+        first = static_cast<int>(restore_checkpoint(plan, start_checksum, stream, tracker, state)) + 1;
+        stream.event("phase", "Resumed from the checkpoint of step " + std::to_string(first - 1) + " (" + plan.resume_from + ").");
+    }
     stream.start_steps();
     stream.phase = "train";
     const double k = static_cast<double>(c.train.grad_accum);
-    std::optional<double> last_abs_reward;  // |beta x log-ratio| of the last finite step, for the NaN hint
-    for (int s = 1; s <= c.train.steps; ++s) {
+    for (int s = first; s <= c.train.steps; ++s) {
         stream.check_control();
         policy->train();
         const auto t0 = Clock::now();
@@ -161,6 +237,8 @@ void train_preference(const RunConfig& c, RunSetup& setup, RunStream& stream, Ba
         stream.emit(m);
         stream.progress("train", tps, loss, m.get("rewards/chosen"), m.get("rewards/rejected"));
         if ((c.train.eval_every > 0 && s % c.train.eval_every == 0) || s == c.train.steps) evaluator.evaluate(s, tracker, answers);
+        if (checkpoints && s % c.train.checkpoint_every == 0 && s < c.train.steps)
+            write_checkpoint(c, plan, start_checksum, s, stream, tracker, state);
     }
 }
 

@@ -8,7 +8,9 @@
 #include "core/engine/batch_objective.h"
 #include "core/engine/evaluator.h"
 #include "core/engine/pair_tracker.h"
+#include "core/engine/reference_cache.h"
 #include "core/engine/reference_model.h"
+#include "core/engine/run_checkpoint.h"
 #include "core/engine/run_setup.h"
 #include "core/engine/run_stream.h"
 #include "core/engine/run_thread.h"
@@ -54,30 +56,60 @@ bool is_out_of_memory(const std::exception& e) {
 class Pipeline {
 public:
     Pipeline(const RunConfig& c, const nlohmann::json& config_json, const std::vector<RunSink*>& sinks,
-             RunControl& control)
-        : c_(c), config_json_(config_json), stream_(sinks, control, c.sft.steps + c.train.steps),
+             RunControl& control, const ResumeFrom* resume = nullptr)
+        : c_(c), config_json_(config_json), resume_(resume), stream_(sinks, control, c.sft.steps + c.train.steps),
           reference_(c, setup_, stream_), objective_(c, setup_, reference_), evaluator_(c, setup_, stream_, objective_),
           tracker_(c, setup_, stream_), answers_(c, setup_, stream_) {}
 
     RunStatus run() {
         RunStatus status = RunStatus::Completed;
         std::string error;
+        CheckpointPlan plan;
         try {
+            std::optional<CheckpointMeta> resumed;
+            if (resume_) {
+                // Replayed without reaching the sinks: they hold all of it up to the checkpoint.
+                stream_.muted = true;
+                plan.resume_from = resume_->checkpoint;
+                resumed = read_checkpoint_meta(plan.resume_from);
+                if (resumed->model_checksum != model_files_checksum(c_.model.source))
+                    throw ModelError("cannot resume from " + plan.resume_from + ": the files of model.source (" +
+                                     c_.model.source + ") changed since the checkpoint was written");
+            }
             setup_run(c_, config_json_, stream_, setup_);
+            for (auto* s : stream_.sinks())
+                if (plan.folder.empty()) plan.folder = s->checkpoint_folder();
             sft_warmup(c_, setup_, stream_);
             reference_.prepare();
             tracker_.start();
             answers_.start(tracker_);
-            train_preference(c_, setup_, stream_, objective_, evaluator_, tracker_, answers_);
+            if (resume_ || (!plan.folder.empty() && c_.train.checkpoint_every > 0 && c_.train.checkpoint_every < c_.train.steps)) {
+                plan.base.config = c_.to_json();
+                plan.base.reference_key = reference_cache_key(c_, setup_.threads, stream_.sft_step);
+                plan.base.model_checksum = resumed ? resumed->model_checksum : model_files_checksum(c_.model.source);
+            }
+            if (resumed && resumed->reference_key != plan.base.reference_key)
+                throw TrainingError("cannot resume from " + plan.resume_from +
+                                    ": the reference log-probs' key differs from the checkpoint's (the data files, the "
+                                    "model files or the thread count changed since); start a new run");
+            stream_.muted = false;
+            train_preference(c_, setup_, stream_, objective_, evaluator_, tracker_, answers_, plan);
             save_trained();
             tracker_.finish();
             stream_.event("phase", "Run completed after " + std::to_string(stream_.step) + " preference steps.");
+            if (!plan.folder.empty()) {
+                // A completed run is never resumed: its checkpoints would only take space.
+                std::error_code ec;
+                std::filesystem::remove_all(plan.folder, ec);
+                std::filesystem::remove(std::filesystem::path(plan.folder).parent_path(), ec);  // when empty
+            }
         } catch (const std::exception& e) {
             status = RunStatus::Failed;
             error = failure_message(e);
         } catch (const StopRequested&) {
             status = RunStatus::Stopped;
         }
+        stream_.muted = false;
         if (!setup_.started) {
             // Sinks have not seen the run yet (it failed while preparing): introduce it first so
             // the failure is stored like any other run.
@@ -201,6 +233,7 @@ private:
 
     const RunConfig& c_;
     nlohmann::json config_json_;
+    const ResumeFrom* resume_;
     RunStream stream_;
     RunSetup setup_;
     ReferenceModel reference_;
@@ -225,18 +258,72 @@ SamplingReference build_sampling_reference(const RunConfig& config, const std::v
     return pipeline.sampling_reference();
 }
 
-RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
-                       const std::vector<RunSink*>& sinks, RunControl& control) {
+namespace {
+
+// The live diagnosis of a resumed run: after on_start it reads the run's stored metrics up to
+// the checkpoint, silently, so it is where the killed run's was.
+class PrimedDiagnosis : public RunSink {
+public:
+    PrimedDiagnosis(const std::vector<RunSink*>& sinks, const std::vector<StepMetrics>* history)
+        : history_(history), diagnosis_([this, &sinks](const RunEvent& e) {
+              if (!priming_)
+                  for (auto* s : sinks) s->on_event(e);
+          }) {}
+    void on_start(const RunInfo& info) override {
+        diagnosis_.on_start(info);
+        if (!history_) return;
+        priming_ = true;
+        for (const StepMetrics& m : *history_) diagnosis_.on_metrics(m);
+        priming_ = false;
+    }
+    void on_metrics(const StepMetrics& m) override { diagnosis_.on_metrics(m); }
+    void on_event(const RunEvent& e) override { diagnosis_.on_event(e); }
+    void on_progress(const RunProgress& p) override { diagnosis_.on_progress(p); }
+    void on_finish(RunStatus status, const nlohmann::json& final_metrics, const std::string& error) override {
+        diagnosis_.on_finish(status, final_metrics, error);
+    }
+
+private:
+    const std::vector<StepMetrics>* history_;
+    bool priming_ = false;
+    DiagnosisSink diagnosis_;
+};
+
+RunStatus run_pipeline(const RunConfig& config, const nlohmann::json& config_json, const std::vector<RunSink*>& sinks,
+                       RunControl& control, const ResumeFrom* resume) {
     // The live diagnosis reads the same stream and hands its regime changes to every sink (the
     // store keeps them as events, the studio shades them). Last, so a step's metrics reach the
     // sinks before the regime event that step triggers.
-    DiagnosisSink diagnosis([&sinks](const RunEvent& e) {
-        for (auto* s : sinks) s->on_event(e);
-    });
+    PrimedDiagnosis diagnosis(sinks, resume ? &resume->history : nullptr);
     std::vector<RunSink*> all = sinks;
     all.push_back(&diagnosis);
-    Pipeline pipeline(config, config_json, all, control);
+    Pipeline pipeline(config, config_json, all, control, resume);
     return pipeline.run();
+}
+
+}  // namespace
+
+RunStatus run_training(const RunConfig& config, const nlohmann::json& config_json,
+                       const std::vector<RunSink*>& sinks, RunControl& control) {
+    return run_pipeline(config, config_json, sinks, control, nullptr);
+}
+
+RunStatus resume_training(const RunConfig& config, const nlohmann::json& config_json, const ResumeFrom& resume,
+                          const std::vector<RunSink*>& sinks, RunControl& control) {
+    return run_pipeline(config, config_json, sinks, control, &resume);
+}
+
+CheckpointSummary read_checkpoint_summary(const std::string& checkpoint) {
+    const CheckpointMeta meta = read_checkpoint_meta(checkpoint);
+    CheckpointSummary out;
+    out.config = RunConfig::from_json(meta.config);
+    out.config_json = meta.config;
+    out.step = meta.step;
+    out.elapsed = meta.elapsed;
+    if (meta.model_checksum != model_files_checksum(out.config.model.source))
+        throw ModelError("cannot resume from " + checkpoint + ": the files of model.source (" + out.config.model.source +
+                         ") changed since the checkpoint was written");
+    return out;
 }
 
 }  // namespace ps

@@ -370,9 +370,11 @@ void map_common_training(Mapper& m, const RunConfig& c, bool eval_data) {
         m.fixed("save_strategy", "steps");
         m.set("train.checkpoint_every", "save_steps", t.checkpoint_every,
               "checkpoint-N/trainer_state.json is also what `prefstudio-cli import` reads");
+        m.set("train.keep_checkpoints", "save_total_limit", t.keep_checkpoints);
     } else {
         m.fixed("save_strategy", "no");
         m.also("train.checkpoint_every", "save_strategy");
+        m.none("train.keep_checkpoints", "no checkpoints are saved (train.checkpoint_every 0)");
     }
     m.none("train.device", "accelerate / torchrun place the processes, one GPU each");
     m.none("train.threads", "CPU threads of our engine");

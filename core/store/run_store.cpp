@@ -16,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -159,6 +160,18 @@ constexpr const char* kSqlDeleteEvents = "DELETE FROM events WHERE run_id = ?1";
 constexpr const char* kSqlDeleteRun = "DELETE FROM runs WHERE id = ?1";
 constexpr const char* kSqlDeleteTrackedPairs = "DELETE FROM tracked_pairs WHERE run_id = ?1";
 constexpr const char* kSqlDeletePairLogps = "DELETE FROM pair_logps WHERE run_id = ?1";
+// A resumed run: what the killed process stored after its checkpoint's step (the SFT warm-up's
+// sft/ series count their own steps and are kept whole) and after its clock then.
+constexpr const char* kSqlDeleteMetricsAfter =
+    "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2 AND key_id NOT IN "
+    "(SELECT id FROM metric_keys WHERE substr(name, 1, 4) = 'sft/')";
+constexpr const char* kSqlDeleteEventsAfter =
+    "DELETE FROM events WHERE run_id = ?1 AND (step > ?2 OR wall_time > ?3)";
+constexpr const char* kSqlDeletePairLogpsAfter = "DELETE FROM pair_logps WHERE run_id = ?1 AND step > ?2";
+// A resumed run is this process's from now on.
+constexpr const char* kSqlResumeRun =
+    "UPDATE runs SET status = ?2, error = '', owner_host = ?3, owner_pid = ?4, owner_start = ?5, "
+    "heartbeat_at = ?6 WHERE id = ?1";
 constexpr const char* kSqlInsertTrackedPair =
     "INSERT OR REPLACE INTO tracked_pairs(run_id, pair_index, split, split_index, prompt, chosen, "
     "rejected, chosen_tokens, rejected_tokens, ches, ln_ches) "
@@ -779,6 +792,57 @@ void RunStore::claim_run(int64_t run_id) {
     detail_->require_changed(run_id, what);
 }
 
+std::string RunStore::checkpoint_folder(const std::string& store_path, int64_t run_id) {
+    return store_path + ".checkpoints/" + std::to_string(run_id);
+}
+
+void RunStore::prepare_resume(int64_t run_id, int64_t step, double wall_time) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Detail& d = *detail_;
+    const std::string what = "cannot resume run " + std::to_string(run_id) + " in";
+    Detail::Transaction tx(d, true, what);
+    d.require_run(run_id, what);
+    {
+        Detail::Stmt s(d, kSqlDeleteMetricsAfter, what);
+        s.bind(1, run_id).bind(2, step).run();
+    }
+    {
+        Detail::Stmt s(d, kSqlDeleteEventsAfter, what);
+        s.bind(1, run_id).bind(2, step).bind_real(3, wall_time).run();
+    }
+    {
+        Detail::Stmt s(d, kSqlDeletePairLogpsAfter, what);
+        s.bind(1, run_id).bind(2, step).run();
+    }
+    {
+        Detail::Stmt s(d, kSqlResumeRun, what);
+        const RunOwner owner = current_run_owner();
+        s.bind(1, run_id).bind(2, std::string(to_string(RunStatus::Running))).bind(3, owner.host).bind(4, owner.pid)
+            .bind(5, owner.process_start).bind_real(6, owner.heartbeat_at).run();
+    }
+    tx.commit();
+}
+
+std::vector<StepMetrics> RunStore::load_step_metrics(int64_t run_id, int64_t max_step) {
+    // In the order the engine emits them: the SFT warm-up's steps, then per preference step its
+    // training record and its eval/ record.
+    std::map<std::pair<int, int64_t>, StepMetrics> records;
+    for (const MetricSeries& series : load_metrics(run_id)) {
+        const int part = series.name.rfind("sft/", 0) == 0 ? 0 : series.name.rfind("eval/", 0) == 0 ? 2 : 1;
+        for (size_t i = 0; i < series.steps.size(); ++i) {
+            if (part != 0 && series.steps[i] > max_step) continue;
+            const int64_t step = series.steps[i];
+            auto& m = records[{part == 0 ? 0 : 1, step * 2 + (part == 2 ? 1 : 0)}];
+            m.step = step;
+            m.wall_time = series.wall_times[i];
+            m.set(series.name, series.values[i]);
+        }
+    }
+    std::vector<StepMetrics> out;
+    for (auto& [key, m] : records) out.push_back(std::move(m));
+    return out;
+}
+
 void RunStore::append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (batch.empty()) return;
@@ -942,6 +1006,8 @@ void RunStore::delete_run(int64_t run_id) {
         d.require_changed(run_id, what);
     }
     tx.commit();
+    std::error_code ec;  // the run's checkpoints go with it
+    std::filesystem::remove_all(checkpoint_folder(path_, run_id), ec);
 }
 
 std::vector<StoredRun> RunStore::list_runs() {

@@ -89,6 +89,17 @@ public:
     // becoming the run's owner (a resumed run).
     void heartbeat(int64_t run_id);
     void claim_run(int64_t run_id);
+    // Where the checkpoints of a run of the store at `store_path` are kept (train.checkpoint_every):
+    // `<store>.checkpoints/<run id>`.
+    static std::string checkpoint_folder(const std::string& store_path, int64_t run_id);
+    // A run resumed from its checkpoint of `step` (taken at `wall_time` on the run's clock): what
+    // was stored after it is removed (metrics of later steps, the SFT warm-up's kept; events
+    // of later steps or times; tracked-pair log-probs of later steps) and the run is running
+    // again, without error; one transaction.
+    void prepare_resume(int64_t run_id, int64_t step, double wall_time);
+    // The run's metrics up to `max_step` (the SFT warm-up's all) as the engine emitted them:
+    // the warm-up's steps, then each preference step's record and its eval/ record.
+    std::vector<StepMetrics> load_step_metrics(int64_t run_id, int64_t max_step);
     // One transaction for the whole batch.
     void append_metrics(int64_t run_id, const std::vector<StepMetrics>& batch);
     void append_events(int64_t run_id, const std::vector<RunEvent>& events);
@@ -151,8 +162,16 @@ public:
     // The run, every row it streamed and its end are in the store (after on_finish).
     bool all_stored() const;
     void flush();
+    // The run continues run `run_id` from its checkpoint of `step` taken at `wall_time`
+    // (RunStore::prepare_resume at on_start) instead of adding a new run. Before on_start.
+    void resume_run(int64_t run_id, int64_t step, double wall_time);
+    std::string checkpoint_folder() override;
+    void on_checkpoint(int64_t step) override;
 
 private:
+    int64_t resume_id_ = 0;
+    int64_t resume_step_ = 0;
+    double resume_wall_ = 0.0;
     std::shared_ptr<RunStore> store_;
     int flush_every_;
     double flush_seconds_;

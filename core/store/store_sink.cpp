@@ -102,6 +102,19 @@ void StoreSink::on_start(const RunInfo& info) {
     failing_since_ = -1;
     gave_up_ = false;
     last_heartbeat_ = steady_seconds();
+    if (resume_id_ > 0) {
+        run_id_ = resume_id_;  // never a new run: its metrics belong to this one
+        resume_id_ = 0;        // a later on_start begins a new run
+        try {
+            store_->prepare_resume(run_id_, resume_step_, resume_wall_);  // also makes this process its owner
+        } catch (const std::exception& e) {
+            record_error(e.what());
+            gave_up_ = true;
+            throw StoreError(last_error_ + "; the run is not resumed, since the store cannot take it back. "
+                             "Free disk space, or fix the store");
+        }
+        return;
+    }
     if (!ensure_run()) {
         gave_up_ = true;
         throw StoreError(last_error_ + "; the run is not started, since nothing of it could be stored. "
@@ -119,6 +132,21 @@ void StoreSink::give_up_if_failing_too_long(int64_t step) {
                      std::to_string(static_cast<int>(steady_seconds() - failing_since_)) +
                      " s, so the run is stopped at step " + std::to_string(step) +
                      " rather than train on unstored. Free disk space (or fix the store) and run again");
+}
+
+void StoreSink::resume_run(int64_t run_id, int64_t step, double wall_time) {
+    resume_id_ = run_id;
+    resume_step_ = step;
+    resume_wall_ = wall_time;
+}
+
+std::string StoreSink::checkpoint_folder() {
+    return run_id_ > 0 ? RunStore::checkpoint_folder(store_->path(), run_id_) : std::string();
+}
+
+void StoreSink::on_checkpoint(int64_t step) {
+    (void)step;
+    flush();
 }
 
 void StoreSink::on_metrics(const StepMetrics& metrics) {

@@ -62,6 +62,7 @@ private slots:
     void metricBufferHandsOverBetweenThreads();
     void completedRunIsPlottedAndStored();
     void stopDuringLongRun();
+    void stoppedRunResumesFromTheRunsView();
     void stopRightAfterStart();
     void pauseHoldsTheRun();
     void closeWhileRunningStopsTheRun();
@@ -273,6 +274,36 @@ void TestGui::stopDuringLongRun() {
     QVERIFY(stored.has_value());
     QCOMPARE(stored->status, ps::RunStatus::Stopped);
     QVERIFY(window.liveMonitor()->pointCount("rewards/chosen") < 10000);
+}
+
+// A stopped run with a checkpoint resumes from the Runs view (the same run, to completion); a
+// completed one cannot.
+void TestGui::stoppedRunResumesFromTheRunsView() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig({{"steps", 400}, {"checkpoint_every", 10}, {"threads", 1}})));
+    window.show();
+    clickRun(window);
+    QTRY_VERIFY_WITH_TIMEOUT(window.liveMonitor()->pointCount("rewards/chosen") >= 25, 120000);
+    QTest::mouseClick(buttonFor(window, window.stopAction()), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 10000);
+    const int64_t id = window.lastRunId();
+    QCOMPARE(window.store()->find_run(id)->status, ps::RunStatus::Stopped);
+
+    ps::ui::RunsView* runs = window.runsView();
+    runs->selectRun(id);
+    QVERIFY(runs->resumeAction()->isEnabled());
+    runs->resumeAction()->trigger();
+    QVERIFY(window.isRunning());
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isRunning(), 120000);
+    QCOMPARE(window.runState(), QStringLiteral("completed"));
+    QCOMPARE(window.store()->list_runs().size(), size_t(1));
+    QCOMPARE(window.store()->find_run(id)->status, ps::RunStatus::Completed);
+    const auto loss = window.store()->load_metric(id, "loss");
+    QCOMPARE(loss.steps.size(), size_t(400));  // every step once
+    QCOMPARE(loss.steps.front(), int64_t(1));
+    QCOMPARE(loss.steps.back(), int64_t(400));
+    runs->selectRun(id);
+    QVERIFY(!runs->resumeAction()->isEnabled());  // completed
 }
 
 void TestGui::stopRightAfterStart() {

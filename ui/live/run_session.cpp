@@ -5,6 +5,7 @@
 #include "core/engine/run_thread.h"
 #include "core/interop/import_run.h"
 #include "ui/live/metric_buffer.h"
+#include "core/store/resume_run.h"
 #include "core/store/run_store.h"
 
 namespace ps::ui {
@@ -23,12 +24,22 @@ RunSession::~RunSession() {
 
 void RunSession::start(const RunConfig& config, const nlohmann::json& configJson,
                        std::shared_ptr<RunStore> store) {
+    startThread(config, configJson, std::move(store), nullptr);
+}
+
+void RunSession::startResumed(const ResumePlan& plan, std::shared_ptr<RunStore> store) {
+    startThread(plan.checkpoint.config, plan.run.config, std::move(store), &plan);
+}
+
+void RunSession::startThread(const RunConfig& config, const nlohmann::json& configJson,
+                             std::shared_ptr<RunStore> store, const ResumePlan* resume) {
     if (thread_) return;
     buffer_ = std::make_shared<MetricBuffer>();
     std::vector<std::shared_ptr<RunSink>> sinks;
     storeSink_.reset();
     if (store) {
         storeSink_ = std::make_shared<StoreSink>(std::move(store));
+        if (resume) prepare_store_sink(*storeSink_, *resume);
         // The store first: when the buffer hears on_finish the run row is already final.
         sinks.push_back(storeSink_);
     }
@@ -41,6 +52,7 @@ void RunSession::start(const RunConfig& config, const nlohmann::json& configJson
     tickDurationsMs_.clear();
 
     auto thread = std::make_unique<RunThread>(config, configJson, std::move(sinks));
+    if (resume) thread->resume_from(resume->resume);
     thread->start();
     thread_ = std::move(thread);
     wallClock_.start();

@@ -18,6 +18,7 @@
 #include "core/interop/source_reader.h"
 
 namespace ps {
+struct ResumePlan;
 class RunStore;
 class RunThread;
 class StoreSink;
@@ -40,6 +41,9 @@ public:
     // Throws std::exception when the thread cannot be started.
     void start(const RunConfig& config, const nlohmann::json& configJson,
                std::shared_ptr<RunStore> store);
+    // Continues a stored run from its newest checkpoint (core/store/resume_run.h: plan_resume
+    // made the checks) on a new engine thread, into the same run of `store`.
+    void startResumed(const ResumePlan& plan, std::shared_ptr<RunStore> store);
 
     // Follows a run another tool is writing (core/interop/import_run.h: a TensorBoard event
     // file, trainer_log.jsonl, ...) on a reader thread: the same signals as a native run, the
@@ -84,6 +88,8 @@ private slots:
     void tick();
 
 private:
+    void startThread(const RunConfig& config, const nlohmann::json& configJson, std::shared_ptr<RunStore> store,
+                     const ResumePlan* resume);
     void finishRun();
 
     QTimer drainTimer_;

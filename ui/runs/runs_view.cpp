@@ -17,6 +17,7 @@
 #include <QVBoxLayout>
 
 #include "ui/runs/runs_model.h"
+#include "core/store/resume_run.h"
 #include "core/store/run_store.h"
 
 namespace ps::ui {
@@ -107,7 +108,14 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     connect(exportClusterAction_, &QAction::triggered, this, [this] {
         if (const int64_t id = selectedRunId()) emit exportClusterRequested(id);
     });
+    resumeAction_ = new QAction(tr("&Resume Run"), this);
+    resumeAction_->setToolTip(tr("Continue the selected run from its newest checkpoint (train.checkpoint_every): "
+                                 "for a run that was killed, failed or stopped"));
+    connect(resumeAction_, &QAction::triggered, this, [this] {
+        if (const int64_t id = selectedRunId()) emit resumeRequested(id);
+    });
     table_->addAction(openAction_);
+    table_->addAction(resumeAction_);
     table_->addAction(cloneAction_);
     table_->addAction(editTagsAction_);
     table_->addAction(exportClusterAction_);
@@ -119,6 +127,8 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
 
     auto* openButton = new QToolButton(this);
     openButton->setDefaultAction(openAction_);
+    auto* resumeButton = new QToolButton(this);
+    resumeButton->setDefaultAction(resumeAction_);
     auto* cloneButton = new QToolButton(this);
     cloneButton->setDefaultAction(cloneAction_);
     auto* tagsButton = new QToolButton(this);
@@ -129,6 +139,7 @@ RunsView::RunsView(QWidget* parent) : QWidget(parent) {
     bar->setContentsMargins(0, 0, 0, 0);
     bar->addWidget(filter_, 1);
     bar->addWidget(openButton);
+    bar->addWidget(resumeButton);
     bar->addWidget(cloneButton);
     bar->addWidget(tagsButton);
     bar->addWidget(deleteButton);
@@ -219,6 +230,13 @@ void RunsView::updateActions() {
     bool deletable = false;
     for (int64_t id : ids) deletable = deletable || id != liveRunId_;
     deleteAction_->setEnabled(store_ && deletable);
+    bool resumable = false;
+    if (store_ && ids.size() == 1 && ids.front() != liveRunId_) {
+        const int row = model_->rowOfRun(ids.front());
+        resumable = row >= 0 && model_->run(row).status != RunStatus::Completed && !model_->run(row).imported() &&
+                    !latest_checkpoint(*store_, ids.front()).empty();
+    }
+    resumeAction_->setEnabled(resumable);
 }
 
 void RunsView::setStore(std::shared_ptr<RunStore> store) {

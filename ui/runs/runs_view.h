@@ -58,6 +58,8 @@ public:
     QAction* cloneAction() const { return cloneAction_; }
     QAction* editTagsAction() const { return editTagsAction_; }
     QAction* exportClusterAction() const { return exportClusterAction_; }
+    // Enabled for one selected run that did not complete and has a checkpoint (not the live run).
+    QAction* resumeAction() const { return resumeAction_; }
     // Stores tags (comma-separated) and notes of a run and refreshes; false with the reason
     // shown in the view if the store refuses.
     bool setTagsAndNotes(int64_t runId, const QString& tags, const QString& notes);
@@ -79,6 +81,8 @@ signals:
     void cloneRequested(qint64 runId);
     // The user asked to export a stored run's config for a cluster (TRL / LLaMA-Factory).
     void exportClusterRequested(qint64 runId);
+    // The user asked to continue a stored run from its newest checkpoint.
+    void resumeRequested(qint64 runId);
 
 private:
     void updateActions();
@@ -94,6 +98,7 @@ private:
     QAction* cloneAction_ = nullptr;
     QAction* editTagsAction_ = nullptr;
     QAction* exportClusterAction_ = nullptr;
+    QAction* resumeAction_ = nullptr;
     int64_t liveRunId_ = 0;
 };
 

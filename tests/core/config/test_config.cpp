@@ -174,7 +174,7 @@ private slots:
                               "desirable_weight", "undesirable_weight", "gamma", "cpo_alpha"})
             QVERIFY(r["objective"].contains(k));
         for (const char* k : {"steps", "batch_size", "grad_accum", "learning_rate", "warmup_steps", "schedule",
-                              "weight_decay", "max_grad_norm", "eval_every", "checkpoint_every", "device"})
+                              "weight_decay", "max_grad_norm", "eval_every", "checkpoint_every", "keep_checkpoints", "device"})
             QVERIFY(r["train"].contains(k));
     }
 

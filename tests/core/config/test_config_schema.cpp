@@ -95,8 +95,9 @@ private slots:
             "objective.undesirable_weight", "objective.gamma", "objective.reference_free", "objective.cpo_alpha",
             "train.steps", "train.batch_size", "train.grad_accum", "train.learning_rate", "train.warmup_steps",
             "train.schedule", "train.weight_decay", "train.max_grad_norm", "train.eval_every",
-            "train.checkpoint_every", "train.device", "train.reference_logps", "train.threads", "train.save_dir",
-            "train.overwrite_save_dir", "train.track_pairs", "train.answer_check", "train.gradient_checkpointing"};
+            "train.checkpoint_every", "train.keep_checkpoints", "train.device", "train.reference_logps", "train.threads",
+            "train.save_dir", "train.overwrite_save_dir", "train.track_pairs", "train.answer_check",
+            "train.gradient_checkpointing"};
         std::vector<std::string> keys;
         for (const FieldSpec& f : ps::config_schema())
             if (f.type != FieldType::Section || f.nullable) keys.push_back(f.path);

@@ -327,8 +327,9 @@ private slots:
         for (int i = 0; i < format->count(); ++i) items << format->itemText(i);
         QCOMPARE(items, (QStringList{"auto", "trl", "sharegpt", "alpaca"}));
         QVERIFY(form.fieldEditor("train.track_pairs")->toolTip().contains("Default: 64"));
-        // Reserved keys are not shown.
-        QVERIFY(!form.fieldEditor("train.checkpoint_every"));
+        // Checkpoint keys are shown since checkpoints are written.
+        QVERIFY(form.fieldEditor("train.checkpoint_every"));
+        QVERIFY(form.fieldEditor("train.keep_checkpoints"));
     }
 
     // train.reference_logps is read only by the algorithms with a reference model (DPO, KTO).
