@@ -10,13 +10,13 @@ namespace ps {
 
 namespace objective_detail {
 
-namespace {
-
 std::string shape_of(const torch::Tensor& t) {
     std::ostringstream s;
     s << t.sizes();
     return s.str();
 }
+
+namespace {
 
 // A [B] tensor in the compute dtype on the device of `like`.
 torch::Tensor to_compute(const torch::Tensor& t, const torch::Tensor& like, torch::ScalarType dt) {

@@ -2,7 +2,6 @@
 // reward is judged against a reference point z0 (a batch KL estimate) instead of a margin.
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 
 #include "core/common/errors.h"
 #include "core/objectives/objective.h"
@@ -17,12 +16,6 @@ std::string fmt(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.3g", v);
     return buf;
-}
-
-std::string shape_of(const torch::Tensor& t) {
-    std::ostringstream s;
-    s << t.sizes();
-    return s.str();
 }
 
 }  // namespace

@@ -129,6 +129,7 @@ struct Paired {
     torch::Tensor ref_chosen, ref_rejected;        // compute dtype, detached; zeros if none
 };
 torch::ScalarType compute_dtype(const torch::Tensor& t);
+std::string shape_of(const torch::Tensor& t);  // "[2, 3]", for error messages
 // Checks shapes ([B], B > 0, all alike) and converts. `who` names the caller in errors.
 Paired prepare_paired(const PairedLogps& b, const char* who, bool need_tokens, bool use_ref);
 torch::Tensor chosen_nll(const Paired& p);  // -sum(chosen) / sum(chosen_tokens)
