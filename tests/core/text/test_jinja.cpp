@@ -1,0 +1,216 @@
+// Our Jinja interpreter (core/text/jinja_template.h) against jinja2 with transformers' settings:
+// tests/oracles/render_jinja_fixtures.py rendered (with the oracle venv) every real chat template
+// under ../shared/tokenizers over a set of conversations, and small language cases; its output is
+// tests/fixtures/chat_templates/jinja_fixtures.json. Every string must be equal, every jinja2
+// error must be an error here too (same message where the template raised it itself). The real
+// templates are read from the tokenizer files at test time (tests/common/real_tokenizers.h):
+// skipped when absent; their sha256 must be the one the fixtures were rendered from.
+// Hand-derived cases: line:column of errors, and the typed raise_exception.
+#include <QtTest>
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QFile>
+
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/text/jinja_template.h"
+#include "tests/common/real_tokenizers.h"
+
+using nlohmann::ordered_json;
+using ps::jinja::Template;
+using ps::jinja::TemplateError;
+
+namespace {
+
+ordered_json load_fixtures() {
+    const QString path = qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR") + "/tests/fixtures/chat_templates/jinja_fixtures.json";
+    std::ifstream in(path.toStdString());
+    if (!in) throw std::runtime_error("cannot read " + path.toStdString());
+    return ordered_json::parse(in);
+}
+
+// The template as transformers takes it: chat_template.jinja beside the config, else
+// tokenizer_config.json's chat_template (a string, or the "default" entry of a list).
+std::string read_template(const QString& folder) {
+    QFile jinja(folder + "/chat_template.jinja");
+    if (jinja.open(QIODevice::ReadOnly)) return jinja.readAll().toStdString();
+    std::ifstream in((folder + "/tokenizer_config.json").toStdString());
+    const ordered_json cfg = ordered_json::parse(in);
+    const auto t = cfg.find("chat_template");
+    if (t == cfg.end()) return {};
+    if (t->is_string()) return t->get<std::string>();
+    if (t->is_array())
+        for (const auto& e : *t)
+            if (e.value("name", "") == "default") return e.value("template", "");
+    return {};
+}
+
+std::string sha256(const std::string& s) {
+    return QCryptographicHash::hash(QByteArray::fromStdString(s), QCryptographicHash::Sha256).toHex().toStdString();
+}
+
+struct Outcome {
+    bool ok = false;
+    bool raised = false;  // raise_exception
+    std::string text;     // the render, or the error message
+    int line = 0, column = 0;
+};
+
+Outcome run(const std::string& source, const ordered_json& context) {
+    Outcome o;
+    try {
+        const Template t(source);
+        o.text = t.render(context);
+        o.ok = true;
+    } catch (const ps::jinja::RaisedException& e) {
+        o.raised = true;
+        o.text = e.message();
+        o.line = e.line();
+        o.column = e.column();
+    } catch (const TemplateError& e) {
+        o.text = e.message();
+        o.line = e.line();
+        o.column = e.column();
+    }
+    return o;
+}
+
+std::string show(const std::string& s) { return ordered_json(s).dump(); }
+
+}  // namespace
+
+class TestJinja : public QObject {
+    Q_OBJECT
+
+private slots:
+    void real_templates_render_as_transformers() {
+        const ordered_json fx = load_fixtures();
+        const QString root = ps::test::real_tokenizers_root();
+        if (root.isEmpty()) QSKIP(ps::test::real_tokenizers_missing_reason());
+        std::map<std::string, ordered_json> conversations;
+        for (const auto& c : fx["conversations"]) conversations[c["name"].get<std::string>()] = c;
+        int compared = 0, templates = 0;
+        std::vector<std::string> failures;
+        for (auto it = fx["templates"].begin(); it != fx["templates"].end(); ++it) {
+            const QString folder = root + "/" + QString::fromStdString(it.key());
+            if (!QFileInfo::exists(folder + "/tokenizer_config.json")) {
+                qWarning("%s: not under %s, skipped", it.key().c_str(), qPrintable(root));
+                continue;
+            }
+            const std::string source = read_template(folder);
+            QCOMPARE(sha256(source), it.value()["sha256"].get<std::string>());
+            ++templates;
+            for (const auto& r : it.value()["renders"]) {
+                const ordered_json& c = conversations.at(r["conversation"].get<std::string>());
+                const ordered_json ctx = ps::jinja::chat_context(
+                    c["messages"], r["add_generation_prompt"].get<bool>(), it.value()["special_tokens"],
+                    c.contains("tools") ? c["tools"] : ordered_json(nullptr), nullptr,
+                    c.contains("extra") ? c["extra"] : ordered_json::object());
+                const Outcome o = run(source, ctx);
+                const std::string where = it.key() + " / " + r["conversation"].get<std::string>() +
+                                          (r["add_generation_prompt"].get<bool>() ? " +gen" : "");
+                ++compared;
+                if (r.contains("output")) {
+                    if (!o.ok || o.text != r["output"].get<std::string>())
+                        failures.push_back(where + ": got " + (o.ok ? show(o.text) : "error " + o.text) +
+                                           "\n  want " + show(r["output"].get<std::string>()));
+                } else {
+                    const auto& err = r["error"];
+                    const bool want_raised = err["type"] == "TemplateError";
+                    if (o.ok || o.raised != want_raised || o.text != err["message"].get<std::string>())
+                        failures.push_back(where + ": got " + (o.ok ? show(o.text) : "error " + o.text) +
+                                           "\n  want error " + err["message"].get<std::string>());
+                }
+            }
+        }
+        for (const auto& f : failures) qWarning("%s", f.c_str());
+        qInfo("%d templates, %d renders compared, %zu differ", templates, compared, failures.size());
+        QVERIFY(templates > 0);
+        QVERIFY(failures.empty());
+    }
+
+    void language_cases_as_jinja2() {
+        const ordered_json fx = load_fixtures();
+        std::vector<std::string> failures;
+        for (const auto& c : fx["cases"]) {
+            const Outcome o = run(c["template"].get<std::string>(), c["context"]);
+            const std::string name = c["name"].get<std::string>();
+            if (c.contains("output")) {
+                if (!o.ok || o.text != c["output"].get<std::string>())
+                    failures.push_back(name + ": got " + (o.ok ? show(o.text) : "error " + o.text) + "\n  want " +
+                                       show(c["output"].get<std::string>()));
+                continue;
+            }
+            const auto& err = c["error"];
+            const std::string type = err["type"].get<std::string>();
+            // An error there is an error here: raise_exception's with its message, the others
+            // with jinja2's message (syntax errors on jinja2's line too).
+            bool same = !o.ok && o.raised == (type == "TemplateError") && o.text == err["message"].get<std::string>();
+            if (type == "syntax") same = same && o.line == err["line"].get<int>();
+            if (!same)
+                failures.push_back(name + ": got " + (o.ok ? show(o.text) : "error " + std::to_string(o.line) + ":" + o.text) +
+                                   "\n  want error " + err.dump());
+        }
+        for (const auto& f : failures) qWarning("%s", f.c_str());
+        qInfo("%zu cases, %zu differ", fx["cases"].size(), failures.size());
+        QVERIFY(failures.empty());
+    }
+
+    // Line and column (1-based, in characters) of errors, counted by hand from the sources.
+    void errors_name_line_and_column() {
+        struct Case { const char* source; int line, column; const char* says; };
+        const Case cases[] = {
+            {"ab\n  {{ 1 + }}", 2, 10, "unexpected 'end of print statement'"},  // the closing }}
+            {"{% if x %}\nabc", 2, 4, "'endif'"},                            // unclosed: where the template ends
+            {"é\n\n  {% frob %}", 3, 6, "unknown tag 'frob'"},  // columns count characters
+            {"{{ 'a' | nosuch }}", 1, 10, "No filter named 'nosuch'."},
+            {"x\n {{ 'a' + 1 }}", 2, 9, "can only concatenate str (not \"int\") to str"},
+            {"{{ 'unterminated }}", 1, 4, "string is not closed"},
+            {"{% for m in msgs %}\n{{ m.a.b }}{% endfor %}", 2, 7, "'dict object' has no attribute 'a'"},
+        };
+        for (const Case& c : cases) {
+            const ordered_json ctx = {{"msgs", ordered_json::array({ordered_json::object()})}};
+            const Outcome o = run(c.source, ctx);
+            QVERIFY2(!o.ok, c.source);
+            QVERIFY2(o.text.find(c.says) != std::string::npos, (std::string(c.source) + " -> " + o.text).c_str());
+            QCOMPARE(o.line, c.line);
+            QCOMPARE(o.column, c.column);
+        }
+        try {
+            Template t("{{ 1 +* 2 }}");
+            QFAIL("no syntax error");
+        } catch (const TemplateError& e) {
+            QCOMPARE(std::string(e.what()).substr(0, 20), std::string("chat template 1:7: u"));
+        }
+    }
+
+    void raise_exception_is_typed() {
+        const Template t("{% if messages[0].role != 'user' %}\n  {{ raise_exception('first must be user') }}{% endif %}");
+        try {
+            t.render(ps::jinja::chat_context(ordered_json::array({{{"role", "system"}, {"content", "s"}}}), true));
+            QFAIL("no exception");
+        } catch (const ps::jinja::RaisedException& e) {
+            QCOMPARE(e.message(), std::string("first must be user"));
+            QCOMPARE(e.line(), 2);
+            QCOMPARE(e.column(), 6);  // a call's errors point at what is called
+        }
+    }
+
+    void chat_context_as_apply_chat_template() {
+        // null-valued keys dropped; reasoning aliased as transformers does; extra kwargs win.
+        const ordered_json msgs = ordered_json::array({{{"role", "assistant"}, {"content", nullptr}, {"reasoning", "r"}}});
+        const ordered_json ctx = ps::jinja::chat_context(msgs, false, {{"bos_token", "<s>"}}, nullptr, nullptr,
+                                                         {{"bos_token", "B"}, {"enable_thinking", false}});
+        const Template t("{{ messages[0].content is defined }} {{ messages[0] | tojson }} {{ bos_token }} "
+                         "{{ tools is none }} {{ enable_thinking is false }} {{ add_generation_prompt }}");
+        QCOMPARE(t.render(ctx), std::string("False {\"thinking\": \"r\", \"role\": \"assistant\", \"reasoning\": "
+                                            "\"r\", \"reasoning_content\": \"r\"} B True True False"));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestJinja)
+#include "test_jinja.moc"
