@@ -11,6 +11,7 @@ raise_exception, strftime_now, namespace; the variables of apply_chat_template).
    chat_template.jinja beside it) renders every conversation below, with and without the
    generation prompt. Stored: the template's sha256 (the test reads the template itself from the
    tokenizer files), the special tokens handed to it, and per render the text or jinja2's error.
+   And TRL's own split of preference pairs (trl.data_utils.apply_chat_template) per template.
 2. Language cases: small templates with their context and jinja2's output or error.
 Run with the oracle venv (jinja2 and transformers in it).
 """
@@ -21,6 +22,7 @@ import sys
 
 import jinja2
 import transformers
+import trl
 from transformers import AutoTokenizer
 from transformers.utils.chat_template_utils import (_compile_jinja_template, _normalize_chat_messages,
                                                    render_jinja_template)
@@ -85,6 +87,36 @@ def load_template(folder):
     if isinstance(t, list):
         t = {e["name"]: e["template"] for e in t}.get("default")
     return t
+
+
+# Preference pairs split by TRL itself (trl.data_utils.apply_chat_template): the prompt, and
+# each answer as the text after it.
+PAIRS = [
+    {"name": "single", "prompt": [{"role": "user", "content": "What is 2+2?"}],
+     "chosen": [{"role": "assistant", "content": "4"}], "rejected": [{"role": "assistant", "content": "5"}]},
+    {"name": "system", "prompt": [{"role": "system", "content": "You are terse."},
+                                  {"role": "user", "content": "What is 2+2?"}],
+     "chosen": [{"role": "assistant", "content": " Four. "}],
+     "rejected": [{"role": "assistant", "content": "<think>\nHm.\n</think>\n\nFive"}]},
+    {"name": "multi_turn", "prompt": [{"role": "user", "content": "Hi!"},
+                                      {"role": "assistant", "content": "Hello."},
+                                      {"role": "user", "content": "Name a prime, 日本語 🤖"}],
+     "chosen": [{"role": "assistant", "content": "7 ✓"}], "rejected": [{"role": "assistant", "content": "8"}]},
+]
+
+
+def trl_splits(folder):
+    from trl.data_utils import apply_chat_template
+    tok = AutoTokenizer.from_pretrained(folder)
+    out = []
+    for p in PAIRS:
+        example = {k: p[k] for k in ("prompt", "chosen", "rejected")}
+        try:
+            r = apply_chat_template(example, tok)
+            out.append({"pair": p["name"], "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]})
+        except Exception as e:  # a template that refuses the conversation
+            out.append({"pair": p["name"], "error": str(e)})
+    return out
 
 
 def render_case(template, context):
@@ -220,10 +252,11 @@ def main():
         if os.path.exists(os.path.join(folder, "tokenizer_config.json")):
             r = template_renders(folder)
             if r:
+                r["trl_splits"] = trl_splits(folder)
                 templates[name] = r
     cases = [{"name": n, "template": t, "context": c, **render_case(t, c)} for n, t, c in CASES]
-    json.dump({"jinja2": jinja2.__version__, "transformers": transformers.__version__,
-               "conversations": CONVERSATIONS, "templates": templates, "cases": cases},
+    json.dump({"jinja2": jinja2.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+               "conversations": CONVERSATIONS, "pairs": PAIRS, "templates": templates, "cases": cases},
               open(out_path, "w", encoding="utf-8"), indent=1, ensure_ascii=False)
     bad = sum("error" in r for t in templates.values() for r in t["renders"])
     print(f"{len(templates)} templates, {sum(len(t['renders']) for t in templates.values())} renders "

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/text/chat_template.h"
 #include "core/text/jinja_template.h"
 #include "tests/common/real_tokenizers.h"
 
@@ -81,6 +82,12 @@ Outcome run(const std::string& source, const ordered_json& context) {
 
 std::string show(const std::string& s) { return ordered_json(s).dump(); }
 
+std::vector<ps::ChatMessage> messages_of(const ordered_json& j) {
+    std::vector<ps::ChatMessage> out;
+    for (const auto& m : j) out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    return out;
+}
+
 }  // namespace
 
 class TestJinja : public QObject {
@@ -131,6 +138,52 @@ private slots:
         qInfo("%d templates, %d renders compared, %zu differ", templates, compared, failures.size());
         QVERIFY(templates > 0);
         QVERIFY(failures.empty());
+    }
+
+    // model.template auto on a Hugging Face directory: the model's own template, a preference
+    // pair split as TRL's own apply_chat_template splits it (fixtures: trl_splits).
+    void auto_template_splits_as_trl() {
+        const ordered_json fx = load_fixtures();
+        const QString root = ps::test::real_tokenizers_root();
+        if (root.isEmpty()) QSKIP(ps::test::real_tokenizers_missing_reason());
+        std::map<std::string, ordered_json> pairs;
+        for (const auto& p : fx["pairs"]) pairs[p["name"].get<std::string>()] = p;
+        int compared = 0;
+        for (auto it = fx["templates"].begin(); it != fx["templates"].end(); ++it) {
+            const std::string folder = (root + "/" + QString::fromStdString(it.key())).toStdString();
+            if (!QFileInfo::exists(QString::fromStdString(folder) + "/tokenizer_config.json")) continue;
+            std::string warning;
+            const std::string name = ps::resolve_template_name("auto", folder, &warning);
+            QCOMPARE(name, "model:" + folder);
+            QVERIFY(warning.empty());
+            const ps::ChatTemplate tmpl(name);
+            QVERIFY(tmpl.is_model_template());
+            QVERIFY(!tmpl.appends_eos());
+            for (const auto& want : it.value()["trl_splits"]) {
+                const ordered_json& p = pairs.at(want["pair"].get<std::string>());
+                const ps::ChatSplit got = tmpl.split(messages_of(p["prompt"]),
+                                                     {messages_of(p["chosen"]), messages_of(p["rejected"])});
+                const std::string where = it.key() + " / " + want["pair"].get<std::string>();
+                QVERIFY2(got.prompt == want["prompt"].get<std::string>(), (where + ": prompt " + show(got.prompt)).c_str());
+                QVERIFY2(got.completions[0] == want["chosen"].get<std::string>(), (where + ": chosen " + show(got.completions[0])).c_str());
+                QVERIFY2(got.completions[1] == want["rejected"].get<std::string>(), (where + ": rejected " + show(got.completions[1])).c_str());
+                // One answer alone: the same text (TRL narrows the prompt by each answer).
+                QCOMPARE(tmpl.render_completion(messages_of(p["prompt"]), messages_of(p["chosen"])),
+                         want["chosen"].get<std::string>());
+                ++compared;
+            }
+        }
+        qInfo("%d pairs split as TRL", compared);
+        // A model directory without a template falls back to plain, saying so; builtin models are plain.
+        const QString gpt2 = root + "/gpt2";
+        if (QFileInfo::exists(gpt2 + "/tokenizer_config.json")) {
+            std::string warning;
+            QCOMPARE(ps::resolve_template_name("auto", gpt2.toStdString(), &warning), std::string("plain"));
+            QVERIFY(warning.find("has no chat template") != std::string::npos);
+        }
+        std::string warning = "x";
+        QCOMPARE(ps::resolve_template_name("auto", "builtin:tiny", &warning), std::string("plain"));
+        QVERIFY(warning.empty());
     }
 
     void language_cases_as_jinja2() {
