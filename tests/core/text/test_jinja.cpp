@@ -17,6 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/config/run_config.h"
+#include "core/data/data_pipeline.h"
+#include "core/text/byte_tokenizer.h"
 #include "core/text/chat_template.h"
 #include "core/text/jinja_template.h"
 #include "tests/common/real_tokenizers.h"
@@ -184,6 +187,31 @@ private slots:
         std::string warning = "x";
         QCOMPARE(ps::resolve_template_name("auto", "builtin:tiny", &warning), std::string("plain"));
         QVERIFY(warning.empty());
+    }
+
+    // auto falling back to plain is a data warning where conversations are rendered.
+    void plain_fallback_is_a_data_warning() {
+        const QString root = ps::test::real_tokenizers_root();
+        if (root.isEmpty() || !QFileInfo::exists(root + "/gpt2/tokenizer_config.json"))
+            QSKIP(ps::test::real_tokenizers_missing_reason());
+        const std::string datasets = qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR").toStdString() + "/tests/fixtures/datasets/";
+        ps::RunConfig c;
+        c.model.source = (root + "/gpt2").toStdString();  // a tokenizer_config.json without a template
+        c.model.chat_template = "auto";
+        c.data.max_length = 512;
+        c.data.max_prompt_length = 256;
+        ps::ByteTokenizer tok;
+        auto has_warning = [](const ps::PreparedData& d) {
+            for (const auto& w : d.warnings)
+                if (w.find("has no chat template") != std::string::npos) return true;
+            return false;
+        };
+        c.data.train = datasets + "trl_conversational.jsonl";
+        const ps::PreparedData conv = ps::prepare_data(c, tok);
+        QCOMPARE(conv.template_name, std::string("plain"));
+        QVERIFY(has_warning(conv));
+        c.data.train = datasets + "trl_standard.jsonl";  // text: no template is applied anyway
+        QVERIFY(!has_warning(ps::prepare_data(c, tok)));
     }
 
     void language_cases_as_jinja2() {
