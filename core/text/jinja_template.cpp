@@ -1816,7 +1816,10 @@ struct Interp {
     // ------------------------------------------------ operators
 
     Value binary(const std::string& op, const Value& a, const Value& b, const Pos& p) {
-        if (op == "~") return Value::str(to_str(a) + to_str(b));
+        // Dispatch on the operator's characters (renders evaluate many operators).
+        const char c0 = op[0];
+        const bool two = op.size() == 2;
+        if (c0 == '~') return Value::str(to_str(a) + to_str(b));
         if (a.is_undefined()) undefined_error(a, p);
         if (b.is_undefined()) undefined_error(b, p);
         const bool nums = a.is_number() && b.is_number();
@@ -1825,7 +1828,7 @@ struct Interp {
         auto type_error = [&]() {
             fail(p, std::string("unsupported operand type(s) for ") + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
         };
-        if (op == "+") {
+        if (c0 == '+') {
             if (ints) return Value::integer(iv(a) + iv(b));
             if (nums) return Value::number(a.as_double() + b.as_double());
             if (a.is_str() && b.is_str()) return Value::str(a.s + b.s);
@@ -1838,12 +1841,12 @@ struct Interp {
                 fail(p, std::string("can only concatenate str (not \"") + type_name(a.is_str() ? b : a) + "\") to str");
             type_error();
         }
-        if (op == "-") {
+        if (c0 == '-') {
             if (ints) return Value::integer(iv(a) - iv(b));
             if (nums) return Value::number(a.as_double() - b.as_double());
             type_error();
         }
-        if (op == "*") {
+        if (c0 == '*' && !two) {
             if (ints) return Value::integer(iv(a) * iv(b));
             if (nums) return Value::number(a.as_double() * b.as_double());
             const Value* seq = (a.is_str() || a.t == Value::T::List) ? &a : (b.is_str() || b.t == Value::T::List) ? &b : nullptr;
@@ -1861,18 +1864,18 @@ struct Interp {
             }
             type_error();
         }
-        if (op == "/") {
+        if (c0 == '/' && !two) {
             if (!nums) type_error();
             if (b.as_double() == 0) fail(p, "division by zero");
             return Value::number(a.as_double() / b.as_double());
         }
-        if (op == "//") {
+        if (c0 == '/') {
             if (!nums) type_error();
             if (b.as_double() == 0) fail(p, "integer division or modulo by zero");
             if (ints) return Value::integer(py_floordiv(iv(a), iv(b)));
             return Value::number(std::floor(a.as_double() / b.as_double()));
         }
-        if (op == "%") {
+        if (c0 == '%') {
             if (!nums) type_error();
             if (b.as_double() == 0) fail(p, "integer division or modulo by zero");
             if (ints) return Value::integer(py_mod(iv(a), iv(b)));
@@ -1880,7 +1883,7 @@ struct Interp {
             if (m != 0 && ((m < 0) != (b.as_double() < 0))) m += b.as_double();
             return Value::number(m);
         }
-        if (op == "**") {
+        if (c0 == '*') {
             if (!nums) type_error();
             if (ints && iv(b) >= 0) {
                 int64_t r = 1;
@@ -1925,14 +1928,15 @@ struct Interp {
     }
 
     bool compare(const std::string& op, const Value& a, const Value& b, const Pos& p) {
-        if (op == "==") return values_equal(a, b);
-        if (op == "!=") return !values_equal(a, b);
-        if (op == "<") return less(a, b, p, op);
-        if (op == ">") return less(b, a, p, op);
-        if (op == "<=") return less(a, b, p, op) || values_equal(a, b);
-        if (op == ">=") return less(b, a, p, op) || values_equal(a, b);
-        if (op == "in") return contains(b, a, p);
-        return !contains(b, a, p);  // notin
+        const bool two = op.size() == 2;
+        switch (op[0]) {
+        case '=': return values_equal(a, b);
+        case '!': return !values_equal(a, b);
+        case '<': return two ? less(a, b, p, op) || values_equal(a, b) : less(a, b, p, op);
+        case '>': return two ? less(b, a, p, op) || values_equal(a, b) : less(b, a, p, op);
+        case 'i': return contains(b, a, p);
+        default: return !contains(b, a, p);  // notin
+        }
     }
 
     // ------------------------------------------------ expressions
@@ -2588,29 +2592,40 @@ struct Interp {
         }
         const int64_t len = static_cast<int64_t>(items.size());
         Flow result = Flow::Normal;
+        Value loop = Value::make_dict();
+        loop.t = Value::T::Ns;  // attribute access only (no dict methods)
+        auto counter = std::make_shared<int64_t>(0);
+        {
+            auto& d = loop.dict->items;
+            d.reserve(12);
+            for (const char* key : {"index", "index0", "revindex", "revindex0"}) d.emplace_back(key, Value::integer(0));
+            d.emplace_back("first", Value::boolean(false));
+            d.emplace_back("last", Value::boolean(false));
+            d.emplace_back("length", Value::integer(len));
+            d.emplace_back("depth", Value::integer(1));
+            d.emplace_back("depth0", Value::integer(0));
+            d.emplace_back("previtem", Value::undefined());
+            d.emplace_back("nextitem", Value::undefined());
+            d.emplace_back("cycle", Value::func([counter](Interp&, Args& a, const Pos& p) {
+                if (a.pos.empty()) fail(p, "no items for cycling given");
+                return a.pos[static_cast<size_t>(*counter) % a.pos.size()];
+            }));
+        }
         try {
             for (int64_t k = 0; k < len; ++k) {
                 // jinja2: what the body sets lasts one iteration (the next starts from the outer values).
-                frames.back() = std::make_shared<Frame>();
-                Value loop = Value::make_dict();
+                frames.back()->clear();
+                // The loop object is built once and updated in place (renders build many loops).
                 auto& d = loop.dict->items;
-                d.reserve(10);
-                d.emplace_back("index", Value::integer(k + 1));
-                d.emplace_back("index0", Value::integer(k));
-                d.emplace_back("revindex", Value::integer(len - k));
-                d.emplace_back("revindex0", Value::integer(len - k - 1));
-                d.emplace_back("first", Value::boolean(k == 0));
-                d.emplace_back("last", Value::boolean(k == len - 1));
-                d.emplace_back("length", Value::integer(len));
-                d.emplace_back("depth", Value::integer(1));
-                d.emplace_back("depth0", Value::integer(0));
-                d.emplace_back("previtem", k > 0 ? items[static_cast<size_t>(k - 1)] : Value::undefined("there is no previous item"));
-                d.emplace_back("nextitem", k + 1 < len ? items[static_cast<size_t>(k + 1)] : Value::undefined("there is no next item"));
-                d.emplace_back("cycle", Value::func([k](Interp&, Args& a, const Pos& p) {
-                    if (a.pos.empty()) fail(p, "no items for cycling given");
-                    return a.pos[static_cast<size_t>(k) % a.pos.size()];
-                }));
-                loop.t = Value::T::Ns;  // attribute access only (no dict methods)
+                d[0].second.i = k + 1;
+                d[1].second.i = k;
+                d[2].second.i = len - k;
+                d[3].second.i = len - k - 1;
+                d[4].second.b = k == 0;
+                d[5].second.b = k == len - 1;
+                d[9].second = k > 0 ? items[static_cast<size_t>(k - 1)] : Value::undefined("there is no previous item");
+                d[10].second = k + 1 < len ? items[static_cast<size_t>(k + 1)] : Value::undefined("there is no next item");
+                *counter = k;
                 assign("loop", loop);
                 assign_targets(n.targets, items[static_cast<size_t>(k)], n.pos);
                 const Flow f = exec_body(n.body);
