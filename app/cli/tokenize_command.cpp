@@ -1,4 +1,5 @@
 // prefstudio-cli tokenize: ids (and, with --verbose, tokens) of a text as one JSON object.
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -18,15 +19,18 @@ int tokenize_command(const std::string& tokenizer_path, const std::string& templ
     std::string text = text_arg;
     if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     // --template NAME: TEXT is one user message, rendered with the generation prompt (what the
-    // model sees before its answer); "auto" takes the tokenizer's own chat template.
+    // model sees before its answer); "auto" takes the model's own chat template (model:DIR, the
+    // directory of the tokenizer), as model.template auto does.
     std::string rendered_with;
     if (!template_name.empty() && template_name != "none") {
         std::string name = template_name;
         if (name == "auto") {
             name = "plain";
             if (tokenizer_path != "byte" && tokenizer_path != "builtin") {
-                const std::string kind = HfTokenizer::load(tokenizer_path)->chat_template_kind();
-                if (kind != "unknown" && !kind.empty()) name = kind;
+                namespace fs = std::filesystem;
+                const std::string dir = fs::is_directory(tokenizer_path) ? tokenizer_path
+                                                                         : fs::path(tokenizer_path).parent_path().string();
+                name = resolve_template_name("auto", dir.empty() ? "." : dir);
             }
         }
         const ChatTemplate chat(name);  // ConfigError naming model.template for an unknown name

@@ -407,8 +407,8 @@ std::vector<FieldSpec> build_schema() {
                 .choices(templates)
                 .help("Chat template for conversational data; auto: the model's own (plain for built-in models)")
                 .reference("chat template for conversational data (see Datasets): `auto` (= `plain` for built-in "
-                           "models; for a Hugging Face directory the template its tokenizer_config.json carries, "
-                           "`plain` when it is none of the others)")
+                           "models; for a Hugging Face directory its own Jinja chat template, rendered as "
+                           "transformers renders it, `plain` with a warning when it has none); a name overrides it")
                 .member(PS_MEMBER(std::string, c.model.chat_template)));
     }
     add(Row("model.dtype", T::Choice, "Dtype")

@@ -75,13 +75,24 @@ SplitText read_split(const RunConfig& c) {
 PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
     PreparedData out;
     const TruncationOptions limits = truncation_options(c.data);
-    out.template_name = resolve_template_name(c.model.chat_template, c.model.source);
+    std::string template_warning;
+    out.template_name = resolve_template_name(c.model.chat_template, c.model.source, &template_warning);
     const ChatTemplate tmpl(out.template_name);
 
     SplitText split = read_split(c);
     out.format = split.format;
     out.unpaired = split.unpaired;
     out.warnings = std::move(split.warnings);
+    // auto falling back to plain matters where a conversation is rendered.
+    auto conversational = [](const auto& items) {
+        for (const auto& x : items)
+            if (x.conversational) return true;
+        return false;
+    };
+    if (!template_warning.empty() &&
+        (conversational(split.train_pairs) || conversational(split.eval_pairs) ||
+         conversational(split.train_examples) || conversational(split.eval_examples)))
+        out.warnings.push_back(template_warning);
     out.implicit_prompts = split.implicit_prompts;
     if (!split.unpaired) {
         out.train = tokenize_rows(split.train_pairs, tok, tmpl, limits, out.train_stats);

@@ -29,9 +29,11 @@ RenderedPair render_pair(const PreferencePair& p, const ChatTemplate& tmpl) {
         r.append_eos = true;
         return r;
     }
-    r.prompt = tmpl.render_prompt(p.prompt_messages);
-    r.chosen = tmpl.render_completion(p.prompt_messages, p.chosen_messages);
-    r.rejected = tmpl.render_completion(p.prompt_messages, p.rejected_messages);
+    // One prompt for both answers, as TRL splits a conversational pair.
+    ChatSplit s = tmpl.split(p.prompt_messages, {p.chosen_messages, p.rejected_messages});
+    r.prompt = std::move(s.prompt);
+    r.chosen = std::move(s.completions[0]);
+    r.rejected = std::move(s.completions[1]);
     r.append_eos = tmpl.appends_eos();
     return r;
 }
@@ -44,8 +46,9 @@ RenderedExample render_example(const UnpairedExample& e, const ChatTemplate& tmp
         r.append_eos = true;
         return r;
     }
-    r.prompt = tmpl.render_prompt(e.prompt_messages);
-    r.completion = tmpl.render_completion(e.prompt_messages, e.completion_messages);
+    ChatSplit s = tmpl.split(e.prompt_messages, {e.completion_messages});
+    r.prompt = std::move(s.prompt);
+    r.completion = std::move(s.completions[0]);
     r.append_eos = tmpl.appends_eos();
     return r;
 }

@@ -274,7 +274,7 @@ private slots:
         ps::TokenizedPair pipeline;
         {
             // A Hugging Face directory whose tokenizer_config.json holds a ChatML template: "auto"
-            // finds it; <|im_start|> is one special token (277) as in the tokenizer tests.
+            // renders it; <|im_start|> is one special token (277) as in the tokenizer tests.
             const fs::path d = fs::temp_directory_path() / ("prefstudio_test_gen_tmpl_" + std::to_string(::getpid()));
             fs::remove_all(d);
             ps::ModelShape shape = ps::builtin_shape("tiny");
@@ -285,7 +285,7 @@ private slots:
             so.copy_files_from = source_dir() + "/tests/fixtures/tokenizer/tiny_bytelevel";
             ps::save_hf_model(m, d.string(), so);
             auto g = ps::TextGenerator::open(d.string());
-            QCOMPARE(g->template_name(), std::string("chatml"));
+            QCOMPARE(g->template_name(), "model:" + d.string());  // its own template, rendered as Jinja
             QCOMPARE(g->render_prompt("What color is the sky?"), chatml_text);
             auto tok = ps::HfTokenizer::load(d.string());
             QVERIFY(ps::tokenize_pair(conv, *tok, ps::ChatTemplate(ps::resolve_template_name("auto", d.string())), lim, st, pipeline));

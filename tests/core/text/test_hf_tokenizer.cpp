@@ -475,7 +475,9 @@ private slots:
         QCOMPARE(rendered["ids"][0].get<int64_t>(), int64_t(277));  // <|im_start|> matched as a special token
         std::tie(code, out, err) = run({"tokenize", "--tokenizer", tiny, "--template", "auto", "hi"});
         QCOMPARE(code, 0);
-        QCOMPARE(nlohmann::json::parse(out)["template"].get<std::string>(), std::string("chatml"));
+        // auto: the model's own Jinja template, from the tokenizer's directory.
+        QCOMPARE(nlohmann::json::parse(out)["template"].get<std::string>(), "model:" + tiny.toStdString());
+        QCOMPARE(nlohmann::json::parse(out)["text"].get<std::string>(), std::string("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"));
         std::tie(code, out, err) = run({"tokenize", "--tokenizer", tiny, "--template", "vicuna", "hi"});
         QCOMPARE(code, 2);
         QVERIFY2(err.contains("model.template") && err.contains("vicuna"), qPrintable(err));
