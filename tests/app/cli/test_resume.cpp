@@ -112,7 +112,9 @@ class TestResume : public QObject {
         const std::string folder = ps::RunStore::checkpoint_folder(db.toStdString(), 1);
         int checkpoints = 0;
         for (const auto& e : fs::directory_iterator(folder)) checkpoints += e.path().filename().string().rfind("step-", 0) == 0;
-        QVERIFY(checkpoints >= 1 && checkpoints <= 2);  // train.keep_checkpoints
+        // train.keep_checkpoints, plus the newest when the kill fell between its rename and the
+        // removal of the oldest (a leftover .tmp-step-N folder does not count).
+        QVERIFY2(checkpoints >= 1 && checkpoints <= 3, qPrintable(QString::number(checkpoints)));
         {
             ps::RunStore store(db.toStdString());
             const auto killed = store.find_run(1);
