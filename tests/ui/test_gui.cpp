@@ -1126,7 +1126,7 @@ void TestGui::settingsRoundTripBetweenWindows() {
         QVERIFY(first.loadExperiment(config));
         first.show();
         QVERIFY(QTest::qWaitForWindowExposed(&first));
-        first.resize(1111, 777);
+        first.resize(777, 555);  // within the offscreen screen (800x600): a larger one is fitted to it
         auto* runsDock = first.findChild<QDockWidget*>(QStringLiteral("RunsDock"));
         QVERIFY(runsDock);
         runsDock->hide();

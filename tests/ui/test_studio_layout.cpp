@@ -347,7 +347,7 @@ void TestStudioLayout::freshStartIsNotAnError() {
     QVERIFY(field);
     QVERIFY(!field->styleSheet().contains(QStringLiteral("#c62828")));
     // An edit makes it the user's work: now a problem is shown as one.
-    QVERIFY(form->setFieldText(QStringLiteral("train.steps"), QStringLiteral("20")));
+    QVERIFY(form->setFieldText(QStringLiteral("train.steps"), QStringLiteral("37")));
     QVERIFY(message->styleSheet().contains(QStringLiteral("#c62828")));
 }
 

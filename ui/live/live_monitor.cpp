@@ -119,6 +119,9 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     smoothingValue_->setText(QString::number(smoothing_, 'f', 2));
     auto* hint = new QLabel(tr("hover: values · drag: pan · wheel: zoom · double-click: follow the run"), this);
     hint->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    // The hint gives way on a small screen (it set the window's minimum width past 1280 px).
+    hint->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    hint->setToolTip(hint->text());
     xAxisBox_ = new QComboBox(this);
     xAxisBox_->setObjectName(QStringLiteral("xAxisBox"));
     xAxisBox_->addItems({tr("Step"), tr("Wall time")});
@@ -153,7 +156,7 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     plotScroll_->setWidgetResizable(true);
     plotScroll_->setFrameShape(QFrame::NoFrame);
     plotScroll_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-    plotScroll_->setMinimumHeight(2 * kMinimumRowHeight);
+    plotScroll_->setMinimumHeight(kMinimumRowHeight);  // at least one row in view
     layout->addWidget(plotScroll_, 1);
 
     buildPanels();
