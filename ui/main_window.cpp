@@ -685,7 +685,8 @@ void MainWindow::createDocks() {
     formScroll->setWidget(form_);
     formScroll->setWidgetResizable(true);
     formScroll->setFrameShape(QFrame::NoFrame);
-    formScroll->setMinimumWidth(form_->sizeHint().width() + 24);
+    // Wide enough for the form, but not wider than a 1280 px screen allows beside the plots.
+    formScroll->setMinimumWidth(std::min(form_->sizeHint().width() + 24, 440));
     auto* formDock = new QDockWidget(tr("Experiment"), this);
     formDock_ = formDock;
     formDock->setObjectName(QStringLiteral("ExperimentDock"));
@@ -791,6 +792,8 @@ bool MainWindow::switchStore(const QString& path) {
 void MainWindow::setTheme(const QString& name) {
     const ThemeMode mode = themeModeFromString(name);
     applyTheme(mode);
+    // Every plot now, with the new palette (a hidden view may get its PaletteChange late).
+    for (QCustomPlot* plot : findChildren<QCustomPlot*>()) applyPlotTheme(plot);
     for (QAction* a : themeActions_) a->setChecked(a->data().toString() == themeModeName(mode));
     QSettings settings = studioSettings();
     settings.setValue(QStringLiteral("view/theme"), themeModeName(mode));

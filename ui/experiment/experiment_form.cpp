@@ -527,7 +527,7 @@ QStringList ExperimentForm::highlightChanges(const json& before, const QString& 
 
 QStringList ExperimentForm::highlightedFields() const { return highlighted_; }
 
-QString ExperimentForm::changesText() const { return changesLabel_->isVisible() ? changesLabel_->text() : QString(); }
+QString ExperimentForm::changesText() const { return changesLabel_->isHidden() ? QString() : changesLabel_->text(); }
 
 void ExperimentForm::showObjectivePanel() {
     // The combo lists the known algorithms first, in panel order; an unknown one loaded from a

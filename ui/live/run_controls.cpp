@@ -28,12 +28,12 @@ RunControls::RunControls(QAction* runAction, QAction* pauseAction, QAction* stop
     : QWidget(parent) {
     progressBar_ = new QProgressBar(this);
     progressBar_->setTextVisible(true);
-    progressBar_->setMinimumWidth(260);
+    progressBar_->setMinimumWidth(160);  // the strip fits a 1280 px window beside the form
     elapsedLabel_ = new QLabel(this);
     etaLabel_ = new QLabel(this);
     throughputLabel_ = new QLabel(this);
     for (QLabel* label : {elapsedLabel_, etaLabel_, throughputLabel_}) {
-        label->setMinimumWidth(90);
+        label->setMinimumWidth(60);
         label->setTextInteractionFlags(Qt::TextSelectableByMouse);
     }
     problemLabel_ = new QLabel(this);
