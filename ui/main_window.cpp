@@ -19,6 +19,9 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressDialog>
+#include <QPushButton>
+#include <QScreen>
+#include <QStackedWidget>
 #include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
@@ -40,6 +43,7 @@
 #include "ui/common/format.h"
 #include "ui/common/metric_style.h"
 #include "ui/common/theme.h"
+#include "ui/common/wheel_guard.h"
 #include "ui/data/dataset_page.h"
 #include "core/data/data_pipeline.h"
 #include "core/data/dataset_summary.h"
@@ -70,6 +74,18 @@ static void initPrefStudioResources() { Q_INIT_RESOURCE(prefstudio); }
 
 namespace ps::ui {
 
+namespace {
+
+// Whether the chosen answers' NLL is a term of the objective's loss: ORPO always (its loss is
+// NLL + lambda * odds ratio), CPO with cpo_alpha > 0, the others with sft_weight > 0.
+bool nllInLoss(const ObjectiveConfig& objective) {
+    if (objective.algorithm == "orpo") return true;
+    if (objective.algorithm == "cpo") return objective.cpo_alpha > 0;
+    return objective.sft_weight > 0;
+}
+
+}  // namespace
+
 QIcon applicationIcon() {
     initPrefStudioResources();
     QIcon icon;
@@ -81,6 +97,8 @@ QIcon applicationIcon() {
 
 MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(parent) {
     setWindowIcon(applicationIcon());
+    // The wheel changes a spin box, combo box or slider only once it has focus, everywhere.
+    installWheelGuard();
     setObjectName(QStringLiteral("MainWindow"));
 
     session_ = new RunSession(this);
@@ -99,7 +117,11 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     centreLayout->setSpacing(2);
     centreLayout->addWidget(monitor_, 1);
     centreLayout->addWidget(controls_);
-    setCentralWidget(centre);
+    centreStack_ = new QStackedWidget(this);
+    welcome_ = createWelcomePage();
+    centreStack_->addWidget(centre);
+    centreStack_->addWidget(welcome_);
+    setCentralWidget(centreStack_);
 
     createDocks();
     createMenus();
@@ -113,7 +135,15 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     statusBar()->addPermanentWidget(stateLabel_);
 
     connect(form_, &ExperimentForm::changed, this, [this] {
+        updateWindowTitle();
         updateActions();
+        if (!form_->isValid() && !isRunning() && form_->invalidField().startsWith(QLatin1String("data."))) {
+            // A bad data path: the Dataset tab says so (not the last good file's summary), and
+            // the corrected path is read again.
+            datasetKey_.clear();
+            ++datasetGeneration_;
+            datasetPage_->showError(form_->validationMessage());
+        }
         if (!form_->isValid() || isRunning()) return;
         const RunConfig& config = form_->runConfig();
         deviceLabel_->setText(deviceText(config.train.device));
@@ -187,9 +217,112 @@ MainWindow::MainWindow(const QString& storePath, QWidget* parent) : QMainWindow(
     setRunState(QStringLiteral("idle"));
     updateWindowTitle();
     updateActions();
-    resize(1440, 900);
     setAcceptDrops(true);  // an output folder or a log file dropped outside the form: import it
     restoreSettings();
+}
+
+void MainWindow::fitToScreen(const QRect& available) {
+    if (!available.isValid()) return;
+    // The frame (title bar, borders) is known only once shown; before that, leave room for one.
+    QSize frame = frameGeometry().size() - geometry().size();
+    if (!isVisible() || frame.isEmpty()) frame = QSize(0, 0);
+    const QSize room = (available.size() - frame).expandedTo(QSize(200, 150));
+    QRect g = geometry();
+    g.setSize(g.size().boundedTo(room));
+    // Off the screen (another monitor was unplugged, a smaller screen): move it back on.
+    if (!available.contains(g.topLeft()) || !available.contains(g.bottomRight()))
+        g.moveTopLeft(QPoint(std::clamp(g.left(), available.left(), available.right() - g.width() - frame.width() + 1),
+                             std::clamp(g.top(), available.top(), available.bottom() - g.height() - frame.height() + 1)));
+    if (!available.contains(g.topLeft())) g.moveTopLeft(available.topLeft());
+    setGeometry(g);
+}
+
+QWidget* MainWindow::createWelcomePage() {
+    auto* page = new QWidget;
+    page->setObjectName(QStringLiteral("welcomePage"));
+    auto* outer = new QVBoxLayout(page);
+    outer->addStretch(1);
+    auto* title = new QLabel(tr("Welcome to PrefStudio"), page);
+    QFont f = title->font();
+    f.setPointSizeF(f.pointSizeF() * 1.6);
+    f.setBold(true);
+    title->setFont(f);
+    auto* text = new QLabel(tr("There is no experiment and no run in this store yet. Start with one of these:"), page);
+    text->setWordWrap(true);
+    outer->addWidget(title, 0, Qt::AlignHCenter);
+    outer->addWidget(text, 0, Qt::AlignHCenter);
+    auto* buttons = new QVBoxLayout;
+    const auto addButton = [&](const QString& label, const QString& detail, auto slot) {
+        auto* b = new QPushButton(label, page);
+        b->setMinimumWidth(320);
+        b->setToolTip(detail);
+        auto* note = new QLabel(detail, page);
+        note->setWordWrap(true);
+        note->setMaximumWidth(520);
+        buttons->addWidget(b, 0, Qt::AlignHCenter);
+        buttons->addWidget(note, 0, Qt::AlignHCenter);
+        buttons->addSpacing(8);
+        connect(b, &QPushButton::clicked, this, slot);
+        return b;
+    };
+    demoButton_ = addButton(tr("Open the demo"),
+                            tr("A small DPO experiment on a built-in model that trains in about a minute on a CPU: "
+                               "press Run and watch the rewards separate."),
+                            [this] {
+                                if (!demoPath_.isEmpty() && maybeSaveExperiment()) loadDemo(demoPath_);
+                            });
+    demoButton_->setObjectName(QStringLiteral("welcomeDemo"));
+    demoButton_->setEnabled(!demoPath_.isEmpty());
+    addButton(tr("Open an experiment…"), tr("A run config (JSON) you or the CLI wrote: File > Open Experiment."),
+              [this] { openExperiment(); });
+    addButton(tr("New experiment"), tr("Fill in the form on the left: a model, a data file, an algorithm."),
+              [this] {
+                  welcomeDismissed_ = true;
+                  updateWelcome();
+              });
+    addButton(tr("Import a run…"),
+              tr("Store a run trained with TRL, transformers or LLaMA-Factory (File > Import Run, or drop its "
+                 "output folder on the window)."),
+              [this] { importRunAction_->trigger(); });
+    addButton(tr("Follow a run…"), tr("Watch a run another tool is training, live (File > Follow Run)."),
+              [this] { followRunAction_->trigger(); });
+    outer->addLayout(buttons);
+    outer->addStretch(2);
+    return page;
+}
+
+void MainWindow::setDemoPath(const QString& path) {
+    demoPath_ = path;
+    if (demoButton_) demoButton_->setEnabled(!path.isEmpty());
+}
+
+bool MainWindow::isWelcomeShown() const { return centreStack_ && centreStack_->currentWidget() == welcome_; }
+
+void MainWindow::updateWelcome() {
+    if (!centreStack_) return;
+    const bool show = !welcomeDismissed_ && !isRunning() && openedRunId_ == 0 && form_->filePath().isEmpty() &&
+                      !form_->isModified() && runsView_->model()->rowCount() == 0;
+    // Once the user has something, the welcome never comes back this session.
+    if (!show) welcomeDismissed_ = welcomeDismissed_ || centreStack_->currentWidget() == welcome_;
+    centreStack_->setCurrentWidget(show ? welcome_ : centreStack_->widget(0));
+}
+
+bool MainWindow::maybeSaveExperiment() {
+    if (!form_->isModified()) return true;
+    const QString name = form_->filePath().isEmpty() ? form_->experimentName() : QFileInfo(form_->filePath()).fileName();
+    const QString question = tr("The experiment '%1' has unsaved changes. Save them?").arg(name);
+    int answer = QMessageBox::Cancel;
+    if (savePrompt_) {
+        answer = savePrompt_(question);
+    } else {
+        QMessageBox box(QMessageBox::Question, tr("Unsaved experiment"), question,
+                        QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel, this);
+        box.setTextFormat(Qt::PlainText);
+        box.setDefaultButton(QMessageBox::Save);
+        answer = box.exec();
+    }
+    if (answer == QMessageBox::Save) return saveExperiment();
+    return answer == QMessageBox::Discard;
 }
 
 std::vector<int64_t> MainWindow::importRuns(const QString& path) {
@@ -329,7 +462,23 @@ QString MainWindow::rememberedExperimentPath() { return existingFile(kExperiment
 void MainWindow::restoreSettings() {
     QSettings settings = studioSettings();
     const QByteArray geometry = settings.value(kGeometryKey).toByteArray();
-    if (!geometry.isEmpty()) restoreGeometry(geometry);
+    QScreen* screen = QGuiApplication::primaryScreen();
+    if (geometry.isEmpty() || !restoreGeometry(geometry)) {
+        // Fresh settings: a comfortable size, never larger than the screen, centred on it.
+        QSize size(1440, 900);
+        if (screen) {
+            // On a small screen (1280x720, 1366x768) the studio wants all of it.
+            const QRect available = screen->availableGeometry();
+            if (size.width() > available.width() * 0.94 || size.height() > available.height() * 0.94)
+                size = available.size();
+            setGeometry(QStyle::alignedRect(Qt::LeftToRight, Qt::AlignCenter, size, available));
+        } else {
+            resize(size);
+        }
+    }
+    // A geometry saved on a larger (or another) screen is fitted to this one (issue #19).
+    if (QScreen* on = QGuiApplication::screenAt(this->geometry().center())) screen = on;
+    if (screen) fitToScreen(screen->availableGeometry());
     const QByteArray state = settings.value(kStateKey).toByteArray();
     if (!state.isEmpty()) restoreState(state, kStateVersion);
 }
@@ -536,8 +685,10 @@ void MainWindow::createDocks() {
     formScroll->setWidget(form_);
     formScroll->setWidgetResizable(true);
     formScroll->setFrameShape(QFrame::NoFrame);
-    formScroll->setMinimumWidth(form_->sizeHint().width() + 24);
+    // Wide enough for the form, but not wider than a 1280 px screen allows beside the plots.
+    formScroll->setMinimumWidth(std::min(form_->sizeHint().width() + 24, 440));
     auto* formDock = new QDockWidget(tr("Experiment"), this);
+    formDock_ = formDock;
     formDock->setObjectName(QStringLiteral("ExperimentDock"));
     formDock->setWidget(formScroll);
     formDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable |
@@ -604,6 +755,7 @@ void MainWindow::summarizeDataset(const RunConfig& config) {
             if (generation != datasetGeneration_) return;
             if (!error.isEmpty()) {
                 form_->setDataInfo(error);
+                datasetPage_->showError(error);
                 return;
             }
             datasetPage_->showSummary(summary);
@@ -640,6 +792,8 @@ bool MainWindow::switchStore(const QString& path) {
 void MainWindow::setTheme(const QString& name) {
     const ThemeMode mode = themeModeFromString(name);
     applyTheme(mode);
+    // Every plot now, with the new palette (a hidden view may get its PaletteChange late).
+    for (QCustomPlot* plot : findChildren<QCustomPlot*>()) applyPlotTheme(plot);
     for (QAction* a : themeActions_) a->setChecked(a->data().toString() == themeModeName(mode));
     QSettings settings = studioSettings();
     settings.setValue(QStringLiteral("view/theme"), themeModeName(mode));
@@ -752,6 +906,21 @@ bool MainWindow::openStoredRun(qint64 runId) {
     const int64_t lastStep = std::max(record->last_step(MetricPhase::Train), record->last_step(MetricPhase::Eval));
     monitor_->beginRun(stepsOf("sft"), std::max<int>(stepsOf("train"), int(lastStep)));
     monitor_->setRewardsRelative(diagnosis_context(run).rewards_relative);
+    {
+        // The objective the run trained with: whether its nll was a term of the loss.
+        ObjectiveConfig objective;
+        try {
+            const nlohmann::json& j = run.resolved_config.is_object() ? run.resolved_config : run.config;
+            if (j.is_object() && j.contains("objective")) {
+                nlohmann::json c = j;
+                c["data"]["train"] = "unused.jsonl";
+                objective = RunConfig::from_json(c).objective;
+            }
+        } catch (const std::exception&) {
+            objective.algorithm = "unknown";
+        }
+        monitor_->setNllInLoss(nllInLoss(objective));
+    }
     // SFT warm-up first, as it was recorded; the monitor takes the series as they are.
     for (const MetricPhase phase : {MetricPhase::Sft, MetricPhase::Train, MetricPhase::Eval})
         for (const MetricSeries& s : record->series(phase)) monitor_->appendSeries(s.name, s.steps, s.values, s.wall_times);
@@ -771,6 +940,7 @@ bool MainWindow::openStoredRun(qint64 runId) {
                             .arg(record->last_step(MetricPhase::Train))
                             .arg(regimes.size()));
     statusBar()->showMessage(tr("Showing stored run %1 '%2'").arg(runId).arg(name), 8000);
+    updateWelcome();
     diagnoseOpenedRun(std::make_shared<RunRecord>(std::move(*record)));
     return true;
 }
@@ -821,6 +991,7 @@ void MainWindow::startRun() {
         config.train.save_dir = studioModelDir(QString::fromStdString(config.name)).toStdString();
     monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
     monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
+    monitor_->setNllInLoss(nllInLoss(config.objective));
     openedRunId_ = 0;
     liveMetrics_ = nlohmann::json::object();
     diagnosis_->clear();
@@ -866,6 +1037,7 @@ void MainWindow::resumeStoredRun(qint64 runId) {
     const RunConfig& config = plan.checkpoint.config;
     monitor_->beginRun(config.sft.steps, config.train.steps);
     monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
+    monitor_->setNllInLoss(nllInLoss(config.objective));
     openedRunId_ = 0;
     liveMetrics_ = nlohmann::json::object();
     diagnosis_->clear();
@@ -931,8 +1103,15 @@ void MainWindow::finishCloneWithRemedy(nlohmann::json j, const Remedy& remedy) {
     if (!j["data"].is_object()) j["data"] = nlohmann::json::object();
     if (!remedy.makes_data) j["data"]["train"] = resolved.data.train;
     if (resolved.data.eval) j["data"]["eval"] = *resolved.data.eval;
+    nlohmann::json before = form_->experimentJson();
+    // The paths were only made absolute: not a change worth pointing at.
+    if (!remedy.makes_data) before["data"]["train"] = j["data"]["train"];
+    if (resolved.data.eval) before["data"]["eval"] = j["data"]["eval"];
+    const QString origin = QString::fromStdString(before.value("name", std::string()));
     form_->setMissingDataHint(QString());
-    form_->setExperiment(j);
+    form_->setExperiment(j, QString(), true);
+    form_->highlightChanges(before, tr("Clone of '%1' with the remedy: %2 (not saved yet).")
+                                        .arg(origin, QString::fromStdString(remedy.title)));
     updateWindowTitle();
     updateActions();
     const QString what = QString::fromStdString(remedy.title + " (" + remedy.change + ")");
@@ -1052,8 +1231,15 @@ bool MainWindow::cloneStoredRun(qint64 runId) {
             if (resolved["data"].contains(key)) j["data"][key] = resolved["data"][key];
     }
     j["name"] = run->name + "-clone";
+    if (!maybeSaveExperiment()) return false;
     form_->setMissingDataHint(QString());
-    form_->setExperiment(j);
+    // What the run had, as the form shows it (defaults filled in), to point at what differs.
+    nlohmann::json before = j;
+    before["name"] = run->name;
+    form_->setExperiment(before);
+    before = form_->experimentJson();
+    form_->setExperiment(j, QString(), true);
+    form_->highlightChanges(before, tr("Clone of run %1 '%2' (not saved yet).").arg(runId).arg(QString::fromStdString(run->name)));
     updateWindowTitle();
     updateActions();
     log_->appendMessage(QStringLiteral("info"),
@@ -1072,6 +1258,9 @@ void MainWindow::togglePause() {
         session_->pause();
         setRunState(QStringLiteral("paused"));
     }
+    // "Paused" in the progress strip and the Runs list, not the phase and "running".
+    controls_->setPaused(session_->isPaused());
+    runsView_->model()->setPausedRunId(session_->isPaused() ? session_->storedRunId() : 0);
     updateActions();
 }
 
@@ -1146,6 +1335,7 @@ void MainWindow::onRunFinished(RunStatus status, const QString& error,
         statusBar()->showMessage(tr("Run %1.").arg(statusText), 8000);
     }
     setRunState(statusText);
+    runsView_->model()->setPausedRunId(0);
     runsView_->setLiveRunId(0);
     runsView_->refresh();
     runsView_->selectRun(session_->storedRunId());
@@ -1203,6 +1393,7 @@ void MainWindow::updateActions() {
     newAction_->setEnabled(!running);
     openAction_->setEnabled(!running);
     // What stops the next run wins over how the last one ended.
+    updateWelcome();
     if (!blocked.isEmpty())
         controls_->setProblem(tr("Cannot run: %1").arg(blocked));
     else if (!running && runState_ == QLatin1String("failed") && !lastRunError_.isEmpty())
@@ -1214,18 +1405,26 @@ void MainWindow::updateActions() {
 void MainWindow::updateWindowTitle() {
     const QString file = form_->filePath().isEmpty() ? tr("new experiment")
                                                      : QFileInfo(form_->filePath()).fileName();
-    setWindowTitle(tr("%1 — PrefStudio").arg(file));
+    // "*": changes not saved (issue #19), in the title and where the experiment is shown.
+    const QString mark = form_->isModified() ? QStringLiteral("*") : QString();
+    setWindowTitle(tr("%1%2 — PrefStudio").arg(mark, file));
+    if (formDock_) {
+        const QString name = form_->experimentName();
+        formDock_->setWindowTitle(name.isEmpty() ? tr("Experiment%1").arg(mark.isEmpty() ? QString() : QStringLiteral(" *"))
+                                                 : tr("Experiment: %1%2").arg(name, mark.isEmpty() ? QString() : QStringLiteral(" *")));
+    }
 }
 
 void MainWindow::newExperiment() {
-    if (isRunning()) return;
+    if (isRunning() || !maybeSaveExperiment()) return;
+    welcomeDismissed_ = true;
     form_->setMissingDataHint(QString());
     form_->setExperiment(RunConfig{}.to_json());
     updateWindowTitle();
 }
 
 void MainWindow::openExperiment() {
-    if (isRunning()) return;
+    if (isRunning() || !maybeSaveExperiment()) return;
     const QString start = form_->filePath().isEmpty() ? QDir::currentPath()
                                                       : QFileInfo(form_->filePath()).absolutePath();
     const QString path = QFileDialog::getOpenFileName(this, tr("Open Experiment"), start,
@@ -1242,6 +1441,7 @@ bool MainWindow::saveExperiment() {
         plainWarning(this, tr("Save Experiment"), QString::fromStdString(e.what()));
         return false;
     }
+    updateWindowTitle();
     statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(form_->filePath())), 5000);
     return true;
 }
@@ -1262,6 +1462,7 @@ bool MainWindow::saveExperimentAs() {
         return false;
     }
     updateWindowTitle();
+    updateActions();
     statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(path)), 5000);
     return true;
 }
@@ -1303,6 +1504,11 @@ void MainWindow::showShortcuts() {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+    // An unsaved experiment is never lost silently.
+    if (!maybeSaveExperiment()) {
+        event->ignore();
+        return;
+    }
     if (isRunning()) {
         // The engine checks for a stop every step, so this wait is short; the store then
         // records the run as stopped.

@@ -2,6 +2,7 @@
 // runs list and run log (bottom). It owns the run store connection and the run session and
 // wires their signals to the views; the views know nothing of each other.
 #pragma once
+#include <functional>
 #include <optional>
 #include <memory>
 
@@ -18,6 +19,9 @@ class QAction;
 class QCustomPlot;
 class QLabel;
 class QTabWidget;
+class QStackedWidget;
+class QDockWidget;
+class QPushButton;
 
 namespace ps {
 class RunStore;
@@ -67,6 +71,23 @@ public:
     QString loadError() const { return loadError_; }
     // Loads the built-in demo; a missing demo dataset is explained, not fatal.
     bool loadDemo(const QString& path);
+    // Where the demo config is (the application finds it); the first-start screen offers it.
+    void setDemoPath(const QString& path);
+
+    // The first-start screen (no experiment and no runs yet): what to do first. Shown in place of
+    // the plots until an experiment is loaded or edited, a run is opened, started or followed.
+    QWidget* welcomePage() const { return welcome_; }
+    bool isWelcomeShown() const;
+
+    // The answer of the save prompt (Save / Discard / Cancel) comes from `prompt` instead of a
+    // dialog (tests); an empty function restores the dialog.
+    void setSavePrompt(std::function<int(const QString& question)> prompt) { savePrompt_ = std::move(prompt); }
+    // Asks to save a modified experiment before it would be replaced or lost: true when it may
+    // go (saved, discarded, or not modified), false when the user cancelled.
+    bool maybeSaveExperiment();
+    // Fits the window to `available` (a screen's available geometry): no larger than it, and
+    // moved onto it when it lies (partly) off it. The constructor does this for the screen.
+    void fitToScreen(const QRect& available);
 
     // Shows a problem that is not about one field (log + status bar, until the next message).
     void reportProblem(const QString& message);
@@ -179,11 +200,16 @@ private:
     void updateActions();
     void setRunState(const QString& state);
     void updateWindowTitle();
+public:
     void newExperiment();
     void openExperiment();
+    // Saves to the experiment's file (Save As when it has none); false when not saved.
     bool saveExperiment();
     bool saveExperimentAs();
+private:
     void showAbout();
+    QWidget* createWelcomePage();
+    void updateWelcome();
     void showShortcuts();
 
     void onRunStarted(const ps::RunInfo& info);
@@ -236,6 +262,13 @@ private:
     nlohmann::json liveMetrics_ = nlohmann::json::object();  // newest value of each live metric
     QElapsedTimer runsRefreshClock_;  // throttles the runs table refresh during a run
 
+    QWidget* welcome_ = nullptr;
+    QStackedWidget* centreStack_ = nullptr;
+    QDockWidget* formDock_ = nullptr;
+    QPushButton* demoButton_ = nullptr;
+    QString demoPath_;
+    bool welcomeDismissed_ = false;
+    std::function<int(const QString&)> savePrompt_;
     QLabel* storeLabel_ = nullptr;
     QLabel* deviceLabel_ = nullptr;
     QLabel* stateLabel_ = nullptr;

@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
     if (storePath.isEmpty()) storePath = QString::fromStdString(ps::RunStore::default_path());
 
     ps::ui::MainWindow window(storePath);  // restores the window geometry and dock layout
+    window.setDemoPath(findDemoConfig());  // the first-start screen offers it
     if (bare) {
         const QString experiment = ps::ui::MainWindow::rememberedExperimentPath();
         if (!experiment.isEmpty()) window.loadExperiment(experiment);

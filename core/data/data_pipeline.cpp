@@ -127,10 +127,19 @@ std::vector<SamplePrompt> sample_prompts(const RunConfig& c, const Tokenizer& to
     const ChatTemplate tmpl(resolve_template_name(c.model.chat_template, c.model.source));
     const SplitText split = read_split(c);
     std::vector<SamplePrompt> out;
-    auto add = [&](const std::string& rendered, std::vector<int64_t> ids, std::string text, long line) {
-        for (const auto& s : out)
-            if (s.rendered == rendered) return;  // KTO files repeat a prompt for each completion
-        out.push_back({std::move(text), rendered, std::move(ids), line});
+    auto add = [&](const std::string& rendered, std::vector<int64_t> ids, std::string text, long line,
+                   std::string expected) {
+        for (auto& s : out)
+            if (s.rendered == rendered) {  // KTO files repeat a prompt for each completion
+                if (s.expected.empty()) s.expected = std::move(expected);
+                return;
+            }
+        out.push_back({std::move(text), rendered, std::move(ids), line, std::move(expected)});
+    };
+    // What a person reads of an answer: the text, or the conversation's last message.
+    auto readable_answer = [](bool conversational, const std::string& text, const std::vector<ChatMessage>& messages) {
+        if (!conversational) return text;
+        return messages.empty() ? std::string() : messages.back().content;
     };
     TokenizeStats stats;
     if (!split.unpaired) {
@@ -140,7 +149,7 @@ std::vector<SamplePrompt> sample_prompts(const RunConfig& c, const Tokenizer& to
             TokenizedPair t;
             if (!tokenize_pair(p, tok, tmpl, limits, stats, t)) continue;
             add(render_prompt_of(p, tmpl), std::move(t.prompt), readable_prompt(p.conversational, p.prompt, p.prompt_messages),
-                p.source_line);
+                p.source_line, readable_answer(p.conversational, p.chosen, p.chosen_messages));
         }
     } else {
         const auto& examples = split.eval_examples.empty() ? split.train_examples : split.eval_examples;
@@ -149,7 +158,8 @@ std::vector<SamplePrompt> sample_prompts(const RunConfig& c, const Tokenizer& to
             TokenizedExample t;
             if (!tokenize_example(e, tok, tmpl, limits, stats, t)) continue;
             add(render_prompt_of(e, tmpl), std::move(t.prompt), readable_prompt(e.conversational, e.prompt, e.prompt_messages),
-                e.source_line);
+                e.source_line,
+                e.desirable ? readable_answer(e.conversational, e.completion, e.completion_messages) : std::string());
         }
     }
     return out;

@@ -48,6 +48,8 @@ struct SamplePrompt {
     std::string rendered;       // what the tokenizer sees (chat template applied)
     std::vector<int64_t> ids;   // [BOS] + tokens, fitted to data.max_prompt_length as the run does
     long source_line = 0;       // in its file (0 for typed prompts)
+    std::string expected;       // the chosen answer as written (the last assistant message of a
+                                // conversation); a KTO file's desirable completion; else empty
 };
 // The first `count` distinct prompts of the run's eval split (of the train split when there is
 // no eval split), rendered, tokenized and fitted exactly as prepare_data() does; examples the

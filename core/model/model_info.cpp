@@ -40,4 +40,27 @@ ModelInfo describe_model(const std::string& source) {
     return from_shape(source, type == "gemma3" ? "gemma3 (language model only; vision weights ignored)" : type, s);
 }
 
+// Defined with the model loader (model/model_source.h, a torch header).
+std::string adapter_base_source(const std::string& dir);
+
+void check_model_source(const std::string& source) {
+    namespace fs = std::filesystem;
+    const bool builtin = source.rfind("builtin:", 0) == 0;
+    // An adapter directory without config.json stands for its base model, as load_model_source
+    // and load_source_tokenizer take it.
+    std::string model = source;
+    if (!builtin && fs::is_directory(source) && !fs::is_regular_file(fs::path(source) / "config.json"))
+        if (const std::string base = adapter_base_source(source); !base.empty()) model = base;
+    describe_model(model);  // the reader the engine builds the model with
+    if (model.rfind("builtin:", 0) == 0) return;  // the byte tokenizer
+    // load_source_tokenizer's rule: the byte tokenizer for directories saved from built-in
+    // models, else tokenizer.json in the directory (or in an adapter's base model).
+    const std::string dir = fs::is_regular_file(fs::path(source) / "tokenizer.json") ? source : model;
+    const nlohmann::json config = read_json_file((fs::path(model) / "config.json").string());
+    if (config.is_object() && config.contains("prefstudio_tokenizer") && config["prefstudio_tokenizer"] == "byte") return;
+    if (!fs::is_regular_file(fs::path(dir) / "tokenizer.json"))
+        throw ModelError("'" + dir + "' has no tokenizer.json; PrefStudio reads Hugging Face tokenizers from "
+                         "tokenizer.json (copy it from the original model) or use prefstudio-cli generate --ids");
+}
+
 }  // namespace ps

@@ -21,4 +21,10 @@ struct ModelInfo {
 // architecture we cannot build) with a sentence naming the file or the field.
 ModelInfo describe_model(const std::string& source);
 
+// What a run checks before it reads any weights, without reading them: a built-in name or a
+// model directory (a config.json the engine can build, or an adapter whose base model is one)
+// and the tokenizer file load_source_tokenizer (model/source_tokenizer.h) reads. Throws
+// ModelError naming the file or the field. The studio enables Run only when this passes.
+void check_model_source(const std::string& source);
+
 }  // namespace ps

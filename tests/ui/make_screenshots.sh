@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# Regenerates the README screenshot: the studio trains the demo under Xvfb and saves its
+# Regenerates the README screenshots: the studio trains the demo under Xvfb and saves its
 # window when the run ends. Usage: tests/ui/make_screenshots.sh [BUILD_DIR] (default build).
+# Fresh settings (a temporary XDG_CONFIG_HOME), so a saved window geometry does not leak in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
+export XDG_CONFIG_HOME="$(mktemp -d)"
+shrink() {  # keep the PNGs small (< 300 kB) when pngquant is there
+  if command -v pngquant >/dev/null; then pngquant --force --skip-if-larger --output "$1" 256 "$1" || true
+  elif command -v convert >/dev/null; then convert "$1" -colors 256 PNG8:"$1"; fi
+}
 db="$(mktemp -d)/screenshots.db"
 xvfb-run -a -s "-screen 0 1600x1000x24" \
   "$build/bin/prefstudio" --demo --db "$db" --autorun --quit-when-done --screenshot docs/screenshot-demo.png
+shrink docs/screenshot-demo.png
 echo "wrote docs/screenshot-demo.png"
+# The same at 1280x720: the window fills the small screen, the plots scroll.
+db3="$(mktemp -d)/small.db"
+xvfb-run -a -s "-screen 0 1280x720x24" \
+  "$build/bin/prefstudio" --demo --db "$db3" --autorun --quit-when-done --screenshot docs/screenshot-1280x720.png
+shrink docs/screenshot-1280x720.png
+echo "wrote docs/screenshot-1280x720.png"
 # The Samples tab after the demo run: its first eval prompts answered before and after training.
 db2="$(mktemp -d)/samples.db"
 xvfb-run -a -s "-screen 0 1600x1000x24" \
   "$build/bin/prefstudio" --demo --db "$db2" --autorun --samples-screenshot docs/screenshot-samples.png
+shrink docs/screenshot-samples.png
 echo "wrote docs/screenshot-samples.png"

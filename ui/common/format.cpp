@@ -63,4 +63,41 @@ QString formatBytes(double bytes) {
     return QString::number(bytes, 'f', 0) + QStringLiteral(" B");
 }
 
+QString displayUtf8(const std::string& bytes) {
+    std::string out;
+    out.reserve(bytes.size());
+    const size_t n = bytes.size();
+    for (size_t i = 0; i < n;) {
+        const auto b = static_cast<unsigned char>(bytes[i]);
+        // The length a lead byte announces (RFC 3629: at most 4, no overlong 0xC0/0xC1, <= U+10FFFF).
+        const size_t len = b < 0x80 ? 1 : (b >= 0xC2 && b <= 0xDF) ? 2 : (b >= 0xE0 && b <= 0xEF) ? 3
+                                      : (b >= 0xF0 && b <= 0xF4) ? 4 : 0;
+        size_t good = len > 0 ? 1 : 0;
+        while (good > 0 && good < len && i + good < n) {
+            const auto c = static_cast<unsigned char>(bytes[i + good]);
+            // The second byte's range excludes overlong forms, surrogates and values past U+10FFFF.
+            const unsigned char lo = good == 1 && b == 0xE0 ? 0xA0 : good == 1 && b == 0xF0 ? 0x90 : 0x80;
+            const unsigned char hi = good == 1 && b == 0xED ? 0x9F : good == 1 && b == 0xF4 ? 0x8F : 0xBF;
+            if (c < lo || c > hi) break;
+            ++good;
+        }
+        if (len > 0 && good == len) {
+            out.append(bytes, i, len);
+            i += len;
+        } else if (len > 0 && i + good == n) {
+            break;  // a character cut by the end of the text: drop its first bytes
+        } else {
+            static const char* hex = "0123456789ABCDEF";
+            out += "\\x";
+            out += hex[b >> 4];
+            out += hex[b & 15];
+            ++i;
+        }
+    }
+    // A tokenizer that decodes a cut character itself leaves U+FFFD at the end: drop it too.
+    static const std::string kReplacement = "\xEF\xBF\xBD";
+    while (out.size() >= 3 && out.compare(out.size() - 3, 3, kReplacement) == 0) out.resize(out.size() - 3);
+    return QString::fromStdString(out);
+}
+
 }  // namespace ps::ui

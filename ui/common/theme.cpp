@@ -101,7 +101,10 @@ void applyTheme(ThemeMode mode) {
 bool paletteIsDark() { return isDark(QApplication::palette()); }
 
 void applyPlotTheme(QCustomPlot* plot) {
-    const QPalette p = plot->palette();
+    // The application's palette, not plot->palette(): a view calls this from its own
+    // PaletteChange, which Qt sends before the child plot resolves the new palette (the plots
+    // then lagged one theme switch behind, issue #19).
+    const QPalette p = QApplication::palette(plot);
     const QColor background = p.color(QPalette::Base);
     const QColor text = p.color(QPalette::WindowText);
     const bool dark = isDark(p);

@@ -133,6 +133,14 @@ void DatasetPage::showSummary(const DatasetSummary& summary) {
     if (table_->rowCount() > 0) selectExample(0);
 }
 
+void DatasetPage::showError(const QString& message) {
+    summary_ = DatasetSummary{};
+    fillHistogram();
+    fillTable();
+    summaryLabel_->setText(QStringLiteral("<span style='color:#c62828'><b>%1</b></span>")
+                               .arg(message.toHtmlEscaped()));
+}
+
 void DatasetPage::fillSummary() {
     const auto& s = summary_;
     const QString unit = s.unpaired ? tr("examples") : tr("pairs");

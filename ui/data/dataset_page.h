@@ -28,6 +28,9 @@ public:
     // here 2000 when it is the CLI's 3).
     void load(const QString& path, SummaryOptions options = {});
     void showSummary(const DatasetSummary& summary);
+    // The data file cannot be read (a bad path): the page shows `message` instead of the last
+    // summary, which no longer describes the form's file.
+    void showError(const QString& message);
     const DatasetSummary& summary() const { return summary_; }
 
     // For tests and the main window.

@@ -26,6 +26,12 @@ QString regimeTitle(const QString& regime) {
 
 }  // namespace
 
+QStringList RegimeTimeline::segmentLabels(const QString& regime) {
+    QStringList labels{regimeShortLabel(regime)};
+    if (regime == QLatin1String("warming_up")) labels << tr("warm-up") << tr("warm");
+    return labels;
+}
+
 RegimeTimeline::RegimeTimeline(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("RegimeTimeline"));
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
@@ -132,7 +138,13 @@ QString RegimeTimeline::toolTipAt(const QPoint& pos) const {
 bool RegimeTimeline::event(QEvent* e) {
     if (e->type() == QEvent::ToolTip) {
         auto* help = static_cast<QHelpEvent*>(e);
-        const QString text = toolTipAt(help->pos());
+        QString text = toolTipAt(help->pos());
+        // Between or without stretches: what the strip is.
+        if (text.isEmpty())
+            text = segments_.empty() ? tr("The run's regimes (healthy, both falling, ...) appear here once "
+                                          "preference training runs.")
+                                     : tr("The run's regimes over its steps: hover a stretch for its steps "
+                                          "and what it means.");
         if (text.isEmpty())
             QToolTip::hideText();
         else
@@ -157,10 +169,12 @@ void RegimeTimeline::paintEvent(QPaintEvent*) {
         QColor fill = regimeColor(s.regime);
         fill.setAlpha(isProblemRegime(s.regime) ? 200 : 110);
         p.fillRect(r, fill);
-        const QString label = regimeShortLabel(s.regime);
-        if (p.fontMetrics().horizontalAdvance(label) + 6 <= r.width()) {
+        // The longest label that fits: a short warm-up still reads "warm-up" (issue #19).
+        for (const QString& label : segmentLabels(s.regime)) {
+            if (p.fontMetrics().horizontalAdvance(label) + 6 > r.width()) continue;
             p.setPen(isProblemRegime(s.regime) ? Qt::white : palette().color(QPalette::WindowText));
             p.drawText(r, Qt::AlignCenter, label);
+            break;
         }
     }
     p.setPen(palette().color(QPalette::Mid));

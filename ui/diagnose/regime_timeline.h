@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <QString>
+#include <QStringList>
 #include <QWidget>
 
 #include "core/common/run_types.h"
@@ -44,6 +45,8 @@ public:
     QRect segmentRect(int index) const;
     // The tooltip text at a point of the widget ("" between segments).
     QString toolTipAt(const QPoint& pos) const;
+    // The labels a stretch of `regime` may carry, longest first (the first that fits is drawn).
+    static QStringList segmentLabels(const QString& regime);
 
     QSize sizeHint() const override;
     QSize minimumSizeHint() const override;

@@ -26,20 +26,13 @@
 
 #include "core/common/errors.h"
 #include "ui/common/format.h"
+#include "ui/common/wheel_guard.h"
 #include "core/config/algorithm.h"
 #include "core/config/config_schema.h"
 #include "core/model/memory_estimate.h"
 #include "core/model/model_info.h"
 
 namespace ps::ui {
-
-bool WheelGuard::eventFilter(QObject* watched, QEvent* event) {
-    if (event->type() == QEvent::Wheel && watched->isWidgetType() && !static_cast<QWidget*>(watched)->hasFocus()) {
-        event->ignore();  // ignored: the scroll area behind gets it
-        return true;
-    }
-    return QObject::eventFilter(watched, event);
-}
 
 namespace {
 
@@ -99,6 +92,16 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     fileLabel_->setStyleSheet(QStringLiteral("color: palette(mid);"));
     layout->addWidget(fileLabel_);
 
+    // What a clone changed (issue #19): the changed fields are also highlighted.
+    changesLabel_ = new QLabel(this);
+    changesLabel_->setObjectName(QStringLiteral("changesLabel"));
+    changesLabel_->setTextFormat(Qt::PlainText);
+    changesLabel_->setWordWrap(true);
+    changesLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    changesLabel_->setStyleSheet(QStringLiteral("QLabel { border-left: 4px solid #f9a825; padding-left: 4px; }"));
+    changesLabel_->hide();
+    layout->addWidget(changesLabel_);
+
     // One editor per key of the config schema, in its order and sections; the objective's keys
     // are the algorithm table's panels. Reserved keys (accepted, not used yet) are left out.
     QFormLayout* form = nullptr;
@@ -115,6 +118,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     }
 
     messageLabel_ = new QLabel(this);
+    messageLabel_->setObjectName(QStringLiteral("messageLabel"));
     messageLabel_->setTextFormat(Qt::PlainText);
     messageLabel_->setWordWrap(true);
     messageLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -294,7 +298,8 @@ void ExperimentForm::buildObjectivePanels(QFormLayout* form) {
     advice_->setTextFormat(Qt::PlainText);
     advice_->setWordWrap(true);
     advice_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    advice_->setStyleSheet(QStringLiteral("color: palette(mid); font-style: italic;"));
+    // Normal text colour of the theme: advice is meant to be read (grey italic was hard to read).
+    advice_->setObjectName(QStringLiteral("adviceLabel"));
     form->addRow(advice_);
 }
 
@@ -441,9 +446,13 @@ void ExperimentForm::loadBinding(const Binding& b, const json& value) {
     }
 }
 
-void ExperimentForm::setExperiment(const json& j, const QString& filePath) {
+void ExperimentForm::setExperiment(const json& j, const QString& filePath, bool unsaved) {
     base_ = j.is_object() ? j : json::object();
     filePath_ = filePath;
+    unsaved_ = unsaved;
+    highlighted_.clear();
+    changesLabel_->clear();
+    changesLabel_->hide();
     fileLabel_->setText(filePath.isEmpty() ? tr("New experiment (not saved)")
                                            : QDir::toNativeSeparators(filePath));
     const json defaults = RunConfig{}.to_json();
@@ -479,9 +488,46 @@ void ExperimentForm::setExperiment(const json& j, const QString& filePath) {
         loadBinding(b, v && !v->is_null() ? *v : (d ? *d : json()));
     }
     loading_ = false;
+    savedJson_ = experimentJson();
+    for (const Binding& b : bindings_) styleEditor(b.editor);
     showObjectivePanel();
     revalidate();
 }
+
+bool ExperimentForm::isModified() const { return unsaved_ || experimentJson() != savedJson_; }
+
+QString ExperimentForm::experimentName() const { return fieldText(QStringLiteral("name")); }
+
+QStringList ExperimentForm::highlightChanges(const json& before, const QString& note) {
+    const json after = experimentJson();
+    highlighted_.clear();
+    QStringList lines;
+    for (const Binding& b : bindings_) {
+        if (!isActive(b) || highlighted_.contains(b.path)) continue;
+        const json* was = valueAt(before, b.path);
+        const json* now = valueAt(after, b.path);
+        const json wasValue = was ? *was : json();
+        const json nowValue = now ? *now : json();
+        if (wasValue == nowValue) continue;
+        highlighted_ << b.path;
+        const auto show = [](const json& v) {
+            return v.is_null() ? QStringLiteral("(none)")
+                   : v.is_string() ? QString::fromStdString(v.get<std::string>())
+                                   : QString::fromStdString(v.dump());
+        };
+        lines << QStringLiteral("%1: %2 → %3").arg(b.path, show(wasValue), show(nowValue));
+    }
+    for (const Binding& b : bindings_) styleEditor(b.editor);
+    QString text = note;
+    if (!lines.isEmpty()) text += (text.isEmpty() ? QString() : QStringLiteral("\n")) + tr("Changed: %1").arg(lines.join(QStringLiteral("; ")));
+    changesLabel_->setText(text);
+    changesLabel_->setVisible(!text.isEmpty());
+    return highlighted_;
+}
+
+QStringList ExperimentForm::highlightedFields() const { return highlighted_; }
+
+QString ExperimentForm::changesText() const { return changesLabel_->isHidden() ? QString() : changesLabel_->text(); }
 
 void ExperimentForm::showObjectivePanel() {
     // The combo lists the known algorithms first, in panel order; an unknown one loaded from a
@@ -490,6 +536,14 @@ void ExperimentForm::showObjectivePanel() {
     const bool known = index >= 0 && index < objectivePanels_->count();
     if (known) objectivePanels_->setCurrentIndex(index);
     objectivePanels_->setVisible(known);
+    // A stack is as tall as its tallest page: let only the shown page count, so the short KTO
+    // and ORPO panels leave no gap below them.
+    for (int i = 0; i < objectivePanels_->count(); ++i)
+        objectivePanels_->widget(i)->setSizePolicy(QSizePolicy::Preferred,
+                                                   i == objectivePanels_->currentIndex() ? QSizePolicy::Preferred
+                                                                                         : QSizePolicy::Ignored);
+    objectivePanels_->adjustSize();
+    objectivePanels_->updateGeometry();
     // Keys only some algorithms read: their rows follow the algorithm.
     for (const Binding& b : bindings_)
         if (b.algorithm.isEmpty() && b.spec && !b.spec->algorithms.empty()) b.form->setRowVisible(b.editor, isActive(b));
@@ -795,17 +849,29 @@ ObjectiveConfig ExperimentForm::currentObjective() const {
     }
 }
 
-void ExperimentForm::markInvalid(const QString& path) {
+void ExperimentForm::styleEditor(QWidget* editor) {
+    // Red border: the invalid field; amber border: a field a clone changed.
+    QString color;
+    if (editor == markedEditor_) color = QStringLiteral("#c62828");
+    else
+        for (const Binding& b : bindings_)
+            if (b.editor == editor && highlighted_.contains(b.path)) color = QStringLiteral("#f9a825");
+    editor->setStyleSheet(color.isEmpty() ? QString()
+                                          : QStringLiteral("%1 { border: 2px solid %2; border-radius: 3px; }")
+                                                .arg(QString::fromLatin1(editor->metaObject()->className()), color));
+}
+
+void ExperimentForm::markInvalid(const QString& path, bool mark) {
     if (markedEditor_) {
-        markedEditor_->setStyleSheet(QString());
+        QWidget* old = markedEditor_;
         markedEditor_ = nullptr;
+        styleEditor(old);
     }
     invalidField_ = path;
-    QWidget* editor = path.isEmpty() ? nullptr : fieldEditor(path);
+    QWidget* editor = path.isEmpty() || !mark ? nullptr : fieldEditor(path);
     if (!editor) return;
-    editor->setStyleSheet(QStringLiteral("%1 { border: 2px solid #c62828; border-radius: 3px; }")
-                              .arg(QString::fromLatin1(editor->metaObject()->className())));
     markedEditor_ = editor;
+    styleEditor(editor);
 }
 
 void ExperimentForm::revalidate() {
@@ -829,6 +895,13 @@ void ExperimentForm::revalidate() {
             throw;
         }
         if (config.data.eval) config.data.eval = resolve_data_path(*config.data.eval, dir, "data.eval");
+        // What loading the model checks first (config.json, tokenizer file): a folder that is not
+        // a model is refused here, not by a run that fails later (issue #19).
+        try {
+            check_model_source(config.model.source);
+        } catch (const std::exception& e) {
+            throw ps::ConfigError("model.source", e.what());
+        }
         resolved_ = std::move(config);
     } catch (const ps::ConfigError& e) {
         message_ = QString::fromStdString(e.what());
@@ -840,8 +913,12 @@ void ExperimentForm::revalidate() {
     if (!missingDataHint_.isEmpty() && field == QLatin1String("data.train") &&
         message_.startsWith(QStringLiteral("data.train: ") + missingDataHint_))
         message_ = missingDataHint_;
-    markInvalid(field);
-    messageLabel_->setText(message_);
+    // A fresh new experiment is not an error yet: say what it needs in the normal text colour
+    // (the next start never opens in a red error state).
+    const bool pristine = filePath_.isEmpty() && !isModified();
+    markInvalid(field, !pristine);
+    messageLabel_->setText(pristine && !message_.isEmpty() ? tr("To run this new experiment: %1").arg(message_) : message_);
+    messageLabel_->setStyleSheet(pristine ? QString() : QStringLiteral("color: #c62828; font-weight: bold;"));
     messageLabel_->setVisible(!message_.isEmpty());
 
     const ObjectiveConfig current = currentObjective();

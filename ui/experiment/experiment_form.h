@@ -27,15 +27,7 @@ class QStackedWidget;
 
 namespace ps::ui {
 
-// Keeps the mouse wheel from changing a spin or combo box that has no focus (issue #19): the
-// wheel then scrolls the form instead.
-class WheelGuard : public QObject {
-public:
-    using QObject::QObject;
-
-protected:
-    bool eventFilter(QObject* watched, QEvent* event) override;
-};
+class WheelGuard;
 
 class ExperimentForm : public QWidget {
     Q_OBJECT
@@ -43,8 +35,9 @@ public:
     explicit ExperimentForm(QWidget* parent = nullptr);
 
     // Shows `json` (as read from `filePath`, empty for a new experiment). Relative data paths
-    // are looked up from the current directory and the file's directory upwards.
-    void setExperiment(const nlohmann::json& json, const QString& filePath = QString());
+    // are looked up from the current directory and the file's directory upwards. `unsaved`: the
+    // content is new work (a clone) that counts as modified until saved.
+    void setExperiment(const nlohmann::json& json, const QString& filePath = QString(), bool unsaved = false);
     // Throws ps::Error with a one-sentence reason.
     void loadFile(const QString& path);
     void saveFile(const QString& path);
@@ -52,6 +45,16 @@ public:
     // The loaded JSON with the form's values written over it.
     nlohmann::json experimentJson() const;
     const QString& filePath() const { return filePath_; }
+    // Whether the form holds changes not written to its file (or unsaved new work such as a
+    // clone). A fresh default experiment is not modified.
+    bool isModified() const;
+    // The experiment's name field.
+    QString experimentName() const;
+    // After a clone: marks the editors whose value differs from `before` and shows `note` with
+    // the list of changed keys in a visible line above the form. Returns the changed JSON paths.
+    QStringList highlightChanges(const nlohmann::json& before, const QString& note);
+    QStringList highlightedFields() const;
+    QString changesText() const;
 
     bool isValid() const { return resolved_.has_value(); }
     // Why the experiment cannot run (first problem, naming the field); empty when valid.
@@ -128,7 +131,8 @@ private:
     void showObjectivePanel();
     void revalidate();
     void updateModelInfo();
-    void markInvalid(const QString& path);
+    void markInvalid(const QString& path, bool mark = true);
+    void styleEditor(QWidget* editor);
     QString configDir() const;
     QString currentAlgorithm() const;
     ObjectiveConfig currentObjective() const;
@@ -141,6 +145,10 @@ private:
     QString message_;
     QString invalidField_;
     QWidget* markedEditor_ = nullptr;
+    nlohmann::json savedJson_;  // what the file holds (experimentJson() right after loading/saving)
+    bool unsaved_ = false;      // new work (a clone) that was never saved
+    QStringList highlighted_;   // fields a clone changed
+    QLabel* changesLabel_ = nullptr;
     QLabel* messageLabel_ = nullptr;
     QLabel* fileLabel_ = nullptr;
     QLabel* modelInfo_ = nullptr;

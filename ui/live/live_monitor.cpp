@@ -9,6 +9,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMouseEvent>
+#include <QScrollArea>
 #include <QSlider>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
@@ -86,7 +87,9 @@ bool nearestValue(const QCPGraph* graph, double key, double tolerance, double* v
 
 LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     plot_ = new QCustomPlot(this);
-    plot_->setMinimumSize(480, 360);
+    // Four rows of panels: below a readable height per row (ticks apart, titles clear of them)
+    // the plots scroll rather than squash (issue #19: small screens).
+    plot_->setMinimumSize(360, 4 * kMinimumRowHeight);
     plot_->setToolTip(tr("Drag to pan, wheel to zoom, double-click to follow the run again"));
     // Antialiased lines look much better; with thin pens and fast polylines a replot of
     // 50k points stays under ~10 ms (a 1.6 px pen made it ~700 ms: Qt strokes wide pens
@@ -116,6 +119,9 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     smoothingValue_->setText(QString::number(smoothing_, 'f', 2));
     auto* hint = new QLabel(tr("hover: values · drag: pan · wheel: zoom · double-click: follow the run"), this);
     hint->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    // The hint gives way on a small screen (it set the window's minimum width past 1280 px).
+    hint->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    hint->setToolTip(hint->text());
     xAxisBox_ = new QComboBox(this);
     xAxisBox_->setObjectName(QStringLiteral("xAxisBox"));
     xAxisBox_->addItems({tr("Step"), tr("Wall time")});
@@ -144,7 +150,14 @@ LiveMonitor::LiveMonitor(QWidget* parent) : QWidget(parent) {
     layout->setContentsMargins(0, 0, 0, 0);
     layout->setSpacing(2);
     layout->addLayout(toolbar);
-    layout->addWidget(plot_, 1);
+    plotScroll_ = new QScrollArea(this);
+    plotScroll_->setObjectName(QStringLiteral("plotScroll"));
+    plotScroll_->setWidget(plot_);
+    plotScroll_->setWidgetResizable(true);
+    plotScroll_->setFrameShape(QFrame::NoFrame);
+    plotScroll_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    plotScroll_->setMinimumHeight(kMinimumRowHeight);  // at least one row in view
+    layout->addWidget(plotScroll_, 1);
 
     buildPanels();
 
@@ -279,6 +292,23 @@ void LiveMonitor::buildPanels() {
 
     applyTheme();
     clear();
+}
+
+void LiveMonitor::setNllInLoss(bool inLoss) {
+    auto it = curves_.find(QStringLiteral("nll_loss"));
+    if (it == curves_.end()) return;
+    const QString label = inLoss ? tr("nll (SFT term)") : tr("nll of chosen (not in the loss)");
+    it->second.label = label;
+    it->second.graph->setName(label);
+    if (it->second.smoothed) it->second.smoothed->setName(label);
+    rebuildLegend(it->second.panel);
+    plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QString LiveMonitor::curveLabel(const QString& metric) const {
+    auto it = curves_.find(metric);
+    if (it == curves_.end()) return QString();
+    return (it->second.smoothed ? it->second.smoothed : it->second.graph)->name();
 }
 
 void LiveMonitor::applyTheme() {

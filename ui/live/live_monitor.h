@@ -31,6 +31,8 @@ class QLabel;
 class QMouseEvent;
 class QSlider;
 
+class QScrollArea;
+
 namespace ps::ui {
 
 class RegimeBands;
@@ -65,6 +67,13 @@ public:
     // to a reference, beta x the policy's own average log-prob for ORPO, SimPO, CPO (and
     // reference-free DPO): their level is below 0 from the start, only their change means much.
     void setRewardsRelative(bool relative);
+    // Whether the chosen answers' NLL is a term of the loss (an SFT weight above 0, ORPO); the
+    // legend names it "nll (SFT term)" only then (issue #19).
+    void setNllInLoss(bool inLoss);
+    // The name the legend gives a metric's curve (empty for an unknown metric).
+    QString curveLabel(const QString& metric) const;
+    // Each of the four rows of panels keeps at least this height; below it the plots scroll.
+    static constexpr int kMinimumRowHeight = 170;
     QString rewardsAxisLabel() const;
     // One replot of all panels if anything changed since the last; rescales the axes first
     // unless the user has zoomed or panned.
@@ -171,6 +180,7 @@ private:
     void applyTheme();  // plot colours from the palette (light or dark)
 
     QCustomPlot* plot_ = nullptr;
+    QScrollArea* plotScroll_ = nullptr;
     std::vector<Panel> panels_;
     std::unique_ptr<RegimeBands> bands_;
     std::map<QString, Curve> curves_;  // by metric name

@@ -28,12 +28,12 @@ RunControls::RunControls(QAction* runAction, QAction* pauseAction, QAction* stop
     : QWidget(parent) {
     progressBar_ = new QProgressBar(this);
     progressBar_->setTextVisible(true);
-    progressBar_->setMinimumWidth(260);
+    progressBar_->setMinimumWidth(160);  // the strip fits a 1280 px window beside the form
     elapsedLabel_ = new QLabel(this);
     etaLabel_ = new QLabel(this);
     throughputLabel_ = new QLabel(this);
     for (QLabel* label : {elapsedLabel_, etaLabel_, throughputLabel_}) {
-        label->setMinimumWidth(90);
+        label->setMinimumWidth(60);
         label->setTextInteractionFlags(Qt::TextSelectableByMouse);
     }
     problemLabel_ = new QLabel(this);
@@ -61,8 +61,15 @@ RunControls::RunControls(QAction* runAction, QAction* pauseAction, QAction* stop
     showIdle(tr("Ready"));
 }
 
+void RunControls::setPaused(bool paused) {
+    paused_ = paused;
+    if (last_) showProgress(*last_);
+    else if (paused) progressBar_->setFormat(tr("Paused"));
+}
+
 void RunControls::showProgress(const RunProgress& p) {
-    const QString phase = phaseLabel(QString::fromStdString(p.phase));
+    last_ = p;
+    const QString phase = paused_ ? tr("Paused") : phaseLabel(QString::fromStdString(p.phase));
     if (p.total_steps > 0) {
         progressBar_->setRange(0, int(std::min<int64_t>(p.total_steps, 1 << 30)));
         progressBar_->setValue(int(std::min(p.step, p.total_steps)));
@@ -86,6 +93,8 @@ void RunControls::showProgress(const RunProgress& p) {
 }
 
 void RunControls::showIdle(const QString& message) {
+    paused_ = false;
+    last_.reset();
     progressBar_->setRange(0, 1);
     progressBar_->setValue(0);
     progressBar_->setFormat(message);

@@ -2,6 +2,8 @@
 // elapsed, ETA, tokens/s). The buttons show the main window's actions, so menus, toolbar,
 // shortcuts and buttons always agree.
 #pragma once
+#include <optional>
+
 #include <QWidget>
 
 #include "core/common/run_types.h"
@@ -19,6 +21,8 @@ public:
                 QWidget* parent = nullptr);
 
     void showProgress(const RunProgress& progress);
+    // A paused run reads "Paused" in place of its phase until resumed.
+    void setPaused(bool paused);
     // Idle look: empty bar, `message` in place of the phase.
     void showIdle(const QString& message);
     // A line in red under the buttons: why Run is disabled, or why the last run failed
@@ -34,6 +38,8 @@ private:
     QLabel* etaLabel_ = nullptr;
     QLabel* throughputLabel_ = nullptr;
     QLabel* problemLabel_ = nullptr;
+    bool paused_ = false;
+    std::optional<RunProgress> last_;  // the newest progress, shown again on pause and resume
 };
 
 }  // namespace ps::ui

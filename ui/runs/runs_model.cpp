@@ -68,7 +68,9 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
     if (!index.isValid() || index.row() >= rowCount()) return {};
     const StoredRun& run = runs_[size_t(index.row())];
     const int column = index.column();
-    const QString status = QString::fromLatin1(to_string(run.status));
+    const QString status = pausedRunId_ != 0 && run.id == pausedRunId_ && run.status == RunStatus::Running
+                               ? QStringLiteral("paused")
+                               : QString::fromLatin1(to_string(run.status));
 
     if (const char* metric = metricOfColumn(column)) {
         double v = metricValue(run.final_metrics, metric);
@@ -177,6 +179,16 @@ QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int rol
         case AccuracyColumn: return tr("Accuracy");
     }
     return {};
+}
+
+}  // namespace ps::ui
+
+namespace ps::ui {
+
+void RunsModel::setPausedRunId(int64_t id) {
+    if (id == pausedRunId_) return;
+    pausedRunId_ = id;
+    if (rowCount() > 0) emit dataChanged(index(0, StatusColumn), index(rowCount() - 1, StatusColumn));
 }
 
 }  // namespace ps::ui

@@ -40,6 +40,9 @@ public:
     // Overwrites a run's final metrics shown in the row (the live run's latest values, which
     // the store only records when the run ends). No-op when the run is absent.
     void setRunMetrics(int64_t id, const nlohmann::json& metrics);
+    // The live run this process has paused: its status reads "paused" (the store says running).
+    void setPausedRunId(int64_t id);
+    int64_t pausedRunId() const { return pausedRunId_; }
 
     int rowCount(const QModelIndex& parent = QModelIndex()) const override;
     int columnCount(const QModelIndex& parent = QModelIndex()) const override;
@@ -49,6 +52,7 @@ public:
 
 private:
     std::vector<StoredRun> runs_;
+    int64_t pausedRunId_ = 0;
 };
 
 }  // namespace ps::ui

@@ -1,5 +1,7 @@
 #include "ui/samples/samples_panel.h"
 
+#include "ui/common/format.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -156,8 +158,8 @@ SamplesPanel::SamplesPanel(QWidget* parent) : QWidget(parent) {
     settingsRow->addWidget(cancelButton_);
     settingsRow->addWidget(progress_);
 
-    table_ = new QTableWidget(0, 3);
-    table_->setHorizontalHeaderLabels({tr("Prompt"), tr("Before training"), tr("After training")});
+    table_ = new QTableWidget(0, 4);
+    table_->setHorizontalHeaderLabels({tr("Prompt"), tr("Expected (chosen)"), tr("Before training"), tr("After training")});
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     table_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     table_->setWordWrap(true);
@@ -306,7 +308,7 @@ void SamplesPanel::updateHeader() {
     } else {
         source = tr("No model: select a run in the Runs tab.");
     }
-    table_->setHorizontalHeaderLabels({tr("Prompt"), before, after});
+    table_->setHorizontalHeaderLabels({tr("Prompt"), tr("Expected (chosen)"), before, after});
     sourceLabel_->setText(source);
 }
 
@@ -347,6 +349,10 @@ void SamplesPanel::appendRow(Row row) {
                                .arg(row.prompt.source_line)
                                .arg(q(row.prompt.rendered)));
     table_->setItem(r, PromptColumn, prompt);
+    auto* expected = new QTableWidgetItem(q(row.prompt.expected));
+    expected->setFlags(expected->flags() & ~Qt::ItemIsEditable);
+    if (!row.prompt.expected.empty()) expected->setToolTip(tr("The chosen answer of line %1 of the data").arg(row.prompt.source_line));
+    table_->setItem(r, ExpectedColumn, expected);
     for (int c : {BeforeColumn, AfterColumn}) {
         auto* item = new QTableWidgetItem;
         item->setFlags(item->flags() & ~Qt::ItemIsEditable);
@@ -366,6 +372,8 @@ void SamplesPanel::onPromptEdited(int row, int column) {
     r.fromData = false;
     filling_ = true;
     table_->item(row, PromptColumn)->setToolTip(QString());
+    table_->item(row, ExpectedColumn)->setText(QString());
+    table_->item(row, ExpectedColumn)->setToolTip(QString());
     table_->item(row, BeforeColumn)->setText(QString());
     table_->item(row, AfterColumn)->setText(QString());
     filling_ = false;
@@ -512,7 +520,8 @@ bool SamplesPanel::generate() {
                     if (job->cancel) break;
                     QStringList answers, reasons;
                     for (const auto& r : results) {
-                        answers << q(r.completion);
+                        // Cut at the token limit mid-character: no replacement characters.
+                        answers << displayUtf8(r.completion);
                         reasons << q(r.finish_reason);
                     }
                     QMetaObject::invokeMethod(

@@ -47,7 +47,8 @@ TrainedWeights trainedWeightsOf(const StoredRun& run, const std::vector<RunEvent
 class SamplesPanel : public QWidget {
     Q_OBJECT
 public:
-    enum Column { PromptColumn = 0, BeforeColumn = 1, AfterColumn = 2 };
+    // The expected column: the data's chosen answer for the prompt (empty for typed prompts).
+    enum Column { PromptColumn = 0, ExpectedColumn = 1, BeforeColumn = 2, AfterColumn = 3 };
 
     explicit SamplesPanel(QWidget* parent = nullptr);
     ~SamplesPanel() override;  // cancels and waits for a generation in flight
