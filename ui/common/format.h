@@ -7,7 +7,7 @@ namespace ps::ui {
 
 // "42 s", "3:07", "1:02:03"; "–" for a negative (unknown) duration.
 QString formatDuration(double seconds);
-// A metric value with 4 significant digits; empty for NaN / absent.
+// A metric value with 4 significant digits (formatNumber); empty for NaN / absent.
 QString formatMetric(double value);
 // A metric from a final-metrics object ({"rewards/chosen": 0.4, ...}); NaN when absent.
 double metricValue(const nlohmann::json& metrics, const char* name);
@@ -25,5 +25,16 @@ namespace ps::ui {
 QString formatCount(double count);
 // "512 B", "1.8 MB", "7.9 GB" (decimal units, as memory estimates are rough anyway).
 QString formatBytes(double bytes);
+
+}  // namespace ps::ui
+
+namespace ps::ui {
+
+// A number for people: 4 significant digits without trailing zeros ("0.32", "0.6931", "12.35",
+// "12346"), scientific with a short exponent outside [1e-3, 1e6) ("5.2e-7", "1.235e7"), and "0"
+// for a value below `scale` * 1e-6 in magnitude, `scale` being the largest magnitude among the
+// values shown with it (a margin of -5.2e-9 next to margins of 0.3 is float noise: "0"). Empty
+// for NaN / infinite.
+QString formatNumber(double value, double scale = 0.0);
 
 }  // namespace ps::ui
