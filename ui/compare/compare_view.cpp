@@ -130,14 +130,13 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         tr("Save every run's raw values of the plotted metrics as long-form CSV: run_id,run_name,metric,step,value"));
     connect(exportCsvButton_, &QToolButton::clicked, this, &CompareView::exportCsvInteractive);
 
-    auto* bar = new QHBoxLayout;
-    bar->addWidget(header_, 1);
-    bar->addWidget(exportPlotButton_);
-    bar->addWidget(exportCsvButton_);
 
     // Row 2: how runs become lines.
     groupBox_ = new QComboBox(this);
-    groupBox_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    // Combos shrink with the window (the full text is in the popup), so the view fits 1280 px
+    // and less.
+    groupBox_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    groupBox_->setMinimumContentsLength(12);
     groupBox_->setToolTip(
         tr("Runs whose configurations differ only in this setting are drawn as one line: at each step "
            "the mean over the runs that logged that step (runs of different lengths: the end of the line "
@@ -152,6 +151,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     groupLabel->setBuddy(groupBox_);
 
     bandBox_ = new QComboBox(this);
+    bandBox_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    bandBox_->setMinimumContentsLength(8);
     bandBox_->addItem(tr("min–max"));
     bandBox_->addItem(tr("mean ± std. dev."));
     bandBox_->addItem(tr("none"));
@@ -167,7 +168,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     smoothingSlider_ = new QSlider(Qt::Horizontal, this);
     smoothingSlider_->setRange(0, 99);
     smoothingSlider_->setValue(int(std::lround(smoothing_ * 100)));
-    smoothingSlider_->setFixedWidth(120);
+    smoothingSlider_->setMinimumWidth(60);
+    smoothingSlider_->setMaximumWidth(140);
     smoothingSlider_->setToolTip(
         tr("TensorBoard's smoothing (debiased EMA), as in the live view; applied to each run before a group's "
            "mean; a single run's raw values stay faint behind. Eval markers and the summary stay raw."));
@@ -185,8 +187,18 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     connect(alignBox_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this](int index) {
         setAlignment(index == 1 ? Alignment::ByFraction : Alignment::ByStep);
     });
+    alignBox_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    alignBox_->setMinimumContentsLength(8);
     auto* alignLabel = new QLabel(tr("Align x:"), this);
     alignLabel->setBuddy(alignBox_);
+
+    auto* bar = new QHBoxLayout;
+    bar->addWidget(header_, 1);
+    bar->addWidget(alignLabel);
+    bar->addWidget(alignBox_);
+    bar->addSpacing(8);
+    bar->addWidget(exportPlotButton_);
+    bar->addWidget(exportCsvButton_);
 
     auto* lineBar = new QHBoxLayout;
     lineBar->addWidget(groupLabel);
@@ -197,9 +209,6 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     lineBar->addWidget(smoothingLabel);
     lineBar->addWidget(smoothingSlider_);
     lineBar->addWidget(smoothingValue_);
-    lineBar->addSpacing(12);
-    lineBar->addWidget(alignLabel);
-    lineBar->addWidget(alignBox_);
     lineBar->addStretch(1);
 
     // Row 3: what each panel shows.
@@ -212,7 +221,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             if (m) panel.metrics << QString::fromLatin1(m);
         panel.box = new QComboBox(this);
         panel.box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-        panel.box->setMinimumContentsLength(16);
+        panel.box->setMinimumContentsLength(8);
         panel.box->setToolTip(tr("Metric of the %1 plot: any metric the runs logged").arg(tr(kPanelPlaces[p])));
         connect(panel.box, qOverload<int>(&QComboBox::activated), this, [this, p](int index) {
             setPanelMetrics(p, panels_[p].box->itemData(index).toStringList());
@@ -228,7 +237,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 
     // Plots.
     plot_ = new QCustomPlot(this);
-    plot_->setMinimumSize(480, 300);
+    plot_->setMinimumSize(400, 240);
     plot_->setAntialiasedElements(QCP::aePlottables);
     plot_->setPlottingHint(QCP::phFastPolylines, true);
     plot_->setNoAntialiasingOnDrag(true);
@@ -284,7 +293,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     auto* tabs = new QTabWidget(this);
     tabs->addTab(summaryTable_, tr("Summary"));
     tabs->addTab(configPage, tr("Configuration"));
-    tabs->setMinimumHeight(120);
+    tabs->setMinimumHeight(110);
 
     auto* splitter = new QSplitter(Qt::Vertical, this);
     splitter->addWidget(plot_);
