@@ -1,5 +1,6 @@
 #include "ui/common/format.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <QCoreApplication>
@@ -21,10 +22,7 @@ QString formatDuration(double seconds) {
     return QStringLiteral("%1:%2").arg(m).arg(s, 2, 10, QChar('0'));
 }
 
-QString formatMetric(double value) {
-    if (!std::isfinite(value)) return QString();
-    return QString::number(value, 'g', 4);
-}
+QString formatMetric(double value) { return formatNumber(value); }
 
 double metricValue(const nlohmann::json& metrics, const char* name) {
     if (metrics.is_object()) {
@@ -45,9 +43,6 @@ QString phaseLabel(const QString& phase) {
     return phase;
 }
 
-}  // namespace ps::ui
-
-namespace ps::ui {
 
 QString formatCount(double count) {
     if (count >= 1e9) return QString::number(count / 1e9, 'f', 2) + QStringLiteral("B");
@@ -98,6 +93,34 @@ QString displayUtf8(const std::string& bytes) {
     static const std::string kReplacement = "\xEF\xBF\xBD";
     while (out.size() >= 3 && out.compare(out.size() - 3, 3, kReplacement) == 0) out.resize(out.size() - 3);
     return QString::fromStdString(out);
+}
+
+}  // namespace ps::ui
+
+namespace ps::ui {
+
+QString formatNumber(double value, double scale) {
+    if (!std::isfinite(value)) return QString();
+    const double a = std::abs(value);
+    if (a == 0.0 || (std::isfinite(scale) && a < std::abs(scale) * 1e-6)) return QStringLiteral("0");
+    const int exponent = int(std::floor(std::log10(a)));
+    if (a >= 1e-3 && a < 1e6) {
+        const int decimals = std::max(0, 3 - exponent);
+        QString text = QString::number(value, 'f', decimals);
+        if (text.contains(QLatin1Char('.'))) {
+            while (text.endsWith(QLatin1Char('0'))) text.chop(1);
+            if (text.endsWith(QLatin1Char('.'))) text.chop(1);
+        }
+        return text == QLatin1String("-0") ? QStringLiteral("0") : text;
+    }
+    // "5.20e-07" -> "5.2e-7": mantissa without trailing zeros, exponent without padding.
+    QString text = QString::number(value, 'e', 3);
+    const int e = int(text.indexOf(QLatin1Char('e')));
+    QString mantissa = text.left(e);
+    while (mantissa.endsWith(QLatin1Char('0'))) mantissa.chop(1);
+    if (mantissa.endsWith(QLatin1Char('.'))) mantissa.chop(1);
+    const int exp = text.mid(e + 1).toInt();
+    return mantissa + QStringLiteral("e") + QString::number(exp);
 }
 
 }  // namespace ps::ui

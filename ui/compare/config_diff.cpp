@@ -10,41 +10,9 @@ namespace ps::ui::compare {
 
 namespace {
 
-bool isScalarArray(const nlohmann::json& value) {
-    return std::all_of(value.begin(), value.end(),
-                       [](const nlohmann::json& v) { return !v.is_structured(); });
-}
-
-void flattenInto(const nlohmann::json& value, const std::string& prefix,
-                 std::map<std::string, FlatValue>& out) {
-    if (value.is_object() && !value.empty()) {
-        for (auto it = value.begin(); it != value.end(); ++it) {
-            const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
-            flattenInto(it.value(), key, out);
-        }
-        return;
-    }
-    if (value.is_array() && !value.empty() && !isScalarArray(value)) {
-        for (size_t i = 0; i < value.size(); ++i)
-            flattenInto(value[i], prefix + "[" + std::to_string(i) + "]", out);
-        return;
-    }
-    FlatValue flat;
-    flat.canonical = value.dump();
-    flat.text = value.is_string() ? value.get<std::string>() : flat.canonical;
-    out[prefix] = std::move(flat);
-}
-
 std::string baseName(const std::string& metric) { return std::string(split_metric_name(metric).key); }
 
 }  // namespace
-
-std::map<std::string, FlatValue> flattenConfig(const nlohmann::json& config) {
-    std::map<std::string, FlatValue> out;
-    if (config.is_null()) return out;
-    flattenInto(config, "", out);
-    return out;
-}
 
 std::vector<ConfigRow> buildConfigRows(const std::vector<nlohmann::json>& configs) {
     std::vector<std::map<std::string, FlatValue>> flat;

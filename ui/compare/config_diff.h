@@ -8,20 +8,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/store/run_groups.h"
+
 namespace ps::ui::compare {
 
-// One leaf of a flattened config: `text` for people (strings without quotes), `canonical`
-// (the JSON dump) for comparing, so "1" (a string) and 1 (a number) differ.
-struct FlatValue {
-    std::string text;
-    std::string canonical;
-};
-
-// Objects are walked to their leaves, joined with '.': {"objective": {"beta": 0.1}} gives
-// "objective.beta" -> "0.1". Arrays of scalars (and empty arrays/objects) stay one value, shown
-// as compact JSON; arrays holding objects or arrays are walked with "[i]" ("stages[0].lr").
-// A non-object top level is one key, "" .
-std::map<std::string, FlatValue> flattenConfig(const nlohmann::json& config);
+// Flattened configs ("objective.beta" -> "0.1"): core's, which grouping runs reads too.
+using FlatValue = FlatConfigValue;
+inline std::map<std::string, FlatValue> flattenConfig(const nlohmann::json& config) { return flatten_config(config); }
 
 struct ConfigRow {
     std::string key;

@@ -136,8 +136,9 @@ void TestCompare::plotsOneGraphPerRun() {
     QCOMPARE(view_->graphCount("eval/loss"), 1);
     QCOMPARE(view_->graphCount("rewards/accuracies"), 0);
 
-    // Chosen and rejected share the rewards panel: 2 runs x 2 curves.
-    QCOMPARE(view_->axisRect(CompareView::kRewardsPanel)->graphs().size(), 4);
+    // Chosen and rejected share the rewards panel: 2 runs x 2 curves, each smoothed (the
+    // default 0.6) with its raw values faint behind.
+    QCOMPARE(view_->axisRect(CompareView::kRewardsPanel)->graphs().size(), 8);
     for (QCPGraph* g : view_->axisRect(CompareView::kRewardsPanel)->graphs())
         QVERIFY(g->valueAxis() == view_->axisRect(CompareView::kRewardsPanel)->axis(QCPAxis::atLeft));
 
