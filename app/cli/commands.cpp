@@ -644,6 +644,7 @@ int data_command(const DataCommandOptions& o) {
         template_model = fs::is_directory(o.tokenizer) ? o.tokenizer : fs::path(o.tokenizer).parent_path().string();
     }
     so.template_name = resolve_template_name(check.model.chat_template, template_model);
+    so.template_kwargs = check.model.template_kwargs;
     so.keep_examples = static_cast<size_t>(std::max(0, o.preview));
     const DatasetSummary s = summarize_dataset(o.file, tokenizer, so);
 

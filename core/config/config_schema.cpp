@@ -196,6 +196,19 @@ void bind(FieldSpec& f, Member<Names> m) {
     f.load = loader(m);
 }
 
+// An object of any names to any JSON values (model.template_kwargs); null is the empty object.
+void bind(FieldSpec& f, Member<json> m) {
+    f.store = [m, path = f.path](RunConfig& c, const json& v) {
+        if (v.is_null()) {
+            m(c) = json::object();
+            return;
+        }
+        if (!v.is_object()) throw type_error(path, "an object of names to JSON values", v);
+        m(c) = v;
+    };
+    f.load = loader(m);
+}
+
 // ---- The table, row by row ----
 
 // Builds one FieldSpec; the calls read like the row they make.
@@ -221,6 +234,7 @@ public:
     Row& nullable() { f_.nullable = true; return *this; }
     Row& required() { f_.required = true; return *this; }
     Row& reserved() { f_.reserved = true; return *this; }
+    Row& json_values() { f_.json_values = true; return *this; }
     Row& check(std::function<void(const RunConfig&)> fn) { f_.check = std::move(fn); return *this; }
     template <typename T>
     Row& member(Member<T> m) {
@@ -411,6 +425,16 @@ std::vector<FieldSpec> build_schema() {
                            "transformers renders it, `plain` with a warning when it has none); a name overrides it")
                 .member(PS_MEMBER(std::string, c.model.chat_template)));
     }
+    add(Row("model.template_kwargs", T::Names, "Template arguments")
+            .json_values()
+            .reserved()  // the form has no editor for JSON values: the config file and --set give them
+            .help("Extra variables for the model's own chat template, e.g. {\"enable_thinking\": false}")
+            .reference("extra variables for the model's own chat template (`model.template` auto on a Hugging Face "
+                       "directory), as `apply_chat_template(..., **kwargs)` passes them: e.g. "
+                       "`{\"enable_thinking\": false}` for Qwen3; they win over the standard ones "
+                       "(`messages`, `bos_token`, ...). The named templates ignore them. "
+                       "`--set model.template_kwargs.enable_thinking=false`")
+            .member(PS_MEMBER(json, c.model.template_kwargs)));
     add(Row("model.dtype", T::Choice, "Dtype")
             .help("Weights and activations: auto (= float32), float32, bfloat16 or float16")
             .reference(
@@ -918,7 +942,7 @@ std::string valid_values_text(const FieldSpec& f) {
         case FieldType::Path: t = "path"; break;
         case FieldType::Choice: t = join(f.choices, "`", "`"); break;
         case FieldType::List: t = "list of " + join(f.choices, "`", "`"); break;
-        case FieldType::Names: t = "keys " + join(f.choices, "`", "`"); break;
+        case FieldType::Names: t = f.json_values ? "object of names to JSON values" : "keys " + join(f.choices, "`", "`"); break;
         case FieldType::Section: t = "object"; break;
     }
     if (!f.other_values.empty()) t += (f.open_choices ? " or " : ", ") + f.other_values;

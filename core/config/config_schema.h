@@ -31,7 +31,8 @@ enum class FieldType {
     Choice,   // one of `choices` (open_choices: those are suggestions, `other_values` says what else)
     Path,     // a file or directory
     List,     // an array of strings, each one of `choices`
-    Names,    // an object of field names whose keys are `choices` (data.columns, data.tags)
+    Names,    // an object of field names whose keys are `choices` (data.columns, data.tags); with
+              // `json_values`, any keys and any JSON values (model.template_kwargs)
     Section,  // an object of the fields under it; a nullable one is off when null (model.lora)
 };
 
@@ -41,7 +42,8 @@ struct FieldSpec {
     nlohmann::json default_value;  // as the resolved config writes it
     bool required = false;         // no useful default: the file must give it (data.train)
     bool nullable = false;         // null is a value ("none")
-    bool reserved = false;         // accepted and recorded, not used yet (the form leaves it out)
+    bool reserved = false;         // the form leaves it out: not used yet, or JSON the form cannot edit
+    bool json_values = false;      // Names: any key, any JSON value (--set parses the value as JSON)
     std::optional<double> minimum, maximum;
     bool minimum_exclusive = false, maximum_exclusive = false;
     std::string rule;  // the error when out of range: "must be at least 1"

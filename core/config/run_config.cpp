@@ -103,7 +103,7 @@ void apply_override(json& j, const std::string& assignment) {
         const FieldSpec* parent = find_field(path.substr(0, path.rfind('.')));
         if (parts.size() < 2 || !parent || parent->type != FieldType::Names) throw ConfigError(printable_key(path), kUnknownKeyMessage);
         FieldSpec name;
-        name.type = FieldType::Text;
+        name.type = parent->json_values ? FieldType::Names : FieldType::Text;  // JSON values stay JSON
         name.nullable = true;
         name.path = path;
         value = override_value(name, text);

@@ -33,6 +33,9 @@ struct ModelConfig {
     std::string source = "builtin:tiny";
     std::optional<std::string> tokenizer;
     std::string chat_template = "auto";  // JSON key "template"
+    // Extra variables for a model's own Jinja template (apply_chat_template's keyword arguments,
+    // e.g. {"enable_thinking": false} for Qwen3). JSON key "template_kwargs".
+    nlohmann::json template_kwargs = nlohmann::json::object();
     ModelDType dtype = ModelDType::Auto;
     std::optional<LoraConfig> lora;  // null: full fine-tuning
 };

@@ -77,7 +77,7 @@ PreparedData prepare_data(const RunConfig& c, const Tokenizer& tok) {
     const TruncationOptions limits = truncation_options(c.data);
     std::string template_warning;
     out.template_name = resolve_template_name(c.model.chat_template, c.model.source, &template_warning);
-    const ChatTemplate tmpl(out.template_name);
+    const ChatTemplate tmpl(out.template_name, c.model.template_kwargs);
 
     SplitText split = read_split(c);
     out.format = split.format;
@@ -124,7 +124,7 @@ std::string readable_prompt(bool conversational, const std::string& text, const 
 
 std::vector<SamplePrompt> sample_prompts(const RunConfig& c, const Tokenizer& tok, size_t count) {
     const TruncationOptions limits = truncation_options(c.data);
-    const ChatTemplate tmpl(resolve_template_name(c.model.chat_template, c.model.source));
+    const ChatTemplate tmpl(resolve_template_name(c.model.chat_template, c.model.source), c.model.template_kwargs);
     const SplitText split = read_split(c);
     std::vector<SamplePrompt> out;
     auto add = [&](const std::string& rendered, std::vector<int64_t> ids, std::string text, long line,

@@ -35,7 +35,7 @@ DatasetSummary summarize_dataset(const std::string& path, const Tokenizer& tok, 
     s.template_name = o.template_name;
     s.tokenizer = tok.name();
     s.limits = o.limits;
-    const ChatTemplate tmpl(o.template_name);
+    const ChatTemplate tmpl(o.template_name, o.template_kwargs);
     TokenizedPair tp;
     TokenizedExample te;
     DataVisitor visitor;

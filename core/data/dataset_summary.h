@@ -19,6 +19,7 @@ struct SummaryOptions {
     DataOptions data;
     TruncationOptions limits;
     std::string template_name = "plain";
+    nlohmann::json template_kwargs = nlohmann::json::object();  // model.template_kwargs
     size_t keep_examples = 3;  // examples kept rendered (the preview; the studio keeps more to browse)
 };
 

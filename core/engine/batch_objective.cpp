@@ -67,17 +67,17 @@ torch::Tensor BatchObjective::desirable_mask(const TokenRows& rows, const std::v
 }
 
 void BatchObjective::side_logits(ScoredBatch& s, const TokenRows& rows, const std::vector<size_t>& groups) const {
-    torch::NoGradGuard no_grad;
-    const auto logits = s.policy.logits_mean.detach();
+    torch::Tensor desirable;
     if (rows.rows_per_group == 2) {  // pairs: the desirable rows are the batch's first half
         const int64_t B = static_cast<int64_t>(groups.size());
-        s.logits_chosen = logits.narrow(0, 0, B).mean().item<double>();
-        s.logits_rejected = logits.narrow(0, B, B).mean().item<double>();
-        return;
+        desirable = torch::cat({torch::ones({B}, torch::kBool), torch::zeros({B}, torch::kBool)});
+    } else {
+        desirable = desirable_mask(rows, groups);
     }
-    const auto mask = desirable_mask(rows, groups);
-    if (mask.any().item<bool>()) s.logits_chosen = logits.masked_select(mask).mean().item<double>();
-    if ((~mask).any().item<bool>()) s.logits_rejected = logits.masked_select(~mask).mean().item<double>();
+    const SideLogits l = side_mean_logits(s.policy.logits_sum.to(torch::kCPU), s.policy.tokens.to(torch::kCPU),
+                                          desirable.to(torch::kCPU));
+    s.logits_chosen = l.chosen;
+    s.logits_rejected = l.rejected;
 }
 
 }  // namespace ps

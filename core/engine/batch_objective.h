@@ -20,8 +20,8 @@ struct ScoredBatch {
     SequenceBatch batch;    // the rows, collate_groups order
     SequenceLogps policy;   // the policy's log-probs of those rows (carries grad in training)
     ObjectiveOutput out;    // the algorithm's loss and metrics
-    // logits/chosen and logits/rejected: the mean logit over the desirable and the undesirable
-    // rows; empty for a side the batch lacks (an unpaired batch of one label).
+    // logits/chosen and logits/rejected: TRL's one mean over the completion positions of the
+    // desirable and the undesirable rows (side_mean_logits); empty for a side the batch lacks.
     std::optional<double> logits_chosen, logits_rejected;
 };
 

@@ -18,6 +18,7 @@
 
 #include "core/common/errors.h"
 #include "core/config/algorithm.h"
+#include "core/config/config_schema.h"
 #include "core/data/data_pipeline.h"
 #include "core/data/preference_data.h"
 #include "core/text/hf_tokenizer.h"
@@ -487,6 +488,12 @@ ConfigExport export_trl(const RunConfig& c, const json& resolved) {
     // tokenizer's own, of which ours is a C++ rendering.
     m.none("model.template", resolved_template(c) + ": TRL renders messages with the tokenizer's own chat template "
                                                     "(text examples verbatim, as here)");
+    if (c.model.template_kwargs.empty())
+        m.none("model.template_kwargs", "none given");
+    else
+        m.differs("model.template_kwargs", "TRL's config has no template arguments: it reads them per example from a "
+                                           "chat_template_kwargs column; add " + c.model.template_kwargs.dump() +
+                                           " to each example of the data");
 
     if (c.model.lora) {
         const LoraConfig& l = *c.model.lora;
@@ -596,6 +603,12 @@ ConfigExport export_trl(const RunConfig& c, const json& resolved) {
 // ---- LLaMA-Factory ----
 
 std::string llamafactory_template(const RunConfig& c, Mapper& m, const std::string& variant) {
+    if (c.model.template_kwargs.empty())
+        m.none("model.template_kwargs", "none given");
+    else
+        m.differs("model.template_kwargs", "LLaMA-Factory renders its own templates, not the model's Jinja template, and "
+                                           "passes them none of these; set its own options by hand (enable_thinking for "
+                                           "its reasoning templates)");
     // LLaMA-Factory wraps every prompt in its template, text ones too; we use text verbatim.
     if (variant == "trl-standard" || variant == "trl-unpaired-standard") {
         m.also("model.template", "template", "text examples are used verbatim here: LLaMA-Factory's empty template");
@@ -929,7 +942,8 @@ std::vector<std::string> config_key_paths(const json& resolved) {
     std::function<void(const json&, const std::string&)> walk = [&](const json& j, const std::string& prefix) {
         for (auto it = j.begin(); it != j.end(); ++it) {
             const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
-            if (it->is_object() && path != "data.columns" && path != "data.tags") walk(*it, path);
+            const FieldSpec* spec = find_field(path);  // an object of names is one key (data.columns)
+            if (it->is_object() && !(spec && spec->type == FieldType::Names)) walk(*it, path);
             else out.push_back(path);
         }
     };

@@ -14,7 +14,7 @@ SequenceLogps completion_logps(const torch::Tensor& logits, const torch::Tensor&
     {
         torch::NoGradGuard no_grad;
         auto per_pos = pred.mean(-1);  // mean over the vocabulary
-        out.logits_mean = (per_pos * mask).sum(-1) / out.tokens.clamp_min(1.0);
+        out.logits_sum = (per_pos * mask).sum(-1);
     }
     if (!torch::GradMode::is_enabled()) {
         // No backward: the gathered logit minus logsumexp never writes a [N, T, V] result.
@@ -54,7 +54,7 @@ SequenceLogps completion_logps_from_hidden(const torch::Tensor& hidden,
     };
     {
         torch::NoGradGuard no_grad;
-        out.logits_mean = per_row(logits.mean(-1)) / out.tokens.clamp_min(1.0);
+        out.logits_sum = per_row(logits.mean(-1));
     }
     if (!torch::GradMode::is_enabled()) {
         out.sum = per_row(logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1));
@@ -63,6 +63,20 @@ SequenceLogps completion_logps_from_hidden(const torch::Tensor& hidden,
     // Training: the fused log_softmax keeps one [M, V] tensor for the backward (see above).
     out.sum = per_row(torch::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1));
     return out;
+}
+
+SideLogits side_mean_logits(const torch::Tensor& logits_sum, const torch::Tensor& tokens,
+                            const torch::Tensor& desirable) {
+    torch::NoGradGuard no_grad;
+    const auto sums = logits_sum.detach().to(torch::kFloat64);
+    const auto n = tokens.detach().to(torch::kFloat64);
+    const auto d = desirable.to(torch::kBool);
+    auto side = [&](const torch::Tensor& m) -> std::optional<double> {
+        const double count = n.masked_select(m).sum().item<double>();
+        if (count <= 0) return std::nullopt;
+        return sums.masked_select(m).sum().item<double>() / count;
+    };
+    return {side(d), side(~d)};
 }
 
 }  // namespace ps

@@ -104,7 +104,8 @@ const std::vector<std::string>& template_names() {
     return names;
 }
 
-ChatTemplate::ChatTemplate(const std::string& name) : name_(name) {
+ChatTemplate::ChatTemplate(const std::string& name, const nlohmann::json& kwargs)
+    : name_(name), kwargs_(kwargs.is_object() ? nlohmann::ordered_json(kwargs) : nlohmann::ordered_json::object()) {
     if (name == "plain") kind_ = Kind::Plain;
     else if (name == "chatml") kind_ = Kind::ChatML;
     else if (name == "qwen2.5") kind_ = Kind::Qwen25;
@@ -131,7 +132,7 @@ std::string ChatTemplate::render_all(const std::vector<ChatMessage>& messages, b
         case Kind::Jinja: {
             nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
             for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
-            return model_->jinja.render(jinja::chat_context(msgs, generation_prompt, model_->special_tokens));
+            return model_->jinja.render(jinja::chat_context(msgs, generation_prompt, model_->special_tokens, nullptr, nullptr, kwargs_));
         }
         case Kind::Plain:
             for (size_t i = 0; i < messages.size(); ++i) {

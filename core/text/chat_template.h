@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace ps {
 
 struct ChatMessage {
@@ -51,7 +53,10 @@ class ChatTemplate {
 public:
     // Throws ConfigError("model.template") for an unknown name (see template_names()), or for a
     // model:DIR whose template cannot be read or parsed (the message names line:column).
-    explicit ChatTemplate(const std::string& name = "plain");
+    // `kwargs`: extra variables for a model's own template (model.template_kwargs, e.g.
+    // enable_thinking), as apply_chat_template's keyword arguments; the named templates ignore them.
+    explicit ChatTemplate(const std::string& name = "plain",
+                          const nlohmann::json& kwargs = nlohmann::json::object());
     const std::string& name() const { return name_; }
     // True for a model's own Jinja template (model:DIR).
     bool is_model_template() const { return kind_ == Kind::Jinja; }
@@ -78,6 +83,7 @@ private:
     std::string name_;
     Kind kind_ = Kind::Plain;
     std::shared_ptr<const ModelTemplate> model_;  // Kind::Jinja
+    nlohmann::ordered_json kwargs_;               // Kind::Jinja: extra template variables
 };
 
 // Names accepted by model.template besides "auto".

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -1462,11 +1463,16 @@ struct Interp {
         fail(p, u.s.empty() ? "a value is undefined" : u.s);
     }
 
-    Value lookup(const std::string& name) const {
+    // The stored value of a name, or null: read in place (most names are read, not kept).
+    const Value* find(const std::string& name) const {
         for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
             const auto f = (*it)->find(name);
-            if (f != (*it)->end()) return f->second;
+            if (f != (*it)->end()) return &f->second;
         }
+        return nullptr;
+    }
+    Value lookup(const std::string& name) const {
+        if (const Value* v = find(name)) return *v;
         return Value::undefined("'" + name + "' is undefined");
     }
     void assign(const std::string& name, Value v) { (*frames.back())[name] = std::move(v); }
@@ -1941,12 +1947,73 @@ struct Interp {
 
     // ------------------------------------------------ expressions
 
+    // Literals, names and attribute/item chains of them: evaluating one calls nothing, so it
+    // cannot change a value that another operand refers to in place.
+    static bool pure(const Expr& e) {
+        if (e.k == Expr::Lit || e.k == Expr::Name) return true;
+        if (e.k == Expr::Attr) return pure(*e.a[0]);
+        if (e.k == Expr::Item) return pure(*e.a[0]) && pure(*e.a[1]);
+        return false;
+    }
+
+    // An operand read in place where it is stored (a literal, a variable, a dict entry or list
+    // element reached from those), else evaluated into `tmp`: no copy of a message's strings
+    // for {{ message['content'] }} or message.role == 'user'. The reference lasts until the
+    // next evaluation that may call something (see pure()).
+    const Value& eval_ref(const Expr& e, Value& tmp) {
+        switch (e.k) {
+        case Expr::Lit: return e.lit;
+        case Expr::Name:
+            if (const Value* v = find(e.name)) return *v;
+            break;
+        case Expr::Attr: {
+            const Value& obj = eval_ref(*e.a[0], tmp);
+            if (obj.t == Value::T::Ns || (obj.t == Value::T::Dict && !is_dict_method(e.name)))
+                if (const Value* v = obj.dict->find(e.name)) return *v;
+            Value r = get_attr(obj, e.name, e.pos);
+            tmp = std::move(r);
+            return tmp;
+        }
+        case Expr::Item: {
+            if (e.a[1]->k != Expr::Lit) break;
+            const Value& key = e.a[1]->lit;
+            const Value& obj = eval_ref(*e.a[0], tmp);
+            if (obj.is_mapping() && key.is_str()) {
+                if (const Value* v = obj.dict->find(key.s)) return *v;
+            } else if (obj.t == Value::T::List && key.t == Value::T::Int) {
+                const int64_t n = static_cast<int64_t>(obj.list->size());
+                const int64_t idx = key.i < 0 ? key.i + n : key.i;
+                if (idx >= 0 && idx < n) return (*obj.list)[static_cast<size_t>(idx)];
+            }
+            Value r = get_item(obj, key, e.pos);
+            tmp = std::move(r);
+            return tmp;
+        }
+        default: break;
+        }
+        tmp = eval(e);
+        return tmp;
+    }
+
+    static bool is_dict_method(const std::string& name) {
+        return name == "items" || name == "keys" || name == "values" || name == "get";
+    }
+
     Value eval(const Expr& e) {
         switch (e.k) {
         case Expr::Lit: return e.lit;
         case Expr::Name: return lookup(e.name);
-        case Expr::Attr: return get_attr(eval(*e.a[0]), e.name, e.pos);
-        case Expr::Item: return get_item(eval(*e.a[0]), eval(*e.a[1]), e.pos);
+        case Expr::Attr: {
+            Value tmp;
+            return get_attr(eval_ref(*e.a[0], tmp), e.name, e.pos);
+        }
+        case Expr::Item: {
+            if (e.a[1]->k == Expr::Lit) {
+                Value tmp;
+                return get_item(eval_ref(*e.a[0], tmp), e.a[1]->lit, e.pos);
+            }
+            return get_item(eval(*e.a[0]), eval(*e.a[1]), e.pos);
+        }
         case Expr::Slice: {
             const Value obj = eval(*e.a[0]);
             Value parts[3];
@@ -1966,7 +2033,9 @@ struct Interp {
             return filter(e.name, obj, args, e.pos);
         }
         case Expr::Test: {
-            const Value obj = eval(*e.a[0]);
+            Value tmp;
+            const bool no_args = e.a.size() == 1 && e.kw.empty();
+            const Value& obj = no_args ? eval_ref(*e.a[0], tmp) : (tmp = eval(*e.a[0]));
             Args args = eval_args(e);
             const bool r = test(e.name, obj, args, e.pos);
             return Value::boolean(e.negated ? !r : r);
@@ -1980,7 +2049,14 @@ struct Interp {
             if (v.t == Value::T::Float) return Value::number(-v.f);
             return Value::integer(-(v.t == Value::T::Bool ? static_cast<int64_t>(v.b) : v.i));
         }
-        case Expr::Bin: return binary(e.name, eval(*e.a[0]), eval(*e.a[1]), e.pos);
+        case Expr::Bin: {
+            if (pure(*e.a[1])) {  // '<|im_start|>' + message['role'] + ...: the operands read in place
+                Value t0, t1;
+                const Value& l = eval_ref(*e.a[0], t0);
+                return binary(e.name, l, eval_ref(*e.a[1], t1), e.pos);
+            }
+            return binary(e.name, eval(*e.a[0]), eval(*e.a[1]), e.pos);
+        }
         case Expr::And: {
             Value l = eval(*e.a[0]);
             return truthy(l) ? eval(*e.a[1]) : l;
@@ -1989,8 +2065,16 @@ struct Interp {
             Value l = eval(*e.a[0]);
             return truthy(l) ? l : eval(*e.a[1]);
         }
-        case Expr::Not: return Value::boolean(!truthy(eval(*e.a[0])));
+        case Expr::Not: {
+            Value tmp;
+            return Value::boolean(!truthy(eval_ref(*e.a[0], tmp)));
+        }
         case Expr::Cmp: {
+            if (e.ops.size() == 1 && pure(*e.a[1])) {  // message.role == 'user'
+                Value t0, t1;
+                const Value& l = eval_ref(*e.a[0], t0);
+                return Value::boolean(compare(e.ops[0], l, eval_ref(*e.a[1], t1), e.pos));
+            }
             Value l = eval(*e.a[0]);
             for (size_t k = 0; k < e.ops.size(); ++k) {
                 Value r = eval(*e.a[k + 1]);
@@ -2518,10 +2602,18 @@ struct Interp {
         switch (n.k) {
         case Node::Body: return exec_body(n.body);
         case Node::Text: *out += n.text; return Flow::Normal;
-        case Node::Emit: *out += to_str(eval(*n.expr)); return Flow::Normal;
+        case Node::Emit: {
+            Value tmp;
+            const Value& v = eval_ref(*n.expr, tmp);
+            if (v.t == Value::T::Str) *out += v.s;
+            else *out += to_str(v);
+            return Flow::Normal;
+        }
         case Node::If:
-            for (const auto& br : n.branches)
-                if (truthy(eval(*br.first))) return exec_body(br.second);
+            for (const auto& br : n.branches) {
+                Value tmp;
+                if (truthy(eval_ref(*br.first, tmp))) return exec_body(br.second);
+            }
             return exec_body(n.else_body);
         case Node::For: return exec_for(n);
         case Node::Set: {
@@ -2664,6 +2756,18 @@ Value global_range(Interp&, Args& a, const Pos& p) {
 }  // namespace
 
 Template::Template(const std::string& source) {
+    // Parsed once per source: a run builds its template several times (data, samples, the
+    // dataset summary), and the tree is never changed by rendering, so renders share it.
+    static std::mutex mutex;
+    static std::unordered_map<std::string, std::shared_ptr<const Node>> parsed;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        const auto it = parsed.find(source);
+        if (it != parsed.end()) {
+            root_ = it->second;
+            return;
+        }
+    }
     // jinja2 reads "\r\n" and "\r" as "\n" and drops one trailing newline (keep_trailing_newline=False).
     std::string src;
     src.reserve(source.size());
@@ -2679,6 +2783,9 @@ Template::Template(const std::string& source) {
     Lexer lexer(std::move(src));
     std::vector<Segment> segs = lexer.run();
     root_ = Parser(std::move(segs), lexer.end_pos()).parse();
+    std::lock_guard<std::mutex> lock(mutex);
+    if (parsed.size() >= 16) parsed.clear();  // a few templates per process; bounded all the same
+    parsed.emplace(source, root_);
 }
 
 Template::~Template() = default;

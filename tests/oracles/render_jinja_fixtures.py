@@ -12,15 +12,19 @@ raise_exception, strftime_now, namespace; the variables of apply_chat_template).
    generation prompt. Stored: the template's sha256 (the test reads the template itself from the
    tokenizer files), the special tokens handed to it, and per render the text or jinja2's error.
    And TRL's own split of preference pairs (trl.data_utils.apply_chat_template) per template.
+   Each render's token ids ("ids") by HF `tokenizers` from the folder's tokenizer.json, special
+   tokens not added (the text carries the template's own), as our tokenizer must give them.
 2. Language cases: small templates with their context and jinja2's output or error.
 Run with the oracle venv (jinja2 and transformers in it).
 """
 import hashlib
 import json
 import os
+import re
 import sys
 
 import jinja2
+import tokenizers
 import transformers
 import trl
 from transformers import AutoTokenizer
@@ -108,12 +112,18 @@ PAIRS = [
 def trl_splits(folder):
     from trl.data_utils import apply_chat_template
     tok = AutoTokenizer.from_pretrained(folder)
+    raw = tokenizers.Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
     out = []
     for p in PAIRS:
         example = {k: p[k] for k in ("prompt", "chosen", "rejected")}
         try:
             r = apply_chat_template(example, tok)
-            out.append({"pair": p["name"], "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]})
+            entry = {"pair": p["name"], "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]}
+            # Each part's ids by HF tokenizers, apart and without added special tokens (as our
+            # pipeline tokenizes a split; the text carries the template's own special tokens).
+            for k in ("prompt", "chosen", "rejected"):
+                entry[k + "_ids"] = raw.encode(r[k], add_special_tokens=False).ids
+            out.append(entry)
         except Exception as e:  # a template that refuses the conversation
             out.append({"pair": p["name"], "error": str(e)})
     return out
@@ -136,6 +146,7 @@ def template_renders(folder):
         return None
     tok = AutoTokenizer.from_pretrained(folder)
     special = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
+    raw = tokenizers.Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
     renders = []
     for c in CONVERSATIONS:
         for gen in (False, True):
@@ -151,6 +162,7 @@ def template_renders(folder):
                 full = tok.apply_chat_template(c["messages"], tools=c.get("tools"), tokenize=False,
                                                add_generation_prompt=gen, **c.get("extra", {}))
                 assert full == out, (folder, c["name"], gen, full, out)
+                entry["ids"] = raw.encode(out, add_special_tokens=False).ids
             except jinja2.TemplateError as e:
                 entry["error"] = {"type": type(e).__name__, "message": str(e)}
             except (TypeError, ValueError) as e:
@@ -255,9 +267,13 @@ def main():
                 r["trl_splits"] = trl_splits(folder)
                 templates[name] = r
     cases = [{"name": n, "template": t, "context": c, **render_case(t, c)} for n, t, c in CASES]
-    json.dump({"jinja2": jinja2.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
-               "conversations": CONVERSATIONS, "pairs": PAIRS, "templates": templates, "cases": cases},
-              open(out_path, "w", encoding="utf-8"), indent=1, ensure_ascii=False)
+    text = json.dumps({"jinja2": jinja2.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+                       "tokenizers": tokenizers.__version__,
+                       "conversations": CONVERSATIONS, "pairs": PAIRS, "templates": templates, "cases": cases},
+                      indent=1, ensure_ascii=False)
+    # Token ids on one line each (a render's ids are one value to read, not hundreds of lines).
+    text = re.sub(r'"(?:prompt_|chosen_|rejected_)?ids": \[[\d,\s]*\]', lambda m: m.group(0).split(":")[0] + ": [" + ", ".join(re.findall(r"\d+", m.group(0).split(":", 1)[1])) + "]", text)
+    open(out_path, "w", encoding="utf-8").write(text)
     bad = sum("error" in r for t in templates.values() for r in t["renders"])
     print(f"{len(templates)} templates, {sum(len(t['renders']) for t in templates.values())} renders "
           f"({bad} errors), {len(cases)} cases")

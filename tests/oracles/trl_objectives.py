@@ -83,9 +83,12 @@ def dpo(case):
     T = 1 + max(ns)
     completion_mask = torch.zeros(2 * B, T, dtype=torch.long)
     log_probs = torch.zeros(2 * B, T - 1, dtype=DT)
+    mean_logits = torch.zeros(2 * B, T - 1, dtype=DT)  # logits/*: a row's summed mean logits over its tokens
+    logit_sums = case["chosen_logit_sums"] + case["rejected_logit_sums"]
     for i, (s, n) in enumerate(zip(sums, ns)):
         completion_mask[i, 1:1 + n] = 1
         log_probs[i] = per_token(s, n, T - 1)
+        mean_logits[i] = per_token(logit_sums[i], n, T - 1)
     log_probs.requires_grad_(True)
     ref_free = c.get("reference_free", False)
     ref_c = torch.zeros(B, dtype=DT) if ref_free else torch.tensor(case["ref_chosen"], dtype=DT)
@@ -95,7 +98,7 @@ def dpo(case):
 
     def model(**kwargs):
         z = torch.zeros(2 * B, T - 1, dtype=DT)
-        return SimpleNamespace(log_probs=log_probs, entropy=z, mean_logits=z, is_top1=z.bool())
+        return SimpleNamespace(log_probs=log_probs, entropy=z, mean_logits=mean_logits, is_top1=z.bool())
 
     me = SimpleNamespace(
         model=SimpleNamespace(training=True), accelerator=Accelerator(), args=args, beta=args.beta,
@@ -122,9 +125,11 @@ def kto(case):
     completion_mask = torch.zeros(N, T, dtype=torch.long)
     log_probs = torch.zeros(N, T - 1, dtype=DT)
     kl_log_probs = torch.zeros(N, T - 1, dtype=DT)
+    mean_logits = torch.zeros(N, T - 1, dtype=DT)
     for i in range(N):
         completion_mask[i, 1:1 + ns[i]] = 1
         log_probs[i] = per_token(case["logps"][i], ns[i], T - 1)
+        mean_logits[i] = per_token(case["logit_sums"][i], ns[i], T - 1)
         # The mismatched completion: summed log-prob anywhere in its row (TRL sums the row).
         kl_log_probs[i, 0] = case["kl_logps"][i]
     log_probs.requires_grad_(True)
@@ -137,8 +142,9 @@ def kto(case):
 
     def model(input_ids=None, **kwargs):
         z = torch.zeros(N, T - 1, dtype=DT)
-        lp = kl_log_probs if bool((input_ids == 1).all()) else log_probs
-        return SimpleNamespace(log_probs=lp, entropy=z, mean_logits=z, is_top1=z.bool())
+        kl = bool((input_ids == 1).all())
+        return SimpleNamespace(log_probs=kl_log_probs if kl else log_probs, entropy=z,
+                               mean_logits=z if kl else mean_logits, is_top1=z.bool())
 
     me = SimpleNamespace(
         model=SimpleNamespace(training=True), accelerator=Accelerator(), args=args, beta=args.beta,

@@ -85,7 +85,7 @@ private slots:
     void everyKeyHasOneSpec() {
         const std::vector<std::string> expected{
             "name", "seed",
-            "model.source", "model.tokenizer", "model.template", "model.dtype", "model.lora", "model.lora.rank",
+            "model.source", "model.tokenizer", "model.template", "model.template_kwargs", "model.dtype", "model.lora", "model.lora.rank",
             "model.lora.alpha", "model.lora.dropout", "model.lora.target_modules",
             "data.train", "data.eval", "data.eval_fraction", "data.format", "data.max_length",
             "data.max_prompt_length", "data.truncation_mode", "data.group_by_length", "data.columns", "data.tags",

@@ -26,8 +26,8 @@ private slots:
         QVERIFY(std::fabs(expected - (-1.50621825311249)) < 1e-13);  // written out: -0.4076059644 - 1.0986122887
         QVERIFY(std::fabs(lp.sum[0].item<double>() - expected) < 1e-6);
         QCOMPARE(lp.tokens[0].item<double>(), 2.0);
-        // Mean logit over the scored positions 1 and 2 and the vocabulary: (2 + 0) / 2 = 1.
-        QVERIFY(std::fabs(lp.logits_mean[0].item<double>() - 1.0) < 1e-6);
+        // Mean logit over the vocabulary at the scored positions 1 and 2, summed: 2 + 0 = 2.
+        QVERIFY(std::fabs(lp.logits_sum[0].item<double>() - 2.0) < 1e-6);
     }
 
     void gradientFlowsOnlyThroughCompletionPositions() {

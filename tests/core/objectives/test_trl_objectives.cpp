@@ -10,7 +10,9 @@
 // it are still checked: ours against its DESIGN.md definition, TRL's against the definition we
 // say it uses, so that a TRL release that changes it fails here and the entry can go. Metrics
 // the trainer (not the objective) computes from the model's logits (entropy, logits/*,
-// num_tokens, mean_token_accuracy) are listed in kTrainerMetrics and not compared here.
+// num_tokens, mean_token_accuracy) are listed in kTrainerMetrics and not compared here, except
+// logits/chosen and logits/rejected: each row gets a random sum of its positions' mean logits,
+// TRL's DPO and KTO trainers reduce them by their definition and ours by side_mean_logits.
 // The oracle needs the venv of packaging/make-venv.sh (tests/common/oracle.h: skip, or fail
 // under CI=true).
 #include <QtTest>
@@ -30,6 +32,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/objectives/logprobs.h"
 #include "core/objectives/objective.h"
 #include "tests/common/oracle.h"
 
@@ -39,8 +42,12 @@ namespace {
 
 // Computed by TRL's trainer from the model outputs, not by an objective: our trainer logs its
 // own (logits/*), the others have no counterpart in an objective's output.
-const std::set<std::string> kTrainerMetrics = {"entropy", "num_tokens", "logits/chosen", "logits/rejected",
-                                               "mean_token_accuracy"};
+const std::set<std::string> kTrainerMetrics = {"entropy", "num_tokens", "mean_token_accuracy"};
+
+// trl.experimental's ORPO and CPO (SimPO) log all_logits.mean(): every position of the padded
+// batch, prompt and padding included, so it depends on the padding. Ours follows DPOTrainer's
+// definition for every algorithm (README's metric table); compared for DPO and KTO.
+bool logits_compared(const std::string& algorithm) { return algorithm == "dpo" || algorithm == "kto"; }
 
 struct Case {
     std::string name;
@@ -74,15 +81,17 @@ json paired_input(std::mt19937_64& rng, int B) {
     std::normal_distribution<double> shift(0.0, 0.6);
     json in;
     for (const char* side : {"chosen", "rejected"}) {
-        std::vector<double> logps, n, ref;
+        std::vector<double> logps, n, ref, logit_sums;
         for (int i = 0; i < B; ++i) {
             const int k = tokens(rng);
             const double s = per_token(rng) * k;
             n.push_back(k);
             logps.push_back(s);
             ref.push_back(s + shift(rng) * std::sqrt(static_cast<double>(k)));
+            logit_sums.push_back(shift(rng) * k);
         }
         in[side] = logps;
+        in[std::string(side) + "_logit_sums"] = logit_sums;
         in[std::string(side) + "_tokens"] = n;
         in[std::string("ref_") + side] = ref;
     }
@@ -96,12 +105,13 @@ json unpaired_input(std::mt19937_64& rng, int N, double kl_shift) {
     std::uniform_real_distribution<double> per_token(-3.0, -0.05);
     std::normal_distribution<double> shift(0.0, 0.6);
     json in;
-    std::vector<double> logps, n, ref, kl, ref_kl;
+    std::vector<double> logps, n, ref, kl, ref_kl, logit_sums;
     std::vector<bool> desirable;
     for (int i = 0; i < N; ++i) {
         const int k = tokens(rng);
         const double s = per_token(rng) * k;
         n.push_back(k);
+        logit_sums.push_back(shift(rng) * k);
         logps.push_back(s);
         ref.push_back(s + shift(rng) * std::sqrt(static_cast<double>(k)));
         desirable.push_back(i % 3 != 1);
@@ -110,6 +120,7 @@ json unpaired_input(std::mt19937_64& rng, int N, double kl_shift) {
         ref_kl.push_back(m - kl_shift + shift(rng));
     }
     in["logps"] = logps;
+    in["logit_sums"] = logit_sums;
     in["tokens"] = n;
     in["ref_logps"] = ref;
     in["desirable"] = desirable;
@@ -203,6 +214,26 @@ ps::ObjectiveOutput ours(const Case& c) {
     b.ref_chosen = vec(take(in, "ref_chosen"));
     b.ref_rejected = vec(take(in, "ref_rejected"));
     return ps::paired_objective(b, c.config);
+}
+
+// Our logits/chosen and logits/rejected of a case (side_mean_logits), keyed by metric name.
+std::map<std::string, double> our_logits(const Case& c) {
+    const json& in = c.input;
+    torch::Tensor sums, tokens, desirable;
+    if (c.config.algorithm == "kto") {
+        sums = vec(take(in, "logit_sums"));
+        tokens = vec(take(in, "tokens"));
+        std::vector<double> d;
+        for (bool x : in.at("desirable").get<std::vector<bool>>()) d.push_back(x ? 1.0 : 0.0);
+        desirable = vec(d).to(torch::kBool);
+    } else {
+        sums = torch::cat({vec(take(in, "chosen_logit_sums")), vec(take(in, "rejected_logit_sums"))});
+        tokens = torch::cat({vec(take(in, "chosen_tokens")), vec(take(in, "rejected_tokens"))});
+        const int64_t B = static_cast<int64_t>(take(in, "chosen").size());
+        desirable = torch::cat({torch::ones({B}, torch::kBool), torch::zeros({B}, torch::kBool)});
+    }
+    const ps::SideLogits l = ps::side_mean_logits(sums, tokens, desirable);
+    return {{"logits/chosen", l.chosen.value()}, {"logits/rejected", l.rejected.value()}};
 }
 
 // A metric whose meaning differs between the pinned TRL and us (DESIGN.md): what each side is.
@@ -340,8 +371,19 @@ private slots:
 
         const auto dev = deviations(c);
         int compared = 0;
+        const auto logits = our_logits(c);
+        int logits_checked = 0;
         for (const auto& [name, value] : theirs.at("metrics").items()) {
             if (kTrainerMetrics.count(name)) continue;
+            if (logits.count(name)) {
+                if (!logits_compared(c.config.algorithm)) continue;
+                const double t = value.get<double>(), m = logits.at(name);
+                QVERIFY2(close(m, t, false), qPrintable(QString::fromStdString(name + ": ours ") +
+                                                        QString::number(m, 'g', 17) + ", TRL " +
+                                                        QString::number(t, 'g', 17)));
+                ++logits_checked;
+                continue;
+            }
             const double t = value.get<double>();
             // TRL takes every accuracy as .float() (float32): k/B to 6e-8 relative.
             const bool f32 = float32 || name == "rewards/accuracies";
@@ -374,6 +416,7 @@ private slots:
                      qPrintable(QString::fromStdString(name + " is listed as ours only but TRL logs it now")));
         }
         QVERIFY2(compared >= 4, "too few metrics checked");
+        if (logits_compared(c.config.algorithm)) QCOMPARE(logits_checked, 2);
     }
 };
 

@@ -20,7 +20,9 @@
 #include "core/config/run_config.h"
 #include "core/data/data_pipeline.h"
 #include "core/text/byte_tokenizer.h"
+#include "core/config/config_schema.h"
 #include "core/text/chat_template.h"
+#include "core/text/hf_tokenizer.h"
 #include "core/text/jinja_template.h"
 #include "tests/common/real_tokenizers.h"
 
@@ -84,6 +86,15 @@ Outcome run(const std::string& source, const ordered_json& context) {
 }
 
 std::string show(const std::string& s) { return ordered_json(s).dump(); }
+
+// The real tokenizers are required under CI=true (the CI machine has them), skipped elsewhere.
+#define REQUIRE_REAL_TOKENIZERS(root)                                                          \
+    do {                                                                                      \
+        if ((root).isEmpty()) {                                                               \
+            if (qEnvironmentVariable("CI") == "true") QFAIL(ps::test::real_tokenizers_missing_reason()); \
+            QSKIP(ps::test::real_tokenizers_missing_reason());                                \
+        }                                                                                     \
+    } while (0)
 
 std::vector<ps::ChatMessage> messages_of(const ordered_json& j) {
     std::vector<ps::ChatMessage> out;
@@ -212,6 +223,77 @@ private slots:
         QVERIFY(has_warning(conv));
         c.data.train = datasets + "trl_standard.jsonl";  // text: no template is applied anyway
         QVERIFY(!has_warning(ps::prepare_data(c, tok)));
+    }
+
+    // Our tokenizer's ids of every fixture render equal HF tokenizers' (the fixture's "ids": the
+    // folder's tokenizer.json, no special tokens added: the text carries the template's own).
+    void real_template_renders_tokenize_as_hf() {
+        const ordered_json fx = load_fixtures();
+        const QString root = ps::test::real_tokenizers_root();
+        REQUIRE_REAL_TOKENIZERS(root);
+        int compared = 0;
+        std::vector<std::string> failures;
+        for (auto it = fx["templates"].begin(); it != fx["templates"].end(); ++it) {
+            const QString folder = root + "/" + QString::fromStdString(it.key());
+            if (!QFileInfo::exists(folder + "/tokenizer.json")) {
+                qWarning("%s: not under %s, skipped", it.key().c_str(), qPrintable(root));
+                continue;
+            }
+            const auto tok = ps::load_hf_tokenizer(folder.toStdString());
+            for (const auto& r : it.value()["renders"]) {
+                if (!r.contains("ids")) continue;
+                const std::vector<int64_t> want = r["ids"].get<std::vector<int64_t>>();
+                const std::vector<int64_t> got = tok->encode(r["output"].get<std::string>());
+                ++compared;
+                if (got != want)
+                    failures.push_back(it.key() + " / " + r["conversation"].get<std::string>() +
+                                       (r["add_generation_prompt"].get<bool>() ? " +gen" : "") + ": got " +
+                                       ordered_json(got).dump() + "\n  want " + ordered_json(want).dump());
+            }
+        }
+        for (const auto& f : failures) qWarning("%s", f.c_str());
+        qInfo("%d renders tokenized, %zu differ", compared, failures.size());
+        QVERIFY(compared > 0);
+        QVERIFY(failures.empty());
+    }
+
+    // model.template_kwargs reaches the model's own template as apply_chat_template's keyword
+    // arguments: Qwen3 with enable_thinking false renders as the fixture rendered by jinja2.
+    void template_kwargs_from_the_run_config() {
+        const ordered_json fx = load_fixtures();
+        const QString root = ps::test::real_tokenizers_root();
+        REQUIRE_REAL_TOKENIZERS(root);
+        const std::string folder = (root + "/qwen3").toStdString();
+        if (!QFileInfo::exists(QString::fromStdString(folder) + "/tokenizer_config.json") || !fx["templates"].contains("qwen3"))
+            QSKIP("no qwen3 tokenizer");
+        ps::RunConfig c;
+        ps::read_config(nlohmann::json::parse(R"({"data": {"train": "x.jsonl"},
+            "model": {"source": "builtin:tiny", "template_kwargs": {"enable_thinking": false}}})"), c);
+        QCOMPARE(c.model.template_kwargs, nlohmann::json({{"enable_thinking", false}}));
+        QCOMPARE(ps::write_config(c)["model"]["template_kwargs"], nlohmann::json({{"enable_thinking", false}}));
+        ordered_json conv;
+        for (const auto& x : fx["conversations"])
+            if (x["name"] == "enable_thinking_false") conv = x;
+        QCOMPARE(conv["extra"], ordered_json({{"enable_thinking", false}}));
+        std::string want_off;
+        for (const auto& r : fx["templates"]["qwen3"]["renders"])
+            if (r["conversation"] == "enable_thinking_false" && r["add_generation_prompt"].get<bool>())
+                want_off = r["output"].get<std::string>();
+        QVERIFY(!want_off.empty());
+        const std::vector<ps::ChatMessage> prompt = messages_of(conv["messages"]);
+        const ps::ChatTemplate with("model:" + folder, c.model.template_kwargs);
+        QCOMPARE(with.render_prompt(prompt), want_off);
+        // Without it, the generation prompt has no empty think block (the difference the key makes).
+        const ps::ChatTemplate without("model:" + folder);
+        QVERIFY(without.render_prompt(prompt) != want_off);
+        QVERIFY(want_off.find("<think>\n\n</think>\n\n") != std::string::npos);
+        // Not an object: a typed error naming the key.
+        try {
+            ps::read_config(nlohmann::json::parse(R"({"data": {"train": "x.jsonl"}, "model": {"template_kwargs": [1]}})"), c);
+            QFAIL("no error");
+        } catch (const ps::ConfigError& e) {
+            QVERIFY2(std::string(e.what()).find("model.template_kwargs") != std::string::npos, e.what());
+        }
     }
 
     void language_cases_as_jinja2() {
