@@ -33,6 +33,7 @@
 
 #include <thread>
 
+#include "tests/common/arith_pairs.h"
 #include "core/diagnose/diagnosis.h"
 #include "ui/data/dataset_page.h"
 #include "ui/experiment/experiment_form.h"
@@ -114,15 +115,7 @@ void TestGui::init() {
     dir_ = std::make_unique<QTemporaryDir>();
     QVERIFY(dir_->isValid());
     dataPath_ = dir_->filePath("pairs.jsonl");
-    QFile data(dataPath_);
-    QVERIFY(data.open(QIODevice::WriteOnly | QIODevice::Text));
-    for (int i = 0; i < 20; ++i) {
-        const int a = i % 7 + 1, b = i / 3 + 1;
-        const json pair = {{"prompt", std::to_string(a) + "+" + std::to_string(b) + "="},
-                           {"chosen", std::to_string(a + b)},
-                           {"rejected", std::to_string(a + b + 1 + i % 3)}};
-        data.write(QByteArray::fromStdString(pair.dump() + "\n"));
-    }
+    QVERIFY(ps::test::write_arith_pairs(dataPath_.toStdString(), 20));
 }
 
 void TestGui::metricBufferHandsOverBetweenThreads() {

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 #include <qcustomplot.h>
 
+#include "tests/common/arith_pairs.h"
 #include "core/common/run_types.h"
 #include "core/config/run_config.h"
 #include "ui/common/format.h"
@@ -91,15 +92,7 @@ void TestStudioLayout::init() {
     dir_ = std::make_unique<QTemporaryDir>();
     QVERIFY(dir_->isValid());
     dataPath_ = dir_->filePath("pairs.jsonl");
-    QFile data(dataPath_);
-    QVERIFY(data.open(QIODevice::WriteOnly | QIODevice::Text));
-    for (int i = 0; i < 20; ++i) {
-        const int a = i % 7 + 1, b = i / 3 + 1;
-        const json pair = {{"prompt", std::to_string(a) + "+" + std::to_string(b) + "="},
-                           {"chosen", std::to_string(a + b)},
-                           {"rejected", std::to_string(a + b + 1 + i % 3)}};
-        data.write(QByteArray::fromStdString(pair.dump() + "\n"));
-    }
+    QVERIFY(ps::test::write_arith_pairs(dataPath_.toStdString(), 20));
 }
 
 QString TestStudioLayout::writeConfig(const json& overrides, const QString& fileName) {

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/common/arith_pairs.h"
 #include "core/config/run_config.h"
 #include "core/engine/run_thread.h"
 #include "ui/main_window.h"
@@ -53,15 +54,7 @@ void TestSamples::initTestCase() {
     dir_ = std::make_unique<QTemporaryDir>();
     QVERIFY(dir_->isValid());
     dataPath_ = dir_->filePath("pairs.jsonl");
-    QFile data(dataPath_);
-    QVERIFY(data.open(QIODevice::WriteOnly | QIODevice::Text));
-    for (int i = 0; i < 30; ++i) {
-        const int a = i % 7 + 1, b = i / 3 + 1;
-        const json pair = {{"prompt", std::to_string(a) + "+" + std::to_string(b) + "="},
-                           {"chosen", std::to_string(a + b)},
-                           {"rejected", std::to_string(a + b + 1 + i % 3)}};
-        data.write(QByteArray::fromStdString(pair.dump() + "\n"));
-    }
+    QVERIFY(ps::test::write_arith_pairs(dataPath_.toStdString(), 30));
 }
 
 QString TestSamples::writeConfig(const json& overrides) {
