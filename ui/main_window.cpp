@@ -989,23 +989,11 @@ void MainWindow::startRun() {
     // save event record the directory.
     if (!config.train.save_dir && config.model.source.rfind("builtin:", 0) == 0 && !storePath_.isEmpty())
         config.train.save_dir = studioModelDir(QString::fromStdString(config.name)).toStdString();
-    monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
-    monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
-    monitor_->setNllInLoss(nllInLoss(config.objective));
-    openedRunId_ = 0;
-    liveMetrics_ = nlohmann::json::object();
-    diagnosis_->clear();
-    diagnosis_->setAlgorithm(config.objective.algorithm);
-    lastRunError_.clear();
-    controls_->setProblem(QString());
+    beginLiveRun(config);
     try {
         session_->start(config, configJson, store_);
     } catch (const std::exception& e) {
-        lastRunError_ = tr("The run could not start: %1").arg(QString::fromStdString(e.what()));
-        log_->appendMessage(QStringLiteral("error"), lastRunError_);
-        statusBar()->showMessage(lastRunError_, 10000);
-        setRunState(QStringLiteral("failed"));
-        updateActions();
+        runFailedToStart(tr("The run could not start: %1").arg(QString::fromStdString(e.what())));
         return;
     }
     log_->appendMessage(QStringLiteral("info"),
@@ -1017,6 +1005,28 @@ void MainWindow::startRun() {
     setRunState(QStringLiteral("running"));
     updateActions();
     emit runStarted();
+}
+
+// What a new or resumed run starts from: empty live plots for its steps, no opened run, no
+// diagnosis or error of an earlier run.
+void MainWindow::beginLiveRun(const RunConfig& config) {
+    monitor_->beginRun(config.sft.steps, config.train.steps);  // also drops the regime bands
+    monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
+    monitor_->setNllInLoss(nllInLoss(config.objective));
+    openedRunId_ = 0;
+    liveMetrics_ = nlohmann::json::object();
+    diagnosis_->clear();
+    diagnosis_->setAlgorithm(config.objective.algorithm);
+    lastRunError_.clear();
+    controls_->setProblem(QString());
+}
+
+void MainWindow::runFailedToStart(const QString& message) {
+    lastRunError_ = message;
+    log_->appendMessage(QStringLiteral("error"), lastRunError_);
+    statusBar()->showMessage(lastRunError_, 10000);
+    setRunState(QStringLiteral("failed"));
+    updateActions();
 }
 
 void MainWindow::resumeStoredRun(qint64 runId) {
@@ -1035,23 +1045,11 @@ void MainWindow::resumeStoredRun(qint64 runId) {
         return;
     }
     const RunConfig& config = plan.checkpoint.config;
-    monitor_->beginRun(config.sft.steps, config.train.steps);
-    monitor_->setRewardsRelative(rewards_relative_to_reference(config.objective));
-    monitor_->setNllInLoss(nllInLoss(config.objective));
-    openedRunId_ = 0;
-    liveMetrics_ = nlohmann::json::object();
-    diagnosis_->clear();
-    diagnosis_->setAlgorithm(config.objective.algorithm);
-    lastRunError_.clear();
-    controls_->setProblem(QString());
+    beginLiveRun(config);
     try {
         session_->startResumed(plan, store_);
     } catch (const std::exception& e) {
-        lastRunError_ = tr("The run could not resume: %1").arg(QString::fromStdString(e.what()));
-        log_->appendMessage(QStringLiteral("error"), lastRunError_);
-        statusBar()->showMessage(lastRunError_, 10000);
-        setRunState(QStringLiteral("failed"));
-        updateActions();
+        runFailedToStart(tr("The run could not resume: %1").arg(QString::fromStdString(e.what())));
         return;
     }
     // The live plots show the steps after the checkpoint; the stored run (Open Run) shows all.

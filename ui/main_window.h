@@ -207,6 +207,9 @@ public:
     bool saveExperiment();
     bool saveExperimentAs();
 private:
+    // The shared start of a new and a resumed run, and its failure before training.
+    void beginLiveRun(const RunConfig& config);
+    void runFailedToStart(const QString& message);
     void showAbout();
     QWidget* createWelcomePage();
     void updateWelcome();
