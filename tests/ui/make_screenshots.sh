@@ -8,22 +8,32 @@ build="${1:-build}"
 export XDG_CONFIG_HOME="$(mktemp -d)"
 shrink() {  # keep the PNGs small (< 300 kB) when pngquant is there
   if command -v pngquant >/dev/null; then pngquant --force --skip-if-larger --output "$1" 256 "$1" || true
-  elif command -v convert >/dev/null; then convert "$1" -colors 256 PNG8:"$1"; fi
+  elif command -v convert >/dev/null; then convert "$1" -colors 256 PNG8:"$1" 2>/dev/null || true; fi
 }
-db="$(mktemp -d)/screenshots.db"
+repo="$PWD"
+build="$(cd "$build" && pwd)"
+# The demo runs from a neutral folder (a copy of its config and data), so the window shows
+# /tmp/prefstudio/experiments/demo-dpo.json rather than this machine's checkout path.
+demo_root=/tmp/prefstudio
+rm -rf "$demo_root"
+mkdir -p "$demo_root/experiments"
+cp experiments/demo-dpo.json "$demo_root/experiments/"
+cp -r experiments/data "$demo_root/experiments/"
+cd "$demo_root"
+db="$demo_root/runs.db"
 xvfb-run -a -s "-screen 0 1600x1000x24" \
-  "$build/bin/prefstudio" --demo --db "$db" --autorun --quit-when-done --screenshot docs/screenshot-demo.png
-shrink docs/screenshot-demo.png
+  "$build/bin/prefstudio" --demo --db "$db" --autorun --quit-when-done --screenshot "$repo/docs/screenshot-demo.png"
+shrink "$repo/docs/screenshot-demo.png"
 echo "wrote docs/screenshot-demo.png"
 # The same at 1280x720: the window fills the small screen, the plots scroll.
-db3="$(mktemp -d)/small.db"
+db3="$demo_root/runs-1280x720.db"
 xvfb-run -a -s "-screen 0 1280x720x24" \
-  "$build/bin/prefstudio" --demo --db "$db3" --autorun --quit-when-done --screenshot docs/screenshot-1280x720.png
-shrink docs/screenshot-1280x720.png
+  "$build/bin/prefstudio" --demo --db "$db3" --autorun --quit-when-done --screenshot "$repo/docs/screenshot-1280x720.png"
+shrink "$repo/docs/screenshot-1280x720.png"
 echo "wrote docs/screenshot-1280x720.png"
 # The Samples tab after the demo run: its first eval prompts answered before and after training.
-db2="$(mktemp -d)/samples.db"
+db2="$demo_root/runs-samples.db"
 xvfb-run -a -s "-screen 0 1600x1000x24" \
-  "$build/bin/prefstudio" --demo --db "$db2" --autorun --samples-screenshot docs/screenshot-samples.png
-shrink docs/screenshot-samples.png
+  "$build/bin/prefstudio" --demo --db "$db2" --autorun --samples-screenshot "$repo/docs/screenshot-samples.png"
+shrink "$repo/docs/screenshot-samples.png"
 echo "wrote docs/screenshot-samples.png"

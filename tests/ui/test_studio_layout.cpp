@@ -19,6 +19,7 @@
 #include <QStackedWidget>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -38,6 +39,7 @@
 #include "ui/data/dataset_page.h"
 #include "ui/diagnose/regime_timeline.h"
 #include "ui/experiment/experiment_form.h"
+#include "ui/live/diagnosis_panel.h"
 #include "ui/live/live_monitor.h"
 #include "ui/live/run_controls.h"
 #include "ui/main_window.h"
@@ -66,6 +68,7 @@ private slots:
     void pausedReadsPaused();
     void datasetTabFollowsCorrectedPath();
     void regimeStripLabelsWarmUp();
+    void diagnosisHeadlineIsNotClipped();
     void adviceIsReadable();
     void objectivePanelsLeaveNoGap();
     void samplesShowExpectedAnswer();
@@ -121,6 +124,22 @@ void wheelDown(QWidget* w) {
     QApplication::sendEvent(w, &event);
 }
 
+// The same notch as a real (spontaneous) wheel event travels: QApplication::notify hands an
+// event a widget ignored to its parent, and so on up; Qt does not do this for a synthetic event,
+// so the walk is done here. Returns the widget that took it (nullptr: none).
+QWidget* wheelDownThroughParents(QWidget* w) {
+    QPointF local(w->width() / 2.0, w->height() / 2.0);
+    for (QWidget* target = w; target; target = target->parentWidget()) {
+        QWheelEvent event(local, target->mapToGlobal(local), QPoint(), QPoint(0, -120), Qt::NoButton,
+                          Qt::NoModifier, Qt::NoScrollPhase, false);
+        QApplication::sendEvent(target, &event);
+        if (event.isAccepted()) return target;
+        if (target->isWindow()) break;
+        local = target->mapToParent(local);
+    }
+    return nullptr;
+}
+
 QScrollArea* enclosingScrollArea(QWidget* w) {
     for (QWidget* p = w->parentWidget(); p; p = p->parentWidget())
         if (auto* area = qobject_cast<QScrollArea*>(p)) return area;
@@ -150,9 +169,13 @@ void TestStudioLayout::wheelLeavesUnfocusedFieldsAndScrolls() {
     const int value = steps->value();
     wheelDown(steps);
     QCOMPARE(steps->value(), value);
-    // The event is ignored, so QApplication hands a real (spontaneous) wheel event on to the
-    // scroll area; Qt 6 does not pass on a synthetic one, so the scrolling itself is not driven here.
-    QVERIFY(scrolledBefore >= 0);
+    // The field ignores the notch, so it travels up to the scroll area's viewport: the form
+    // scrolls, the value stays.
+    QWidget* taker = wheelDownThroughParents(steps);
+    QCOMPARE(taker, area->viewport());
+    QCOMPARE(steps->value(), value);
+    QVERIFY2(area->verticalScrollBar()->value() > scrolledBefore,
+             qPrintable(QStringLiteral("%1 -> %2").arg(scrolledBefore).arg(area->verticalScrollBar()->value())));
 
     // A combo box (one notch switched dpo -> kto in issue #19).
     auto* algorithm = qobject_cast<QComboBox*>(form->fieldEditor(QStringLiteral("objective.algorithm")));
@@ -483,6 +506,48 @@ void TestStudioLayout::regimeStripLabelsWarmUp() {
     // Each stretch has a tooltip with its steps and what it means.
     QVERIFY(strip.toolTipAt(warm.center()).contains(QStringLiteral("1–19")));
     QVERIFY(strip.toolTipAt(strip.segmentRect(1).center()).contains(QStringLiteral("Both rewards move apart.")));
+}
+
+// The headline of the demo's diagnosis (four lines at 1280 wide) in the low bottom dock of a
+// 1280x720 window: each wrapped text gets the height its text needs, and the tab scrolls.
+void TestStudioLayout::diagnosisHeadlineIsNotClipped() {
+    MainWindow window(storePath());
+    QVERIFY(window.loadExperiment(writeConfig()));
+    window.setGeometry(0, 0, 1280, 720);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ps::ui::DiagnosisPanel* panel = window.diagnosisPanel();
+    QVERIFY(panel);
+    ps::RunEvent e;
+    e.kind = "regime";
+    e.step = 146;
+    e.message = "Both rewards fall: the chosen answers lose likelihood while the margin grows.";
+    const std::string headline =
+        "Problem: likelihood displacement; healthy at the end (steps 146-300); chosen ended at -0.591 ± 0.025, "
+        "below the reference (0): the chosen answers lost likelihood (likelihood displacement: 0.591 of chosen "
+        "lost for a margin of 0.432, which grows only because rejected fell further); rejected ended at "
+        "-1.022 ± 0.028, below the reference.";
+    e.data = {{"from", "healthy"}, {"to", "both_falling"}, {"since_step", 120}, {"declared_step", 146},
+              {"headline", headline}, {"severity", "problem"}};
+    panel->appendEvents({e});
+    auto* label = panel->findChild<QLabel*>(QStringLiteral("DiagnosisHeadline"));
+    QVERIFY(label);
+    QVERIFY(label->text().startsWith(QStringLiteral("Problem: likelihood displacement")));
+    QScrollArea* area = enclosingScrollArea(panel);
+    QVERIFY(area);
+    for (QTabWidget* tabs : window.findChildren<QTabWidget*>())
+        if (tabs->indexOf(area) >= 0) tabs->setCurrentWidget(area);
+    QTRY_VERIFY(area->isVisible());
+    QVERIFY2(area->viewport()->height() < 400, qPrintable(QString::number(area->viewport()->height())));
+    // Its height follows its text at its width: no clipped first or last line.
+    QTRY_VERIFY2(label->height() >= label->heightForWidth(label->width()),
+                 qPrintable(QStringLiteral("%1 px for %2 px of text at %3 px wide")
+                                .arg(label->height())
+                                .arg(label->heightForWidth(label->width()))
+                                .arg(label->width())));
+    QVERIFY(label->heightForWidth(label->width()) > 2 * label->fontMetrics().height());  // it does wrap
+    // What does not fit scrolls.
+    QVERIFY(area->verticalScrollBar()->maximum() > 0);
 }
 
 void TestStudioLayout::adviceIsReadable() {

@@ -1,5 +1,8 @@
 #include "ui/common/plot_items.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <qcustomplot.h>
 
 namespace ps::ui {
@@ -27,6 +30,39 @@ QCPLegend* addCentredLegend(QCustomPlot* plot, QCPLayoutGrid* row, const QFont& 
     legend->setBrush(Qt::NoBrush);
     legend->setBorderPen(Qt::NoPen);
     return legend;
+}
+
+int legendEntryCount(const QCPLegend* legend) {
+    int n = 0;
+    for (int i = 0; i < legend->itemCount(); ++i) n += legend->item(i) ? 1 : 0;
+    return n;
+}
+
+int fitLegendColumns(QCPLegend* legend, int width, int maxColumns) {
+    std::vector<int> widths;  // the items' widths; a wrapped grid also has empty cells
+    for (int i = 0; i < legend->itemCount(); ++i)
+        if (QCPAbstractLegendItem* item = legend->item(i)) widths.push_back(item->minimumOuterSizeHint().width());
+    const int count = int(widths.size());
+    if (count == 0) return 1;
+    const QMargins margins = legend->margins();
+    const int available = width - margins.left() - margins.right();
+    int columns = 1;
+    for (int c = std::min(count, maxColumns); c > 1; --c) {
+        // Filled row by row with `c` per row: each grid column is as wide as its widest item.
+        std::vector<int> columnWidth(size_t(c), 0);
+        for (int i = 0; i < count; ++i) columnWidth[size_t(i % c)] = std::max(columnWidth[size_t(i % c)], widths[size_t(i)]);
+        int total = legend->columnSpacing() * (c - 1);
+        for (int w : columnWidth) total += w;
+        if (total <= available) {
+            columns = c;
+            break;
+        }
+    }
+    if (legend->wrap() != columns) {
+        legend->setWrap(columns);
+        legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // rearranges the items
+    }
+    return columns;
 }
 
 }  // namespace ps::ui

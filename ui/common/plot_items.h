@@ -17,4 +17,11 @@ void addZeroLine(QCustomPlot* plot, QCPAxisRect* rect);
 // never hides a curve: legend layer, `font`, filled row by row, no frame or fill.
 QCPLegend* addCentredLegend(QCustomPlot* plot, QCPLayoutGrid* row, const QFont& font);
 
+// As many legend items per row as fit in `width` pixels (at most `maxColumns`; at least one),
+// the rest on further rows: a narrow plot wraps its legend instead of cutting its names.
+// Returns the columns chosen. A wrapped legend's itemCount() counts its empty cells too:
+// count entries with legendEntryCount().
+int fitLegendColumns(QCPLegend* legend, int width, int maxColumns = 1 << 20);
+int legendEntryCount(const QCPLegend* legend);
+
 }  // namespace ps::ui

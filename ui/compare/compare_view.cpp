@@ -14,6 +14,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QResizeEvent>
 #include <QScreen>
 #include <QSignalBlocker>
 #include <QSlider>
@@ -36,6 +37,9 @@
 namespace ps::ui {
 
 namespace {
+
+// Lines per legend row at most (fewer where the plot is too narrow for their names).
+constexpr int kLegendColumns = 4;
 
 // The panels' first choices (the four views every preference run has), with their titles.
 struct PanelDefault {
@@ -127,7 +131,9 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     exportCsvButton_ = new QToolButton(this);
     exportCsvButton_->setText(tr("Export data (CSV)..."));
     exportCsvButton_->setToolTip(
-        tr("Save every run's raw values of the plotted metrics as long-form CSV: run_id,run_name,metric,step,value"));
+        tr("Save the plotted metrics' raw values as long-form CSV: run_id,run_name,metric,step,value; "
+           "with runs grouped, each line's mean, min, max and standard deviation: "
+           "line,run_ids,metric,step,mean,min,max,std,count"));
     connect(exportCsvButton_, &QToolButton::clicked, this, &CompareView::exportCsvInteractive);
 
 
@@ -243,6 +249,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     plot_->setNoAntialiasingOnDrag(true);
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     plot_->setToolTip(tr("Drag to pan, wheel to zoom, double-click to fit all runs"));
+    plot_->installEventFilter(this);  // a resize refits the legend's rows
     connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) {
         rescale();
         plot_->replot();
@@ -356,7 +363,7 @@ void CompareView::buildPlotLayout() {
     auto* legendRow = new QCPLayoutGrid;
     plot_->plotLayout()->addElement(0, 0, legendRow);
     QCPLegend* legend = addCentredLegend(plot_, legendRow, legendFont);
-    legend->setWrap(4);
+    legend->setWrap(kLegendColumns);
     legend->setColumnSpacing(14);
     plot_->legend = legend;
 
@@ -723,6 +730,7 @@ void CompareView::rebuildPlots() {
         if (legendGraph) plot_->legend->addItem(new QCPPlottableLegendItem(plot_->legend, legendGraph));
     }
     plot_->legend->setVisible(plot_->legend->itemCount() > 0);
+    fitLegendColumns(plot_->legend, plot_->width(), kLegendColumns);
 
     const QString xLabel = fraction ? tr("fraction of training (step / last step)") : tr("step");
     for (int p = 0; p < kPanelCount; ++p) {
@@ -1203,18 +1211,43 @@ bool CompareView::exportSvg(const QString& path, int width, int height) {
     return ok;
 }
 
+bool CompareView::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == plot_ && event->type() == QEvent::Resize)  // before the plot lays itself out anew
+        fitLegendColumns(plot_->legend, static_cast<QResizeEvent*>(event)->size().width(), kLegendColumns);
+    return QWidget::eventFilter(watched, event);
+}
+
 bool CompareView::exportCsv(const QString& path) {
     QFile file(path);
     bool ok = file.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text);
     if (ok) {
         QTextStream out(&file);
         out.setEncoding(QStringConverter::Utf8);
-        out << "run_id,run_name,metric,step,value\n";
         QStringList metrics;
         for (int p = 0; p < kPanelCount; ++p)
             for (const QString& m : drawnMetrics(p))
                 if (!metrics.contains(m)) metrics << m;
+        const bool grouped = std::any_of(lines_.begin(), lines_.end(), [](const Line& l) { return l.members.size() > 1; });
+        auto number = [](double v) { return QString::number(v, 'g', QLocale::FloatingPointShortest); };
+        // Grouped: the lines as plotted (a group's mean, min, max and standard deviation over
+        // its runs at each step, of the raw values), so a plotted band can be rebuilt.
+        if (grouped) out << "line,run_ids,metric,step,mean,min,max,std,count\n";
+        else out << "run_id,run_name,metric,step,value\n";
         for (const QString& metric : metrics) {
+            if (grouped) {
+                for (const Line& line : lines_) {
+                    const GroupSeries g = lineSeries(line, metric, false);
+                    QStringList ids;
+                    for (size_t m : line.members) ids << QString::number(runs_[m].run.id);
+                    const QString prefix = QString::fromStdString(compare::csvField(line.label.toStdString())) +
+                                           QLatin1Char(',') + ids.join(QLatin1Char(';')) + QLatin1Char(',') +
+                                           metric + QLatin1Char(',');
+                    for (size_t i = 0; i < g.steps.size(); ++i)
+                        out << prefix << g.steps[i] << ',' << number(g.mean[i]) << ',' << number(g.min[i]) << ','
+                            << number(g.max[i]) << ',' << number(g.stddev[i]) << ',' << g.count[i] << '\n';
+                }
+                continue;
+            }
             for (const LoadedRun& r : runs_) {
                 auto it = r.series.find(metric);
                 if (it == r.series.end()) continue;
@@ -1223,8 +1256,7 @@ bool CompareView::exportCsv(const QString& path) {
                                        QLatin1Char(',') + metric + QLatin1Char(',');
                 const MetricSeries& s = it->second;
                 for (size_t i = 0; i < s.steps.size() && i < s.values.size(); ++i) {
-                    out << prefix << s.steps[i] << ','
-                        << QString::number(s.values[i], 'g', QLocale::FloatingPointShortest) << '\n';
+                    out << prefix << s.steps[i] << ',' << number(s.values[i]) << '\n';
                 }
             }
         }

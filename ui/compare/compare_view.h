@@ -94,6 +94,9 @@ public:
     // Long form, one line per point of every plotted metric (train and eval) of every run,
     // raw values and steps:
     //   run_id,run_name,metric,step,value
+    // While some line groups several runs: one line per step of every plotted line, over the
+    // raw values of its runs (run_ids joined with ';'; std is the population deviation):
+    //   line,run_ids,metric,step,mean,min,max,std,count
     bool exportCsv(const QString& path);
     // The view's own status line (it is a window of its own): exports written, log scale
     // refused, load errors.
@@ -138,6 +141,9 @@ public:
 signals:
     // A message for the status bar (exports written, load errors).
     void statusMessage(const QString& text);
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     struct LoadedRun {

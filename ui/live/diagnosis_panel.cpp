@@ -9,6 +9,8 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QTabWidget>
+#include <QResizeEvent>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include "ui/common/metric_style.h"
@@ -89,6 +91,8 @@ DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
     headlineFont.setPointSizeF(headlineFont.pointSizeF() + 2.0);
     headline_->setFont(headlineFont);
     headline_->setWordWrap(true);
+    headline_->setAlignment(Qt::AlignLeft | Qt::AlignTop);
+    headline_->setObjectName(QStringLiteral("DiagnosisHeadline"));
 
     decomposition_ = new QLabel;
     decomposition_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -108,6 +112,7 @@ DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
     QFont bold = font();
     bold.setBold(true);
     remediesTitle_->setFont(bold);
+    remediesTitle_->setWordWrap(true);  // "What usually helps against ... (this run's main problem)" beside the buttons
     remedies_ = new QLabel;
     remedies_->setWordWrap(true);
     remedies_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -134,14 +139,15 @@ DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
     left->addWidget(decompositionNote_);
     left->addWidget(explanation_);
     left->addStretch(1);
-    // The button beside the title, so it stays in view in a low dock.
-    auto* titleRow = new QHBoxLayout;
-    titleRow->addWidget(remediesTitle_);
-    titleRow->addStretch(1);
-    titleRow->addWidget(remedyChoice_);
-    titleRow->addWidget(cloneButton_);
+    // The title on a row of its own (it names the run's main problem and wraps when narrow),
+    // the picker and button under it, before the list.
+    auto* buttonRow = new QHBoxLayout;
+    buttonRow->addWidget(remedyChoice_);
+    buttonRow->addWidget(cloneButton_);
+    buttonRow->addStretch(1);
     auto* right = new QVBoxLayout;
-    right->addLayout(titleRow);
+    right->addWidget(remediesTitle_);
+    right->addLayout(buttonRow);
     right->addWidget(remedies_);
     right->addStretch(1);
     auto* cards = new QHBoxLayout;
@@ -303,6 +309,20 @@ void DiagnosisPanel::loadTrackedPairs(RunStore& store, int64_t runId) {
     }
 }
 
+void DiagnosisPanel::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);  // the layout has placed the labels at their new widths
+    fitWrappedLabels();
+}
+
+void DiagnosisPanel::fitWrappedLabels() {
+    for (QLabel* label : {headline_, decompositionNote_, explanation_, remediesTitle_, remedies_}) {
+        const int width = label->width();
+        if (width <= 0) continue;
+        const int height = label->text().isEmpty() ? 0 : label->heightForWidth(width);
+        if (height >= 0 && label->minimumHeight() != height) label->setMinimumHeight(height);
+    }
+}
+
 QString DiagnosisPanel::headline() const { return headline_->text(); }
 QString DiagnosisPanel::explanation() const { return explanation_->text(); }
 QString DiagnosisPanel::decomposition() const { return decomposition_->text(); }
@@ -375,9 +395,11 @@ void DiagnosisPanel::showRegime() {
             remedyChoice_->addItem(QString::fromStdString(r.title), QString::fromStdString(r.id));
     remedyChoice_->setVisible(remedyChoice_->count() > 0);
     cloneButton_->setVisible(remedyChoice_->count() > 0);
+    QTimer::singleShot(0, this, &DiagnosisPanel::fitWrappedLabels);  // once the layout has the new texts
 }
 
 void DiagnosisPanel::updateDecomposition() {
+    QTimer::singleShot(0, this, &DiagnosisPanel::fitWrappedLabels);  // once the layout has the new texts
     // A diagnosed stored run: the diagnosis' decomposition (fitted final levels against the
     // reference, or against the run's early level for ORPO, SimPO, CPO), the one its verdict
     // states; live: the smoothed rewards against 0.

@@ -98,7 +98,13 @@ signals:
     // (selectedRemedyId(); sft_weight = 1.0 first for both rewards falling).
     void cloneWithRemedyRequested();
 
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
+    // Each word-wrapped text gets the height its text needs at its width, so a low dock scrolls
+    // (the panel sits in a scroll area) instead of clipping a long headline.
+    void fitWrappedLabels();
     struct Ema {
         double value = 0.0;
         int64_t count = 0;

@@ -9,6 +9,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMouseEvent>
+#include <QResizeEvent>
 #include <QScrollArea>
 #include <QSlider>
 #include <QVBoxLayout>
@@ -661,6 +662,9 @@ void LiveMonitor::onMouseMove(QMouseEvent* event) {
 
 bool LiveMonitor::eventFilter(QObject* watched, QEvent* event) {
     if (watched == plot_ && event->type() == QEvent::Leave) hideCrosshair();
+    if (watched == plot_ && event->type() == QEvent::Resize)  // before the plot lays itself out anew
+        for (const Panel& panel : panels_)
+            fitLegendColumns(panel.legend, legendWidth(static_cast<QResizeEvent*>(event)->size().width()));
     return QWidget::eventFilter(watched, event);
 }
 
@@ -674,6 +678,11 @@ void LiveMonitor::rebuildLegend(int panelIndex) {
             (curve.smoothed ? curve.smoothed : curve.graph)->addToLegend(legend);
     }
     legend->setVisible(legend->itemCount() > 0);
+    fitLegendColumns(legend, legendWidth(plot_->width()));
+}
+
+int LiveMonitor::legendWidth(int plotWidth) {
+    return plotWidth / 2 - 10;  // two panels side by side, with the layout's spacing
 }
 
 void LiveMonitor::updateDecimation() {

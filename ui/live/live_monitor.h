@@ -176,6 +176,8 @@ private:
     double stepAtTime(double seconds);
     bool fitIgnoringOutliers(const Panel& panel, const QCPRange& xRange, QCPRange* out) const;
     bool eventFilter(QObject* watched, QEvent* event) override;
+    // The width a panel's legend row has in a plot `plotWidth` pixels wide.
+    static int legendWidth(int plotWidth);
     void changeEvent(QEvent* event) override;
     void applyTheme();  // plot colours from the palette (light or dark)
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <qcustomplot.h>
 
+#include "ui/common/plot_items.h"
 #include "ui/compare/compare_view.h"
 #include "ui/compare/config_diff.h"
 #include "ui/runs/runs_model.h"
@@ -164,7 +165,7 @@ void TestCompare::plotsOneGraphPerRun() {
     QCOMPARE(evalB->data()->size(), 2);
 
     // The legend names the runs.
-    QCOMPARE(view_->plot()->legend->itemCount(), 2);
+    QCOMPARE(ps::ui::legendEntryCount(view_->plot()->legend), 2);
     auto* item = qobject_cast<QCPPlottableLegendItem*>(view_->plot()->legend->item(0));
     QVERIFY(item);
     QCOMPARE(item->plottable()->name(), QStringLiteral("#%1 beta-0.1").arg(a_));

@@ -18,6 +18,7 @@
 #include <qcustomplot.h>
 
 #include "ui/common/format.h"
+#include "ui/common/plot_items.h"
 #include "ui/compare/compare_view.h"
 #include "core/store/run_store.h"
 
@@ -131,7 +132,7 @@ void TestCompareGroups::seedsAreOneLineWithABand() {
     QCOMPARE(lines[0].label, QStringLiteral("beta=0.1 (3 seeds)"));
     QCOMPARE(lines[1].label, QStringLiteral("#%1 beta-0.5").arg(b_));
     QCOMPARE(view_->graphCount("loss"), 2);
-    QCOMPARE(view_->plot()->legend->itemCount(), 2);
+    QCOMPARE(ps::ui::legendEntryCount(view_->plot()->legend), 2);
     auto* item = qobject_cast<QCPPlottableLegendItem*>(view_->plot()->legend->item(0));
     QVERIFY(item);
     QCOMPARE(item->plottable()->name(), QStringLiteral("beta=0.1 (3 seeds)"));
@@ -201,7 +202,7 @@ void TestCompareGroups::noGroupingShowsEveryRun() {
     QCOMPARE(view_->groupKey(), QString());
     QCOMPARE(view_->lines().size(), size_t(4));
     QCOMPARE(view_->graphCount("loss"), 4);
-    QCOMPARE(view_->plot()->legend->itemCount(), 4);
+    QCOMPARE(ps::ui::legendEntryCount(view_->plot()->legend), 4);
     QVERIFY(near(values(view_->graph(s2_, "loss")), {1.1, 0.9, 0.5, 0.6}));
     QVERIFY(view_->bandGraph(s0_, "loss", false) == nullptr);
 
@@ -343,6 +344,39 @@ void TestCompareGroups::exportSaysWhere() {
     QVERIFY(view_->exportCsv(csv));
     QVERIFY(QFile::exists(csv));
     QCOMPARE(view_->statusText(), QStringLiteral("Data saved to %1").arg(csv));
+    // Grouped, the file holds the lines as plotted. The seed group's loss at step 1, by hand:
+    // mean (1.0 + 0.9 + 1.1) / 3 = 1.0, min 0.9, max 1.1, population std
+    // sqrt((0 + 0.01 + 0.01) / 3) = 0.0816497; at step 5 only seeds 0 and 1: mean 0.3, min 0.2,
+    // max 0.4, std 0.1, count 2. The beta-0.5 run is a line of one: std 0, count 1.
+    {
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly | QIODevice::Text));
+        const QStringList rows = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(rows.first(), QStringLiteral("line,run_ids,metric,step,mean,min,max,std,count"));
+        const QString ids = QStringLiteral("%1;%2;%3").arg(s0_).arg(s1_).arg(s2_);
+        auto row = [&](const QString& start) -> QStringList {
+            for (const QString& r : rows)
+                if (r.startsWith(start)) return r.split(',');
+            return {};
+        };
+        const QStringList first = row(QStringLiteral("beta=0.1 (3 seeds),%1,loss,1,").arg(ids));
+        QCOMPARE(first.size(), 9);
+        QVERIFY(std::abs(first[4].toDouble() - 1.0) < 1e-12);
+        QVERIFY(std::abs(first[5].toDouble() - 0.9) < 1e-12);
+        QVERIFY(std::abs(first[6].toDouble() - 1.1) < 1e-12);
+        QVERIFY2(std::abs(first[7].toDouble() - std::sqrt(0.02 / 3)) < 1e-12, qPrintable(first[7]));
+        QCOMPARE(first[8], QStringLiteral("3"));
+        const QStringList last = row(QStringLiteral("beta=0.1 (3 seeds),%1,loss,5,").arg(ids));
+        QCOMPARE(last.size(), 9);
+        QVERIFY(std::abs(last[4].toDouble() - 0.3) < 1e-12);
+        QVERIFY(std::abs(last[7].toDouble() - 0.1) < 1e-12);
+        QCOMPARE(last[8], QStringLiteral("2"));
+        const QStringList single = row(QStringLiteral("#%1 beta-0.5,%1,loss,2,").arg(b_));
+        QCOMPARE(single.size(), 9);
+        QVERIFY(std::abs(single[4].toDouble() - 0.6) < 1e-12);
+        QCOMPARE(single[7], QStringLiteral("0"));
+        QCOMPARE(single[8], QStringLiteral("1"));
+    }
     // A folder that does not exist: the status line says so.
     const QString bad = dir_->filePath("missing/x.csv");
     QVERIFY(!view_->exportCsv(bad));

@@ -1,6 +1,7 @@
 // The live monitor's small multiples: which metric lands on which panel, the wall-time x axis
 // (keys become the recorded seconds and go back to steps exactly), regime bands following
 // the axis, and the y fit that ignores outliers.
+#include <QApplication>
 #include <QComboBox>
 #include <QTest>
 
@@ -59,6 +60,55 @@ private slots:
         QCOMPARE(monitor.pointCount("kl"), 0);  // DPO logs no kl: no points, no legend entry
         // Log-probs: the value at step 40 is -22 - 1.2.
         QCOMPARE(monitor.rawGraph("logps/rejected")->data()->at(39)->value, -23.2);
+    }
+
+    // A narrow plot (the live area at 1280x720) wraps a panel's legend onto more rows instead
+    // of cutting its names ("chos", "rejec" in issue #19); a wide one keeps one row.
+    void legendsWrapInsteadOfCutting() {
+        LiveMonitor monitor;
+        monitor.beginRun(0, 100);
+        std::vector<ps::StepMetrics> batch;
+        for (int s = 1; s <= 100; ++s) {
+            ps::StepMetrics m = record(s);
+            if (s % 25 == 0) {
+                m.set("eval/rewards/chosen", 0.01 * double(s));
+                m.set("eval/rewards/rejected", -0.02 * double(s));
+            }
+            batch.push_back(m);
+        }
+        monitor.appendMetrics(batch);
+        monitor.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&monitor));
+        for (const int width : {560, 1600}) {
+            monitor.resize(width, 1200);
+            QApplication::processEvents();
+            monitor.refresh();
+            monitor.plot()->replot();
+            int rewardsRows = 0, checked = 0;
+            for (QCPLayoutElement* e : monitor.plot()->plotLayout()->elements(true)) {
+                auto* legend = qobject_cast<QCPLegend*>(e);
+                if (!legend || !legend->visible()) continue;
+                for (int i = 0; i < legend->itemCount(); ++i) {
+                    QCPAbstractLegendItem* item = legend->item(i);
+                    if (!item) continue;
+                    ++checked;
+                    QVERIFY2(item->outerRect().width() >= item->minimumOuterSizeHint().width(),
+                             qPrintable(QStringLiteral("%1 px wide: legend entry %2 px of %3")
+                                            .arg(width)
+                                            .arg(item->outerRect().width())
+                                            .arg(item->minimumOuterSizeHint().width())));
+                }
+                bool rewards = false;
+                for (int i = 0; i < legend->itemCount(); ++i)
+                    if (auto* pli = qobject_cast<QCPPlottableLegendItem*>(legend->item(i)))
+                        rewards = rewards || pli->plottable()->name() == QLatin1String("eval rejected");
+                if (rewards) rewardsRows = legend->rowCount();
+            }
+            QVERIFY(checked >= 6);
+            // chosen, rejected, eval chosen, eval rejected: two rows in a 560 px plot, one in 1600.
+            if (width == 560) QVERIFY2(rewardsRows >= 2, qPrintable(QString::number(rewardsRows)));
+            else QCOMPARE(rewardsRows, 1);
+        }
     }
 
     void wallTimeAxisRekeysAndComesBack() {
