@@ -416,6 +416,7 @@ int generate_command(const GenerateArgs& a) {
         source = c.model.source;
         // The run's template, also for its saved model (whose directory says nothing of it).
         if (!a.raw && a.chat_template == "auto") o.chat_template = resolve_template_name(c.model.chat_template, c.model.source);
+        o.template_kwargs = c.model.template_kwargs;
         o.seed = c.seed;
         o.dtype = choice_name(resolved_dtype(c.model.dtype));
         which = "initial model (model.source)";

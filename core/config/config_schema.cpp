@@ -427,7 +427,6 @@ std::vector<FieldSpec> build_schema() {
     }
     add(Row("model.template_kwargs", T::Names, "Template arguments")
             .json_values()
-            .reserved()  // the form has no editor for JSON values: the config file and --set give them
             .help("Extra variables for the model's own chat template, e.g. {\"enable_thinking\": false}")
             .reference("extra variables for the model's own chat template (`model.template` auto on a Hugging Face "
                        "directory), as `apply_chat_template(..., **kwargs)` passes them: e.g. "

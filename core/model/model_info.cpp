@@ -5,6 +5,7 @@
 #include "core/common/errors.h"
 #include "core/model/hf_config.h"
 #include "core/model/model_shape.h"
+#include "core/model/source_tokenizer.h"
 
 namespace ps {
 
@@ -51,16 +52,8 @@ void check_model_source(const std::string& source) {
     std::string model = source;
     if (!builtin && fs::is_directory(source) && !fs::is_regular_file(fs::path(source) / "config.json"))
         if (const std::string base = adapter_base_source(source); !base.empty()) model = base;
-    describe_model(model);  // the reader the engine builds the model with
-    if (model.rfind("builtin:", 0) == 0) return;  // the byte tokenizer
-    // load_source_tokenizer's rule: the byte tokenizer for directories saved from built-in
-    // models, else tokenizer.json in the directory (or in an adapter's base model).
-    const std::string dir = fs::is_regular_file(fs::path(source) / "tokenizer.json") ? source : model;
-    const nlohmann::json config = read_json_file((fs::path(model) / "config.json").string());
-    if (config.is_object() && config.contains("prefstudio_tokenizer") && config["prefstudio_tokenizer"] == "byte") return;
-    if (!fs::is_regular_file(fs::path(dir) / "tokenizer.json"))
-        throw ModelError("'" + dir + "' has no tokenizer.json; PrefStudio reads Hugging Face tokenizers from "
-                         "tokenizer.json (copy it from the original model) or use prefstudio-cli generate --ids");
+    describe_model(model);            // the reader the engine builds the model with
+    (void)source_tokenizer_dir(source);  // the tokenizer loader's own rule: throws when its file is missing
 }
 
 }  // namespace ps

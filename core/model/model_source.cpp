@@ -74,23 +74,28 @@ std::string adapter_base_source(const std::string& dir) {
                      "' is not a local directory (PrefStudio does not download models)");
 }
 
-std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source) {
-    if (is_builtin_source(source)) return std::make_shared<ByteTokenizer>();
+std::string source_tokenizer_dir(const std::string& source) {
+    if (is_builtin_source(source)) return "";
     if (fs::is_directory(source) && !fs::is_regular_file(fs::path(source) / "tokenizer.json") &&
         !fs::is_regular_file(fs::path(source) / "config.json")) {
         if (const std::string base = adapter_base_source(source); !base.empty() && base != source)
-            return load_source_tokenizer(base);
+            return source_tokenizer_dir(base);
     }
     const fs::path config = fs::path(source) / "config.json";
     if (fs::is_regular_file(config)) {
         const nlohmann::json j = read_json_file(config.string());
-        if (j.is_object() && j.contains("prefstudio_tokenizer") && j["prefstudio_tokenizer"] == "byte")
-            return std::make_shared<ByteTokenizer>();
+        if (j.is_object() && j.contains("prefstudio_tokenizer") && j["prefstudio_tokenizer"] == "byte") return "";
     }
     if (!fs::is_regular_file(fs::path(source) / "tokenizer.json"))
         throw ModelError("'" + source + "' has no tokenizer.json; PrefStudio reads Hugging Face tokenizers from "
                          "tokenizer.json (copy it from the original model) or use prefstudio-cli generate --ids");
-    return std::shared_ptr<Tokenizer>(load_hf_tokenizer(source));
+    return source;
+}
+
+std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source) {
+    const std::string dir = source_tokenizer_dir(source);
+    if (dir.empty()) return std::make_shared<ByteTokenizer>();
+    return std::shared_ptr<Tokenizer>(load_hf_tokenizer(dir));
 }
 
 SaveOptions save_options_for(const LoadedModel& loaded) {

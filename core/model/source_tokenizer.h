@@ -12,4 +12,10 @@ namespace ps {
 
 std::shared_ptr<Tokenizer> load_source_tokenizer(const std::string& source);
 
+// The rule load_source_tokenizer follows, without reading the tokenizer: "" for the byte
+// tokenizer, else the directory whose tokenizer.json it reads (an adapter directory without
+// tokenizer files: its base model's). Throws ModelError, naming the directory, when that file
+// is missing (the studio's model check uses it, so the form never promises a tokenizer).
+std::string source_tokenizer_dir(const std::string& source);
+
 }  // namespace ps

@@ -39,7 +39,7 @@ std::unique_ptr<TextGenerator> TextGenerator::open(const std::string& source, co
         m.tokenizer_error = e.what();
     }
     m.template_name = o.chat_template == "none" ? "none" : resolve_template_name(o.chat_template, source);
-    if (m.template_name != "none") m.chat_template = std::make_unique<ChatTemplate>(m.template_name);
+    if (m.template_name != "none") m.chat_template = std::make_unique<ChatTemplate>(m.template_name, o.template_kwargs);
     m.device = resolve_device(o.device);
     m.loaded = load_model_source_seeded(source, model_dtype_from_string(o.dtype), static_cast<uint64_t>(o.seed));
     if (m.tokenizer && m.tokenizer->vocab_size() > m.loaded.model->shape().vocab_size)

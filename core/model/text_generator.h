@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/model/generation_options.h"
 #include "core/model/model_shape.h"
 
@@ -23,6 +25,9 @@ struct TextGeneratorOptions {
     // (the text as it is, BOS first where the tokenizer has one). A run's trained model takes
     // the run's resolved template, not "auto" on its saved directory.
     std::string chat_template = "auto";
+    // Extra variables for a model's own template (the run's model.template_kwargs, e.g.
+    // {"enable_thinking": false}): a prompt renders as it did in training.
+    nlohmann::json template_kwargs = nlohmann::json::object();
 };
 
 struct GenerationResult {

@@ -1,5 +1,6 @@
 #include "core/text/chat_template.h"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -159,10 +160,31 @@ std::string ChatTemplate::render_all(const std::vector<ChatMessage>& messages, b
 }
 
 std::string ChatTemplate::render_prompt(const std::vector<ChatMessage>& prompt) const {
-    // TRL renders a prompt that ends with an assistant turn without the generation prompt (it
-    // continues that message; its continue_final_message marker is not reproduced).
-    if (kind_ == Kind::Jinja) return render_all(prompt, prompt.empty() || prompt.back().role != "assistant");
+    if (kind_ == Kind::Jinja && !prompt.empty() && prompt.back().role == "assistant") return render_continued(prompt);
     return render_all(prompt, true);
+}
+
+std::string ChatTemplate::render_continued(const std::vector<ChatMessage>& prompt) const {
+    // TRL renders a prompt that ends with an assistant turn with continue_final_message: no
+    // generation prompt, and the text cut right after that message, so the model goes on with
+    // it. transformers finds the end by a marker appended to the message (its own tag).
+    static const std::string tag = "CONTINUE_FINAL_MESSAGE_TAG ";
+    static const std::string tag_word = trim(tag);
+    std::vector<ChatMessage> tagged = prompt;
+    const std::string final_message = tagged.back().content;
+    tagged.back().content += tag;
+    const std::string rendered = render_all(tagged, false);
+    const size_t at = rendered.rfind(tag_word);
+    if (at == std::string::npos || rendered.find(trim(final_message)) == std::string::npos)
+        throw ConfigError("model.template", "the chat template " + name_ + " cannot continue a prompt that ends with an assistant message: "
+                        "its render does not contain that message (it drops or changes part of it), so the text "
+                        "cannot be cut after it; end the prompt with a user message instead");
+    // Where the template kept the marker's trailing space, cut at the marker; where it trimmed
+    // the message, also drop the whitespace before it.
+    if (rendered.compare(at, tag.size(), tag) == 0) return rendered.substr(0, at);
+    std::string out = rendered.substr(0, at);
+    while (!out.empty() && out.back() != '\0' && std::strchr(" \t\n\r\f\v", out.back())) out.pop_back();
+    return out;
 }
 
 ChatSplit ChatTemplate::split(const std::vector<ChatMessage>& prompt,

@@ -61,7 +61,9 @@ public:
     // True for a model's own Jinja template (model:DIR).
     bool is_model_template() const { return kind_ == Kind::Jinja; }
 
-    // The prompt messages rendered with the generation prompt at the end.
+    // The prompt messages rendered with the generation prompt at the end; for a model's own
+    // template, a prompt that ends with an assistant message is continued instead
+    // (continue_final_message: cut right after that message, as TRL renders it).
     std::string render_prompt(const std::vector<ChatMessage>& prompt) const;
     // What follows render_prompt(prompt) when the conversation goes on with `completion`.
     std::string render_completion(const std::vector<ChatMessage>& prompt,
@@ -80,6 +82,10 @@ public:
 private:
     enum class Kind { Plain, ChatML, Qwen25, Llama3, Jinja };
     std::string render_all(const std::vector<ChatMessage>& messages, bool generation_prompt) const;
+    // A model template's prompt that ends with an assistant message: transformers'
+    // continue_final_message (as TRL renders such a prompt). Throws ConfigError (model.template)
+    // when the template does not reproduce the message.
+    std::string render_continued(const std::vector<ChatMessage>& prompt) const;
     std::string name_;
     Kind kind_ = Kind::Plain;
     std::shared_ptr<const ModelTemplate> model_;  // Kind::Jinja

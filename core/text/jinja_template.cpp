@@ -2792,8 +2792,11 @@ Template::~Template() = default;
 Template::Template(Template&&) noexcept = default;
 Template& Template::operator=(Template&&) noexcept = default;
 
-std::string Template::render(const nlohmann::ordered_json& context) const {
-    Interp in;
+namespace {
+
+// The globals every render sees (range, raise_exception, ...): built once and only read (a
+// template's own `set` writes to the frames above it), so renders on several threads share them.
+std::shared_ptr<Frame> make_globals() {
     auto globals = std::make_shared<Frame>();
     (*globals)["range"] = Value::func(global_range);
     (*globals)["raise_exception"] = Value::func([](Interp&, Args& a, const Pos& p) -> Value {
@@ -2832,6 +2835,14 @@ std::string Template::render(const nlohmann::ordered_json& context) const {
         for (const auto& kv : a.kw) d.dict->set(kv.first, kv.second);
         return d;
     });
+    return globals;
+}
+
+}  // namespace
+
+std::string Template::render(const nlohmann::ordered_json& context) const {
+    static const std::shared_ptr<Frame> globals = make_globals();
+    Interp in;
     auto vars = std::make_shared<Frame>();
     if (context.is_object())
         for (auto it = context.begin(); it != context.end(); ++it) (*vars)[it.key()] = from_json(it.value());

@@ -106,6 +106,10 @@ PAIRS = [
                                       {"role": "assistant", "content": "Hello."},
                                       {"role": "user", "content": "Name a prime, 日本語 🤖"}],
      "chosen": [{"role": "assistant", "content": "7 ✓"}], "rejected": [{"role": "assistant", "content": "8"}]},
+    # A prompt that ends with the start of the answer: TRL continues it (continue_final_message).
+    {"name": "continue_final", "prompt": [{"role": "user", "content": "Finish: the sky is"},
+                                          {"role": "assistant", "content": "The sky is "}],
+     "chosen": [{"role": "assistant", "content": "blue."}], "rejected": [{"role": "assistant", "content": "green."}]},
 ]
 
 

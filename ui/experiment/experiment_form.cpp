@@ -209,8 +209,16 @@ void ExperimentForm::addField(QFormLayout* form, const FieldSpec& spec) {
             kind = Kind::Text;
             break;
         }
-        case FieldType::List:
-        case FieldType::Names: {
+        case FieldType::Names:
+            if (spec.json_values) {  // model.template_kwargs: typed as a JSON object
+                auto* edit = new QLineEdit(this);
+                edit->setPlaceholderText(tr("a JSON object, e.g. {\"enable_thinking\": false}; empty: none"));
+                editor = edit;
+                kind = Kind::Json;
+                break;
+            }
+            [[fallthrough]];
+        case FieldType::List: {
             auto* edit = new QLineEdit(this);
             edit->setPlaceholderText(spec.type == FieldType::List ? tr("comma-separated; empty: none")
                                                                   : tr("key=name, key=name; empty: none"));
@@ -323,6 +331,7 @@ QWidget* ExperimentForm::addBinding(QFormLayout* form, const QString& path, cons
         case Kind::Real:
         case Kind::List:
         case Kind::Names:
+        case Kind::Json:
             connect(static_cast<QLineEdit*>(editor), &QLineEdit::textChanged, this,
                     &ExperimentForm::revalidate);
             break;
@@ -443,6 +452,12 @@ void ExperimentForm::loadBinding(const Binding& b, const json& value) {
                                                                          : items.join(QStringLiteral(", ")));
             break;
         }
+        case Kind::Json:
+            static_cast<QLineEdit*>(b.editor)->setText(
+                value.is_string()                        ? QString::fromStdString(value.get<std::string>())
+                : value.is_null() || value.empty()       ? QString()
+                                                         : QString::fromStdString(value.dump()));
+            break;
     }
 }
 
@@ -622,6 +637,13 @@ json ExperimentForm::experimentJson() const {
                 setValueAt(j, b.path, names);
                 break;
             }
+            case Kind::Json: {
+                const std::string text = static_cast<QLineEdit*>(b.editor)->text().trimmed().toStdString();
+                // Text that is not JSON goes in as a string, so validation names the field.
+                json value = text.empty() ? json::object() : json::parse(text, nullptr, false);
+                setValueAt(j, b.path, value.is_discarded() ? json(text) : value);
+                break;
+            }
             case Kind::Real: {
                 const QString text = static_cast<QLineEdit*>(b.editor)->text().trimmed();
                 bool ok = false;
@@ -656,6 +678,7 @@ bool ExperimentForm::setFieldText(const QString& path, const QString& text) {
         case Kind::Real:
         case Kind::List:
         case Kind::Names:
+        case Kind::Json:
             static_cast<QLineEdit*>(b->editor)->setText(text);
             return true;
         case Kind::Integer: {
@@ -692,7 +715,8 @@ QString ExperimentForm::fieldText(const QString& path) const {
         case Kind::Text:
         case Kind::Real:
         case Kind::List:
-        case Kind::Names: return static_cast<QLineEdit*>(b->editor)->text();
+        case Kind::Names:
+        case Kind::Json: return static_cast<QLineEdit*>(b->editor)->text();
         case Kind::Integer: return QString::number(static_cast<QSpinBox*>(b->editor)->value());
         case Kind::Choice:
         case Kind::Editable: return static_cast<QComboBox*>(b->editor)->currentText();

@@ -103,7 +103,7 @@ protected:
 
 private:
     // List: "a, b" (an array of strings); Names: "key=name, key=name" (an object of names).
-    enum class Kind { Text, Integer, Real, Choice, Editable, Flag, List, Names };
+    enum class Kind { Text, Integer, Real, Choice, Editable, Flag, List, Names, Json };
     struct Binding {
         QString path;  // JSON path, "train.learning_rate"
         Kind kind;

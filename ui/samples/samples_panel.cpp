@@ -498,6 +498,7 @@ bool SamplesPanel::generate() {
             o.dtype = choice_name(resolved_dtype(config.model.dtype));
             o.device = config.train.device;
             o.chat_template = templateName;  // the run's template, also for its saved model
+            o.template_kwargs = config.model.template_kwargs;
             GenerationOptions g;
             g.max_new_tokens = s.max_new_tokens;
             g.temperature = s.temperature;

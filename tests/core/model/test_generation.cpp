@@ -305,6 +305,29 @@ private slots:
             auto gr = ps::TextGenerator::open(d.string(), raw);
             QCOMPARE(gr->template_name(), std::string("none"));
             QCOMPARE(gr->encode_prompt("hello world"), (std::vector<int64_t>{261, 269}));
+            // The run's model.template_kwargs reach the template, as in training: a Qwen3-style
+            // template that writes an empty think block when enable_thinking is false.
+            {
+                const fs::path cfg_path = d / "tokenizer_config.json";
+                std::ifstream in(cfg_path);
+                nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(in);
+                in.close();
+                cfg["chat_template"] =
+                    "{% for m in messages %}<|im_start|>{{ m.role }}\n"
+                    "{% if m.role == 'assistant' %}<think>\n\n</think>\n\n{% endif %}{{ m.content }}<|im_end|>\n{% endfor %}"
+                    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+                    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}";
+                std::ofstream(cfg_path) << cfg.dump(2);
+            }
+            ps::TextGeneratorOptions thinking_off;
+            thinking_off.template_kwargs = {{"enable_thinking", false}};
+            auto gk = ps::TextGenerator::open(d.string(), thinking_off);
+            QCOMPARE(gk->render_prompt("What color is the sky?"), chatml_text + "<think>\n\n</think>\n\n");
+            QCOMPARE(ps::TextGenerator::open(d.string())->render_prompt("What color is the sky?"), chatml_text);
+            QVERIFY(ps::tokenize_pair(conv, *tok,
+                                      ps::ChatTemplate(ps::resolve_template_name("auto", d.string()), thinking_off.template_kwargs),
+                                      lim, st, pipeline));
+            QCOMPARE(gk->encode_prompt("What color is the sky?"), pipeline.prompt);
             fs::remove_all(d);
         }
         // The byte tokenizer with a named template: [BOS] + the rendered bytes, as the pipeline.

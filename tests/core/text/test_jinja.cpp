@@ -175,6 +175,18 @@ private slots:
             QVERIFY(!tmpl.appends_eos());
             for (const auto& want : it.value()["trl_splits"]) {
                 const ordered_json& p = pairs.at(want["pair"].get<std::string>());
+                if (want.contains("error")) {  // the template refuses the conversation: so do we
+                    bool refused = false;
+                    try {
+                        tmpl.split(messages_of(p["prompt"]), {messages_of(p["chosen"]), messages_of(p["rejected"])});
+                    } catch (const ps::Error& e) {
+                        refused = std::string(e.what()).find(want["error"].get<std::string>()) != std::string::npos;
+                        if (!refused) qWarning("%s: %s", it.key().c_str(), e.what());
+                    }
+                    QVERIFY2(refused, (it.key() + " / " + want["pair"].get<std::string>() + ": should fail as TRL").c_str());
+                    ++compared;
+                    continue;
+                }
                 const ps::ChatSplit got = tmpl.split(messages_of(p["prompt"]),
                                                      {messages_of(p["chosen"]), messages_of(p["rejected"])});
                 const std::string where = it.key() + " / " + want["pair"].get<std::string>();

@@ -398,6 +398,33 @@ private slots:
         QCOMPARE(again.invalidField(), QStringLiteral("data.columns"));
     }
 
+    // model.template_kwargs (issue #18) is typed as a JSON object: it reaches the run config,
+    // survives save and load, and text that is not a JSON object is named.
+    void templateArgumentsAreAJsonObject() {
+        ExperimentForm form;
+        form.setExperiment(fullConfig("dpo", json::object()));
+        QVERIFY(form.fieldEditor("model.template_kwargs"));
+        QCOMPARE(form.fieldText("model.template_kwargs"), QString());  // {}: shown empty
+        QVERIFY(form.setFieldText("model.template_kwargs", R"({"enable_thinking": false, "tools_style": "json"})"));
+        QVERIFY2(form.isValid(), qPrintable(form.validationMessage()));
+        QVERIFY(form.runConfig().model.template_kwargs ==
+                (nlohmann::json{{"enable_thinking", false}, {"tools_style", "json"}}));
+        const QString saved = dir_->filePath("kwargs.json");
+        form.saveFile(saved);
+        ExperimentForm again;
+        again.loadFile(saved);
+        QVERIFY(again.runConfig().model.template_kwargs == form.runConfig().model.template_kwargs);
+        QVERIFY(again.fieldText("model.template_kwargs").contains(R"("enable_thinking":false)"));
+        QVERIFY(again.setFieldText("model.template_kwargs", "enable_thinking=false"));  // not JSON
+        QCOMPARE(again.invalidField(), QStringLiteral("model.template_kwargs"));
+        QVERIFY(again.validationMessage().startsWith("model.template_kwargs"));
+        QVERIFY(again.setFieldText("model.template_kwargs", "[1, 2]"));  // JSON, not an object
+        QCOMPARE(again.invalidField(), QStringLiteral("model.template_kwargs"));
+        QVERIFY(again.setFieldText("model.template_kwargs", ""));
+        QVERIFY2(again.isValid(), qPrintable(again.validationMessage()));
+        QVERIFY(again.runConfig().model.template_kwargs == nlohmann::json::object());
+    }
+
     // The wheel over a spin or combo box without focus leaves it alone (issue #19).
     void wheelDoesNotChangeUnfocusedFields() {
         ExperimentForm form;
