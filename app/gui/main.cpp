@@ -91,12 +91,18 @@ int main(int argc, char** argv) {
         QStringLiteral("When the run ends, answer its first eval prompts in the Samples tab, save the window as PNG and quit."),
         QStringLiteral("FILE"));
     samplesShotOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    QCommandLineOption tabShotsOption(
+        QStringLiteral("tab-screenshots"),
+        QStringLiteral("When the run ends, save the window with each bottom tab in front as PREFIX-<tab>.png and quit."),
+        QStringLiteral("PREFIX"));
+    tabShotsOption.setFlags(QCommandLineOption::HiddenFromHelp);
     const QCommandLineOption followOption(
         QStringLiteral("follow"),
         QStringLiteral("Follow a run another tool is training (its output folder or log file: TensorBoard events, "
                        "trainer_state.json, trainer_log.jsonl, a console log) in the live monitor."),
         QStringLiteral("PATH"));
-    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption, samplesShotOption, followOption});
+    parser.addOptions({demoOption, dbOption, autorunOption, quitOption, screenshotOption, samplesShotOption,
+                       tabShotsOption, followOption});
     parser.addPositionalArgument(QStringLiteral("CONFIG.json"),
                                  QStringLiteral("Run config to open (as written by File > Save)."),
                                  QStringLiteral("[CONFIG.json]"));
@@ -162,6 +168,26 @@ int main(int argc, char** argv) {
                              QApplication::exit(completed && saved ? 0 : 1);
                          });
     }
+    if (parser.isSet(tabShotsOption))
+        QObject::connect(&window, &ps::ui::MainWindow::runSettled, &window,
+                         [&window, prefix = parser.value(tabShotsOption)](ps::RunStatus) {
+                             // Once the stored run's diagnosis and pairs are in (they load after the run ends).
+                             QTimer::singleShot(3000, &window, [&window, prefix] {
+                                 QTabWidget* tabs = window.bottomTabs();
+                                 bool saved = true;
+                                 for (int i = 0; i < tabs->count(); ++i) {
+                                     tabs->setCurrentIndex(i);
+                                     QApplication::processEvents();
+                                     const QString file = prefix + QLatin1Char('-') + tabs->tabText(i).toLower().remove(QLatin1Char('&')) +
+                                                          QStringLiteral(".png");
+                                     if (!window.grab().save(file)) {
+                                         std::fprintf(stderr, "prefstudio: cannot write screenshot %s\n", qPrintable(file));
+                                         saved = false;
+                                     }
+                                 }
+                                 QApplication::exit(saved ? 0 : 1);
+                             });
+                         });
     if (parser.isSet(quitOption))
         QObject::connect(&window, &ps::ui::MainWindow::runSettled, &app,
                          [](ps::RunStatus status) {

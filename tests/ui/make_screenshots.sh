@@ -37,3 +37,9 @@ xvfb-run -a -s "-screen 0 1600x1000x24" \
   "$build/bin/prefstudio" --demo --db "$db2" --autorun --samples-screenshot "$repo/docs/screenshot-samples.png"
 shrink "$repo/docs/screenshot-samples.png"
 echo "wrote docs/screenshot-samples.png"
+# Every bottom tab at 1280x720, to look at before a release (not in the README):
+# /tmp/prefstudio/tab-runs.png, tab-diagnosis.png, tab-dataset.png, tab-samples.png, tab-log.png.
+db4="$demo_root/runs-tabs.db"
+xvfb-run -a -s "-screen 0 1280x720x24" \
+  "$build/bin/prefstudio" --demo --db "$db4" --autorun --tab-screenshots "$demo_root/tab"
+echo "wrote $demo_root/tab-*.png"
