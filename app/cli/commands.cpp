@@ -32,6 +32,7 @@
 #include "core/engine/runtime_info.h"
 #include "core/engine/save_dir.h"
 #include "core/model/memory_estimate.h"
+#include "core/model/source_tokenizer.h"
 #include "core/model/text_generator.h"
 #include "progress_printer.h"
 #include "core/store/run_record.h"
@@ -630,11 +631,16 @@ int data_command(const DataCommandOptions& o) {
     if (!o.template_name.empty()) check.model.chat_template = o.template_name;
     check.validate();
 
-    // --tokenizer: a tokenizer.json or model directory; default: the config's model's tokenizer.
-    std::unique_ptr<Tokenizer> hf;
+    // --tokenizer: a tokenizer.json or model directory; default: the config's model's tokenizer
+    // (the one a run of that config trains with), else the byte tokenizer.
+    std::shared_ptr<Tokenizer> hf;
     if (!o.tokenizer.empty() && o.tokenizer != "byte") hf = load_hf_tokenizer(o.tokenizer);
+    std::shared_ptr<Tokenizer> from_config;
+    if (o.tokenizer.empty() && !o.config.empty()) from_config = load_source_tokenizer(check.model.source);
     ByteTokenizer byte_tokenizer;
-    const Tokenizer& tokenizer = hf ? static_cast<const Tokenizer&>(*hf) : byte_tokenizer;
+    const Tokenizer& tokenizer = hf ? static_cast<const Tokenizer&>(*hf)
+                                 : from_config ? static_cast<const Tokenizer&>(*from_config)
+                                               : byte_tokenizer;
     SummaryOptions so;
     so.data = data_options(d);
     so.limits = truncation_options(d);

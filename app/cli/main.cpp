@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     data->add_option("--config", data_options.config, "Run config whose data.* settings and model.template apply")->check(CLI::ExistingFile);
     data->add_option("--template", data_options.template_name, "Chat template: auto, plain, chatml, qwen2.5, llama3")
         ->check(CLI::IsMember(ps::find_field("model.template")->choices));
-    data->add_option("--tokenizer", data_options.tokenizer, "Tokenizer: byte (built-in; tokenizer.json files are not read yet)");
+    data->add_option("--tokenizer", data_options.tokenizer, "Tokenizer: a tokenizer.json, a model directory holding one, or byte (built-in); default: the --config model's, else byte");
     data->add_option("--format", data_options.format, "auto, trl, sharegpt or alpaca")
         ->check(CLI::IsMember(ps::find_field("data.format")->choices));
     data->add_option("--column", data_options.columns, "Renamed field, key=name (prompt, query, response, chosen, rejected, kto_tag, messages, system, history); repeatable")

@@ -91,6 +91,26 @@ private slots:
         QCOMPARE(j["limits"]["truncation_mode"].get<std::string>(), std::string("keep_end"));
     }
 
+    // With --config and no --tokenizer, the tokens are the config's model's (what its run trains
+    // on), not the byte tokenizer's: the same counts as naming that tokenizer.
+    void configModelsTokenizerByDefault() {
+        const QString model = qEnvironmentVariable("PREFSTUDIO_SOURCE_DIR") + "/tests/fixtures/tokenizer/tiny_bytelevel";
+        QFile cfg(dir_.filePath("hf-model.json"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write(QStringLiteral(R"({"model": {"source": "%1"}, "data": {"train": "x.jsonl"}})").arg(model).toUtf8());
+        cfg.close();
+        auto r = cli({"data", fixture("trl_standard.jsonl"), "--config", cfg.fileName(), "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY2(j["tokenizer"].get<std::string>().find("tiny_bytelevel") != std::string::npos, j["tokenizer"].dump().c_str());
+        auto named = cli({"data", fixture("trl_standard.jsonl"), "--tokenizer", model, "--json"});
+        QCOMPARE(named.code, 0);
+        const auto n = nlohmann::json::parse(named.out.toStdString());
+        QCOMPARE(j["token_lengths"].dump(), n["token_lengths"].dump());
+        auto byte = cli({"data", fixture("trl_standard.jsonl"), "--json"});
+        QVERIFY(j["token_lengths"].dump() != nlohmann::json::parse(byte.out.toStdString())["token_lengths"].dump());
+    }
+
     void badOptions() {
         auto r = cli({"data", fixture("trl_standard.jsonl"), "--tokenizer", "/models/qwen/tokenizer.json"});
         QCOMPARE(r.code, 2);
