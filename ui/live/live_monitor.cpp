@@ -37,7 +37,7 @@ struct PanelSpec {
 };
 
 const PanelSpec kPanelSpecs[kPanelCount] = {
-    {"Rewards: chosen vs rejected", "β·(log π − log π_ref)", false},
+    {"Rewards: chosen vs rejected", "β·log(π/π_ref)", false},
     {"Reward margin", "chosen − rejected", false},
     {"Loss", "loss", false},
     {"Reward accuracy and greedy answers", "share", true},
