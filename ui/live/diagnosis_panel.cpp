@@ -112,7 +112,7 @@ DiagnosisPanel::DiagnosisPanel(QWidget* parent) : QWidget(parent) {
     QFont bold = font();
     bold.setBold(true);
     remediesTitle_->setFont(bold);
-    remediesTitle_->setWordWrap(true);  // "What usually helps against ... (this run's main problem)" beside the buttons
+    remediesTitle_->setWordWrap(true);  // "What usually helps against ... (this run's main problem)" in a narrow panel
     remedies_ = new QLabel;
     remedies_->setWordWrap(true);
     remedies_->setTextInteractionFlags(Qt::TextSelectableByMouse);
