@@ -429,6 +429,13 @@ int generate_command(const GenerateArgs& a) {
             which = "trained model (train.save_dir)";
         }
     }
+    if (!a.template_kwargs.empty()) {
+        const nlohmann::json extra = nlohmann::json::parse(a.template_kwargs, nullptr, false);
+        if (extra.is_discarded() || !extra.is_object())
+            throw Error("generate: --template-kwargs must be a JSON object, e.g. '{\"enable_thinking\": false}', got '" +
+                        a.template_kwargs + "'");
+        for (auto it = extra.begin(); it != extra.end(); ++it) o.template_kwargs[it.key()] = it.value();
+    }
     auto gen = TextGenerator::open(source, o);
     GenerationOptions g;
     g.max_new_tokens = a.max_new_tokens;

@@ -54,6 +54,9 @@ struct GenerateArgs {
     // Text prompts: "auto" = the chat template training uses (with --config: the run's
     // model.template), or plain/chatml/qwen2.5/llama3; raw = the text as it is.
     std::string chat_template = "auto";
+    // Extra variables for a model's own template, a JSON object ({"enable_thinking": false});
+    // with --config they go over the run's model.template_kwargs.
+    std::string template_kwargs;
     bool raw = false;
     bool json = false;
 };

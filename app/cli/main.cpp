@@ -155,6 +155,9 @@ int main(int argc, char** argv) {
     auto* gen_template = gen->add_option("--template", gen_args.chat_template,
                     "Chat template for text prompts (each is one user turn): auto (default: the one training uses; "
                     "with --config the run's model.template), plain (text as is), chatml, qwen2.5 or llama3");
+    gen->add_option("--template-kwargs", gen_args.template_kwargs,
+                    "Extra variables for the model's own chat template, a JSON object, e.g. '{\"enable_thinking\": false}' "
+                    "(with --config: over the run's model.template_kwargs)");
     gen->add_flag("--raw", gen_args.raw, "Feed each prompt as it is (BOS first where the tokenizer has one), no chat template")
         ->excludes(gen_template);
     gen->add_flag("--json", gen_args.json, "Print one JSON object with ids, text and finish reasons");

@@ -328,6 +328,15 @@ private slots:
                                       ps::ChatTemplate(ps::resolve_template_name("auto", d.string()), thinking_off.template_kwargs),
                                       lim, st, pipeline));
             QCOMPARE(gk->encode_prompt("What color is the sky?"), pipeline.prompt);
+            // The same from the command line: --template-kwargs (a JSON object, else exit 2).
+            auto k = cli({"generate", "--model", QString::fromStdString(d.string()), "--prompt", "What color is the sky?",
+                          "--max-new-tokens", "1", "--template-kwargs", R"({"enable_thinking": false})", "--json"});
+            QVERIFY2(k.code == 0, k.err.constData());
+            QCOMPARE(json::parse(k.out.toStdString())["results"][0]["prompt_ids"].get<std::vector<int64_t>>(), pipeline.prompt);
+            auto bad_kwargs = cli({"generate", "--model", QString::fromStdString(d.string()), "--prompt", "x",
+                                   "--template-kwargs", "enable_thinking=false"});
+            QCOMPARE(bad_kwargs.code, 2);
+            QVERIFY2(bad_kwargs.err.contains("--template-kwargs must be a JSON object"), bad_kwargs.err.constData());
             fs::remove_all(d);
         }
         // The byte tokenizer with a named template: [BOS] + the rendered bytes, as the pipeline.
