@@ -27,7 +27,11 @@ public:
     // `text` must be valid UTF-8 (checked once by the caller). Safe to call from many threads.
     void find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const;
     // The same matches handed to `on_match(begin, end)` one by one, without collecting them.
+    // Characters newer than PCRE2's Unicode tables (but known to utf8proc's) match as a
+    // character of their general category would (pcre2_regex.cpp: NewerCharacters).
     void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& on_match) const;
+    // The matches with PCRE2's own tables only.
+    void for_each_match_as_is(std::string_view text, const std::function<void(size_t, size_t)>& on_match) const;
 
     const std::string& pattern() const { return pattern_; }
 

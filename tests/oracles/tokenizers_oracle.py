@@ -31,6 +31,10 @@ EXTRA = {
     "combining": "e\u0301 a\u0308 n\u0303 Z\u0351\u0327a\u0315\u0321l\u0360g\u031bo\u0358 क्षत्रिय ไม้โท ﷺ ﬁ ﬀ Ⅻ ㎏",
     "astral": "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛 𝒜𝓁𝓅𝒽𝒶 𓀀𓁐 𐍈 🀄 \U0010FFFD",
     "controls": "a\u0001b\u007fc\u001bd\u0007 tab\tbell",
+    # Characters of Unicode 15.0 (newer than PCRE2 10.42's tables): emoji (So), Kannada (Mc), Kawi and
+    # Nag Mundari letters, CJK extension H (Lo), Kaktovik numerals (No).
+    "unicode15": "Hi \U0001FAE8 \U0001FA77x \U0001F6DC! \u0C95\u0CF3 \U00011F04\U00011F05 \U0001E4D0\U0001E4D1 "
+                 "\U00031350\U00031351 \U0001D2C0\U0001D2C1 12 \U0001FAE8\U0001FAE8.",
     "rtl_mix": "English عربي English עברית 123 ٤٥٦ (parens) [brackets]",
     "code_indent": "class A:\n    def f(self):\n        return {'k': [1, 2, 3]}\n\n\n\n        # deep\n" + "    " * 8 + "pass\n",
 }
