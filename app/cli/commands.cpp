@@ -638,29 +638,25 @@ int data_command(const DataCommandOptions& o) {
     if (!o.template_name.empty()) check.model.chat_template = o.template_name;
     check.validate();
 
-    // --tokenizer: a tokenizer.json or model directory; default: the config's model's tokenizer
-    // (the one a run of that config trains with), else the byte tokenizer.
-    std::shared_ptr<Tokenizer> hf;
-    if (!o.tokenizer.empty() && o.tokenizer != "byte") hf = load_hf_tokenizer(o.tokenizer);
-    std::shared_ptr<Tokenizer> from_config;
-    if (o.tokenizer.empty() && !o.config.empty()) from_config = load_source_tokenizer(check.model.source);
-    ByteTokenizer byte_tokenizer;
-    const Tokenizer& tokenizer = hf ? static_cast<const Tokenizer&>(*hf)
-                                 : from_config ? static_cast<const Tokenizer&>(*from_config)
-                                               : byte_tokenizer;
+    // --tokenizer: a tokenizer.json or model directory, or byte; default: the model's tokenizer
+    // (the one a run of the config trains with; builtin:tiny's byte tokenizer without --config).
+    const bool named = !o.tokenizer.empty() && o.tokenizer != "byte";
+    const std::shared_ptr<Tokenizer> tokenizer = named                  ? std::shared_ptr<Tokenizer>(load_hf_tokenizer(o.tokenizer))
+                                                 : o.tokenizer == "byte" ? std::make_shared<ByteTokenizer>()
+                                                                         : load_source_tokenizer(check.model.source);
     SummaryOptions so;
     so.data = data_options(d);
     so.limits = truncation_options(d);
     // "auto" follows the model whose tokenizer is used: --tokenizer's directory, else the config's.
     std::string template_model = check.model.source;
-    if (hf) {
+    if (named) {
         namespace fs = std::filesystem;
         template_model = fs::is_directory(o.tokenizer) ? o.tokenizer : fs::path(o.tokenizer).parent_path().string();
     }
     so.template_name = resolve_template_name(check.model.chat_template, template_model);
     so.template_kwargs = check.model.template_kwargs;
     so.keep_examples = static_cast<size_t>(std::max(0, o.preview));
-    const DatasetSummary s = summarize_dataset(o.file, tokenizer, so);
+    const DatasetSummary s = summarize_dataset(o.file, *tokenizer, so);
 
     if (o.json) {
         std::cout << s.to_json().dump(2) << "\n";

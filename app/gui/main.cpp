@@ -11,6 +11,7 @@
 #include <QTimer>
 
 #include "ui/common/theme.h"
+#include "ui/live/diagnosis_panel.h"
 #include "ui/main_window.h"
 #include "ui/samples/samples_panel.h"
 #include "core/store/run_store.h"
@@ -171,8 +172,13 @@ int main(int argc, char** argv) {
     if (parser.isSet(tabShotsOption))
         QObject::connect(&window, &ps::ui::MainWindow::runSettled, &window,
                          [&window, prefix = parser.value(tabShotsOption)](ps::RunStatus) {
-                             // Once the stored run's diagnosis and pairs are in (they load after the run ends).
-                             QTimer::singleShot(3000, &window, [&window, prefix] {
+                             // Once the stored run's diagnosis is in (it is made on a worker after the run
+                             // ends): checked every 100 ms, for 30 s at most.
+                             auto* poll = new QTimer(&window);
+                             poll->setInterval(100);
+                             QObject::connect(poll, &QTimer::timeout, &window, [&window, prefix, poll, ticks = 0]() mutable {
+                                 if (window.diagnosisPanel()->isDiagnosing() && ++ticks < 300) return;
+                                 poll->stop();
                                  QTabWidget* tabs = window.bottomTabs();
                                  bool saved = true;
                                  for (int i = 0; i < tabs->count(); ++i) {
@@ -187,6 +193,7 @@ int main(int argc, char** argv) {
                                  }
                                  QApplication::exit(saved ? 0 : 1);
                              });
+                             poll->start();
                          });
     if (parser.isSet(quitOption))
         QObject::connect(&window, &ps::ui::MainWindow::runSettled, &app,

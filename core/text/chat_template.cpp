@@ -1,6 +1,5 @@
 #include "core/text/chat_template.h"
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -183,7 +182,7 @@ std::string ChatTemplate::render_continued(const std::vector<ChatMessage>& promp
     // the message, also drop the whitespace before it.
     if (rendered.compare(at, tag.size(), tag) == 0) return rendered.substr(0, at);
     std::string out = rendered.substr(0, at);
-    while (!out.empty() && out.back() != '\0' && std::strchr(" \t\n\r\f\v", out.back())) out.pop_back();
+    out.erase(out.find_last_not_of(" \t\n\r\f\v") + 1);  // npos + 1 = 0: all whitespace goes
     return out;
 }
 

@@ -314,6 +314,15 @@ void DiagnosisPanel::resizeEvent(QResizeEvent* event) {
     fitWrappedLabels();
 }
 
+void DiagnosisPanel::scheduleFit() {
+    if (fitPending_) return;
+    fitPending_ = true;
+    QTimer::singleShot(0, this, [this] {  // once the layout has the new texts
+        fitPending_ = false;
+        fitWrappedLabels();
+    });
+}
+
 void DiagnosisPanel::fitWrappedLabels() {
     for (QLabel* label : {headline_, decompositionNote_, explanation_, remediesTitle_, remedies_}) {
         const int width = label->width();
@@ -395,11 +404,10 @@ void DiagnosisPanel::showRegime() {
             remedyChoice_->addItem(QString::fromStdString(r.title), QString::fromStdString(r.id));
     remedyChoice_->setVisible(remedyChoice_->count() > 0);
     cloneButton_->setVisible(remedyChoice_->count() > 0);
-    QTimer::singleShot(0, this, &DiagnosisPanel::fitWrappedLabels);  // once the layout has the new texts
+    scheduleFit();
 }
 
 void DiagnosisPanel::updateDecomposition() {
-    QTimer::singleShot(0, this, &DiagnosisPanel::fitWrappedLabels);  // once the layout has the new texts
     // A diagnosed stored run: the diagnosis' decomposition (fitted final levels against the
     // reference, or against the run's early level for ORPO, SimPO, CPO), the one its verdict
     // states; live: the smoothed rewards against 0.
@@ -420,6 +428,7 @@ void DiagnosisPanel::updateDecomposition() {
     if (!std::isfinite(c) || !std::isfinite(r)) {
         decomposition_->setText(stored_ && !storedDiagnosed_ ? tr("margin: diagnosing the stored run…")
                                                              : tr("margin: no preference-training rewards yet"));
+        if (!decompositionNote_->text().isEmpty()) scheduleFit();
         decompositionNote_->clear();
         decompositionNote_->setVisible(false);
         return;
@@ -443,6 +452,7 @@ void DiagnosisPanel::updateDecomposition() {
     else if (std::isfinite(d.share_chosen))
         note = tr("%1% of the margin is the policy raising the chosen answers.")
                    .arg(QString::number(100.0 * d.share_chosen, 'f', 0));
+    if (decompositionNote_->text() != note) scheduleFit();  // not on every batch: only a new text re-wraps
     decompositionNote_->setText(note);
     decompositionNote_->setVisible(!note.isEmpty());
 }

@@ -105,6 +105,8 @@ private:
     // Each word-wrapped text gets the height its text needs at its width, so a low dock scrolls
     // (the panel sits in a scroll area) instead of clipping a long headline.
     void fitWrappedLabels();
+    void scheduleFit();  // fitWrappedLabels once the event loop runs (several calls: one fit)
+    bool fitPending_ = false;
     struct Ema {
         double value = 0.0;
         int64_t count = 0;
